@@ -1,0 +1,81 @@
+/* config.h - one immutable struct config, loaded from the INI file.
+ * config.c is the only file that includes <iniparser.h>. */
+#ifndef HOPCACHE_CONFIG_H
+#define HOPCACHE_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct config_listen {
+	char *host; /* "127.0.0.1", "::1", "0.0.0.0", "::", or a name; brackets removed */
+	char *port; /* decimal string, "0" allowed (kernel picks) */
+};
+
+struct config_port_range {
+	uint16_t lo, hi; /* inclusive */
+};
+
+struct config {
+	char *path; /* the file it was loaded from */
+
+	/* [proxy] */
+	struct config_listen *listen; /* listen = host:port, host:port ... (default 127.0.0.1:3128) */
+	size_t nlisten;
+	int workers;                  /* workers = auto|N (1..256); auto resolved to the CPU count */
+	char *user;                   /* user = NAME; NULL = do not drop privileges */
+	char *via;                    /* via = pseudonym (default "hopcache"), a token */
+	struct config_port_range *connect_ports; /* connect_ports = 443, 8443, 9000-9100 */
+	size_t nconnect_ports;
+	bool x_forwarded_for;         /* x_forwarded_for = yes|no (default no) */
+	bool forwarded;               /* forwarded = yes|no (default no): RFC 7239 for= */
+	char *pid_file;               /* pid_file = PATH (default none) */
+
+	/* [limits] (sizes accept K/M/G suffixes, times are seconds, fractions allowed) */
+	size_t max_request_line;      /* default 8192 */
+	size_t max_header_bytes;      /* default 65536 */
+	size_t max_headers;           /* default 100 */
+	uint64_t max_body;            /* 0 = unlimited (default) */
+	double header_timeout;        /* default 30 */
+	double idle_timeout;          /* keep-alive idle, default 60 */
+	double connect_timeout;       /* upstream connect, default 10 */
+	double upstream_timeout;      /* upstream first byte / read inactivity, default 60 */
+	double tunnel_idle_timeout;   /* default 300 */
+	double shutdown_timeout;      /* default 30 */
+	double client_timeout;        /* client send/recv inactivity mid-message, default 60 */
+	int max_connections;          /* per worker, default 4096 */
+
+	/* [upstream] */
+	int pool_max_idle;            /* idle upstream connections kept per worker, default 64 */
+	double pool_idle_timeout;     /* default 30 */
+	char *resolv_conf;            /* default /etc/resolv.conf */
+
+	/* [log] */
+	char *access_log;             /* access = PATH (default none = no access log), "-" = stdout */
+	char *error_log;              /* error = PATH (default "-" = stderr) */
+	int log_level;                /* level = error|warn|info|debug (0..3, default info=2) */
+};
+
+/* Collected problems, each "FILE: [section] key: problem". */
+struct config_errors {
+	char **msg;
+	size_t n;
+};
+
+/* Load and validate. Returns the config (never partially valid) or NULL with
+ * every problem found appended to errs (the caller frees errs). */
+struct config *config_load(const char *path, struct config_errors *errs);
+
+/* Same, from an in-memory INI text (`name` is used in messages); for tests. */
+struct config *config_load_string(const char *text, const char *name, struct config_errors *errs);
+
+void config_free(struct config *cfg);
+void config_errors_free(struct config_errors *errs);
+
+/* Is port allowed for CONNECT? */
+bool config_connect_port_allowed(const struct config *cfg, unsigned port);
+
+/* One-line summary for `hopcache -t` ("listen 127.0.0.1:3128, 2 workers, ..."). */
+void config_summary(const struct config *cfg, char *buf, size_t len);
+
+#endif

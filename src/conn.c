@@ -1,0 +1,1195 @@
+/* conn.c - the per-client state machine.
+ *
+ * A client connection reads one request head at a time, runs it through the
+ * stages (parser, header stage, policy checks), connects upstream (or takes a
+ * pooled connection), relays the request body up and the response back,
+ * re-framed for each hop, then either waits for the next request on the same
+ * connection or closes. Pipelined requests stay in the client's input buffer
+ * until the response before them is complete, so answers go out in order. */
+#include "conn.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+
+#include "config.h"
+#include "errors.h"
+#include "log.h"
+#include "pool.h"
+#include "upstream.h"
+#include "worker.h"
+
+/* Back-pressure: stop reading one side when the other side's output holds
+ * this much, resume when it drains to half. */
+#define RELAY_HIGH (256 * 1024)
+
+static void client_read_cb(struct bufferevent *bev, void *arg);
+static void client_write_cb(struct bufferevent *bev, void *arg);
+static void client_event_cb(struct bufferevent *bev, short what, void *arg);
+static void upstream_read_cb(struct bufferevent *bev, void *arg);
+static void upstream_write_cb(struct bufferevent *bev, void *arg);
+static void upstream_event_cb(struct bufferevent *bev, short what, void *arg);
+static void conn_advance(struct conn *c);
+static void conn_timer_cb(evutil_socket_t fd, short what, void *arg);
+
+static struct timeval seconds_tv(double s)
+{
+	struct timeval tv;
+	tv.tv_sec = (time_t)s;
+	tv.tv_usec = (suseconds_t)((s - (double)tv.tv_sec) * 1e6);
+	return tv;
+}
+
+static uint64_t elapsed_ms(const struct timespec *t0)
+{
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	int64_t ms = (int64_t)(now.tv_sec - t0->tv_sec) * 1000 + (now.tv_nsec - t0->tv_nsec) / 1000000;
+	return ms < 0 ? 0 : (uint64_t)ms;
+}
+
+/* Copy a slice into a NUL-terminated buffer, truncating. */
+static void slice_copy(char *out, size_t len, struct slice s)
+{
+	size_t n = s.len < len - 1 ? s.len : len - 1;
+	memcpy(out, s.p, n);
+	out[n] = '\0';
+}
+
+static void set_timer(struct conn *c, double seconds)
+{
+	struct timeval tv = seconds_tv(seconds);
+	evtimer_add(c->timer, &tv);
+}
+
+void conn_new(struct worker *w, int fd, const struct sockaddr *sa, int salen)
+{
+	(void)salen;
+	const struct config *cfg = w->cfg;
+	struct conn *c = calloc(1, sizeof(*c));
+	bool *keep = calloc(cfg->max_headers + 1, sizeof(bool));
+	struct http_field *rf = calloc(cfg->max_headers + 1, sizeof(struct http_field));
+	struct http_field *sf = calloc(cfg->max_headers + 1, sizeof(struct http_field));
+	if (c == NULL || keep == NULL || rf == NULL || sf == NULL)
+		goto fail;
+	c->keep = keep;
+	c->req.fields = rf;
+	c->req.fields_cap = cfg->max_headers + 1;
+	c->res.fields = sf;
+	c->res.fields_cap = cfg->max_headers + 1;
+	c->w = w;
+	if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)(const void *)sa;
+		inet_ntop(AF_INET6, &s6->sin6_addr, c->client_ip, sizeof(c->client_ip));
+	} else if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *s4 = (const struct sockaddr_in *)(const void *)sa;
+		inet_ntop(AF_INET, &s4->sin_addr, c->client_ip, sizeof(c->client_ip));
+	} else {
+		strcpy(c->client_ip, "unix");
+	}
+	c->cbev = bufferevent_socket_new(w->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	c->timer = evtimer_new(w->base, conn_timer_cb, c);
+	if (c->cbev == NULL || c->timer == NULL) {
+		if (c->cbev != NULL)
+			bufferevent_free(c->cbev);
+		else
+			close(fd);
+		if (c->timer != NULL)
+			event_free(c->timer);
+		free(c);
+		free(keep);
+		free(rf);
+		free(sf);
+		return;
+	}
+	int one = 1;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	struct timeval wt = seconds_tv(cfg->client_timeout);
+	bufferevent_set_timeouts(c->cbev, NULL, &wt);
+	bufferevent_setcb(c->cbev, client_read_cb, client_write_cb, client_event_cb, c);
+	bufferevent_enable(c->cbev, EV_READ | EV_WRITE);
+	c->state = CONN_READ_HEAD;
+	set_timer(c, cfg->idle_timeout);
+
+	c->next = w->conns;
+	if (w->conns != NULL)
+		w->conns->prev = c;
+	w->conns = c;
+	w->nconns++;
+	return;
+fail:
+	close(fd);
+	free(c);
+	free(keep);
+	free(rf);
+	free(sf);
+	log_error("out of memory accepting a connection");
+}
+
+/* Release the upstream side; return it to the pool when it is reusable. */
+static void upstream_release(struct conn *c, bool reuse)
+{
+	if (c->ureq != NULL) {
+		upstream_cancel(c->ureq);
+		c->ureq = NULL;
+	}
+	if (c->ubev == NULL)
+		return;
+	struct bufferevent *u = c->ubev;
+	c->ubev = NULL;
+	if (reuse && !c->w->draining && evbuffer_get_length(bufferevent_get_input(u)) == 0 &&
+	    evbuffer_get_length(bufferevent_get_output(u)) == 0) {
+		bufferevent_setwatermark(u, EV_WRITE, 0, 0);
+		pool_put(c->w->pool, c->host_port, u);
+	} else {
+		bufferevent_free(u);
+	}
+}
+
+void conn_close(struct conn *c, const char *reason)
+{
+	struct worker *w = c->w;
+	log_debug("close %s: %s", c->client_ip, reason);
+	if (c->outcome == NULL && c->state != CONN_READ_HEAD && c->state != CONN_FLUSH_CLOSE) {
+		c->outcome = "client_closed";
+		conn_log_access(c);
+	}
+	upstream_release(c, false);
+	bufferevent_free(c->cbev);
+	event_free(c->timer);
+	if (c->prev != NULL)
+		c->prev->next = c->next;
+	else
+		w->conns = c->next;
+	if (c->next != NULL)
+		c->next->prev = c->prev;
+	free(c->keep);
+	free(c->req.fields);
+	free(c->res.fields);
+	free(c->head);
+	free(c->rhead);
+	free(c);
+	w->nconns--;
+	worker_conn_closed(w);
+}
+
+void conn_log_access(struct conn *c)
+{
+	if (!log_access_enabled())
+		return;
+	struct access_entry e = {
+		.client = c->client_ip,
+		.user = NULL,
+		.method = c->method_str,
+		.target = c->target_str,
+		.status = c->status,
+		.bytes_in = c->bytes_in,
+		.bytes_out = c->bytes_out,
+		.duration_ms = elapsed_ms(&c->t_start),
+		.upstream = c->upstream_addr[0] ? c->upstream_addr : NULL,
+		.outcome = c->outcome,
+	};
+	log_access(&e);
+}
+
+/* Write everything buffered for the client, then close. */
+static void flush_close(struct conn *c)
+{
+	upstream_release(c, false);
+	c->state = CONN_FLUSH_CLOSE;
+	bufferevent_disable(c->cbev, EV_READ);
+	evtimer_del(c->timer);
+	if (evbuffer_get_length(bufferevent_get_output(c->cbev)) == 0) {
+		conn_close(c, "done");
+		return;
+	}
+	bufferevent_setwatermark(c->cbev, EV_WRITE, 0, 0);
+	set_timer(c, c->w->cfg->client_timeout);
+}
+
+/* Answer the current request with a proxy-generated error and close. */
+static void fail_request(struct conn *c, int status, const char *error, const char *details)
+{
+	struct evbuffer *out = bufferevent_get_output(c->cbev);
+	size_t before = evbuffer_get_length(out);
+	errors_respond(out, status, error, details, c->w->cfg->via, true, c->head_request);
+	c->bytes_out += evbuffer_get_length(out) - before;
+	c->status = status;
+	c->outcome = error != NULL ? error : "OK";
+	conn_log_access(c);
+	flush_close(c);
+}
+
+/* A request is over: log it, then serve the next one or close. */
+static void request_done(struct conn *c)
+{
+	c->outcome = c->outcome != NULL ? c->outcome : "OK";
+	conn_log_access(c);
+	upstream_release(c, c->upstream_reusable);
+	if (!c->client_keepalive || c->w->draining) {
+		flush_close(c);
+		return;
+	}
+	c->state = CONN_READ_HEAD;
+	c->outcome = NULL;
+	c->head_seen = false;
+	bufferevent_set_timeouts(c->cbev, NULL, NULL);
+	struct timeval wt = seconds_tv(c->w->cfg->client_timeout);
+	bufferevent_set_timeouts(c->cbev, NULL, &wt);
+	bufferevent_enable(c->cbev, EV_READ);
+	set_timer(c, c->w->cfg->idle_timeout);
+	conn_advance(c);
+}
+
+/* ---- body relay ---------------------------------------------------------- */
+
+static void body_init(struct body *b, const struct http_framing *f, bool out_chunked,
+		      const struct config *cfg)
+{
+	memset(b, 0, sizeof(*b));
+	b->in = f->kind;
+	b->left = f->length;
+	b->out_chunked = out_chunked && f->kind != HTTP_BODY_NONE;
+	http_chunked_init(&b->chunked, 4096, cfg->max_header_bytes);
+	b->done = f->kind == HTTP_BODY_NONE || (f->kind == HTTP_BODY_LENGTH && f->length == 0);
+}
+
+/* Append data to dst, as a chunk when the next hop gets chunked coding. */
+static void body_emit(struct body *b, struct evbuffer *dst, const char *p, size_t n)
+{
+	if (n == 0)
+		return;
+	if (b->out_chunked) {
+		evbuffer_add_printf(dst, "%zx\r\n", n);
+		evbuffer_add(dst, p, n);
+		evbuffer_add(dst, "\r\n", 2);
+	} else {
+		evbuffer_add(dst, p, n);
+	}
+	b->total += n;
+}
+
+/* Move body bytes from src to dst as the framing says. Returns 1 when the body
+ * is complete, 0 when more is needed, -1 when it is malformed. `limit` caps
+ * the body size (0 = none): -2 when it is exceeded. */
+static int body_relay(struct body *b, struct evbuffer *src, struct evbuffer *dst, uint64_t limit)
+{
+	if (b->done)
+		return 1;
+	size_t avail = evbuffer_get_length(src);
+	switch (b->in) {
+	case HTTP_BODY_NONE:
+		b->done = true;
+		return 1;
+	case HTTP_BODY_LENGTH: {
+		size_t n = avail < b->left ? avail : (size_t)b->left;
+		if (n > 0) {
+			if (b->out_chunked) {
+				evbuffer_add_printf(dst, "%zx\r\n", n);
+				evbuffer_remove_buffer(src, dst, n);
+				evbuffer_add(dst, "\r\n", 2);
+			} else {
+				evbuffer_remove_buffer(src, dst, n);
+			}
+			b->left -= n;
+			b->total += n;
+		}
+		if (b->left == 0) {
+			b->done = true;
+			if (b->out_chunked)
+				evbuffer_add(dst, "0\r\n\r\n", 5);
+		}
+		return b->done ? 1 : 0;
+	}
+	case HTTP_BODY_CLOSE:
+		if (avail > 0) {
+			if (b->out_chunked) {
+				evbuffer_add_printf(dst, "%zx\r\n", avail);
+				evbuffer_remove_buffer(src, dst, avail);
+				evbuffer_add(dst, "\r\n", 2);
+			} else {
+				evbuffer_remove_buffer(src, dst, avail);
+			}
+			b->total += avail;
+		}
+		return 0; /* complete only at EOF */
+	case HTTP_BODY_CHUNKED:
+		while (evbuffer_get_length(src) > 0 && !http_chunked_done(&b->chunked)) {
+			struct evbuffer_iovec v;
+			if (evbuffer_peek(src, -1, NULL, &v, 1) < 1)
+				break;
+			const char *p = v.iov_base;
+			size_t len = v.iov_len;
+			size_t used = 0;
+			while (used < len && !http_chunked_done(&b->chunked)) {
+				struct slice data = { NULL, 0 };
+				ssize_t r = http_chunked_step(&b->chunked, p + used, len - used, &data);
+				if (r < 0)
+					return -1;
+				if (r == 0)
+					break;
+				body_emit(b, dst, data.p, data.len);
+				used += (size_t)r;
+			}
+			evbuffer_drain(src, used);
+			if (used == 0)
+				break;
+			if (limit > 0 && b->total > limit)
+				return -2;
+		}
+		if (http_chunked_done(&b->chunked)) {
+			b->done = true;
+			if (b->out_chunked)
+				evbuffer_add(dst, "0\r\n\r\n", 5);
+			return 1;
+		}
+		return 0;
+	}
+	return -1;
+}
+
+/* ---- the request --------------------------------------------------------- */
+
+/* Relocate the parsed request's slices from the parse buffer to c->head. */
+static int keep_head(char **buf, size_t *cap, const char *src, size_t len,
+		     struct http_field *f, size_t n, struct slice *extra, size_t nextra)
+{
+	if (*cap < len) {
+		char *nb = realloc(*buf, len);
+		if (nb == NULL)
+			return -1;
+		*buf = nb;
+		*cap = len;
+	}
+	memcpy(*buf, src, len);
+	ptrdiff_t d = *buf - src;
+	for (size_t i = 0; i < n; i++) {
+		f[i].name.p += d;
+		f[i].value.p += d;
+	}
+	for (size_t i = 0; i < nextra; i++)
+		if (extra[i].p != NULL)
+			extra[i].p += d;
+	return 0;
+}
+
+static bool method_is(const struct conn *c, const char *m)
+{
+	return slice_eq(c->req.method, m);
+}
+
+/* Idempotent methods (RFC 9110 §9.2.2) may be retried on a fresh connection. */
+static bool method_idempotent(struct slice m)
+{
+	static const char *const ids[] = { "GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE" };
+	for (size_t i = 0; i < sizeof(ids) / sizeof(ids[0]); i++)
+		if (slice_eq(m, ids[i]))
+			return true;
+	return false;
+}
+
+/* Write "Host: ..." from the target URI (RFC 9112 §3.2.2: a proxy MUST replace a
+ * received Host with the host of an absolute-form target). */
+static void add_host(struct evbuffer *out, const struct http_target *t)
+{
+	const char *l = t->ipv6_literal ? "[" : "";
+	const char *r = t->ipv6_literal ? "]" : "";
+	if (t->port_explicit && t->port != 80)
+		evbuffer_add_printf(out, "Host: %s%.*s%s:%u\r\n", l, (int)t->host.len, t->host.p, r,
+				    t->port);
+	else
+		evbuffer_add_printf(out, "Host: %s%.*s%s\r\n", l, (int)t->host.len, t->host.p, r);
+}
+
+/* Append the kept fields of a message, skipping `skip` (-1 for none). */
+static void add_fields(struct evbuffer *out, const struct http_field *f, size_t n,
+		       const bool *keep, int skip)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (!keep[i] || (int)i == skip)
+			continue;
+		evbuffer_add(out, f[i].name.p, f[i].name.len);
+		evbuffer_add(out, ": ", 2);
+		evbuffer_add(out, f[i].value.p, f[i].value.len);
+		evbuffer_add(out, "\r\n", 2);
+	}
+}
+
+/* Max-Forwards reached 0 on OPTIONS or TRACE: answer as the final recipient
+ * (RFC 9110 §7.6.2). */
+static void answer_max_forwards(struct conn *c)
+{
+	struct evbuffer *out = bufferevent_get_output(c->cbev);
+	size_t before = evbuffer_get_length(out);
+	const char *via = c->w->cfg->via;
+	if (method_is(c, "TRACE")) {
+		/* RFC 9110 §9.3.8: the body is the request as received, less the
+		 * credentials this proxy consumed. */
+		struct evbuffer *body = evbuffer_new();
+		evbuffer_add_printf(body, "%.*s %.*s HTTP/1.%d\r\n", (int)c->req.method.len,
+				    c->req.method.p, (int)c->req.target.len, c->req.target.p,
+				    c->req.minor);
+		for (size_t i = 0; i < c->req.nfields; i++) {
+			if (slice_eq_ci(c->req.fields[i].name, "proxy-authorization"))
+				continue;
+			evbuffer_add_printf(body, "%.*s: %.*s\r\n", (int)c->req.fields[i].name.len,
+					    c->req.fields[i].name.p, (int)c->req.fields[i].value.len,
+					    c->req.fields[i].value.p);
+		}
+		evbuffer_add(body, "\r\n", 2);
+		evbuffer_add_printf(out,
+				    "HTTP/1.1 200 OK\r\nContent-Type: message/http\r\n"
+				    "Content-Length: %zu\r\nVia: 1.%d %s\r\n%s\r\n",
+				    evbuffer_get_length(body), c->req.minor, via,
+				    c->client_keepalive ? "" : "Connection: close\r\n");
+		evbuffer_add_buffer(out, body);
+		evbuffer_free(body);
+	} else {
+		evbuffer_add_printf(out,
+				    "HTTP/1.1 200 OK\r\n"
+				    "Allow: GET, HEAD, POST, PUT, DELETE, OPTIONS, TRACE, CONNECT\r\n"
+				    "Content-Length: 0\r\nVia: 1.%d %s\r\n%s\r\n",
+				    c->req.minor, via, c->client_keepalive ? "" : "Connection: close\r\n");
+	}
+	c->bytes_out += evbuffer_get_length(out) - before;
+	c->status = 200;
+	c->outcome = "OK";
+	request_done(c);
+}
+
+static void connected_cb(enum upstream_err err, struct bufferevent *bev, const char *addr,
+			 void *arg);
+
+/* Start the upstream side: a pooled connection, or a new one. */
+static void start_upstream(struct conn *c)
+{
+	c->state = CONN_CONNECTING;
+	bufferevent_disable(c->cbev, EV_READ);
+	if (!method_is(c, "CONNECT") && !c->upgrading) {
+		struct bufferevent *u = pool_get(c->w->pool, c->host_port);
+		if (u != NULL) {
+			c->upstream_reusable = false;
+			connected_cb(UPSTREAM_OK, u, "", c);
+			return;
+		}
+	}
+	char host[256];
+	slice_copy(host, sizeof(host), c->target.host);
+	c->ureq = upstream_connect(c->w, host, c->target.port, connected_cb, c);
+	if (c->ureq == NULL)
+		fail_request(c, 500, "proxy_internal_error", "out of memory");
+}
+
+/* The upstream request head: built from the kept fields each time it is sent,
+ * so a retry on a fresh connection sends the same bytes. */
+static struct evbuffer *build_request_head(struct conn *c)
+{
+	const struct config *cfg = c->w->cfg;
+	struct evbuffer *out = evbuffer_new();
+	if (out == NULL)
+		return NULL;
+	evbuffer_add(out, c->req.method.p, c->req.method.len);
+	evbuffer_add(out, " ", 1);
+	evbuffer_add(out, c->target.path.p, c->target.path.len);
+	evbuffer_add(out, " HTTP/1.1\r\n", 11);
+	add_host(out, &c->target);
+	int skip = -1;
+	bool mf = (method_is(c, "OPTIONS") || method_is(c, "TRACE")) && c->rinfo.max_forwards > 0;
+	if (mf)
+		skip = c->rinfo.max_forwards_index;
+	add_fields(out, c->req.fields, c->req.nfields, c->keep, skip);
+	if (mf)
+		evbuffer_add_printf(out, "Max-Forwards: %d\r\n", c->rinfo.max_forwards - 1);
+	/* Fields the proxy adds come after removal, so a client cannot strip
+	 * them by listing them in Connection (RFC 9110 §7.6.3 Via). */
+	evbuffer_add_printf(out, "Via: 1.%d %s\r\n", c->req.minor, cfg->via);
+	if (cfg->x_forwarded_for)
+		evbuffer_add_printf(out, "X-Forwarded-For: %s\r\n", c->client_ip);
+	if (cfg->forwarded) {
+		if (strchr(c->client_ip, ':') != NULL)
+			evbuffer_add_printf(out, "Forwarded: for=\"[%s]\"\r\n", c->client_ip);
+		else
+			evbuffer_add_printf(out, "Forwarded: for=%s\r\n", c->client_ip);
+	}
+	if (c->upgrading)
+		evbuffer_add(out, "Connection: upgrade\r\n", 21);
+	if (c->rbody.in == HTTP_BODY_LENGTH)
+		evbuffer_add_printf(out, "Content-Length: %llu\r\n", (unsigned long long)c->rbody.left);
+	else if (c->rbody.in == HTTP_BODY_CHUNKED)
+		evbuffer_add(out, "Transfer-Encoding: chunked\r\n", 28);
+	evbuffer_add(out, "\r\n", 2);
+	return out;
+}
+
+/* Parse and dispatch one request head from the client's input buffer.
+ * Returns false when it needs more bytes. */
+static bool read_request(struct conn *c)
+{
+	const struct config *cfg = c->w->cfg;
+	struct evbuffer *in = bufferevent_get_input(c->cbev);
+	size_t avail = evbuffer_get_length(in);
+	if (avail == 0)
+		return false;
+	if (!c->head_seen) {
+		/* The header deadline runs from the first byte of a request:
+		 * a client that trickles bytes cannot pin the worker. */
+		c->head_seen = true;
+		clock_gettime(CLOCK_MONOTONIC, &c->t_start);
+		set_timer(c, cfg->header_timeout);
+	}
+	size_t want = avail < cfg->max_header_bytes + 4 ? avail : cfg->max_header_bytes + 4;
+	const char *buf = (const char *)evbuffer_pullup(in, (ev_ssize_t)want);
+	struct http_limits lim = { cfg->max_request_line, cfg->max_header_bytes, cfg->max_headers };
+	int status = 0;
+	c->req.nfields = 0;
+	ssize_t r = http_parse_request(buf, want, &c->req, &lim, &status);
+	c->bytes_in = 0;
+	c->bytes_out = 0;
+	c->status = 0;
+	c->outcome = NULL;
+	c->upstream_addr[0] = '\0';
+	c->target_str[0] = '\0';
+	c->method_str[0] = '\0';
+	c->res_started = false;
+	c->upstream_reusable = false;
+	c->retried = false;
+	c->upgrading = false;
+	c->head_request = false;
+	if (r == HTTP_NEED_MORE) {
+		if (want > cfg->max_header_bytes) {
+			status = 431;
+			r = HTTP_ERROR;
+		} else {
+			return false;
+		}
+	}
+	if (r == HTTP_ERROR) {
+		c->client_keepalive = false;
+		strcpy(c->method_str, "-");
+		c->bytes_in = avail;
+		const char *why = status == 414 ? "request line too long"
+				  : status == 431 ? "request header section too large"
+				  : status == 505 ? "HTTP version not supported"
+						  : "malformed request";
+		fail_request(c, status, "http_request_error", why);
+		return false;
+	}
+	size_t head_len = (size_t)r;
+	struct slice extra[2] = { c->req.method, c->req.target };
+	if (keep_head(&c->head, &c->head_cap, buf, head_len, c->req.fields, c->req.nfields, extra,
+		      2) < 0) {
+		fail_request(c, 500, "proxy_internal_error", "out of memory");
+		return false;
+	}
+	c->req.method = extra[0];
+	c->req.target = extra[1];
+	evbuffer_drain(in, head_len);
+	c->bytes_in = head_len;
+	evtimer_del(c->timer);
+	slice_copy(c->method_str, sizeof(c->method_str), c->req.method);
+	slice_copy(c->target_str, sizeof(c->target_str), c->req.target);
+	c->head_request = method_is(c, "HEAD");
+	c->idempotent = method_idempotent(c->req.method);
+
+	/* The header stage. */
+	enum hop_result hr =
+		hop_classify(c->req.fields, c->req.nfields, HOP_REQUEST, false, c->keep, &c->rinfo);
+	/* Persistence (RFC 9112 §9.3): 1.1 persists unless "close"; 1.0 only
+	 * with "keep-alive". */
+	c->client_keepalive = c->req.minor >= 1 ? !c->rinfo.conn_close
+						: (c->rinfo.conn_keep_alive && !c->rinfo.conn_close);
+	if (hr == HOP_ERR_CONNECTION_FRAMING) {
+		c->client_keepalive = false;
+		fail_request(c, 400, "http_request_error",
+			     "Connection lists a field needed by every recipient");
+		return false;
+	}
+	if (hr != HOP_OK) {
+		c->client_keepalive = false;
+		fail_request(c, 400, "http_request_error", "malformed Connection header");
+		return false;
+	}
+
+	struct http_framing fr;
+	int fs = http_request_framing(&c->req, &fr);
+	if (fs != 0) {
+		/* Ambiguous framing: answer and close, the rest of the stream cannot
+		 * be trusted (RFC 9112 §6.3). */
+		c->client_keepalive = false;
+		fail_request(c, fs, "http_request_error", "invalid message framing");
+		return false;
+	}
+	body_init(&c->rbody, &fr, fr.kind == HTTP_BODY_CHUNKED, cfg);
+	if (cfg->max_body > 0 && fr.kind == HTTP_BODY_LENGTH && fr.length > cfg->max_body) {
+		c->client_keepalive = false;
+		fail_request(c, 413, "http_request_error", "request body too large");
+		return false;
+	}
+
+	/* RFC 9112 §3.2: 400 for a request with more than one Host, or an
+	 * HTTP/1.1 request with none. */
+	size_t nhost = 0;
+	for (size_t i = 0; i < c->req.nfields; i++)
+		if (slice_eq_ci(c->req.fields[i].name, "host"))
+			nhost++;
+	if (nhost > 1 || (nhost == 0 && c->req.minor >= 1)) {
+		c->client_keepalive = false;
+		fail_request(c, 400, "http_request_error",
+			     nhost ? "more than one Host field" : "missing Host field");
+		return false;
+	}
+
+	if (http_parse_target(c->req.method, c->req.target, &c->target) != 0) {
+		c->client_keepalive = false;
+		fail_request(c, 400, "http_request_error", "invalid request target");
+		return false;
+	}
+	switch (c->target.form) {
+	case HTTP_TARGET_ORIGIN:
+		c->client_keepalive = false;
+		fail_request(c, 400, "http_request_error",
+			     "this is a proxy: requests must use an absolute URI");
+		return false;
+	case HTTP_TARGET_ASTERISK:
+		/* OPTIONS * asks the proxy itself. */
+		c->rinfo.max_forwards = 0;
+		answer_max_forwards(c);
+		return true;
+	case HTTP_TARGET_AUTHORITY:
+	case HTTP_TARGET_ABSOLUTE:
+		break;
+	}
+	if (c->target.form == HTTP_TARGET_ABSOLUTE && slice_eq_ci(c->target.scheme, "https")) {
+		c->client_keepalive = false;
+		fail_request(c, 501, "http_request_error",
+			     "https:// requests are not supported here: use CONNECT");
+		return false;
+	}
+	{
+		char host[256];
+		slice_copy(host, sizeof(host), c->target.host);
+		snprintf(c->host_port, sizeof(c->host_port), "%s:%u", host, c->target.port);
+	}
+
+	if ((method_is(c, "OPTIONS") || method_is(c, "TRACE")) && c->rinfo.max_forwards == 0) {
+		answer_max_forwards(c);
+		return true;
+	}
+
+	if (method_is(c, "CONNECT")) {
+		if (!config_connect_port_allowed(cfg, c->target.port)) {
+			c->client_keepalive = false;
+			fail_request(c, 403, "http_request_denied", "CONNECT to this port is not allowed");
+			return false;
+		}
+		snprintf(c->target_str, sizeof(c->target_str), "%s", c->host_port);
+		start_upstream(c);
+		return true;
+	}
+
+	/* Upgrade (RFC 9110 §7.8): carried out only for HTTP/1.1 clients that
+	 * list it in Connection; the proxy then tunnels after a 101. */
+	if (c->rinfo.conn_upgrade && c->rinfo.upgrade_index >= 0 && c->req.minor >= 1) {
+		c->upgrading = true;
+		c->keep[c->rinfo.upgrade_index] = true;
+	}
+	/* RFC 9110 §10.1.1: a 100-continue expectation in an HTTP/1.0 request
+	 * is ignored; we do not pass it on either. */
+	if (c->req.minor == 0) {
+		for (size_t i = 0; i < c->req.nfields; i++)
+			if (slice_eq_ci(c->req.fields[i].name, "expect"))
+				c->keep[i] = false;
+	}
+	start_upstream(c);
+	return true;
+}
+
+/* ---- connecting ---------------------------------------------------------- */
+
+static void send_request(struct conn *c)
+{
+	struct evbuffer *head = build_request_head(c);
+	if (head == NULL) {
+		fail_request(c, 500, "proxy_internal_error", "out of memory");
+		return;
+	}
+	struct evbuffer *uout = bufferevent_get_output(c->ubev);
+	evbuffer_add_buffer(uout, head);
+	evbuffer_free(head);
+	c->state = CONN_FORWARD;
+	struct timeval ut = seconds_tv(c->w->cfg->upstream_timeout);
+	bufferevent_set_timeouts(c->ubev, &ut, &ut);
+	bufferevent_setcb(c->ubev, upstream_read_cb, upstream_write_cb, upstream_event_cb, c);
+	bufferevent_enable(c->ubev, EV_READ | EV_WRITE);
+	if (!c->rbody.done) {
+		struct timeval ct = seconds_tv(c->w->cfg->client_timeout);
+		struct timeval wt = ct;
+		bufferevent_set_timeouts(c->cbev, &ct, &wt);
+		bufferevent_enable(c->cbev, EV_READ);
+		client_read_cb(c->cbev, c);
+	}
+}
+
+static void connected_cb(enum upstream_err err, struct bufferevent *bev, const char *addr,
+			 void *arg)
+{
+	struct conn *c = arg;
+	c->ureq = NULL;
+	if (err != UPSTREAM_OK) {
+		char details[400];
+		snprintf(details, sizeof(details), "cannot reach %s", c->host_port);
+		if (method_is(c, "CONNECT"))
+			c->client_keepalive = false;
+		fail_request(c, upstream_err_status(err), upstream_err_type(err), details);
+		return;
+	}
+	c->ubev = bev;
+	if (addr[0] != '\0') {
+		snprintf(c->upstream_addr, sizeof(c->upstream_addr), "%s", addr);
+		int one = 1;
+		setsockopt(bufferevent_getfd(bev), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	} else {
+		/* pooled */
+		upstream_peer_name(bufferevent_getfd(bev), c->upstream_addr, sizeof(c->upstream_addr));
+		c->retried = !c->idempotent || !c->rbody.done; /* at most one retry, and only when safe */
+	}
+	if (method_is(c, "CONNECT")) {
+		struct evbuffer *out = bufferevent_get_output(c->cbev);
+		static const char ok[] = "HTTP/1.1 200 Connection established\r\n\r\n";
+		evbuffer_add(out, ok, sizeof(ok) - 1);
+		c->bytes_out += sizeof(ok) - 1;
+		c->status = 200;
+		tunnel_start(c);
+		return;
+	}
+	send_request(c);
+}
+
+/* A pooled connection died before any response byte: retry once on a new one. */
+static bool maybe_retry(struct conn *c)
+{
+	if (c->retried || c->res.status != 0 || c->rhead_cap == (size_t)-1)
+		return false;
+	if (evbuffer_get_length(bufferevent_get_input(c->ubev)) > 0)
+		return false;
+	c->retried = true;
+	bufferevent_free(c->ubev);
+	c->ubev = NULL;
+	c->state = CONN_CONNECTING;
+	char host[256];
+	slice_copy(host, sizeof(host), c->target.host);
+	c->upstream_addr[0] = '\0';
+	c->ureq = upstream_connect(c->w, host, c->target.port, connected_cb, c);
+	if (c->ureq == NULL)
+		fail_request(c, 500, "proxy_internal_error", "out of memory");
+	log_debug("retrying %s on a new connection", c->host_port);
+	return true;
+}
+
+/* ---- the response -------------------------------------------------------- */
+
+/* Relay the response body; finish the request when it is complete. */
+static void relay_response_body(struct conn *c)
+{
+	struct evbuffer *uin = bufferevent_get_input(c->ubev);
+	struct evbuffer *cout = bufferevent_get_output(c->cbev);
+	size_t before = evbuffer_get_length(cout);
+	int r = body_relay(&c->sbody, uin, cout, 0);
+	c->bytes_out += evbuffer_get_length(cout) - before;
+	if (r < 0) {
+		/* The head is out: all we can do is cut the connection so the
+		 * client sees an incomplete message. */
+		c->outcome = "http_response_incomplete";
+		conn_log_access(c);
+		c->client_keepalive = false;
+		upstream_release(c, false);
+		conn_close(c, "malformed response body");
+		return;
+	}
+	if (r == 1) {
+		if (!c->rbody.done) {
+			/* Early response: the rest of the request body cannot be
+			 * told apart from a next request, so close after this. */
+			c->client_keepalive = false;
+			c->upstream_reusable = false;
+		}
+		request_done(c);
+		return;
+	}
+	if (evbuffer_get_length(cout) > RELAY_HIGH) {
+		bufferevent_disable(c->ubev, EV_READ);
+		bufferevent_setwatermark(c->cbev, EV_WRITE, RELAY_HIGH / 2, 0);
+	}
+}
+
+/* Write the response head for the client. */
+static void send_response_head(struct conn *c, const bool *keep, const struct hop_info *info,
+			       const struct http_framing *fr)
+{
+	const struct config *cfg = c->w->cfg;
+	struct evbuffer *out = bufferevent_get_output(c->cbev);
+	size_t before = evbuffer_get_length(out);
+	evbuffer_add_printf(out, "HTTP/1.1 %d ", c->res.status);
+	evbuffer_add(out, c->res.reason.p, c->res.reason.len);
+	evbuffer_add(out, "\r\n", 2);
+	add_fields(out, c->res.fields, c->res.nfields, keep, -1);
+	evbuffer_add_printf(out, "Via: 1.%d %s\r\n", c->res.minor, cfg->via);
+	(void)info;
+	if (fr->kind == HTTP_BODY_LENGTH) {
+		evbuffer_add_printf(out, "Content-Length: %llu\r\n", (unsigned long long)fr->length);
+	} else if (fr->kind == HTTP_BODY_NONE) {
+		/* HEAD and 304 keep the Content-Length that describes the
+		 * selected representation (RFC 9110 §8.6). */
+		if (c->res.status != 204 && c->res.status >= 200) {
+			const struct http_field *cl =
+				http_field_find(c->res.fields, c->res.nfields, "content-length");
+			if (cl != NULL)
+				evbuffer_add_printf(out, "Content-Length: %.*s\r\n", (int)cl->value.len,
+						    cl->value.p);
+		}
+	} else if (c->sbody.out_chunked) {
+		evbuffer_add(out, "Transfer-Encoding: chunked\r\n", 28);
+	}
+	if (!c->client_keepalive)
+		evbuffer_add(out, "Connection: close\r\n", 19);
+	else if (c->req.minor == 0)
+		evbuffer_add(out, "Connection: keep-alive\r\n", 24);
+	evbuffer_add(out, "\r\n", 2);
+	c->bytes_out += evbuffer_get_length(out) - before;
+	c->status = c->res.status;
+	c->res_started = true;
+}
+
+/* Forward a 1xx interim response to an HTTP/1.1 client (RFC 9110 §15.2: not
+ * to 1.0 clients). */
+static void send_interim(struct conn *c, const bool *keep)
+{
+	if (c->req.minor == 0)
+		return;
+	struct evbuffer *out = bufferevent_get_output(c->cbev);
+	size_t before = evbuffer_get_length(out);
+	evbuffer_add_printf(out, "HTTP/1.1 %d ", c->res.status);
+	evbuffer_add(out, c->res.reason.p, c->res.reason.len);
+	evbuffer_add(out, "\r\n", 2);
+	add_fields(out, c->res.fields, c->res.nfields, keep, -1);
+	evbuffer_add_printf(out, "Via: 1.%d %s\r\n\r\n", c->res.minor, c->w->cfg->via);
+	c->bytes_out += evbuffer_get_length(out) - before;
+}
+
+/* Upstream answered something we cannot pass on: 502 if nothing was sent yet. */
+static void bad_response(struct conn *c, const char *error, const char *details)
+{
+	if (c->res_started) {
+		c->outcome = error;
+		conn_log_access(c);
+		conn_close(c, details);
+		return;
+	}
+	c->client_keepalive = false;
+	upstream_release(c, false);
+	fail_request(c, 502, error, details);
+}
+
+/* Parse response heads until the final one; then start relaying its body. */
+static void read_response(struct conn *c)
+{
+	const struct config *cfg = c->w->cfg;
+	struct evbuffer *uin = bufferevent_get_input(c->ubev);
+	bool keep[cfg->max_headers + 1];
+	while (!c->res_started) {
+		size_t avail = evbuffer_get_length(uin);
+		if (avail == 0)
+			return;
+		size_t want = avail < cfg->max_header_bytes + 4 ? avail : cfg->max_header_bytes + 4;
+		const char *buf = (const char *)evbuffer_pullup(uin, (ev_ssize_t)want);
+		struct http_limits lim = { cfg->max_header_bytes, cfg->max_header_bytes,
+					   cfg->max_headers };
+		c->res.nfields = 0;
+		ssize_t r = http_parse_response(buf, want, &c->res, &lim);
+		if (r == HTTP_NEED_MORE) {
+			if (want > cfg->max_header_bytes)
+				bad_response(c, "http_response_header_section_size",
+					     "response header section too large");
+			return;
+		}
+		if (r == HTTP_ERROR) {
+			bad_response(c, "http_protocol_error", "malformed response from upstream");
+			return;
+		}
+		struct slice extra[1] = { c->res.reason };
+		if (keep_head(&c->rhead, &c->rhead_cap, buf, (size_t)r, c->res.fields, c->res.nfields,
+			      extra, 1) < 0) {
+			bad_response(c, "proxy_internal_error", "out of memory");
+			return;
+		}
+		c->res.reason = extra[0];
+		evbuffer_drain(uin, (size_t)r);
+		struct hop_info info;
+		enum hop_result hr =
+			hop_classify(c->res.fields, c->res.nfields, HOP_RESPONSE, false, keep, &info);
+		if (hr == HOP_ERR_CONNECTION_FRAMING) {
+			bad_response(c, "http_protocol_error",
+				     "response Connection lists a field needed by every recipient");
+			return;
+		}
+		if (hr != HOP_OK) {
+			bad_response(c, "http_protocol_error", "malformed Connection header in response");
+			return;
+		}
+		if (c->res.status == 101) {
+			if (!c->upgrading || info.upgrade_index < 0) {
+				bad_response(c, "http_upgrade_failed", "unexpected 101 response");
+				return;
+			}
+			keep[info.upgrade_index] = true;
+			struct evbuffer *out = bufferevent_get_output(c->cbev);
+			size_t before = evbuffer_get_length(out);
+			evbuffer_add_printf(out, "HTTP/1.1 101 ");
+			evbuffer_add(out, c->res.reason.p, c->res.reason.len);
+			evbuffer_add(out, "\r\n", 2);
+			add_fields(out, c->res.fields, c->res.nfields, keep, -1);
+			evbuffer_add_printf(out, "Via: 1.%d %s\r\nConnection: upgrade\r\n\r\n",
+					    c->res.minor, cfg->via);
+			c->bytes_out += evbuffer_get_length(out) - before;
+			c->status = 101;
+			c->res_started = true;
+			tunnel_start(c);
+			return;
+		}
+		if (c->res.status < 200) {
+			send_interim(c, keep);
+			continue;
+		}
+		struct http_framing fr;
+		if (http_response_framing(&c->res, c->head_request, 0, &fr) != 0) {
+			bad_response(c, "http_protocol_error", "invalid response framing");
+			return;
+		}
+		/* Re-frame for this client: a length passes as is; chunked or
+		 * close-delimited bodies go chunked to 1.1 clients and
+		 * close-delimited to 1.0 clients. */
+		bool out_chunked = false;
+		if (fr.kind == HTTP_BODY_CHUNKED || fr.kind == HTTP_BODY_CLOSE) {
+			if (c->req.minor >= 1)
+				out_chunked = true;
+			else
+				c->client_keepalive = false;
+		}
+		if (c->w->draining)
+			c->client_keepalive = false;
+		body_init(&c->sbody, &fr, out_chunked, cfg);
+		c->upstream_reusable = c->res.minor >= 1 && !info.conn_close &&
+				       fr.kind != HTTP_BODY_CLOSE && !c->upgrading;
+		send_response_head(c, keep, &info, &fr);
+	}
+	relay_response_body(c);
+}
+
+/* ---- callbacks ----------------------------------------------------------- */
+
+/* Relay request body bytes from the client to upstream. */
+static void relay_request_body(struct conn *c)
+{
+	struct evbuffer *cin = bufferevent_get_input(c->cbev);
+	struct evbuffer *uout = bufferevent_get_output(c->ubev);
+	size_t before = evbuffer_get_length(cin);
+	int r = body_relay(&c->rbody, cin, uout, c->w->cfg->max_body);
+	c->bytes_in += before - evbuffer_get_length(cin);
+	if (r == -2 || (r >= 0 && c->w->cfg->max_body > 0 && c->rbody.total > c->w->cfg->max_body)) {
+		c->client_keepalive = false;
+		if (c->res_started) {
+			conn_close(c, "request body too large");
+			return;
+		}
+		upstream_release(c, false);
+		fail_request(c, 413, "http_request_error", "request body too large");
+		return;
+	}
+	if (r < 0) {
+		c->client_keepalive = false;
+		if (c->res_started) {
+			conn_close(c, "malformed request body");
+			return;
+		}
+		upstream_release(c, false);
+		fail_request(c, 400, "http_request_error", "malformed chunked request body");
+		return;
+	}
+	if (r == 1) {
+		/* Body complete: pipelined bytes wait in the buffer. */
+		bufferevent_disable(c->cbev, EV_READ);
+		struct timeval wt = seconds_tv(c->w->cfg->client_timeout);
+		bufferevent_set_timeouts(c->cbev, NULL, &wt);
+		return;
+	}
+	if (evbuffer_get_length(uout) > RELAY_HIGH) {
+		bufferevent_disable(c->cbev, EV_READ);
+		bufferevent_setwatermark(c->ubev, EV_WRITE, RELAY_HIGH / 2, 0);
+	}
+}
+
+/* Make whatever progress the buffered bytes allow. */
+static void conn_advance(struct conn *c)
+{
+	switch (c->state) {
+	case CONN_READ_HEAD:
+		read_request(c);
+		break;
+	case CONN_FORWARD:
+		if (!c->rbody.done)
+			relay_request_body(c);
+		break;
+	default:
+		break;
+	}
+}
+
+static void client_read_cb(struct bufferevent *bev, void *arg)
+{
+	(void)bev;
+	conn_advance(arg);
+}
+
+static void client_write_cb(struct bufferevent *bev, void *arg)
+{
+	struct conn *c = arg;
+	if (c->state == CONN_FLUSH_CLOSE) {
+		if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+			conn_close(c, "done");
+		return;
+	}
+	if (c->state == CONN_FORWARD && c->ubev != NULL) {
+		/* drained below the low mark: resume reading the response */
+		bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
+		bufferevent_enable(c->ubev, EV_READ);
+		if (c->res_started)
+			relay_response_body(c);
+	}
+}
+
+static void client_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	(void)bev;
+	struct conn *c = arg;
+	if (c->state == CONN_READ_HEAD && (what & BEV_EVENT_EOF) &&
+	    evbuffer_get_length(bufferevent_get_input(c->cbev)) > 0 && !c->head_seen) {
+		conn_close(c, "client closed");
+		return;
+	}
+	if (what & BEV_EVENT_TIMEOUT) {
+		conn_close(c, "client timeout");
+		return;
+	}
+	conn_close(c, (what & BEV_EVENT_EOF) ? "client closed" : "client error");
+}
+
+static void upstream_read_cb(struct bufferevent *bev, void *arg)
+{
+	(void)bev;
+	struct conn *c = arg;
+	if (!c->res_started)
+		read_response(c);
+	else
+		relay_response_body(c);
+}
+
+static void upstream_write_cb(struct bufferevent *bev, void *arg)
+{
+	struct conn *c = arg;
+	if (!c->rbody.done) {
+		bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
+		bufferevent_enable(c->cbev, EV_READ);
+		relay_request_body(c);
+	}
+}
+
+static void upstream_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	(void)bev;
+	struct conn *c = arg;
+	if (what & BEV_EVENT_TIMEOUT) {
+		if (!c->res_started)
+			bad_response(c, "http_response_timeout", "upstream did not answer in time");
+		else
+			bad_response(c, "connection_read_timeout", "upstream stalled");
+		return;
+	}
+	if (!c->res_started && c->res.status == 0 && maybe_retry(c))
+		return;
+	if ((what & BEV_EVENT_EOF) && c->res_started) {
+		/* Bytes may still sit in the input buffer: relay them first. */
+		relay_response_body(c);
+		/* relay_response_body may have finished (and freed) nothing
+		 * yet; the connection is still ours unless the body completed. */
+		if (c->ubev == NULL || c->state != CONN_FORWARD)
+			return;
+		if (c->sbody.in == HTTP_BODY_CLOSE) {
+			c->sbody.done = true;
+			if (c->sbody.out_chunked) {
+				struct evbuffer *out = bufferevent_get_output(c->cbev);
+				evbuffer_add(out, "0\r\n\r\n", 5);
+				c->bytes_out += 5;
+			}
+			c->upstream_reusable = false;
+			if (!c->rbody.done)
+				c->client_keepalive = false;
+			request_done(c);
+			return;
+		}
+		bad_response(c, "http_response_incomplete", "upstream closed mid-response");
+		return;
+	}
+	if (what & BEV_EVENT_EOF) {
+		if (!c->res_started && evbuffer_get_length(bufferevent_get_input(c->ubev)) > 0) {
+			read_response(c);
+			if (c->ubev == NULL || c->res_started)
+				return;
+		}
+		bad_response(c, "http_response_incomplete", "upstream closed without a response");
+		return;
+	}
+	bad_response(c, "connection_terminated", "upstream connection error");
+}
+
+static void conn_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	struct conn *c = arg;
+	switch (c->state) {
+	case CONN_READ_HEAD:
+		if (c->head_seen) {
+			/* RFC 9110 §15.5.9: 408 for a request not completed in time. */
+			c->client_keepalive = false;
+			strcpy(c->method_str, "-");
+			fail_request(c, 408, "http_request_error", "request header timeout");
+		} else {
+			conn_close(c, "idle timeout");
+		}
+		break;
+	case CONN_FLUSH_CLOSE:
+		conn_close(c, "client not reading");
+		break;
+	default:
+		break;
+	}
+}
+
+void conn_drain(struct conn *c)
+{
+	if (c->state == CONN_READ_HEAD && !c->head_seen &&
+	    evbuffer_get_length(bufferevent_get_input(c->cbev)) == 0)
+		conn_close(c, "shutdown");
+	else
+		c->client_keepalive = false;
+}

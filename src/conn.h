@@ -1,0 +1,106 @@
+/* conn.h - a client connection: the per-client state machine and the sole
+ * caller of the pipeline stages (parser, header stage, upstream, tunnel). */
+#ifndef HOPCACHE_CONN_H
+#define HOPCACHE_CONN_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include "hop.h"
+#include "http_parser.h"
+
+struct bufferevent;
+struct evbuffer;
+struct event;
+struct worker;
+struct upstream_req;
+
+enum conn_state {
+	CONN_READ_HEAD,   /* waiting for (the rest of) a request head */
+	CONN_CONNECTING,  /* resolving and connecting upstream */
+	CONN_FORWARD,     /* request body up, response back */
+	CONN_TUNNEL,      /* CONNECT or an upgrade: bytes both ways */
+	CONN_FLUSH_CLOSE, /* writing the last bytes, then close */
+};
+
+/* One direction of a message body being relayed. */
+struct body {
+	enum http_body_kind in; /* how the received body is delimited */
+	uint64_t left;          /* LENGTH: bytes still to come */
+	uint64_t total;         /* body bytes relayed so far */
+	struct http_chunked chunked;
+	bool out_chunked;       /* wrap the data in chunked coding for the next hop */
+	bool done;
+};
+
+/* One direction of a tunnel. */
+struct tunnel_half {
+	bool eof;      /* read side saw EOF */
+	bool shut;     /* write side shut down */
+	uint64_t bytes;
+};
+
+struct conn {
+	struct conn *next, *prev; /* worker's list */
+	struct worker *w;
+	struct bufferevent *cbev;  /* client */
+	struct bufferevent *ubev;  /* upstream, when connected */
+	struct upstream_req *ureq; /* pending connect */
+	struct event *timer;       /* one timeout per state */
+	enum conn_state state;
+	char client_ip[64];
+
+	/* the request in flight */
+	char *head;                /* copy of the request head; fields point here */
+	size_t head_cap;
+	struct http_request req;
+	struct http_target target;
+	struct hop_info rinfo;
+	bool *keep;                /* per-field keep flags (max_headers entries) */
+	struct body rbody;         /* request body */
+	bool client_keepalive;     /* the client connection may carry another request */
+	bool upgrading;            /* an Upgrade is being forwarded */
+	bool head_request;
+	bool idempotent;
+	bool retried;
+	bool head_seen;            /* bytes of a new request arrived (header deadline runs) */
+	char host_port[300];       /* "host:port" key of the upstream */
+	char target_str[512];      /* for the access log (truncated) */
+	char method_str[32];
+	char upstream_addr[64];
+	struct timespec t_start;
+	uint64_t bytes_in, bytes_out; /* for this request */
+
+	/* the response in flight */
+	char *rhead;
+	size_t rhead_cap;
+	struct http_response res;
+	struct body sbody;         /* response body */
+	bool res_started;          /* the final response head was sent to the client */
+	bool upstream_reusable;
+	int status;                /* status sent to the client */
+	const char *outcome;
+
+	struct tunnel_half up, down; /* client->server, server->client */
+};
+
+/* Start serving an accepted client socket. */
+void conn_new(struct worker *w, int fd, const struct sockaddr *sa, int salen);
+
+/* Tear the connection down, saying why in the debug log. */
+void conn_close(struct conn *c, const char *reason);
+
+/* Ask an idle connection (no request in progress) to close now; others finish
+ * their current request and close after it (worker drain). */
+void conn_drain(struct conn *c);
+
+/* The access log line for the current request or tunnel. */
+void conn_log_access(struct conn *c);
+
+/* Tunnel (tunnel.c): relay bytes both ways between cbev and ubev until both
+ * sides are done. */
+void tunnel_start(struct conn *c);
+
+#endif

@@ -1,0 +1,35 @@
+/* slice.h - a view into bytes owned by someone else. */
+#ifndef HOPCACHE_SLICE_H
+#define HOPCACHE_SLICE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <string.h>
+#include <strings.h>
+
+struct slice {
+	const char *p;
+	size_t len;
+};
+
+#define SLICE_LIT(s) ((struct slice){ (s), sizeof(s) - 1 })
+
+static inline struct slice slice_make(const char *p, size_t len)
+{
+	return (struct slice){ p, len };
+}
+
+/* Case-insensitive comparison with a NUL-terminated ASCII string. */
+static inline bool slice_eq_ci(struct slice s, const char *lit)
+{
+	size_t n = strlen(lit);
+	return s.len == n && strncasecmp(s.p, lit, n) == 0;
+}
+
+static inline bool slice_eq(struct slice s, const char *lit)
+{
+	size_t n = strlen(lit);
+	return s.len == n && memcmp(s.p, lit, n) == 0;
+}
+
+#endif

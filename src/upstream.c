@@ -1,0 +1,237 @@
+/* upstream.c - resolve and connect, trying each address in turn.
+ *
+ * The result is always delivered from the event loop (an activated event),
+ * never from inside upstream_connect(): evdns answers numeric hosts at once,
+ * and a caller must not be re-entered while it is still setting up. */
+#include "upstream.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include <event2/bufferevent.h>
+#include <event2/dns.h>
+#include <event2/event.h>
+#include <event2/util.h>
+
+#include "config.h"
+#include "log.h"
+#include "worker.h"
+
+struct upstream_req {
+	struct worker *w;
+	upstream_cb cb;
+	void *arg;
+	struct evdns_getaddrinfo_request *dns;
+	struct evutil_addrinfo *ai_list, *ai;
+	struct bufferevent *bev;
+	struct event *done;      /* delivers the result */
+	enum upstream_err err;
+	enum upstream_err last_err;
+	char addr[64];
+	char port[8];
+};
+
+const char *upstream_err_type(enum upstream_err err)
+{
+	switch (err) {
+	case UPSTREAM_OK: return NULL;
+	case UPSTREAM_DNS_ERROR: return "dns_error";
+	case UPSTREAM_DNS_TIMEOUT: return "dns_timeout";
+	case UPSTREAM_REFUSED: return "connection_refused";
+	case UPSTREAM_TIMEOUT: return "connection_timeout";
+	case UPSTREAM_UNREACHABLE: return "destination_unavailable";
+	case UPSTREAM_INTERNAL: return "proxy_internal_error";
+	}
+	return "proxy_internal_error";
+}
+
+/* RFC 9209 §2.3: recommended status codes for each error type. */
+int upstream_err_status(enum upstream_err err)
+{
+	switch (err) {
+	case UPSTREAM_DNS_TIMEOUT:
+	case UPSTREAM_TIMEOUT:
+		return 504;
+	case UPSTREAM_DNS_ERROR:
+	case UPSTREAM_REFUSED:
+	case UPSTREAM_UNREACHABLE:
+		return 502;
+	default:
+		return 500;
+	}
+}
+
+static void try_next(struct upstream_req *r);
+
+/* Deliver the result and free the request. */
+static void done_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	struct upstream_req *r = arg;
+	struct bufferevent *bev = r->bev;
+	r->bev = NULL;
+	if (bev != NULL) {
+		bufferevent_setcb(bev, NULL, NULL, NULL, NULL);
+		bufferevent_set_timeouts(bev, NULL, NULL);
+	}
+	upstream_cb cb = r->cb;
+	void *cbarg = r->arg;
+	enum upstream_err err = r->err;
+	char addr[64];
+	memcpy(addr, r->addr, sizeof(addr));
+	r->cb = NULL;
+	upstream_cancel(r);
+	cb(err, bev, addr, cbarg);
+}
+
+static void finish(struct upstream_req *r, enum upstream_err err)
+{
+	r->err = err;
+	event_active(r->done, EV_TIMEOUT, 0);
+}
+
+/* Format an address as ip:port or [ip]:port. */
+static void format_addr(const struct sockaddr *sa, char *out, size_t len)
+{
+	char ip[INET6_ADDRSTRLEN];
+	if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)(const void *)sa;
+		evutil_inet_ntop(AF_INET6, &s6->sin6_addr, ip, sizeof(ip));
+		snprintf(out, len, "[%s]:%u", ip, ntohs(s6->sin6_port));
+	} else {
+		const struct sockaddr_in *s4 = (const struct sockaddr_in *)(const void *)sa;
+		evutil_inet_ntop(AF_INET, &s4->sin_addr, ip, sizeof(ip));
+		snprintf(out, len, "%s:%u", ip, ntohs(s4->sin_port));
+	}
+}
+
+void upstream_peer_name(int fd, char *out, size_t len)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	if (getpeername(fd, (struct sockaddr *)&ss, &sl) != 0) {
+		snprintf(out, len, "-");
+		return;
+	}
+	format_addr((struct sockaddr *)&ss, out, len);
+}
+
+static void connect_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	(void)bev;
+	struct upstream_req *r = arg;
+	if (what & BEV_EVENT_CONNECTED) {
+		finish(r, UPSTREAM_OK);
+		return;
+	}
+	int e = EVUTIL_SOCKET_ERROR();
+	if (what & BEV_EVENT_TIMEOUT)
+		r->last_err = UPSTREAM_TIMEOUT;
+	else if (e == ECONNREFUSED)
+		r->last_err = UPSTREAM_REFUSED;
+	else
+		r->last_err = UPSTREAM_UNREACHABLE;
+	log_debug("connect to %s failed: %s", r->addr,
+		  (what & BEV_EVENT_TIMEOUT) ? "timeout" : evutil_socket_error_to_string(e));
+	bufferevent_free(r->bev);
+	r->bev = NULL;
+	r->ai = r->ai->ai_next;
+	try_next(r);
+}
+
+/* Start connecting to the next address, or report the last failure. */
+static void try_next(struct upstream_req *r)
+{
+	const struct config *cfg = r->w->cfg;
+	for (; r->ai != NULL; r->ai = r->ai->ai_next) {
+		format_addr(r->ai->ai_addr, r->addr, sizeof(r->addr));
+		r->bev = bufferevent_socket_new(r->w->base, -1, BEV_OPT_CLOSE_ON_FREE);
+		if (r->bev == NULL) {
+			finish(r, UPSTREAM_INTERNAL);
+			return;
+		}
+		struct timeval tv;
+		tv.tv_sec = (time_t)cfg->connect_timeout;
+		tv.tv_usec = (suseconds_t)((cfg->connect_timeout - (double)tv.tv_sec) * 1e6);
+		bufferevent_set_timeouts(r->bev, NULL, &tv);
+		bufferevent_setcb(r->bev, NULL, NULL, connect_event_cb, r);
+		if (bufferevent_socket_connect(r->bev, r->ai->ai_addr, (int)r->ai->ai_addrlen) == 0)
+			return;
+		int e = EVUTIL_SOCKET_ERROR();
+		r->last_err = e == ECONNREFUSED ? UPSTREAM_REFUSED : UPSTREAM_UNREACHABLE;
+		bufferevent_free(r->bev);
+		r->bev = NULL;
+	}
+	finish(r, r->last_err);
+}
+
+static void resolved_cb(int result, struct evutil_addrinfo *res, void *arg)
+{
+	struct upstream_req *r = arg;
+	r->dns = NULL;
+	if (result == EVUTIL_EAI_CANCEL)
+		return;
+	if (result != 0) {
+		log_debug("resolve failed: %s", evutil_gai_strerror(result));
+		finish(r, result == EVUTIL_EAI_AGAIN || result == EVUTIL_EAI_FAIL
+				  ? UPSTREAM_DNS_TIMEOUT
+				  : UPSTREAM_DNS_ERROR);
+		if (res != NULL)
+			evutil_freeaddrinfo(res);
+		return;
+	}
+	r->ai_list = r->ai = res;
+	r->last_err = UPSTREAM_UNREACHABLE;
+	try_next(r);
+}
+
+struct upstream_req *upstream_connect(struct worker *w, const char *host, uint16_t port,
+				      upstream_cb cb, void *arg)
+{
+	struct upstream_req *r = calloc(1, sizeof(*r));
+	if (r == NULL)
+		return NULL;
+	r->w = w;
+	r->cb = cb;
+	r->arg = arg;
+	r->done = event_new(w->base, -1, 0, done_cb, r);
+	if (r->done == NULL) {
+		free(r);
+		return NULL;
+	}
+	snprintf(r->port, sizeof(r->port), "%u", port);
+	struct evutil_addrinfo hints;
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_protocol = IPPROTO_TCP;
+	hints.ai_flags = EVUTIL_AI_ADDRCONFIG;
+	struct evdns_getaddrinfo_request *q =
+		evdns_getaddrinfo(w->dns, host, r->port, &hints, resolved_cb, r);
+	/* q is NULL when the answer came at once (numeric host, hosts file,
+	 * error): resolved_cb has run and queued the result or a connect. */
+	r->dns = q;
+	return r;
+}
+
+void upstream_cancel(struct upstream_req *r)
+{
+	if (r == NULL)
+		return;
+	if (r->dns != NULL) {
+		struct evdns_getaddrinfo_request *q = r->dns;
+		r->dns = NULL;
+		evdns_getaddrinfo_cancel(q); /* calls resolved_cb with CANCEL */
+	}
+	if (r->bev != NULL)
+		bufferevent_free(r->bev);
+	if (r->ai_list != NULL)
+		evutil_freeaddrinfo(r->ai_list);
+	event_free(r->done);
+	free(r);
+}

@@ -1,0 +1,43 @@
+/* upstream.h - resolve a host (evdns, without blocking) and connect to each of
+ * its addresses in turn, with a timeout per attempt. */
+#ifndef HOPCACHE_UPSTREAM_H
+#define HOPCACHE_UPSTREAM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct bufferevent;
+struct worker;
+
+enum upstream_err {
+	UPSTREAM_OK = 0,
+	UPSTREAM_DNS_ERROR,   /* name does not resolve */
+	UPSTREAM_DNS_TIMEOUT, /* resolver did not answer */
+	UPSTREAM_REFUSED,     /* every address refused */
+	UPSTREAM_TIMEOUT,     /* every address timed out */
+	UPSTREAM_UNREACHABLE, /* network/host unreachable and the like */
+	UPSTREAM_INTERNAL,    /* out of memory, sockets */
+};
+
+/* Called exactly once, never from inside upstream_connect(). On success bev
+ * is a connected bufferevent the callee owns (callbacks unset, no timeouts),
+ * and addr is "ip:port" of the peer ("[ip]:port" for IPv6). */
+typedef void (*upstream_cb)(enum upstream_err err, struct bufferevent *bev, const char *addr,
+			    void *arg);
+
+struct upstream_req;
+
+struct upstream_req *upstream_connect(struct worker *w, const char *host, uint16_t port,
+				      upstream_cb cb, void *arg);
+
+/* Abandon a pending request: the callback will not be called. */
+void upstream_cancel(struct upstream_req *r);
+
+/* "ip:port" ("[ip]:port") of a connected socket's peer. */
+void upstream_peer_name(int fd, char *out, size_t len);
+
+/* RFC 9209 error type and status for an upstream error. */
+const char *upstream_err_type(enum upstream_err err);
+int upstream_err_status(enum upstream_err err);
+
+#endif

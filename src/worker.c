@@ -1,0 +1,213 @@
+/* worker.c - a worker process: accept on the shared listening sockets and run
+ * every client connection in one libevent loop.
+ *
+ * Stop (SIGTERM/SIGINT, or the master going away): stop accepting, close idle
+ * connections, let requests and tunnels in flight finish for up to
+ * shutdown_timeout, then exit. */
+#include "worker.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#include <event2/dns.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+
+#include "config.h"
+#include "conn.h"
+#include "log.h"
+#include "pool.h"
+
+static void set_accepting(struct worker *w, bool on)
+{
+	if (w->accepting == on)
+		return;
+	w->accepting = on;
+	for (size_t i = 0; i < w->nlisteners; i++) {
+		if (on)
+			evconnlistener_enable(w->listeners[i]);
+		else
+			evconnlistener_disable(w->listeners[i]);
+	}
+}
+
+static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
+		      int salen, void *arg)
+{
+	(void)l;
+	struct worker *w = arg;
+	if (w->draining) {
+		close(fd);
+		return;
+	}
+	conn_new(w, fd, sa, salen);
+	if (w->nconns >= (size_t)w->cfg->max_connections) {
+		log_warn("connection limit %d reached: pausing accept", w->cfg->max_connections);
+		set_accepting(w, false);
+	}
+}
+
+static void accept_resume_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	struct worker *w = arg;
+	if (!w->draining && w->nconns < (size_t)w->cfg->max_connections)
+		set_accepting(w, true);
+}
+
+/* accept(2) failed: on EMFILE/ENFILE pause for a second instead of spinning. */
+static void accept_error_cb(struct evconnlistener *l, void *arg)
+{
+	(void)l;
+	struct worker *w = arg;
+	int e = EVUTIL_SOCKET_ERROR();
+	if (e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM) {
+		log_error("accept: %s: pausing accept for 1 s", strerror(e));
+		set_accepting(w, false);
+		struct timeval one = { 1, 0 };
+		evtimer_add(w->accept_timer, &one);
+	} else if (e != EAGAIN && e != EINTR && e != ECONNABORTED) {
+		log_warn("accept: %s", strerror(e));
+	}
+}
+
+void worker_conn_closed(struct worker *w)
+{
+	if (w->draining) {
+		if (w->nconns == 0)
+			event_base_loopexit(w->base, NULL);
+		return;
+	}
+	if (!w->accepting && w->nconns < (size_t)w->cfg->max_connections &&
+	    !evtimer_pending(w->accept_timer, NULL))
+		set_accepting(w, true);
+}
+
+static void drain_timeout_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	struct worker *w = arg;
+	log_warn("shutdown timeout: closing %zu connections", w->nconns);
+	event_base_loopexit(w->base, NULL);
+}
+
+/* Begin a graceful stop. */
+static void worker_stop(struct worker *w)
+{
+	if (w->draining)
+		return;
+	w->draining = true;
+	set_accepting(w, false);
+	for (size_t i = 0; i < w->nlisteners; i++) {
+		evconnlistener_free(w->listeners[i]);
+		w->listeners[i] = NULL;
+	}
+	w->nlisteners = 0;
+	pool_clear(w->pool);
+	struct conn *c = w->conns;
+	while (c != NULL) {
+		struct conn *next = c->next;
+		conn_drain(c); /* may free c */
+		c = next;
+	}
+	if (w->nconns == 0) {
+		event_base_loopexit(w->base, NULL);
+		return;
+	}
+	double s = w->cfg->shutdown_timeout;
+	struct timeval tv = { (time_t)s, (suseconds_t)((s - (double)(time_t)s) * 1e6) };
+	evtimer_add(w->drain_timer, &tv);
+}
+
+static void signal_cb(evutil_socket_t sig, short what, void *arg)
+{
+	(void)what;
+	struct worker *w = arg;
+	log_debug("signal %d: stopping", (int)sig);
+	worker_stop(w);
+}
+
+void worker_main(const struct config *cfg, const int *fds, size_t nfds)
+{
+	struct worker wk;
+	struct worker *w = &wk;
+	memset(w, 0, sizeof(*w));
+	w->cfg = cfg;
+	log_set_process("worker");
+	/* The master going away (even by SIGKILL) stops the worker gracefully. */
+	prctl(PR_SET_PDEATHSIG, SIGTERM);
+	if (getppid() == 1)
+		exit(0);
+	signal(SIGPIPE, SIG_IGN);
+	signal(SIGHUP, SIG_IGN);
+	signal(SIGUSR1, SIG_IGN);
+
+	struct event_config *ec = event_config_new();
+	event_config_set_flag(ec, EVENT_BASE_FLAG_NOLOCK);
+	w->base = event_base_new_with_config(ec);
+	event_config_free(ec);
+	if (w->base == NULL) {
+		log_error("cannot create the event loop");
+		exit(1);
+	}
+	w->dns = evdns_base_new(w->base, 0);
+	if (w->dns == NULL) {
+		log_error("cannot create the resolver");
+		exit(1);
+	}
+	int r = evdns_base_resolv_conf_parse(w->dns, DNS_OPTIONS_ALL, cfg->resolv_conf);
+	if (r != 0)
+		log_warn("resolver: cannot use %s (error %d): using 127.0.0.1", cfg->resolv_conf, r);
+	if (evdns_base_count_nameservers(w->dns) == 0)
+		evdns_base_nameserver_ip_add(w->dns, "127.0.0.1");
+	evdns_base_load_hosts(w->dns, NULL);
+	w->pool = pool_new(w->base, (size_t)cfg->pool_max_idle, cfg->pool_idle_timeout);
+	w->drain_timer = evtimer_new(w->base, drain_timeout_cb, w);
+	w->accept_timer = evtimer_new(w->base, accept_resume_cb, w);
+	w->sig_term = evsignal_new(w->base, SIGTERM, signal_cb, w);
+	w->sig_int = evsignal_new(w->base, SIGINT, signal_cb, w);
+	if (w->pool == NULL || w->drain_timer == NULL || w->accept_timer == NULL ||
+	    w->sig_term == NULL || w->sig_int == NULL) {
+		log_error("out of memory starting the worker");
+		exit(1);
+	}
+	evsignal_add(w->sig_term, NULL);
+	evsignal_add(w->sig_int, NULL);
+
+	w->listeners = calloc(nfds, sizeof(*w->listeners));
+	for (size_t i = 0; i < nfds; i++) {
+		w->listeners[i] = evconnlistener_new(w->base, accept_cb, w, LEV_OPT_CLOSE_ON_EXEC, -1,
+						     fds[i]);
+		if (w->listeners[i] == NULL) {
+			log_error("cannot listen on inherited socket %d", fds[i]);
+			exit(1);
+		}
+		evconnlistener_set_error_cb(w->listeners[i], accept_error_cb);
+		w->nlisteners++;
+	}
+	w->accepting = true;
+	log_debug("worker ready");
+
+	event_base_dispatch(w->base);
+
+	/* Drained or timed out: close whatever is left. */
+	while (w->conns != NULL)
+		conn_close(w->conns, "shutdown");
+	for (size_t i = 0; i < w->nlisteners; i++)
+		evconnlistener_free(w->listeners[i]);
+	free(w->listeners);
+	pool_free(w->pool);
+	event_free(w->drain_timer);
+	event_free(w->accept_timer);
+	event_free(w->sig_term);
+	event_free(w->sig_int);
+	evdns_base_free(w->dns, 0);
+	event_base_free(w->base);
+	exit(0);
+}

@@ -1,0 +1,37 @@
+/* worker.h - one worker process: a libevent loop accepting on the inherited
+ * listening sockets and holding many client connections at once. */
+#ifndef HOPCACHE_WORKER_H
+#define HOPCACHE_WORKER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct config;
+struct event_base;
+struct evdns_base;
+struct evconnlistener;
+struct event;
+struct pool;
+
+struct worker {
+	const struct config *cfg;
+	struct event_base *base;
+	struct evdns_base *dns;
+	struct evconnlistener **listeners;
+	size_t nlisteners;
+	bool accepting;        /* listeners enabled */
+	bool draining;         /* stop requested: finish in-flight work, then exit */
+	size_t nconns;         /* client connections open */
+	struct conn *conns;    /* list of open client connections */
+	struct pool *pool;     /* idle upstream connections */
+	struct event *sig_term, *sig_int, *drain_timer, *accept_timer;
+};
+
+/* Run a worker on the given listening sockets until it is told to stop.
+ * Never returns: exits the process with its status. */
+void worker_main(const struct config *cfg, const int *fds, size_t nfds) __attribute__((noreturn));
+
+/* A connection closed: maybe resume accepting, maybe finish draining. */
+void worker_conn_closed(struct worker *w);
+
+#endif
