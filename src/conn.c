@@ -156,9 +156,29 @@ static void upstream_release(struct conn *c, bool reuse)
 	}
 }
 
+/* Free the memory of a closed connection (deferred, see conn_close). */
+static void conn_free_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	struct conn *c = arg;
+	event_free(c->timer);
+	free(c->keep);
+	free(c->req.fields);
+	free(c->res.fields);
+	free(c->head);
+	free(c->rhead);
+	free(c);
+}
+
+/* Close both sockets now; free the struct from the event loop, so a caller
+ * deep in a callback can still test c->dead after a stage closed it. */
 void conn_close(struct conn *c, const char *reason)
 {
+	if (c->dead)
+		return;
 	struct worker *w = c->w;
+	c->dead = true;
 	log_debug("close %s: %s", c->client_ip, reason);
 	if (c->outcome == NULL && c->state != CONN_READ_HEAD && c->state != CONN_FLUSH_CLOSE) {
 		c->outcome = "client_closed";
@@ -166,19 +186,16 @@ void conn_close(struct conn *c, const char *reason)
 	}
 	upstream_release(c, false);
 	bufferevent_free(c->cbev);
-	event_free(c->timer);
+	c->cbev = NULL;
 	if (c->prev != NULL)
 		c->prev->next = c->next;
 	else
 		w->conns = c->next;
 	if (c->next != NULL)
 		c->next->prev = c->prev;
-	free(c->keep);
-	free(c->req.fields);
-	free(c->res.fields);
-	free(c->head);
-	free(c->rhead);
-	free(c);
+	evtimer_del(c->timer);
+	event_assign(c->timer, w->base, -1, 0, conn_free_cb, c);
+	event_active(c->timer, EV_TIMEOUT, 0);
 	w->nconns--;
 	worker_conn_closed(w);
 }
@@ -248,7 +265,11 @@ static void request_done(struct conn *c)
 	bufferevent_set_timeouts(c->cbev, NULL, &wt);
 	bufferevent_enable(c->cbev, EV_READ);
 	set_timer(c, c->w->cfg->idle_timeout);
-	conn_advance(c);
+	/* A pipelined request may already be buffered: serve it from the event
+	 * loop rather than recursing (a long pipeline must not grow the stack). */
+	if (evbuffer_get_length(bufferevent_get_input(c->cbev)) > 0)
+		bufferevent_trigger(c->cbev, EV_READ,
+				    BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
 }
 
 /* ---- body relay ---------------------------------------------------------- */
@@ -492,12 +513,9 @@ static void start_upstream(struct conn *c)
 
 /* The upstream request head: built from the kept fields each time it is sent,
  * so a retry on a fresh connection sends the same bytes. */
-static struct evbuffer *build_request_head(struct conn *c)
+static void build_request_head(struct conn *c, struct evbuffer *out)
 {
 	const struct config *cfg = c->w->cfg;
-	struct evbuffer *out = evbuffer_new();
-	if (out == NULL)
-		return NULL;
 	evbuffer_add(out, c->req.method.p, c->req.method.len);
 	evbuffer_add(out, " ", 1);
 	evbuffer_add(out, c->target.path.p, c->target.path.len);
@@ -528,7 +546,6 @@ static struct evbuffer *build_request_head(struct conn *c)
 	else if (c->rbody.in == HTTP_BODY_CHUNKED)
 		evbuffer_add(out, "Transfer-Encoding: chunked\r\n", 28);
 	evbuffer_add(out, "\r\n", 2);
-	return out;
 }
 
 /* Parse and dispatch one request head from the client's input buffer.
@@ -563,6 +580,7 @@ static bool read_request(struct conn *c)
 	c->res_started = false;
 	c->upstream_reusable = false;
 	c->retried = false;
+	c->res.status = 0;
 	c->upgrading = false;
 	c->head_request = false;
 	if (r == HTTP_NEED_MORE) {
@@ -718,17 +736,12 @@ static bool read_request(struct conn *c)
 
 static void send_request(struct conn *c)
 {
-	struct evbuffer *head = build_request_head(c);
-	if (head == NULL) {
-		fail_request(c, 500, "proxy_internal_error", "out of memory");
-		return;
-	}
-	struct evbuffer *uout = bufferevent_get_output(c->ubev);
-	evbuffer_add_buffer(uout, head);
-	evbuffer_free(head);
+	build_request_head(c, bufferevent_get_output(c->ubev));
 	c->state = CONN_FORWARD;
+	/* The upstream read timeout runs once the whole request is sent: a slow
+	 * upload is the client's timeout, not the server's. */
 	struct timeval ut = seconds_tv(c->w->cfg->upstream_timeout);
-	bufferevent_set_timeouts(c->ubev, &ut, &ut);
+	bufferevent_set_timeouts(c->ubev, c->rbody.done ? &ut : NULL, &ut);
 	bufferevent_setcb(c->ubev, upstream_read_cb, upstream_write_cb, upstream_event_cb, c);
 	bufferevent_enable(c->ubev, EV_READ | EV_WRITE);
 	if (!c->rbody.done) {
@@ -755,13 +768,16 @@ static void connected_cb(enum upstream_err err, struct bufferevent *bev, const c
 	}
 	c->ubev = bev;
 	if (addr[0] != '\0') {
+		c->retried = true;
 		snprintf(c->upstream_addr, sizeof(c->upstream_addr), "%s", addr);
 		int one = 1;
 		setsockopt(bufferevent_getfd(bev), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	} else {
 		/* pooled */
 		upstream_peer_name(bufferevent_getfd(bev), c->upstream_addr, sizeof(c->upstream_addr));
-		c->retried = !c->idempotent || !c->rbody.done; /* at most one retry, and only when safe */
+		/* A pooled connection may have been closed by the server while
+		 * idle: one retry, only when the request can be sent again. */
+		c->retried = !c->idempotent || c->rbody.in != HTTP_BODY_NONE;
 	}
 	if (method_is(c, "CONNECT")) {
 		struct evbuffer *out = bufferevent_get_output(c->cbev);
@@ -778,7 +794,7 @@ static void connected_cb(enum upstream_err err, struct bufferevent *bev, const c
 /* A pooled connection died before any response byte: retry once on a new one. */
 static bool maybe_retry(struct conn *c)
 {
-	if (c->retried || c->res.status != 0 || c->rhead_cap == (size_t)-1)
+	if (c->retried || c->res.status != 0)
 		return false;
 	if (evbuffer_get_length(bufferevent_get_input(c->ubev)) > 0)
 		return false;
@@ -1030,6 +1046,8 @@ static void relay_request_body(struct conn *c)
 		bufferevent_disable(c->cbev, EV_READ);
 		struct timeval wt = seconds_tv(c->w->cfg->client_timeout);
 		bufferevent_set_timeouts(c->cbev, NULL, &wt);
+		struct timeval ut = seconds_tv(c->w->cfg->upstream_timeout);
+		bufferevent_set_timeouts(c->ubev, &ut, &ut);
 		return;
 	}
 	if (evbuffer_get_length(uout) > RELAY_HIGH) {
@@ -1081,11 +1099,6 @@ static void client_event_cb(struct bufferevent *bev, short what, void *arg)
 {
 	(void)bev;
 	struct conn *c = arg;
-	if (c->state == CONN_READ_HEAD && (what & BEV_EVENT_EOF) &&
-	    evbuffer_get_length(bufferevent_get_input(c->cbev)) > 0 && !c->head_seen) {
-		conn_close(c, "client closed");
-		return;
-	}
 	if (what & BEV_EVENT_TIMEOUT) {
 		conn_close(c, "client timeout");
 		return;
@@ -1124,14 +1137,24 @@ static void upstream_event_cb(struct bufferevent *bev, short what, void *arg)
 			bad_response(c, "connection_read_timeout", "upstream stalled");
 		return;
 	}
-	if (!c->res_started && c->res.status == 0 && maybe_retry(c))
+	if (!c->res_started && c->res.status == 0 &&
+	    evbuffer_get_length(bufferevent_get_input(c->ubev)) == 0 && maybe_retry(c))
 		return;
-	if ((what & BEV_EVENT_EOF) && c->res_started) {
-		/* Bytes may still sit in the input buffer: relay them first. */
+	if (what & BEV_EVENT_EOF) {
+		/* Bytes may still sit in the input buffer: parse and relay them
+		 * first. Either step may end the request or the connection. */
+		if (!c->res_started) {
+			read_response(c);
+			if (c->dead || c->state != CONN_FORWARD)
+				return;
+			if (!c->res_started) {
+				bad_response(c, "http_response_incomplete",
+					     "upstream closed without a complete response");
+				return;
+			}
+		}
 		relay_response_body(c);
-		/* relay_response_body may have finished (and freed) nothing
-		 * yet; the connection is still ours unless the body completed. */
-		if (c->ubev == NULL || c->state != CONN_FORWARD)
+		if (c->dead || c->state != CONN_FORWARD)
 			return;
 		if (c->sbody.in == HTTP_BODY_CLOSE) {
 			c->sbody.done = true;
@@ -1147,15 +1170,6 @@ static void upstream_event_cb(struct bufferevent *bev, short what, void *arg)
 			return;
 		}
 		bad_response(c, "http_response_incomplete", "upstream closed mid-response");
-		return;
-	}
-	if (what & BEV_EVENT_EOF) {
-		if (!c->res_started && evbuffer_get_length(bufferevent_get_input(c->ubev)) > 0) {
-			read_response(c);
-			if (c->ubev == NULL || c->res_started)
-				return;
-		}
-		bad_response(c, "http_response_incomplete", "upstream closed without a response");
 		return;
 	}
 	bad_response(c, "connection_terminated", "upstream connection error");

@@ -50,6 +50,7 @@ struct conn {
 	struct upstream_req *ureq; /* pending connect */
 	struct event *timer;       /* one timeout per state */
 	enum conn_state state;
+	bool dead;                 /* closed; memory freed from the event loop */
 	char client_ip[64];
 
 	/* the request in flight */

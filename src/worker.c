@@ -199,6 +199,7 @@ void worker_main(const struct config *cfg, const int *fds, size_t nfds)
 	/* Drained or timed out: close whatever is left. */
 	while (w->conns != NULL)
 		conn_close(w->conns, "shutdown");
+	event_base_loop(w->base, EVLOOP_NONBLOCK); /* run the deferred frees */
 	for (size_t i = 0; i < w->nlisteners; i++)
 		evconnlistener_free(w->listeners[i]);
 	free(w->listeners);

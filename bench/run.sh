@@ -1,0 +1,664 @@
+#!/usr/bin/env bash
+# bench/run.sh -- hopcache vs. squid vs. tinyproxy vs. the origin served directly.
+#
+# Starts, in one temp dir and on free 127.0.0.1 ports, an nginx origin (one
+# worker), hopcache, Debian's squid and tinyproxy (one worker each), then runs
+#   (a) wrk: a 1 KiB no-store object over keep-alive connections
+#   (b) wrk: the same with "Connection: close" on every request
+#   (c) curl: a 64 MiB object over HTTPS through N parallel CONNECT tunnels
+# against each of them, and prints a table (also written as Markdown to
+# bench/results-latest.md). See bench/README.md.
+#
+# Only loopback traffic. Every load run is bounded in time (wrk -d plus a
+# `timeout` guard; curl --max-time) and in count (fixed connections, fixed
+# number of curl downloads). Every process started here is stopped by PID on
+# exit, and the temp dir is removed (BENCH_KEEP_TMP=1 keeps it).
+#
+# Environment (all optional):
+#   HOPCACHE                path to the hopcache binary (default: src/hopcache)
+#   BENCH_DURATION          wrk duration per run, e.g. 10s, 30s, 1m (default 10s)
+#   BENCH_CONNS             wrk connections (default 50)
+#   BENCH_THREADS           wrk threads (default 1, see below)
+#   BENCH_WRK_TIMEOUT       wrk per-request timeout (default 2s, wrk's default)
+#   BENCH_CONNECT_PARALLEL  parallel tunnels in (c) (default 4)
+#   BENCH_CONNECT_ROUNDS    rounds of parallel downloads in (c) (default 3)
+#   BENCH_BIG_MIB           size of the (c) object in MiB (default 64)
+#   BENCH_SERVERS           subset of "direct hopcache squid tinyproxy"
+#   BENCH_SCENARIOS         subset of "a b c"
+#   BENCH_ACCESS_LOG        1: proxies write access logs (temp dir); default 0
+#   BENCH_ORIGIN_ACCESS_LOG 1: nginx writes an access log (temp dir); default 0
+#   BENCH_OUT               Markdown output (default bench/results-latest.md)
+#   BENCH_KEEP_TMP          1: keep the temp dir (logs, raw wrk output)
+#
+# wrk runs with -t1 on purpose: the reference machine has 2 cores, and the
+# proxy under test (one worker), the origin (one worker) and the load
+# generator already compete for them. More wrk threads would only steal CPU
+# from the servers being measured and make the numbers noisier, not higher.
+
+set -euo pipefail
+
+BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(dirname "$BENCH_DIR")
+
+DURATION=${BENCH_DURATION:-10s}
+CONNS=${BENCH_CONNS:-50}
+THREADS=${BENCH_THREADS:-1}
+WRK_TIMEOUT=${BENCH_WRK_TIMEOUT:-2s}
+CONNECT_PAR=${BENCH_CONNECT_PARALLEL:-4}
+CONNECT_ROUNDS=${BENCH_CONNECT_ROUNDS:-3}
+BIG_MIB=${BENCH_BIG_MIB:-64}
+SERVERS=${BENCH_SERVERS:-direct hopcache squid tinyproxy}
+SCENARIOS=${BENCH_SCENARIOS:-a b c}
+ACCESS_LOG=${BENCH_ACCESS_LOG:-0}
+ORIGIN_ACCESS_LOG=${BENCH_ORIGIN_ACCESS_LOG:-0}
+OUT=${BENCH_OUT:-$BENCH_DIR/results-latest.md}
+KEEP_TMP=${BENCH_KEEP_TMP:-0}
+HOPCACHE=${HOPCACHE:-$ROOT/src/hopcache}
+
+# A proxy from the caller's environment must not hijack or bypass anything.
+unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY all_proxy ALL_PROXY \
+      no_proxy NO_PROXY ftp_proxy FTP_PROXY
+
+log() { printf '[bench] %s\n' "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+for tool in nginx wrk curl openssl python3 timeout; do
+    command -v "$tool" >/dev/null 2>&1 || die "'$tool' not found (Debian: apt-get install nginx-light wrk curl openssl python3)"
+done
+
+# wrk duration -> seconds, for the outer `timeout` guard.
+duration_secs() {
+    local d=$1
+    case $d in
+        *ms) echo 1 ;;
+        *s) echo "${d%s}" ;;
+        *m) echo $(( ${d%m} * 60 )) ;;
+        *h) echo $(( ${d%h} * 3600 )) ;;
+        *) echo "$d" ;;
+    esac
+}
+DUR_S=$(duration_secs "$DURATION")
+[[ $DUR_S =~ ^[0-9]+$ ]] || die "BENCH_DURATION '$DURATION' not understood (use e.g. 10s, 1m)"
+[[ $CONNS =~ ^[0-9]+$ && $CONNECT_PAR =~ ^[0-9]+$ && $CONNECT_ROUNDS =~ ^[0-9]+$ && $BIG_MIB =~ ^[0-9]+$ ]] \
+    || die "BENCH_CONNS / BENCH_CONNECT_* / BENCH_BIG_MIB must be integers"
+
+# ---------------------------------------------------------------- cleanup --
+
+WORK=""
+declare -a STARTED=()     # PIDs of long-running servers we started
+declare -a LOAD_PIDS=()   # PIDs of load generators currently running
+
+descendants() {  # all descendant PIDs of $1 (not $1 itself)
+    local parent=$1 kids k
+    kids=$(ps -o pid= --ppid "$parent" 2>/dev/null || true)
+    for k in $kids; do
+        echo "$k"
+        descendants "$k"
+    done
+}
+
+stop_pids() {  # TERM the given PIDs, wait up to ~5 s, then KILL what is left
+    local -a pids=("$@") alive=()
+    local p i
+    ((${#pids[@]})) || return 0
+    for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+    for ((i = 0; i < 50; i++)); do
+        alive=()
+        for p in "${pids[@]}"; do
+            kill -0 "$p" 2>/dev/null && alive+=("$p")
+        done
+        ((${#alive[@]})) || break
+        sleep 0.1
+    done
+    for p in "${alive[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
+    for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+}
+
+cleanup() {
+    local rc=$?
+    set +e
+    trap - EXIT INT TERM
+    local -a all=()
+    local p
+    # Load generators first, then the servers together with their workers
+    # (collected before the masters go away, so nothing is left orphaned).
+    for p in "${LOAD_PIDS[@]}"; do
+        all+=("$p")
+    done
+    for p in "${STARTED[@]}"; do
+        all+=("$p")
+        # shellcheck disable=SC2207
+        all+=($(descendants "$p"))
+    done
+    stop_pids "${all[@]}"
+    if [[ -n $WORK && -d $WORK ]]; then
+        if [[ $KEEP_TMP == 1 ]]; then
+            log "kept temp dir $WORK"
+        else
+            rm -rf -- "$WORK"
+        fi
+    fi
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# ------------------------------------------------------------------ setup --
+
+LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/hopcache-bench.XXXXXX")
+# Servers drop privileges when started as root (nginx workers, squid,
+# tinyproxy); they must be able to read the documents and the config.
+chmod 0755 "$WORK"
+mkdir -p "$WORK"/{www,tls,nginx,squid,tinyproxy,hopcache,results}
+log "temp dir $WORK"
+
+# Free loopback ports picked by the kernel (all bound at once so they are
+# distinct, then released for the servers to take).
+read -r ORIGIN_PORT TLS_PORT HOP_PORT SQUID_PORT TINY_PORT < <(python3 - <<'EOF'
+import socket
+socks = []
+for _ in range(5):
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.bind(("127.0.0.1", 0))
+    socks.append(s)
+print(" ".join(str(s.getsockname()[1]) for s in socks))
+for s in socks:
+    s.close()
+EOF
+)
+log "ports: origin=$ORIGIN_PORT tls=$TLS_PORT hopcache=$HOP_PORT squid=$SQUID_PORT tinyproxy=$TINY_PORT"
+
+BIG_NAME="${BIG_MIB}m"
+BIG_BYTES=$((BIG_MIB * 1024 * 1024))
+head -c 1024 /dev/urandom | base64 -w0 | head -c 1024 > "$WORK/www/1k"
+head -c "$BIG_BYTES" /dev/urandom > "$WORK/www/$BIG_NAME"
+chmod 0755 "$WORK/www"
+chmod 0644 "$WORK/www/1k" "$WORK/www/$BIG_NAME"
+
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+    -keyout "$WORK/tls/key.pem" -out "$WORK/tls/cert.pem" -days 2 \
+    -subj "/CN=127.0.0.1" -addext "subjectAltName=IP:127.0.0.1" \
+    >"$WORK/tls/openssl.log" 2>&1 || die "openssl failed: $(cat "$WORK/tls/openssl.log")"
+
+# Unprivileged user/group for servers that switch users when run as root.
+RUN_USER=nobody
+RUN_GROUP=$(getent group nogroup >/dev/null && echo nogroup || echo nobody)
+
+render() {  # render TEMPLATE OUT KEY=VALUE...
+    local tmpl=$1 out=$2 kv key val content
+    shift 2
+    content=$(<"$tmpl")
+    for kv in "$@"; do
+        key=${kv%%=*}
+        val=${kv#*=}
+        content=${content//@"$key"@/$val}
+    done
+    printf '%s\n' "$content" > "$out"
+    if grep -q '@[A-Z_]*@' "$out"; then
+        die "unrendered placeholder in $out: $(grep -o '@[A-Z_]*@' "$out" | head -1)"
+    fi
+}
+
+port_open() {
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
+wait_port() {  # wait_port PORT PID NAME -> 0 when accepting, 1 if it died / timed out
+    local port=$1 pid=$2 name=$3 i
+    for ((i = 0; i < 150; i++)); do
+        if ! kill -0 "$pid" 2>/dev/null; then
+            log "$name (pid $pid) exited during startup"
+            return 1
+        fi
+        port_open "$port" && return 0
+        sleep 0.1
+    done
+    log "$name did not accept on 127.0.0.1:$port within 15 s"
+    return 1
+}
+
+declare -A PID_OF=() PORT_OF=() NOTE_OF=()
+PORT_OF[direct]=$ORIGIN_PORT
+PORT_OF[hopcache]=$HOP_PORT
+PORT_OF[squid]=$SQUID_PORT
+PORT_OF[tinyproxy]=$TINY_PORT
+
+wants() { [[ " $SERVERS " == *" $1 "* ]]; }
+
+# --- nginx origin --------------------------------------------------------
+nginx_user_line=""
+[[ $EUID -eq 0 ]] && nginx_user_line="user $RUN_USER $RUN_GROUP;"
+nginx_access="access_log off;"
+[[ $ORIGIN_ACCESS_LOG == 1 ]] && nginx_access="access_log $WORK/nginx/access.log;"
+render "$BENCH_DIR/conf/nginx.conf.in" "$WORK/nginx/nginx.conf" \
+    DIR="$WORK" HTTP_PORT="$ORIGIN_PORT" TLS_PORT="$TLS_PORT" \
+    USER_LINE="$nginx_user_line" ACCESS_LOG_LINE="$nginx_access"
+nginx -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" -e "$WORK/nginx/error.log" \
+    >"$WORK/nginx/stdout.log" 2>&1 &
+PID_OF[nginx]=$!
+STARTED+=("${PID_OF[nginx]}")
+if ! wait_port "$ORIGIN_PORT" "${PID_OF[nginx]}" nginx || ! wait_port "$TLS_PORT" "${PID_OF[nginx]}" nginx; then
+    cat "$WORK/nginx/error.log" "$WORK/nginx/stdout.log" >&2 2>/dev/null || true
+    die "nginx origin did not start"
+fi
+log "nginx origin up (pid ${PID_OF[nginx]})"
+
+# --- hopcache --------------------------------------------------------------
+start_hopcache() {
+    if [[ ! -x $HOPCACHE ]]; then
+        NOTE_OF[hopcache]="skipped: $HOPCACHE not found (build it first, or set HOPCACHE)"
+        return 1
+    fi
+    {
+        printf '[proxy]\nlisten = 127.0.0.1:%s\nworkers = 1\nconnect_ports = 1-65535\n' "$HOP_PORT"
+        printf '[log]\nerror = %s\n' "$WORK/hopcache/error.log"
+        if [[ $ACCESS_LOG == 1 ]]; then printf 'access = %s\n' "$WORK/hopcache/access.log"; fi
+    } > "$WORK/hopcache/hopcache.ini"
+    "$HOPCACHE" -f -c "$WORK/hopcache/hopcache.ini" >"$WORK/hopcache/stdout.log" 2>&1 &
+    PID_OF[hopcache]=$!
+    STARTED+=("${PID_OF[hopcache]}")
+    if ! wait_port "$HOP_PORT" "${PID_OF[hopcache]}" hopcache; then
+        tail -n 20 "$WORK/hopcache/error.log" "$WORK/hopcache/stdout.log" >&2 2>/dev/null || true
+        NOTE_OF[hopcache]="skipped: hopcache did not start (see its error log)"
+        return 1
+    fi
+}
+
+# --- squid -----------------------------------------------------------------
+start_squid() {
+    if ! command -v squid >/dev/null 2>&1; then
+        NOTE_OF[squid]="skipped: squid not installed (apt-get install squid)"
+        return 1
+    fi
+    local user_line="" access="access_log none"
+    if [[ $EUID -eq 0 ]]; then
+        # Squid refuses to keep running as root; it switches to
+        # cache_effective_user, which must be able to write its files.
+        local su=proxy
+        getent passwd proxy >/dev/null || su=$RUN_USER
+        user_line="cache_effective_user $su"
+        chown "$su" "$WORK/squid"
+    fi
+    [[ $ACCESS_LOG == 1 ]] && access="access_log stdio:$WORK/squid/access.log"
+    render "$BENCH_DIR/conf/squid.conf.in" "$WORK/squid/squid.conf" \
+        DIR="$WORK" PORT="$SQUID_PORT" TLS_PORT="$TLS_PORT" \
+        USER_LINE="$user_line" ACCESS_LOG_LINE="$access"
+    if ! squid -k parse -f "$WORK/squid/squid.conf" >"$WORK/squid/parse.log" 2>&1; then
+        tail -n 20 "$WORK/squid/parse.log" >&2
+        NOTE_OF[squid]="skipped: squid rejected its config"
+        return 1
+    fi
+    squid -N -f "$WORK/squid/squid.conf" >"$WORK/squid/stdout.log" 2>&1 &
+    PID_OF[squid]=$!
+    STARTED+=("${PID_OF[squid]}")
+    if ! wait_port "$SQUID_PORT" "${PID_OF[squid]}" squid; then
+        tail -n 20 "$WORK/squid/cache.log" "$WORK/squid/stdout.log" >&2 2>/dev/null || true
+        NOTE_OF[squid]="skipped: squid did not start (see cache.log)"
+        return 1
+    fi
+}
+
+# --- tinyproxy -------------------------------------------------------------
+start_tinyproxy() {
+    if ! command -v tinyproxy >/dev/null 2>&1; then
+        NOTE_OF[tinyproxy]="skipped: tinyproxy not installed (apt-get install tinyproxy)"
+        return 1
+    fi
+    local user_line="" level=Error
+    if [[ $EUID -eq 0 ]]; then
+        user_line=$'User '"$RUN_USER"$'\nGroup '"$RUN_GROUP"
+        chown "$RUN_USER:$RUN_GROUP" "$WORK/tinyproxy"
+    fi
+    [[ $ACCESS_LOG == 1 ]] && level=Connect
+    render "$BENCH_DIR/conf/tinyproxy.conf.in" "$WORK/tinyproxy/tinyproxy.conf" \
+        DIR="$WORK" PORT="$TINY_PORT" TLS_PORT="$TLS_PORT" \
+        USER_LINE="$user_line" LOG_LEVEL="$level"
+    tinyproxy -d -c "$WORK/tinyproxy/tinyproxy.conf" >"$WORK/tinyproxy/stdout.log" 2>&1 &
+    PID_OF[tinyproxy]=$!
+    STARTED+=("${PID_OF[tinyproxy]}")
+    if ! wait_port "$TINY_PORT" "${PID_OF[tinyproxy]}" tinyproxy; then
+        tail -n 20 "$WORK/tinyproxy/tinyproxy.log" "$WORK/tinyproxy/stdout.log" >&2 2>/dev/null || true
+        NOTE_OF[tinyproxy]="skipped: tinyproxy did not start (see its log)"
+        return 1
+    fi
+}
+
+declare -a ACTIVE=()
+for s in $SERVERS; do
+    case $s in
+        direct) ACTIVE+=(direct) ;;
+        hopcache|squid|tinyproxy)
+            if "start_$s"; then
+                ACTIVE+=("$s")
+                log "$s up (pid ${PID_OF[$s]}, port ${PORT_OF[$s]})"
+            else
+                log "${NOTE_OF[$s]}"
+            fi ;;
+        *) die "unknown server '$s' in BENCH_SERVERS" ;;
+    esac
+done
+# The origin's PID stands for "direct" in the RSS column.
+PID_OF[direct]=${PID_OF[nginx]}
+
+# Smoke test each server once: a plain GET and a GET through a CONNECT
+# tunnel must both return the 1 KiB object. Failures are noted, not fatal.
+smoke() {
+    local s=$1 out out2 want="200 1024"
+    local -a px=(--noproxy '*')
+    [[ $s != direct ]] && px=(-x "http://127.0.0.1:${PORT_OF[$s]}")
+    out=$(curl -sS --max-time 5 "${px[@]}" -o /dev/null -w '%{http_code} %{size_download}' \
+          "http://127.0.0.1:$ORIGIN_PORT/1k" 2>&1 || true)
+    [[ $s != direct ]] && px+=(-p)
+    out2=$(curl -sS -k --max-time 5 "${px[@]}" -o /dev/null -w '%{http_code} %{size_download}' \
+           "https://127.0.0.1:$TLS_PORT/1k" 2>&1 || true)
+    if [[ $out != "$want" || $out2 != "$want" ]]; then
+        NOTE_OF[$s]="${NOTE_OF[$s]:+${NOTE_OF[$s]}; }smoke test: http '$out', https '$out2' (want '$want')"
+        log "$s: ${NOTE_OF[$s]}"
+    fi
+    local target="http://127.0.0.1:$ORIGIN_PORT/1k"
+    [[ $s == direct ]] && target=/1k
+    KEEPALIVE_OF[$s]=$(timeout 10 python3 "$BENCH_DIR/keepalive_probe.py" \
+        "${PORT_OF[$s]}" "$target" "127.0.0.1:$ORIGIN_PORT" 2>&1 || echo "error: probe failed")
+    if [[ ${KEEPALIVE_OF[$s]} != keepalive ]]; then
+        NOTE_OF[$s]="${NOTE_OF[$s]:+${NOTE_OF[$s]}; }keep-alive probe: ${KEEPALIVE_OF[$s]}"
+        if [[ ${KEEPALIVE_OF[$s]} == closes ]]; then NOTE_OF[$s]+=" (closes the client connection after every response without sending 'Connection: close'; wrk counts each such EOF as a read error)"; fi
+        log "$s: ${NOTE_OF[$s]}"
+    fi
+}
+declare -A KEEPALIVE_OF=()
+for s in "${ACTIVE[@]}"; do smoke "$s"; done
+
+# ------------------------------------------------------------ measurement --
+
+status_kib() {  # status_kib PID FIELD -> /proc/PID/status FIELD (VmRSS, VmHWM) in KiB, 0 if gone
+    awk -v f="$2:" '$1 == f { print $2; found = 1 } END { if (!found) print 0 }' "/proc/$1/status" 2>/dev/null || echo 0
+}
+rss_kib() { status_kib "$1" VmRSS; }
+mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
+
+# RSS of a server's worker (the process that does the work):
+#   hopcache, nginx (direct): the largest child of the master (master
+#   listed separately in the detail)
+#   squid -N, tinyproxy: the process itself (both are single processes;
+#   children, if any, are included in the max)
+# The detail also gives each process's peak RSS (VmHWM) since start.
+declare -A RSS_OF=() RSS_MAX=() RSS_DETAIL=()
+measure_rss() {
+    local s=$1 pid=${PID_OF[$1]} k r max=0 detail
+    local -a kids
+    # shellcheck disable=SC2207
+    kids=($(descendants "$pid"))
+    case $s in
+        hopcache|direct)
+            for k in "${kids[@]}"; do
+                r=$(rss_kib "$k"); ((r > max)) && max=$r
+            done
+            detail="master $(mib "$(rss_kib "$pid")") MiB; workers:"
+            for k in "${kids[@]}"; do
+                detail+=" $(mib "$(rss_kib "$k")") MiB (peak $(mib "$(status_kib "$k" VmHWM)"))"
+            done ;;
+        *)
+            max=$(rss_kib "$pid")
+            for k in "${kids[@]}"; do
+                r=$(rss_kib "$k"); ((r > max)) && max=$r
+            done
+            detail="pid $pid, peak $(mib "$(status_kib "$pid" VmHWM)") MiB"
+            ((${#kids[@]})) && detail+=" (+${#kids[@]} children)" ;;
+    esac
+    RSS_OF[$s]=$max
+    RSS_DETAIL[$s]=$detail
+    if ((max > ${RSS_MAX[$s]:-0})); then RSS_MAX[$s]=$max; fi
+}
+
+fmt_mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
+
+# Results, keyed "scenario:server".
+declare -A RATE=() P99=() ERRS=() ERRDETAIL=() RSSROW=() RAN=()
+
+run_wrk() {  # run_wrk SCENARIO SERVER
+    local sc=$1 s=$2 url target close=0 raw line
+    raw="$WORK/results/$sc-$s.txt"
+    [[ $sc == b ]] && close=1
+    if [[ $s == direct ]]; then
+        url="http://127.0.0.1:$ORIGIN_PORT/"
+        target="/1k"
+    else
+        url="http://127.0.0.1:${PORT_OF[$s]}/"
+        target="http://127.0.0.1:$ORIGIN_PORT/1k"
+    fi
+    log "($sc) $s: wrk -t$THREADS -c$CONNS -d$DURATION GET $target$([[ $close == 1 ]] && echo ' + Connection: close')"
+    BENCH_TARGET=$target BENCH_HOST="127.0.0.1:$ORIGIN_PORT" BENCH_CLOSE=$close \
+        timeout -k 5 $((DUR_S + 60)) \
+        wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --timeout "$WRK_TIMEOUT" --latency \
+            -s "$BENCH_DIR/absolute.lua" "$url" >"$raw" 2>&1 &
+    LOAD_PIDS=($!)
+    local rc=0
+    wait "${LOAD_PIDS[0]}" || rc=$?
+    LOAD_PIDS=()
+    line=$(grep '^BENCH ' "$raw" | tail -n 1 || true)
+    if [[ $rc -ne 0 || -z $line ]]; then
+        RATE[$sc:$s]=0; P99[$sc:$s]="n/a"; ERRS[$sc:$s]=1
+        ERRDETAIL[$sc:$s]="wrk failed (exit $rc)"
+        log "wrk failed (exit $rc):"; tail -n 5 "$raw" >&2
+        return 0
+    fi
+    local rps p99 ec er ew et es
+    rps=$(sed -n 's/.* rps=\([0-9.]*\).*/\1/p' <<<"$line")
+    p99=$(sed -n 's/.* p99_us=\([0-9]*\).*/\1/p' <<<"$line")
+    ec=$(sed -n 's/.* err_connect=\([0-9]*\).*/\1/p' <<<"$line")
+    er=$(sed -n 's/.* err_read=\([0-9]*\).*/\1/p' <<<"$line")
+    ew=$(sed -n 's/.* err_write=\([0-9]*\).*/\1/p' <<<"$line")
+    et=$(sed -n 's/.* err_timeout=\([0-9]*\).*/\1/p' <<<"$line")
+    es=$(sed -n 's/.* err_status=\([0-9]*\).*/\1/p' <<<"$line")
+    RATE[$sc:$s]=$rps
+    P99[$sc:$s]=$(awk -v u="$p99" 'BEGIN { printf "%.2f ms", u / 1000 }')
+    ERRS[$sc:$s]=$((ec + er + ew + et + es))
+    local d=""
+    ((ec)) && d+="connect $ec "
+    ((er)) && d+="read $er "
+    ((ew)) && d+="write $ew "
+    ((et)) && d+="timeout $et "
+    ((es)) && d+="non-2xx/3xx $es "
+    ERRDETAIL[$sc:$s]=${d% }
+    # A server that closes every connection after one complete response
+    # without announcing it makes wrk count one read error per connection
+    # (see keepalive_probe.py). When the probe saw exactly that, and the
+    # read errors are all there is, show them as such instead of as failures.
+    # (The hopcache verdict below still counts them.)
+    local done_reqs
+    done_reqs=$(sed -n 's/^BENCH requests=\([0-9]*\).*/\1/p' <<<"$line")
+    if [[ ${KEEPALIVE_OF[$s]:-} == closes ]] && ((er > 0 && ec + ew + et + es == 0)) \
+        && ((er <= done_reqs && done_reqs - er <= CONNS)); then
+        BENIGN[$sc:$s]=$er
+    fi
+}
+declare -A BENIGN=()
+
+run_connect() {  # run_connect SERVER -- scenario (c)
+    local s=$1 round i f rc bytes=0 errs=0 t0 t1 wall=0 code size
+    local url="https://127.0.0.1:$TLS_PORT/$BIG_NAME" detail=""
+    local -a px=(--noproxy '*')
+    [[ $s != direct ]] && px=(-p -x "http://127.0.0.1:${PORT_OF[$s]}")
+    log "(c) $s: $CONNECT_ROUNDS x $CONNECT_PAR parallel curl of $BIG_MIB MiB over TLS$([[ $s != direct ]] && echo ' via CONNECT')"
+    for ((round = 1; round <= CONNECT_ROUNDS; round++)); do
+        LOAD_PIDS=()
+        t0=$(date +%s.%N)
+        for ((i = 1; i <= CONNECT_PAR; i++)); do
+            f="$WORK/results/c-$s-$round-$i"
+            curl -sS -k --max-time 120 "${px[@]}" -o /dev/null \
+                -w '%{http_code} %{size_download} %{time_total}\n' "$url" >"$f.out" 2>"$f.err" &
+            LOAD_PIDS+=($!)
+        done
+        for ((i = 1; i <= CONNECT_PAR; i++)); do
+            rc=0
+            wait "${LOAD_PIDS[i - 1]}" || rc=$?
+            f="$WORK/results/c-$s-$round-$i"
+            read -r code size _ <"$f.out" || { code=000; size=0; }
+            bytes=$((bytes + size))
+            if ((rc != 0)); then
+                errs=$((errs + 1)); detail+="curl exit $rc; "
+            elif [[ $code != 200 || $size != "$BIG_BYTES" ]]; then
+                errs=$((errs + 1)); detail+="status $code size $size; "
+            fi
+        done
+        t1=$(date +%s.%N)
+        LOAD_PIDS=()
+        wall=$(awk -v w="$wall" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.6f", w + (b - a) }')
+    done
+    RATE[c:$s]=$(awk -v b="$bytes" -v w="$wall" 'BEGIN { if (w > 0) printf "%.2f", b / w / 1e6; else print 0 }')
+    P99[c:$s]="n/a"
+    ERRS[c:$s]=$errs
+    detail=${detail%; }
+    ERRDETAIL[c:$s]=${detail:0:120}
+}
+
+for sc in $SCENARIOS; do
+    case $sc in a|b|c) ;; *) die "unknown scenario '$sc' in BENCH_SCENARIOS" ;; esac
+    for s in "${ACTIVE[@]}"; do
+        if [[ $sc == c ]]; then run_connect "$s"; else run_wrk "$sc" "$s"; fi
+        RAN[$sc:$s]=1
+        measure_rss "$s"
+        RSSROW[$sc:$s]=${RSS_OF[$s]}
+        sleep 1   # let the previous run's connections drain
+    done
+done
+
+# ---------------------------------------------------------------- report --
+
+ratio() {  # ratio SCENARIO SERVER
+    local d=${RATE[$1:direct]:-} v=${RATE[$1:$2]:-}
+    if [[ -z $d || -z $v ]]; then echo "n/a"; return; fi
+    awk -v d="$d" -v v="$v" 'BEGIN { if (d > 0) printf "%.2f", v / d; else print "n/a" }'
+}
+
+declare -A TITLE=(
+    [a]="(a) 1 KiB no-store, keep-alive"
+    [b]="(b) 1 KiB no-store, Connection: close"
+    [c]="(c) CONNECT + TLS, ${BIG_MIB} MiB x ${CONNECT_PAR}"
+)
+declare -A TARGET=([a]=0.40 [b]=0.50 [c]=0.80)
+
+declare -a ROWS=()   # tab-separated: scenario server rate p99 ratio errors rss
+for sc in $SCENARIOS; do
+    for s in "${ACTIVE[@]}"; do
+        [[ -n ${RAN[$sc:$s]:-} ]] || continue
+        if [[ $sc == c ]]; then
+            rate="$(printf '%.1f' "${RATE[$sc:$s]}") MB/s"
+        else
+            rate="$(printf '%.0f' "${RATE[$sc:$s]}") req/s"
+        fi
+        errs=${ERRS[$sc:$s]}
+        if [[ -n ${BENIGN[$sc:$s]:-} ]]; then
+            errs="0 (+${BENIGN[$sc:$s]} read = EOF after complete response, see note)"
+        elif ((errs)); then
+            errs+=" (${ERRDETAIL[$sc:$s]})"
+        fi
+        ROWS+=("${TITLE[$sc]}"$'\t'"$s"$'\t'"$rate"$'\t'"${P99[$sc:$s]}"$'\t'"$(ratio "$sc" "$s")"$'\t'"$errs"$'\t'"$(fmt_mib "${RSSROW[$sc:$s]}")")
+    done
+done
+
+# Verdict against the targets in issue 2 (hopcache only).
+declare -a VERDICT=()
+if [[ " ${ACTIVE[*]} " == *" hopcache "* && " ${ACTIVE[*]} " == *" direct "* ]]; then
+    for sc in $SCENARIOS; do
+        r=$(ratio "$sc" hopcache)
+        ok=PASS; why="ratio $r (target >= ${TARGET[$sc]})"
+        if [[ $r == n/a ]] || awk -v r="$r" -v t="${TARGET[$sc]}" 'BEGIN { exit !(r < t) }'; then ok=FAIL; fi
+        for other in squid tinyproxy; do
+            [[ -n ${RATE[$sc:$other]:-} ]] || continue
+            if awk -v h="${RATE[$sc:hopcache]}" -v o="${RATE[$sc:$other]}" 'BEGIN { exit !(h <= o) }'; then
+                ok=FAIL; why+=", not ahead of $other"
+            else
+                why+=", ahead of $other"
+            fi
+        done
+        if [[ ${ERRS[$sc:hopcache]} != 0 ]]; then ok=FAIL; why+=", ${ERRS[$sc:hopcache]} errors"; else why+=", no errors"; fi
+        VERDICT+=("$ok ${TITLE[$sc]}: $why")
+    done
+    m=${RSS_MAX[hopcache]:-0}
+    if ((m <= 16 * 1024)); then ok=PASS; else ok=FAIL; fi
+    VERDICT+=("$ok RSS: max hopcache worker $(fmt_mib "$m") MiB after load (target <= 16 MiB)")
+fi
+
+print_text() {
+    local row
+    printf '\n%-40s %-10s %14s %10s %9s %8s  %s\n' "scenario" "server" "rate" "p99" "vs direct" "RSS MiB" "errors"
+    printf '%s\n' "$(printf '%.0s-' {1..110})"
+    for row in "${ROWS[@]}"; do
+        IFS=$'\t' read -r a b c d e f g <<<"$row"
+        printf '%-40s %-10s %14s %10s %9s %8s  %s\n' "$a" "$b" "$c" "$d" "$e" "$g" "$f"
+    done
+    printf '\nload average at start: %s, at end: %s\n' "$LOAD_START" "$LOAD_END"
+    printf '\nRSS after the load (worker process, max over scenarios):\n'
+    for s in "${ACTIVE[@]}"; do
+        printf '  %-10s %6s MiB  (%s)\n' "$s" "$(fmt_mib "${RSS_MAX[$s]:-0}")" "${RSS_DETAIL[$s]:-}"
+    done
+    for s in direct hopcache squid tinyproxy; do
+        [[ -n ${NOTE_OF[$s]:-} ]] && printf '  note: %s: %s\n' "$s" "${NOTE_OF[$s]}"
+    done
+    if ((${#VERDICT[@]})); then
+        printf '\nTargets (issue 2):\n'
+        printf '  %s\n' "${VERDICT[@]}"
+    fi
+    printf '\n'
+}
+
+version_of() {
+    case $1 in
+        nginx) nginx -v 2>&1 | sed 's/^nginx version: //' ;;
+        squid) squid -v 2>/dev/null | head -n 1 | sed 's/Squid Cache: Version /squid\//' ;;
+        tinyproxy) tinyproxy -v 2>/dev/null | head -n 1 | tr ' ' '/' ;;
+        wrk) wrk -v 2>&1 | head -n 1 | awk '{ print "wrk/" $2 }' ;;
+        curl) curl --version | head -n 1 | awk '{ print "curl/" $2 }' ;;
+    esac
+}
+
+write_markdown() {
+    local row rev
+    rev=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
+    {
+        printf '# hopcache bench results\n\n'
+        printf -- '- date: %s\n' "$(date -u '+%Y-%m-%d %H:%M:%S UTC')"
+        printf -- '- host: %s CPUs, %s, kernel %s\n' "$(nproc)" "$(uname -m)" "$(uname -r)"
+        printf -- '- hopcache: %s (tree at %s)\n' "$HOPCACHE" "$rev"
+        printf -- '- tools: %s, %s, %s, %s, %s\n' "$(version_of nginx)" "$(version_of squid)" \
+            "$(version_of tinyproxy)" "$(version_of wrk)" "$(version_of curl)"
+        printf -- '- wrk: -t%s -c%s -d%s --timeout %s; (c): %s rounds x %s parallel tunnels, %s MiB each\n' \
+            "$THREADS" "$CONNS" "$DURATION" "$WRK_TIMEOUT" "$CONNECT_ROUNDS" "$CONNECT_PAR" "$BIG_MIB"
+        printf -- '- every server runs one worker; proxy access logs: %s\n' \
+            "$([[ $ACCESS_LOG == 1 ]] && echo on || echo off)"
+        printf -- '- load average (1/5/15 min) at start: %s, at end: %s (other work on the machine skews every row)\n\n' \
+            "$LOAD_START" "$LOAD_END"
+        printf '| scenario | server | rate | p99 | vs direct | errors | RSS after (MiB) |\n'
+        printf '|---|---|---:|---:|---:|---|---:|\n'
+        for row in "${ROWS[@]}"; do
+            IFS=$'\t' read -r a b c d e f g <<<"$row"
+            printf '| %s | %s | %s | %s | %s | %s | %s |\n' "$a" "$b" "$c" "$d" "$e" "$f" "$g"
+        done
+        printf '\n## RSS after the load\n\n| server | max worker RSS (MiB) | detail |\n|---|---:|---|\n'
+        for s in "${ACTIVE[@]}"; do
+            printf '| %s | %s | %s |\n' "$s" "$(fmt_mib "${RSS_MAX[$s]:-0}")" "${RSS_DETAIL[$s]:-}"
+        done
+        local any=0
+        for s in direct hopcache squid tinyproxy; do
+            if [[ -n ${NOTE_OF[$s]:-} ]]; then
+                ((any)) || printf '\n## Notes\n\n'
+                any=1
+                printf -- '- %s: %s\n' "$s" "${NOTE_OF[$s]}"
+            fi
+        done
+        if ((${#VERDICT[@]})); then
+            printf '\n## Targets (issue 2)\n\n'
+            printf -- '- %s\n' "${VERDICT[@]}"
+        fi
+        printf '\n"direct" is nginx itself (the limit); "vs direct" is rate / direct rate in the same run.\n'
+        printf 'MB/s = 10^6 bytes per second of payload, summed over the parallel tunnels.\n'
+    } > "$OUT"
+}
+
+LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
+print_text
+write_markdown
+log "wrote $OUT"

@@ -1,0 +1,1409 @@
+/* config.c - the INI file -> one immutable struct config.
+ *
+ * Every key is one row of the table below: section, key, type, default (as it
+ * would be written in the file), bounds, and where the value lands in struct
+ * config. Loading applies every default, then walks what iniparser found:
+ * unknown sections and keys are errors (with a "did you mean" when a known
+ * one is close), each value is checked against its row, and every problem is
+ * collected as "FILE: [section] key: problem" before the verdict.
+ *
+ * This is the only file that includes the iniparser header.
+ */
+#ifdef HAVE_CONFIG_H
+#include "autoconfig.h"
+#endif
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#if defined(HAVE_INIPARSER_INIPARSER_H) || !defined(HAVE_CONFIG_H)
+#include <iniparser/iniparser.h>
+#else
+#include <iniparser.h>
+#endif
+
+#include "config.h"
+
+/* Larger files are refused: a config is small; long lists live in their own files. */
+#define CONFIG_MAX_FILE (1024 * 1024)
+/* iniparser 4.1 reads lines into a 1024-byte buffer and fails beyond it. */
+#define CONFIG_MAX_LINE 1000
+/* How much of a bad value a message quotes. */
+#define CONFIG_QUOTE_MAX 60
+
+enum config_type {
+	CT_STRING,   /* any text without control characters */
+	CT_TOKEN,    /* an RFC 9110 token */
+	CT_BOOL,     /* yes/no, true/false, on/off, 1/0 */
+	CT_INT,      /* decimal integer within [lo, hi]; int or size_t field */
+	CT_WORKERS,  /* "auto" (online CPUs) or an integer within [lo, hi] */
+	CT_SIZE,     /* integer with optional K/M/G suffix within [lo, hi] */
+	CT_DURATION, /* seconds, fraction allowed, within [dlo, dhi] */
+	CT_ENUM,     /* one of names[] */
+	CT_LISTEN,   /* host:port list -> struct config_listen[] + count */
+	CT_PORTS,    /* port and range list -> struct config_port_range[] + count */
+};
+
+/* Row flags. */
+#define CF_OPTIONAL 0x1 /* an empty value (or no default) means NULL: "not set" */
+
+struct config_enum {
+	const char *name;
+	int value;
+};
+
+struct config_row {
+	const char *section;
+	const char *key;
+	enum config_type type;
+	unsigned flags;
+	const char *def; /* as written in the file; NULL = unset (NULL/0) */
+	uint64_t lo, hi;  /* CT_INT, CT_WORKERS, CT_SIZE */
+	double dlo, dhi;  /* CT_DURATION */
+	const struct config_enum *names; /* CT_ENUM, NULL-terminated */
+	size_t off;       /* the field */
+	size_t size;      /* its size */
+	size_t off_count; /* CT_LISTEN, CT_PORTS: the count field */
+};
+
+#define FIELD(f) .off = offsetof(struct config, f), .size = sizeof(((struct config *)0)->f)
+#define COUNT(f) .off_count = offsetof(struct config, f)
+
+static const struct config_enum log_levels[] = {
+	{ "error", 0 }, { "warn", 1 }, { "info", 2 }, { "debug", 3 }, { NULL, 0 },
+};
+
+/* Timeouts: at least a millisecond, at most a day. */
+#define TIMEOUT .dlo = 0.001, .dhi = 86400
+
+/* Every key. Adding a key is adding a row (and the field in config.h). */
+static const struct config_row config_rows[] = {
+	/* [proxy] */
+	{ .section = "proxy", .key = "listen", .type = CT_LISTEN, .def = "127.0.0.1:3128",
+	  FIELD(listen), COUNT(nlisten) },
+	{ .section = "proxy", .key = "workers", .type = CT_WORKERS, .def = "auto",
+	  .lo = 1, .hi = 256, FIELD(workers) },
+	{ .section = "proxy", .key = "user", .type = CT_STRING, .def = NULL,
+	  .flags = CF_OPTIONAL, FIELD(user) },
+	{ .section = "proxy", .key = "via", .type = CT_TOKEN, .def = "hopcache", FIELD(via) },
+	{ .section = "proxy", .key = "connect_ports", .type = CT_PORTS, .def = "443",
+	  FIELD(connect_ports), COUNT(nconnect_ports) },
+	{ .section = "proxy", .key = "x_forwarded_for", .type = CT_BOOL, .def = "no",
+	  FIELD(x_forwarded_for) },
+	{ .section = "proxy", .key = "forwarded", .type = CT_BOOL, .def = "no", FIELD(forwarded) },
+	{ .section = "proxy", .key = "pid_file", .type = CT_STRING, .def = NULL,
+	  .flags = CF_OPTIONAL, FIELD(pid_file) },
+
+	/* [limits] */
+	{ .section = "limits", .key = "max_request_line", .type = CT_SIZE, .def = "8192",
+	  .lo = 256, .hi = 1024 * 1024, FIELD(max_request_line) },
+	{ .section = "limits", .key = "max_header_bytes", .type = CT_SIZE, .def = "64K",
+	  .lo = 1024, .hi = 16 * 1024 * 1024, FIELD(max_header_bytes) },
+	{ .section = "limits", .key = "max_headers", .type = CT_INT, .def = "100",
+	  .lo = 1, .hi = 10000, FIELD(max_headers) },
+	{ .section = "limits", .key = "max_body", .type = CT_SIZE, .def = "0",
+	  .lo = 0, .hi = UINT64_C(1) << 50, FIELD(max_body) },
+	{ .section = "limits", .key = "header_timeout", .type = CT_DURATION, .def = "30",
+	  TIMEOUT, FIELD(header_timeout) },
+	{ .section = "limits", .key = "idle_timeout", .type = CT_DURATION, .def = "60",
+	  TIMEOUT, FIELD(idle_timeout) },
+	{ .section = "limits", .key = "connect_timeout", .type = CT_DURATION, .def = "10",
+	  TIMEOUT, FIELD(connect_timeout) },
+	{ .section = "limits", .key = "upstream_timeout", .type = CT_DURATION, .def = "60",
+	  TIMEOUT, FIELD(upstream_timeout) },
+	{ .section = "limits", .key = "tunnel_idle_timeout", .type = CT_DURATION, .def = "300",
+	  TIMEOUT, FIELD(tunnel_idle_timeout) },
+	{ .section = "limits", .key = "shutdown_timeout", .type = CT_DURATION, .def = "30",
+	  .dlo = 0, .dhi = 86400, FIELD(shutdown_timeout) },
+	{ .section = "limits", .key = "client_timeout", .type = CT_DURATION, .def = "60",
+	  TIMEOUT, FIELD(client_timeout) },
+	{ .section = "limits", .key = "max_connections", .type = CT_INT, .def = "4096",
+	  .lo = 1, .hi = 1000000, FIELD(max_connections) },
+
+	/* [upstream] */
+	{ .section = "upstream", .key = "pool_max_idle", .type = CT_INT, .def = "64",
+	  .lo = 0, .hi = 100000, FIELD(pool_max_idle) },
+	{ .section = "upstream", .key = "pool_idle_timeout", .type = CT_DURATION, .def = "30",
+	  TIMEOUT, FIELD(pool_idle_timeout) },
+	{ .section = "upstream", .key = "resolv_conf", .type = CT_STRING, .def = "/etc/resolv.conf",
+	  FIELD(resolv_conf) },
+
+	/* [log] */
+	{ .section = "log", .key = "access", .type = CT_STRING, .def = NULL,
+	  .flags = CF_OPTIONAL, FIELD(access_log) },
+	{ .section = "log", .key = "error", .type = CT_STRING, .def = "-", FIELD(error_log) },
+	{ .section = "log", .key = "level", .type = CT_ENUM, .def = "info",
+	  .names = log_levels, FIELD(log_level) },
+};
+
+#define NROWS (sizeof(config_rows) / sizeof(config_rows[0]))
+
+/* One load in progress: where messages go and what they call the file. */
+struct load_ctx {
+	const char *name;
+	struct config_errors *errs;
+	size_t nerr; /* counted even when errs is NULL or out of memory */
+	int *bad;    /* lines iniparser called syntax errors */
+	size_t nbad;
+};
+
+/* Append one formatted message to the collected errors. */
+static void add_error(struct load_ctx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void add_error(struct load_ctx *ctx, const char *fmt, ...)
+{
+	va_list ap;
+	char *msg = NULL;
+	char **grown;
+	int n;
+
+	ctx->nerr++;
+	if (ctx->errs == NULL)
+		return;
+	va_start(ap, fmt);
+	n = vasprintf(&msg, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	grown = realloc(ctx->errs->msg, (ctx->errs->n + 1) * sizeof(*grown));
+	if (grown == NULL) {
+		free(msg);
+		return;
+	}
+	ctx->errs->msg = grown;
+	ctx->errs->msg[ctx->errs->n++] = msg;
+}
+
+/* Render s as a double-quoted, escaped, possibly shortened string for messages. */
+static void quote(const char *s, char *out, size_t outlen)
+{
+	size_t o = 0, i;
+
+	if (outlen < 8) {
+		if (outlen > 0)
+			out[0] = '\0';
+		return;
+	}
+	out[o++] = '"';
+	for (i = 0; s[i] != '\0'; i++) {
+		unsigned char c = (unsigned char)s[i];
+		char tmp[8];
+		size_t tl;
+
+		if (i >= CONFIG_QUOTE_MAX) {
+			if (o + 4 < outlen) {
+				memcpy(out + o, "...", 3);
+				o += 3;
+			}
+			break;
+		}
+		if (c == '"' || c == '\\')
+			tl = (size_t)snprintf(tmp, sizeof(tmp), "\\%c", c);
+		else if (c < 0x20 || c == 0x7f)
+			tl = (size_t)snprintf(tmp, sizeof(tmp), "\\x%02x", c);
+		else
+			tl = (size_t)snprintf(tmp, sizeof(tmp), "%c", c);
+		if (o + tl + 2 >= outlen)
+			break;
+		memcpy(out + o, tmp, tl);
+		o += tl;
+	}
+	out[o++] = '"';
+	out[o] = '\0';
+}
+
+/* Levenshtein distance, or a large number for long strings. */
+static size_t edit_distance(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b), i, j;
+	size_t row[65];
+
+	if (la > 64 || lb > 64)
+		return SIZE_MAX / 2;
+	for (j = 0; j <= lb; j++)
+		row[j] = j;
+	for (i = 1; i <= la; i++) {
+		size_t diag = row[0];
+
+		row[0] = i;
+		for (j = 1; j <= lb; j++) {
+			size_t up = row[j];
+			size_t best = diag + (a[i - 1] == b[j - 1] ? 0 : 1);
+
+			if (up + 1 < best)
+				best = up + 1;
+			if (row[j - 1] + 1 < best)
+				best = row[j - 1] + 1;
+			row[j] = best;
+			diag = up;
+		}
+	}
+	return row[lb];
+}
+
+/* How many edits still count as a typo of a name this long. */
+static size_t typo_budget(const char *s)
+{
+	size_t n = strlen(s);
+
+	return n <= 3 ? 1 : n <= 8 ? 2 : 3;
+}
+
+/* Is this section name one the table knows? */
+static bool section_known(const char *sec)
+{
+	size_t i;
+
+	for (i = 0; i < NROWS; i++)
+		if (strcmp(config_rows[i].section, sec) == 0)
+			return true;
+	return false;
+}
+
+/* The known section closest to sec, or NULL when none is close. */
+static const char *suggest_section(const char *sec)
+{
+	const char *best = NULL;
+	size_t bestd = typo_budget(sec) + 1, i;
+
+	for (i = 0; i < NROWS; i++) {
+		size_t d = edit_distance(sec, config_rows[i].section);
+
+		if (d < bestd) {
+			best = config_rows[i].section;
+			bestd = d;
+		}
+	}
+	return best;
+}
+
+/* The row for (sec, key), or NULL. */
+static const struct config_row *row_find(const char *sec, const char *key)
+{
+	size_t i;
+
+	for (i = 0; i < NROWS; i++)
+		if (strcmp(config_rows[i].section, sec) == 0 && strcmp(config_rows[i].key, key) == 0)
+			return &config_rows[i];
+	return NULL;
+}
+
+/* The row closest to (sec, key): a close key name, one edit more in another section. */
+static const struct config_row *suggest_key(const char *sec, const char *key)
+{
+	const struct config_row *best = NULL;
+	size_t bestd = typo_budget(key) + 1, i;
+
+	for (i = 0; i < NROWS; i++) {
+		const struct config_row *r = &config_rows[i];
+		size_t d = edit_distance(key, r->key);
+
+		if (sec == NULL || strcmp(sec, r->section) != 0)
+			d++;
+		if (d < bestd) {
+			best = r;
+			bestd = d;
+		}
+	}
+	return best;
+}
+
+/* ---- value parsers: 0 or -1 with the problem written to why ------------ */
+
+/* Case-insensitive match of val against a NULL-terminated list of words. */
+static bool word_in(const char *val, const char *const *words)
+{
+	for (; *words != NULL; words++)
+		if (strcasecmp(val, *words) == 0)
+			return true;
+	return false;
+}
+
+/* Parse a decimal number (no sign) into *out; -1 on junk or overflow. */
+static int parse_decimal(const char *s, size_t len, uint64_t *out)
+{
+	uint64_t v = 0;
+	size_t i;
+
+	if (len == 0)
+		return -1;
+	for (i = 0; i < len; i++) {
+		unsigned d;
+
+		if (s[i] < '0' || s[i] > '9')
+			return -1;
+		d = (unsigned)(s[i] - '0');
+		if (v > (UINT64_MAX - d) / 10)
+			return -1;
+		v = v * 10 + d;
+	}
+	*out = v;
+	return 0;
+}
+
+/* Write v into an integer field of the given width (int or a 64-bit unsigned). */
+static void store_uint(void *field, size_t size, uint64_t v)
+{
+	if (size == sizeof(int)) {
+		int iv = (int)v;
+
+		memcpy(field, &iv, sizeof(iv));
+	} else if (size == sizeof(uint64_t)) {
+		memcpy(field, &v, sizeof(v));
+	} else {
+		size_t sv = (size_t)v;
+
+		memcpy(field, &sv, sizeof(sv));
+	}
+}
+
+/* Format a byte count with the largest exact K/M/G suffix. */
+static void format_size(uint64_t v, char *buf, size_t len)
+{
+	static const char suffix[] = "GMK";
+	int i;
+
+	for (i = 0; i < 3; i++) {
+		uint64_t unit = UINT64_C(1) << (10 * (3 - i));
+
+		if (v != 0 && v % unit == 0) {
+			snprintf(buf, len, "%llu%c", (unsigned long long)(v / unit), suffix[i]);
+			return;
+		}
+	}
+	snprintf(buf, len, "%llu", (unsigned long long)v);
+}
+
+/* Parse "N", "NK", "NM" or "NG" (binary units, any case). */
+static int parse_size(const char *val, uint64_t *out)
+{
+	size_t len = strlen(val);
+	unsigned shift = 0;
+	uint64_t v;
+
+	if (len > 0) {
+		switch (val[len - 1]) {
+		case 'k': case 'K': shift = 10; break;
+		case 'm': case 'M': shift = 20; break;
+		case 'g': case 'G': shift = 30; break;
+		default: break;
+		}
+	}
+	if (shift != 0)
+		len--;
+	if (parse_decimal(val, len, &v) < 0)
+		return -1;
+	if (shift != 0 && v > (UINT64_MAX >> shift))
+		return -1;
+	*out = v << shift;
+	return 0;
+}
+
+/* Parse seconds "N" or "N.F" without locale or strtod's extras. */
+static int parse_duration(const char *val, double *out)
+{
+	const char *dot = strchr(val, '.');
+	size_t ilen = dot != NULL ? (size_t)(dot - val) : strlen(val);
+	uint64_t ip = 0;
+	double frac = 0, scale = 0.1;
+	const char *p;
+
+	if (ilen > 12 || parse_decimal(val, ilen, &ip) < 0)
+		return -1;
+	if (dot != NULL) {
+		if (dot[1] == '\0')
+			return -1;
+		for (p = dot + 1; *p != '\0'; p++) {
+			if (*p < '0' || *p > '9')
+				return -1;
+			frac += (*p - '0') * scale;
+			scale /= 10;
+		}
+	}
+	*out = (double)ip + frac;
+	return 0;
+}
+
+/* ASCII letter or digit, whatever the locale. */
+static bool is_alnum(unsigned char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+}
+
+/* RFC 9110 tchar. */
+static bool is_tchar(unsigned char c)
+{
+	return is_alnum(c) || (c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL);
+}
+
+/* Is this a plausible host: an IPv4 address or a DNS name? */
+static bool host_ok(const char *h)
+{
+	struct in_addr a4;
+	bool digits_dots = true;
+	const char *p;
+
+	if (*h == '\0')
+		return false;
+	for (p = h; *p != '\0'; p++) {
+		unsigned char c = (unsigned char)*p;
+
+		if (!is_alnum(c) && c != '-' && c != '.' && c != '_')
+			return false;
+		if (!(c >= '0' && c <= '9') && c != '.')
+			digits_dots = false;
+	}
+	if (digits_dots)
+		return inet_pton(AF_INET, h, &a4) == 1;
+	return true;
+}
+
+/* Free a listen array. */
+static void listen_free(struct config_listen *l, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		free(l[i].host);
+		free(l[i].port);
+	}
+	free(l);
+}
+
+/* Split the next list item off *pp (separators: commas and white space). */
+static bool next_item(const char **pp, char *item, size_t itemlen, bool *toolong)
+{
+	const char *p = *pp;
+	size_t n = 0;
+
+	while (*p == ',' || isspace((unsigned char)*p))
+		p++;
+	if (*p == '\0')
+		return false;
+	*toolong = false;
+	while (*p != '\0' && *p != ',' && !isspace((unsigned char)*p)) {
+		if (n + 1 < itemlen)
+			item[n++] = *p;
+		else
+			*toolong = true;
+		p++;
+	}
+	item[n] = '\0';
+	*pp = p;
+	return true;
+}
+
+/* Parse one "host:port" or "[v6]:port" item into l; -1 with why. */
+static int parse_listen_item(char *item, struct config_listen *l, char *why, size_t wlen)
+{
+	char q[96], pbuf[8];
+	char *host, *port, *colon;
+	uint64_t pv;
+
+	quote(item, q, sizeof(q));
+	if (item[0] == '[') {
+		struct in6_addr a6;
+		char *close = strchr(item, ']');
+
+		if (close == NULL) {
+			snprintf(why, wlen, "%s: missing ] after the IPv6 address", q);
+			return -1;
+		}
+		*close = '\0';
+		host = item + 1;
+		if (inet_pton(AF_INET6, host, &a6) != 1) {
+			snprintf(why, wlen, "%s: not an IPv6 address inside [ ]", q);
+			return -1;
+		}
+		if (close[1] != ':') {
+			snprintf(why, wlen, "%s: expected [IPv6]:port, e.g. [::1]:3128", q);
+			return -1;
+		}
+		port = close + 2;
+	} else {
+		colon = strrchr(item, ':');
+		if (colon == NULL) {
+			snprintf(why, wlen, "%s: expected host:port, e.g. 127.0.0.1:3128", q);
+			return -1;
+		}
+		*colon = '\0';
+		host = item;
+		port = colon + 1;
+		if (strchr(host, ':') != NULL) {
+			snprintf(why, wlen, "%s: an IPv6 address needs brackets, e.g. [::1]:3128", q);
+			return -1;
+		}
+		if (*host == '\0') {
+			snprintf(why, wlen, "%s: missing host (use 0.0.0.0 or [::] for all addresses)", q);
+			return -1;
+		}
+		if (!host_ok(host)) {
+			snprintf(why, wlen, "%s: not an IPv4 address or host name", q);
+			return -1;
+		}
+	}
+	if (strlen(port) > 5 || parse_decimal(port, strlen(port), &pv) < 0 || pv > 65535) {
+		snprintf(why, wlen, "%s: expected a port between 0 and 65535", q);
+		return -1;
+	}
+	snprintf(pbuf, sizeof(pbuf), "%u", (unsigned)pv);
+	l->host = strdup(host);
+	l->port = strdup(pbuf);
+	if (l->host == NULL || l->port == NULL) {
+		snprintf(why, wlen, "out of memory");
+		return -1;
+	}
+	return 0;
+}
+
+/* Parse a listen list into the row's fields. */
+static int parse_listen(const struct config_row *r, const char *val, struct config *cfg,
+			char *why, size_t wlen)
+{
+	struct config_listen *l = NULL, *grown;
+	size_t n = 0, i;
+	const char *p = val;
+	char item[300], q[96];
+	bool toolong;
+
+	while (next_item(&p, item, sizeof(item), &toolong)) {
+		if (toolong) {
+			quote(item, q, sizeof(q));
+			snprintf(why, wlen, "%s: too long", q);
+			goto fail;
+		}
+		grown = realloc(l, (n + 1) * sizeof(*l));
+		if (grown == NULL) {
+			snprintf(why, wlen, "out of memory");
+			goto fail;
+		}
+		l = grown;
+		memset(&l[n], 0, sizeof(l[n]));
+		n++;
+		if (parse_listen_item(item, &l[n - 1], why, wlen) < 0)
+			goto fail;
+		for (i = 0; i + 1 < n; i++) {
+			if (strcasecmp(l[i].host, l[n - 1].host) == 0 &&
+			    strcmp(l[i].port, l[n - 1].port) == 0 && strcmp(l[i].port, "0") != 0) {
+				snprintf(why, wlen, "%s:%s is listed twice", l[i].host, l[i].port);
+				goto fail;
+			}
+		}
+	}
+	if (n == 0) {
+		snprintf(why, wlen, "expected at least one host:port, e.g. 127.0.0.1:3128");
+		return -1;
+	}
+	memcpy((char *)cfg + r->off, &l, sizeof(l));
+	memcpy((char *)cfg + r->off_count, &n, sizeof(n));
+	return 0;
+fail:
+	listen_free(l, n);
+	return -1;
+}
+
+/* Parse a list of ports and lo-hi ranges into the row's fields. */
+static int parse_ports(const struct config_row *r, const char *val, struct config *cfg,
+		       char *why, size_t wlen)
+{
+	struct config_port_range *pr = NULL, *grown;
+	size_t n = 0;
+	const char *p = val;
+	char item[32], q[96];
+	bool toolong;
+
+	while (next_item(&p, item, sizeof(item), &toolong)) {
+		char *dash = strchr(item, '-');
+		uint64_t lo, hi;
+
+		quote(item, q, sizeof(q));
+		if (toolong) {
+			snprintf(why, wlen, "%s...: not a port or range", q);
+			goto fail;
+		}
+		if (dash != NULL) {
+			if (parse_decimal(item, (size_t)(dash - item), &lo) < 0 ||
+			    parse_decimal(dash + 1, strlen(dash + 1), &hi) < 0 ||
+			    lo < 1 || hi > 65535 || lo > 65535) {
+				snprintf(why, wlen, "expected ports or ranges between 1 and 65535 "
+					 "such as 443, 8443, 9000-9100, got %s", q);
+				goto fail;
+			}
+			if (lo > hi) {
+				snprintf(why, wlen, "range %s runs backwards (want low-high)", q);
+				goto fail;
+			}
+		} else {
+			if (parse_decimal(item, strlen(item), &lo) < 0 || lo < 1 || lo > 65535) {
+				snprintf(why, wlen, "expected ports or ranges between 1 and 65535 "
+					 "such as 443, 8443, 9000-9100, got %s", q);
+				goto fail;
+			}
+			hi = lo;
+		}
+		grown = realloc(pr, (n + 1) * sizeof(*pr));
+		if (grown == NULL) {
+			snprintf(why, wlen, "out of memory");
+			goto fail;
+		}
+		pr = grown;
+		pr[n].lo = (uint16_t)lo;
+		pr[n].hi = (uint16_t)hi;
+		n++;
+	}
+	if (n == 0) {
+		snprintf(why, wlen, "expected ports or ranges such as 443, 8443, 9000-9100");
+		return -1;
+	}
+	memcpy((char *)cfg + r->off, &pr, sizeof(pr));
+	memcpy((char *)cfg + r->off_count, &n, sizeof(n));
+	return 0;
+fail:
+	free(pr);
+	return -1;
+}
+
+/* Release whatever the row's field owns and reset it. */
+static void row_clear(const struct config_row *r, struct config *cfg)
+{
+	char *field = (char *)cfg + r->off;
+	size_t zero = 0;
+	void *ptr;
+
+	switch (r->type) {
+	case CT_STRING:
+	case CT_TOKEN:
+	case CT_PORTS:
+		memcpy(&ptr, field, sizeof(ptr));
+		free(ptr);
+		break;
+	case CT_LISTEN: {
+		struct config_listen *l;
+		size_t n;
+
+		memcpy(&l, field, sizeof(l));
+		memcpy(&n, (char *)cfg + r->off_count, sizeof(n));
+		listen_free(l, n);
+		break;
+	}
+	default:
+		break;
+	}
+	memset(field, 0, r->size);
+	if (r->type == CT_LISTEN || r->type == CT_PORTS)
+		memcpy((char *)cfg + r->off_count, &zero, sizeof(zero));
+}
+
+/* Check val against row r and store it in cfg; -1 with the problem in why. */
+static int row_apply(const struct config_row *r, const char *val, struct config *cfg,
+		     char *why, size_t wlen)
+{
+	static const char *const yes[] = { "yes", "true", "on", "1", NULL };
+	static const char *const no[] = { "no", "false", "off", "0", NULL };
+	char *field = (char *)cfg + r->off;
+	char q[96], lo[32], hi[32];
+	const unsigned char *c;
+	uint64_t v;
+	double d;
+	size_t i;
+
+	quote(val, q, sizeof(q));
+	if (r->type != CT_LISTEN && r->type != CT_PORTS) {
+		for (c = (const unsigned char *)val; *c != '\0'; c++) {
+			if (*c < 0x20 || *c == 0x7f) {
+				snprintf(why, wlen, "contains a control character: %s", q);
+				return -1;
+			}
+		}
+	}
+	switch (r->type) {
+	case CT_STRING:
+	case CT_TOKEN: {
+		char *s = NULL;
+
+		if (*val == '\0' && !(r->flags & CF_OPTIONAL)) {
+			snprintf(why, wlen, "must not be empty");
+			return -1;
+		}
+		if (r->type == CT_TOKEN) {
+			if (*val == '\0')
+				goto bad_token;
+			for (c = (const unsigned char *)val; *c != '\0'; c++)
+				if (!is_tchar(*c))
+					goto bad_token;
+		}
+		if (*val != '\0' && (s = strdup(val)) == NULL) {
+			snprintf(why, wlen, "out of memory");
+			return -1;
+		}
+		row_clear(r, cfg);
+		memcpy(field, &s, sizeof(s));
+		return 0;
+bad_token:
+		snprintf(why, wlen, "expected a token (letters, digits and !#$%%&'*+-.^_`|~), got %s", q);
+		return -1;
+	}
+	case CT_BOOL: {
+		bool b;
+
+		if (word_in(val, yes)) {
+			b = true;
+		} else if (word_in(val, no)) {
+			b = false;
+		} else {
+			snprintf(why, wlen, "expected yes or no (true/false, on/off, 1/0), got %s", q);
+			return -1;
+		}
+		memcpy(field, &b, sizeof(b));
+		return 0;
+	}
+	case CT_WORKERS:
+		if (strcasecmp(val, "auto") == 0) {
+			long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+
+			if (ncpu < (long)r->lo)
+				ncpu = (long)r->lo;
+			if (ncpu > (long)r->hi)
+				ncpu = (long)r->hi;
+			store_uint(field, r->size, (uint64_t)ncpu);
+			return 0;
+		}
+		if (parse_decimal(val, strlen(val), &v) < 0 || v < r->lo || v > r->hi) {
+			snprintf(why, wlen, "expected auto or an integer between %llu and %llu, got %s",
+				 (unsigned long long)r->lo, (unsigned long long)r->hi, q);
+			return -1;
+		}
+		store_uint(field, r->size, v);
+		return 0;
+	case CT_INT:
+		if (parse_decimal(val, strlen(val), &v) < 0 || v < r->lo || v > r->hi) {
+			snprintf(why, wlen, "expected an integer between %llu and %llu, got %s",
+				 (unsigned long long)r->lo, (unsigned long long)r->hi, q);
+			return -1;
+		}
+		store_uint(field, r->size, v);
+		return 0;
+	case CT_SIZE:
+		if (parse_size(val, &v) < 0 || v < r->lo || v > r->hi) {
+			format_size(r->lo, lo, sizeof(lo));
+			format_size(r->hi, hi, sizeof(hi));
+			snprintf(why, wlen, "expected a size between %s and %s (bytes, or with a K, M "
+				 "or G suffix), got %s", lo, hi, q);
+			return -1;
+		}
+		store_uint(field, r->size, v);
+		return 0;
+	case CT_DURATION:
+		if (parse_duration(val, &d) < 0 || d < r->dlo || d > r->dhi) {
+			snprintf(why, wlen, "expected seconds between %g and %g (fractions allowed), got %s",
+				 r->dlo, r->dhi, q);
+			return -1;
+		}
+		memcpy(field, &d, sizeof(d));
+		return 0;
+	case CT_ENUM:
+		for (i = 0; r->names[i].name != NULL; i++) {
+			if (strcasecmp(val, r->names[i].name) == 0) {
+				memcpy(field, &r->names[i].value, sizeof(int));
+				return 0;
+			}
+		}
+		{
+			char list[128] = "";
+			size_t o = 0;
+
+			for (i = 0; r->names[i].name != NULL && o < sizeof(list); i++)
+				o += (size_t)snprintf(list + o, sizeof(list) - o, "%s%s",
+						      i == 0 ? "" : r->names[i + 1].name == NULL ? " or " : ", ",
+						      r->names[i].name);
+			snprintf(why, wlen, "expected one of %s, got %s", list, q);
+		}
+		return -1;
+	case CT_LISTEN:
+	case CT_PORTS: {
+		struct config tmp;
+		int rc;
+
+		memset(&tmp, 0, sizeof(tmp));
+		rc = r->type == CT_LISTEN ? parse_listen(r, val, &tmp, why, wlen)
+					  : parse_ports(r, val, &tmp, why, wlen);
+		if (rc < 0)
+			return -1;
+		row_clear(r, cfg);
+		memcpy(field, (char *)&tmp + r->off, r->size);
+		memcpy((char *)cfg + r->off_count, (char *)&tmp + r->off_count, sizeof(size_t));
+		return 0;
+	}
+	}
+	snprintf(why, wlen, "internal error: unknown type");
+	return -1;
+}
+
+/* ---- the file ---------------------------------------------------------- */
+
+/* The load whose iniparser messages are being collected (iniparser's callback has no argument). */
+static struct load_ctx *ini_ctx;
+
+/* iniparser's error callback: turn its messages into ours. */
+static int ini_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int ini_error(const char *fmt, ...)
+{
+	va_list ap;
+	char buf[512], q[96];
+
+	if (ini_ctx == NULL)
+		return 0;
+	va_start(ap, fmt);
+	if (strcmp(fmt, "iniparser: syntax error in %s (%d):\n-> %s\n") == 0) {
+		int line;
+		const char *text;
+
+		(void)va_arg(ap, const char *);
+		line = va_arg(ap, int);
+		text = va_arg(ap, const char *);
+		quote(text, q, sizeof(q));
+		{
+			int *grown = realloc(ini_ctx->bad, (ini_ctx->nbad + 1) * sizeof(*grown));
+
+			if (grown != NULL) {
+				ini_ctx->bad = grown;
+				ini_ctx->bad[ini_ctx->nbad++] = line;
+			}
+		}
+		add_error(ini_ctx, "%s: line %d: syntax error: expected [section] or key = value, got %s",
+			  ini_ctx->name, line, q);
+	} else if (strcmp(fmt, "iniparser: input line too long in %s (%d)\n") == 0) {
+		int line;
+
+		(void)va_arg(ap, const char *);
+		line = va_arg(ap, int);
+		add_error(ini_ctx, "%s: line %d: line too long (at most %d characters, continuations included)",
+			  ini_ctx->name, line, CONFIG_MAX_LINE);
+	} else {
+		size_t n;
+
+		vsnprintf(buf, sizeof(buf), fmt, ap);
+		n = strlen(buf);
+		while (n > 0 && isspace((unsigned char)buf[n - 1]))
+			buf[--n] = '\0';
+		add_error(ini_ctx, "%s: %s", ini_ctx->name, buf);
+	}
+	va_end(ap);
+	return 0;
+}
+
+/* Lowercased, trimmed copy of [p, p+n) into out (truncated to outlen). */
+static void trim_lower(const char *p, size_t n, char *out, size_t outlen)
+{
+	size_t i, o = 0;
+
+	while (n > 0 && isspace((unsigned char)*p))
+		p++, n--;
+	while (n > 0 && isspace((unsigned char)p[n - 1]))
+		n--;
+	for (i = 0; i < n && o + 1 < outlen; i++)
+		out[o++] = (char)tolower((unsigned char)p[i]);
+	out[o] = '\0';
+}
+
+/* A key seen by prescan, for duplicate detection. */
+struct seen_key {
+	char *name; /* "section:key" */
+	int line;
+};
+
+/* Check the raw text for what iniparser would lose or choke on: NUL bytes,
+ * overlong lines, keys given twice (iniparser silently keeps the last).
+ * Returns -1 when iniparser must not be run on this text. */
+static int prescan(struct load_ctx *ctx, const char *text, size_t len)
+{
+	struct seen_key *seen = NULL;
+	size_t nseen = 0, i, start = 0, logical_len = 0;
+	char logical[CONFIG_MAX_LINE + 2], section[CONFIG_MAX_LINE + 2] = "";
+	int lineno = 0, logical_line = 0, rc = 0;
+
+	if (memchr(text, '\0', len) != NULL) {
+		size_t at = (size_t)((const char *)memchr(text, '\0', len) - text);
+		int l = 1;
+
+		for (i = 0; i < at; i++)
+			l += text[i] == '\n';
+		add_error(ctx, "%s: line %d: contains a NUL byte", ctx->name, l);
+		return -1;
+	}
+	while (start < len) {
+		const char *nl = memchr(text + start, '\n', len - start);
+		size_t end = nl != NULL ? (size_t)(nl - text) : len;
+		size_t n = end - start;
+		const char *line = text + start;
+
+		lineno++;
+		start = end + 1;
+		while (n > 0 && isspace((unsigned char)line[n - 1]))
+			n--;
+		if (logical_len == 0)
+			logical_line = lineno;
+		if (logical_len + n > CONFIG_MAX_LINE) {
+			add_error(ctx, "%s: line %d: line too long (at most %d characters, continuations included)",
+				  ctx->name, logical_line, CONFIG_MAX_LINE);
+			rc = -1;
+			break;
+		}
+		memcpy(logical + logical_len, line, n);
+		logical_len += n;
+		if (n > 0 && line[n - 1] == '\\') {
+			logical_len--; /* iniparser joins over the backslash */
+			continue;
+		}
+		logical[logical_len] = '\0';
+		logical_len = 0;
+		{
+			const char *p = logical, *eq;
+			char key[CONFIG_MAX_LINE + 2], full[2 * CONFIG_MAX_LINE + 4];
+			size_t plen;
+
+			while (isspace((unsigned char)*p))
+				p++;
+			plen = strlen(p);
+			if (plen == 0 || *p == '#' || *p == ';')
+				continue;
+			if (*p == '[' && p[plen - 1] == ']') {
+				/* like iniparser: the name runs to the first ']'; "[]" changes nothing */
+				size_t slen = strcspn(p + 1, "]");
+
+				if (slen > 0)
+					trim_lower(p + 1, slen, section, sizeof(section));
+				continue;
+			}
+			eq = strchr(p, '=');
+			if (eq == NULL)
+				continue; /* iniparser reports the syntax error */
+			trim_lower(p, (size_t)(eq - p), key, sizeof(key));
+			if (*key == '\0')
+				continue;
+			snprintf(full, sizeof(full), "%s:%s", section, key);
+			for (i = 0; i < nseen; i++) {
+				if (strcmp(seen[i].name, full) == 0) {
+					if (*section != '\0')
+						add_error(ctx, "%s: [%s] %s: given twice (lines %d and %d); "
+							  "give it once", ctx->name, section, key, seen[i].line,
+							  logical_line);
+					else
+						add_error(ctx, "%s: %s: given twice (lines %d and %d); give it once",
+							  ctx->name, key, seen[i].line, logical_line);
+					seen[i].line = logical_line;
+					break;
+				}
+			}
+			if (i == nseen) {
+				struct seen_key *grown = realloc(seen, (nseen + 1) * sizeof(*seen));
+
+				if (grown == NULL)
+					continue;
+				seen = grown;
+				if ((seen[nseen].name = strdup(full)) == NULL)
+					continue;
+				seen[nseen++].line = logical_line;
+			}
+		}
+	}
+	for (i = 0; i < nseen; i++)
+		free(seen[i].name);
+	free(seen);
+	return rc;
+}
+
+/* Read a whole (small) regular file into a NUL-terminated buffer. */
+static char *read_file(struct load_ctx *ctx, const char *path, size_t *lenp)
+{
+	FILE *f = fopen(path, "r");
+	struct stat st;
+	char *buf;
+	size_t n;
+
+	if (f == NULL) {
+		add_error(ctx, "%s: cannot open: %s", ctx->name, strerror(errno));
+		return NULL;
+	}
+	if (fstat(fileno(f), &st) < 0) {
+		add_error(ctx, "%s: cannot stat: %s", ctx->name, strerror(errno));
+		fclose(f);
+		return NULL;
+	}
+	if (S_ISDIR(st.st_mode)) {
+		add_error(ctx, "%s: cannot read: %s", ctx->name, strerror(EISDIR));
+		fclose(f);
+		return NULL;
+	}
+	buf = malloc(CONFIG_MAX_FILE + 1);
+	if (buf == NULL) {
+		add_error(ctx, "%s: out of memory", ctx->name);
+		fclose(f);
+		return NULL;
+	}
+	n = fread(buf, 1, CONFIG_MAX_FILE + 1, f);
+	if (ferror(f)) {
+		add_error(ctx, "%s: cannot read: %s", ctx->name, strerror(errno));
+		free(buf);
+		fclose(f);
+		return NULL;
+	}
+	fclose(f);
+	if (n > CONFIG_MAX_FILE) {
+		add_error(ctx, "%s: larger than %d bytes; is this the config file?", ctx->name, CONFIG_MAX_FILE);
+		free(buf);
+		return NULL;
+	}
+	buf[n] = '\0';
+	*lenp = n;
+	return buf;
+}
+
+/* Apply every default; a default that fails its own row is our bug. */
+static int apply_defaults(struct load_ctx *ctx, struct config *cfg)
+{
+	char why[256];
+	size_t i;
+	int rc = 0;
+
+	for (i = 0; i < NROWS; i++) {
+		const struct config_row *r = &config_rows[i];
+
+		if (r->def == NULL)
+			continue;
+		if (row_apply(r, r->def, cfg, why, sizeof(why)) < 0) {
+			add_error(ctx, "%s: [%s] %s: bad built-in default: %s", ctx->name, r->section, r->key, why);
+			rc = -1;
+		}
+	}
+	return rc;
+}
+
+/* Is this dictionary entry a section header (iniparser stores those with no value)? */
+static bool entry_is_section(const dictionary *d, ssize_t i)
+{
+	return d->key[i] != NULL && d->val[i] == NULL;
+}
+
+/* Check one "section:key = value" entry and apply it. */
+static void check_entry(struct load_ctx *ctx, const dictionary *d, const char *full, const char *val,
+			struct config *cfg)
+{
+	static const char absent[] = "";
+	const char *key;
+	const struct config_row *r, *hint;
+	char secbuf[4096], why[512];
+	size_t i, seclen = SIZE_MAX;
+
+	/* The entry's section is the longest prefix before a ':' that iniparser
+	 * holds as a section (sections are the entries without a value). */
+	for (i = strlen(full); i-- > 0;) {
+		if (full[i] != ':' || i >= sizeof(secbuf))
+			continue;
+		memcpy(secbuf, full, i);
+		secbuf[i] = '\0';
+		if (iniparser_getstring(d, secbuf, absent) == NULL) {
+			seclen = i;
+			break;
+		}
+	}
+	if (seclen == SIZE_MAX || seclen == 0) {
+		key = full[0] == ':' ? full + 1 : full;
+		hint = suggest_key(NULL, key);
+		if (hint != NULL)
+			add_error(ctx, "%s: %s: not inside any section; did you mean [%s] %s?",
+				  ctx->name, key, hint->section, hint->key);
+		else
+			add_error(ctx, "%s: %s: not inside any section", ctx->name, key);
+		return;
+	}
+	key = full + seclen + 1;
+	if (!section_known(secbuf))
+		return; /* reported once for the section */
+	r = row_find(secbuf, key);
+	if (r == NULL) {
+		hint = suggest_key(secbuf, key);
+		if (hint != NULL)
+			add_error(ctx, "%s: [%s] %s: unknown key; did you mean [%s] %s?",
+				  ctx->name, secbuf, key, hint->section, hint->key);
+		else
+			add_error(ctx, "%s: [%s] %s: unknown key", ctx->name, secbuf, key);
+		return;
+	}
+	if (*val == '\0' && (r->flags & CF_OPTIONAL)) {
+		row_clear(r, cfg);
+		return;
+	}
+	if (row_apply(r, val, cfg, why, sizeof(why)) < 0)
+		add_error(ctx, "%s: [%s] %s: %s", ctx->name, r->section, r->key, why);
+}
+
+/* Write text to a new private temporary file; its path goes to path. */
+static int write_temp(struct load_ctx *ctx, const char *text, size_t len, char *path, size_t pathlen)
+{
+	const char *dir = getenv("TMPDIR");
+	size_t off = 0;
+	int fd;
+
+	if (dir == NULL || *dir == '\0')
+		dir = "/tmp";
+	snprintf(path, pathlen, "%s/hopcache-config-XXXXXX", dir);
+	fd = mkstemp(path);
+	if (fd < 0) {
+		add_error(ctx, "%s: cannot create a temporary file in %s: %s", ctx->name, dir, strerror(errno));
+		return -1;
+	}
+	while (off < len) {
+		ssize_t w = write(fd, text + off, len - off);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			add_error(ctx, "%s: cannot write a temporary file: %s", ctx->name, strerror(errno));
+			close(fd);
+			unlink(path);
+			return -1;
+		}
+		off += (size_t)w;
+	}
+	close(fd);
+	return 0;
+}
+
+/* iniparser gives up on a file with syntax errors. To report the problems
+ * in the rest of the file too, parse a copy with those lines (and the lines
+ * continued into them) blanked; its own complaints are not repeated. */
+static dictionary *load_without_bad_lines(struct load_ctx *ctx, const char *text, size_t len)
+{
+	char *copy, path[4096];
+	size_t *start = NULL, nlines = 0, i, k;
+	dictionary *d = NULL;
+
+	copy = malloc(len + 1);
+	start = malloc((len + 2) * sizeof(*start));
+	if (copy == NULL || start == NULL)
+		goto out;
+	memcpy(copy, text, len + 1);
+	start[nlines++] = 0;
+	for (i = 0; i < len; i++)
+		if (copy[i] == '\n')
+			start[nlines++] = i + 1;
+	for (k = 0; k < ctx->nbad; k++) {
+		size_t l = (size_t)ctx->bad[k];
+
+		if (l < 1 || l > nlines)
+			continue;
+		/* blank line l, then earlier lines that continue into it */
+		for (i = l - 1;; i--) {
+			size_t b = start[i], e = i + 1 < nlines ? start[i + 1] - 1 : len;
+			bool continued;
+
+			while (e > b && isspace((unsigned char)copy[e - 1]))
+				e--;
+			continued = e > b && copy[e - 1] == '\\';
+			if (i != l - 1 && !continued)
+				break;
+			memset(copy + b, ' ', e - b);
+			if (i == 0)
+				break;
+		}
+	}
+	if (write_temp(ctx, copy, len, path, sizeof(path)) < 0)
+		goto out;
+	d = iniparser_load(path);
+	unlink(path);
+out:
+	free(start);
+	free(copy);
+	return d;
+}
+
+/* Load path; messages call the file `name`. */
+static struct config *config_load_as(const char *path, const char *name, struct config_errors *errs)
+{
+	struct load_ctx ctx = { .name = name, .errs = errs, .nerr = 0 };
+	struct config *cfg;
+	dictionary *d;
+	char *text;
+	size_t len = 0;
+	ssize_t i;
+
+	text = read_file(&ctx, path, &len);
+	if (text == NULL)
+		return NULL;
+	if (prescan(&ctx, text, len) < 0) {
+		free(text);
+		return NULL;
+	}
+
+	iniparser_set_error_callback(ini_error);
+	ini_ctx = &ctx;
+	d = iniparser_load(path);
+	ini_ctx = NULL; /* the second pass's complaints are already reported */
+	if (d == NULL && ctx.nbad > 0)
+		d = load_without_bad_lines(&ctx, text, len);
+	iniparser_set_error_callback(NULL);
+	free(text);
+	free(ctx.bad);
+	if (d == NULL) {
+		if (ctx.nerr == 0)
+			add_error(&ctx, "%s: cannot parse", name);
+		return NULL;
+	}
+
+	cfg = calloc(1, sizeof(*cfg));
+	if (cfg == NULL || (cfg->path = strdup(name)) == NULL) {
+		add_error(&ctx, "%s: out of memory", name);
+		iniparser_freedict(d);
+		config_free(cfg);
+		return NULL;
+	}
+	apply_defaults(&ctx, cfg);
+
+	for (i = 0; i < d->size; i++) {
+		const char *sec;
+
+		if (!entry_is_section(d, i))
+			continue;
+		sec = d->key[i];
+		if (*sec == '\0') {
+			add_error(&ctx, "%s: []: empty section name", name);
+		} else if (!section_known(sec)) {
+			const char *hint = suggest_section(sec);
+
+			if (hint != NULL)
+				add_error(&ctx, "%s: [%s]: unknown section; did you mean [%s]?", name, sec, hint);
+			else
+				add_error(&ctx, "%s: [%s]: unknown section", name, sec);
+		}
+	}
+	/* Entries in file order (iniparser appends), so messages follow the file. */
+	for (i = 0; i < d->size; i++) {
+		if (d->key[i] == NULL || entry_is_section(d, i))
+			continue;
+		check_entry(&ctx, d, d->key[i], d->val[i], cfg);
+	}
+	iniparser_freedict(d);
+
+	if (ctx.nerr > 0) {
+		config_free(cfg);
+		return NULL;
+	}
+	return cfg;
+}
+
+/* Load and validate the INI file at path. */
+struct config *config_load(const char *path, struct config_errors *errs)
+{
+	return config_load_as(path, path, errs);
+}
+
+/* Load from text via a private temporary file (iniparser reads only paths). */
+struct config *config_load_string(const char *text, const char *name, struct config_errors *errs)
+{
+	struct load_ctx ctx = { .name = name, .errs = errs, .nerr = 0 };
+	struct config *cfg;
+	char path[4096];
+
+	if (write_temp(&ctx, text, strlen(text), path, sizeof(path)) < 0)
+		return NULL;
+	cfg = config_load_as(path, name, errs);
+	unlink(path);
+	return cfg;
+}
+
+/* Free a config and everything it owns (NULL is fine). */
+void config_free(struct config *cfg)
+{
+	size_t i;
+
+	if (cfg == NULL)
+		return;
+	for (i = 0; i < NROWS; i++)
+		row_clear(&config_rows[i], cfg);
+	free(cfg->path);
+	free(cfg);
+}
+
+/* Free the collected messages and reset the list. */
+void config_errors_free(struct config_errors *errs)
+{
+	size_t i;
+
+	if (errs == NULL)
+		return;
+	for (i = 0; i < errs->n; i++)
+		free(errs->msg[i]);
+	free(errs->msg);
+	errs->msg = NULL;
+	errs->n = 0;
+}
+
+/* Is port within one of the [proxy] connect_ports ranges? */
+bool config_connect_port_allowed(const struct config *cfg, unsigned port)
+{
+	size_t i;
+
+	for (i = 0; i < cfg->nconnect_ports; i++)
+		if (port >= cfg->connect_ports[i].lo && port <= cfg->connect_ports[i].hi)
+			return true;
+	return false;
+}
+
+/* Append formatted text to buf at *o, never past len. */
+static void append(char *buf, size_t len, size_t *o, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static void append(char *buf, size_t len, size_t *o, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (*o >= len)
+		return;
+	va_start(ap, fmt);
+	n = vsnprintf(buf + *o, len - *o, fmt, ap);
+	va_end(ap);
+	if (n > 0)
+		*o = *o + (size_t)n < len ? *o + (size_t)n : len;
+}
+
+/* One line for `hopcache -t`: listen addresses, workers, CONNECT ports, logs. */
+void config_summary(const struct config *cfg, char *buf, size_t len)
+{
+	size_t o = 0, i;
+
+	if (len == 0)
+		return;
+	buf[0] = '\0';
+	append(buf, len, &o, "listen");
+	for (i = 0; i < cfg->nlisten; i++) {
+		const char *h = cfg->listen[i].host;
+
+		if (strchr(h, ':') != NULL)
+			append(buf, len, &o, " [%s]:%s", h, cfg->listen[i].port);
+		else
+			append(buf, len, &o, " %s:%s", h, cfg->listen[i].port);
+	}
+	append(buf, len, &o, ", workers %d, connect ports", cfg->workers);
+	for (i = 0; i < cfg->nconnect_ports; i++) {
+		const struct config_port_range *p = &cfg->connect_ports[i];
+
+		if (p->lo == p->hi)
+			append(buf, len, &o, " %u", p->lo);
+		else
+			append(buf, len, &o, " %u-%u", p->lo, p->hi);
+	}
+	append(buf, len, &o, ", access log %s",
+	       cfg->access_log == NULL ? "off" : strcmp(cfg->access_log, "-") == 0 ? "stdout" : cfg->access_log);
+	append(buf, len, &o, ", error log %s (%s)",
+	       strcmp(cfg->error_log, "-") == 0 ? "stderr" : cfg->error_log,
+	       log_levels[cfg->log_level].name);
+}

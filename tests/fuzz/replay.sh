@@ -1,0 +1,8 @@
+#!/bin/sh
+# make check: run every fuzz target's replay program over its seed corpus.
+set -e
+: "${srcdir:=.}"
+for t in http_request http_response chunked config; do
+	echo "replay $t"
+	./tests/fuzz/replay_$t "$srcdir/tests/fuzz/corpus/$t"
+done
