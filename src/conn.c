@@ -116,6 +116,7 @@ void conn_new(struct worker *w, int fd, const struct sockaddr *sa, int salen)
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	struct timeval wt = seconds_tv(cfg->client_timeout);
 	bufferevent_set_timeouts(c->cbev, NULL, &wt);
+	bufferevent_set_max_single_write(c->cbev, RELAY_HIGH);
 	bufferevent_setcb(c->cbev, client_read_cb, client_write_cb, client_event_cb, c);
 	bufferevent_enable(c->cbev, EV_READ | EV_WRITE);
 	c->state = CONN_READ_HEAD;
@@ -517,7 +518,7 @@ static void build_request_head(struct conn *c, struct evbuffer *out)
 {
 	const struct config *cfg = c->w->cfg;
 	evbuffer_add(out, c->req.method.p, c->req.method.len);
-	evbuffer_add(out, " ", 1);
+	evbuffer_add(out, c->target.path.p[0] == '?' ? " /" : " ", c->target.path.p[0] == '?' ? 2 : 1);
 	evbuffer_add(out, c->target.path.p, c->target.path.len);
 	evbuffer_add(out, " HTTP/1.1\r\n", 11);
 	add_host(out, &c->target);
@@ -696,7 +697,8 @@ static bool read_request(struct conn *c)
 	{
 		char host[256];
 		slice_copy(host, sizeof(host), c->target.host);
-		snprintf(c->host_port, sizeof(c->host_port), "%s:%u", host, c->target.port);
+		snprintf(c->host_port, sizeof(c->host_port),
+			 c->target.ipv6_literal ? "[%s]:%u" : "%s:%u", host, c->target.port);
 	}
 
 	if ((method_is(c, "OPTIONS") || method_is(c, "TRACE")) && c->rinfo.max_forwards == 0) {
@@ -767,6 +769,8 @@ static void connected_cb(enum upstream_err err, struct bufferevent *bev, const c
 		return;
 	}
 	c->ubev = bev;
+	bufferevent_set_max_single_read(bev, RELAY_HIGH / 2);
+	bufferevent_set_max_single_write(bev, RELAY_HIGH);
 	if (addr[0] != '\0') {
 		c->retried = true;
 		snprintf(c->upstream_addr, sizeof(c->upstream_addr), "%s", addr);
@@ -903,7 +907,7 @@ static void send_interim(struct conn *c, const bool *keep)
 }
 
 /* Upstream answered something we cannot pass on: 502 if nothing was sent yet. */
-static void bad_response(struct conn *c, const char *error, const char *details)
+static void bad_response(struct conn *c, int status, const char *error, const char *details)
 {
 	if (c->res_started) {
 		c->outcome = error;
@@ -913,7 +917,7 @@ static void bad_response(struct conn *c, const char *error, const char *details)
 	}
 	c->client_keepalive = false;
 	upstream_release(c, false);
-	fail_request(c, 502, error, details);
+	fail_request(c, status, error, details);
 }
 
 /* Parse response heads until the final one; then start relaying its body. */
@@ -934,18 +938,18 @@ static void read_response(struct conn *c)
 		ssize_t r = http_parse_response(buf, want, &c->res, &lim);
 		if (r == HTTP_NEED_MORE) {
 			if (want > cfg->max_header_bytes)
-				bad_response(c, "http_response_header_section_size",
+				bad_response(c, 502, "http_response_header_section_size",
 					     "response header section too large");
 			return;
 		}
 		if (r == HTTP_ERROR) {
-			bad_response(c, "http_protocol_error", "malformed response from upstream");
+			bad_response(c, 502, "http_protocol_error", "malformed response from upstream");
 			return;
 		}
 		struct slice extra[1] = { c->res.reason };
 		if (keep_head(&c->rhead, &c->rhead_cap, buf, (size_t)r, c->res.fields, c->res.nfields,
 			      extra, 1) < 0) {
-			bad_response(c, "proxy_internal_error", "out of memory");
+			bad_response(c, 500, "proxy_internal_error", "out of memory");
 			return;
 		}
 		c->res.reason = extra[0];
@@ -954,17 +958,17 @@ static void read_response(struct conn *c)
 		enum hop_result hr =
 			hop_classify(c->res.fields, c->res.nfields, HOP_RESPONSE, false, keep, &info);
 		if (hr == HOP_ERR_CONNECTION_FRAMING) {
-			bad_response(c, "http_protocol_error",
+			bad_response(c, 502, "http_protocol_error",
 				     "response Connection lists a field needed by every recipient");
 			return;
 		}
 		if (hr != HOP_OK) {
-			bad_response(c, "http_protocol_error", "malformed Connection header in response");
+			bad_response(c, 502, "http_protocol_error", "malformed Connection header in response");
 			return;
 		}
 		if (c->res.status == 101) {
 			if (!c->upgrading || info.upgrade_index < 0) {
-				bad_response(c, "http_upgrade_failed", "unexpected 101 response");
+				bad_response(c, 502, "http_upgrade_failed", "unexpected 101 response");
 				return;
 			}
 			keep[info.upgrade_index] = true;
@@ -988,7 +992,7 @@ static void read_response(struct conn *c)
 		}
 		struct http_framing fr;
 		if (http_response_framing(&c->res, c->head_request, 0, &fr) != 0) {
-			bad_response(c, "http_protocol_error", "invalid response framing");
+			bad_response(c, 502, "http_protocol_error", "invalid response framing");
 			return;
 		}
 		/* Re-frame for this client: a length passes as is; chunked or
@@ -1132,9 +1136,9 @@ static void upstream_event_cb(struct bufferevent *bev, short what, void *arg)
 	struct conn *c = arg;
 	if (what & BEV_EVENT_TIMEOUT) {
 		if (!c->res_started)
-			bad_response(c, "http_response_timeout", "upstream did not answer in time");
+			bad_response(c, 504, "http_response_timeout", "upstream did not answer in time");
 		else
-			bad_response(c, "connection_read_timeout", "upstream stalled");
+			bad_response(c, 504, "connection_read_timeout", "upstream stalled");
 		return;
 	}
 	if (!c->res_started && c->res.status == 0 &&
@@ -1148,7 +1152,7 @@ static void upstream_event_cb(struct bufferevent *bev, short what, void *arg)
 			if (c->dead || c->state != CONN_FORWARD)
 				return;
 			if (!c->res_started) {
-				bad_response(c, "http_response_incomplete",
+				bad_response(c, 502, "http_response_incomplete",
 					     "upstream closed without a complete response");
 				return;
 			}
@@ -1169,10 +1173,10 @@ static void upstream_event_cb(struct bufferevent *bev, short what, void *arg)
 			request_done(c);
 			return;
 		}
-		bad_response(c, "http_response_incomplete", "upstream closed mid-response");
+		bad_response(c, 502, "http_response_incomplete", "upstream closed mid-response");
 		return;
 	}
-	bad_response(c, "connection_terminated", "upstream connection error");
+	bad_response(c, 502, "connection_terminated", "upstream connection error");
 }
 
 static void conn_timer_cb(evutil_socket_t fd, short what, void *arg)

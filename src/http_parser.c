@@ -996,10 +996,8 @@ int http_parse_target(struct slice method, struct slice target, struct http_targ
 		out->path = is_options ? SLICE_LIT("*") : SLICE_LIT("/");
 		return 0;
 	}
-	/* "http://h?q" would need "/?q", which is not a slice of the target:
-	 * refused (clients send "http://h/?q"). */
-	if (t[i] != '/')
-		return 400;
+	/* "http://h?q": the path is empty, so the slice starts with '?' and
+	 * the caller writes the "/" in front (RFC 9112 §3.2.1). */
 	out->path = slice_make(t + i, len - i);
 	return 0;
 }

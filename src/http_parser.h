@@ -140,7 +140,9 @@ struct http_target {
 	uint16_t port;         /* explicit or the scheme's default (80/443) */
 	int port_explicit;
 	struct slice path;     /* origin-form to send upstream: "/" when the URI has none;
-				  includes the query. For ORIGIN form: the whole target. */
+				  includes the query. Starts with '?' for "http://h?q":
+				  the sender then writes "/" before it.
+				  For ORIGIN form: the whole target. */
 	int ipv6_literal;
 };
 

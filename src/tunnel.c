@@ -124,6 +124,12 @@ void tunnel_start(struct conn *c)
 	bufferevent_set_timeouts(c->ubev, NULL, NULL);
 	bufferevent_setwatermark(c->cbev, EV_WRITE, 0, 0);
 	bufferevent_setwatermark(c->ubev, EV_WRITE, 0, 0);
+	/* Bulk transfer: fewer, larger reads and writes than libevent's 16 KiB
+	 * default (bounded by TUNNEL_HIGH, so memory stays bounded). */
+	bufferevent_set_max_single_read(c->cbev, TUNNEL_HIGH / 2);
+	bufferevent_set_max_single_read(c->ubev, TUNNEL_HIGH / 2);
+	bufferevent_set_max_single_write(c->cbev, TUNNEL_HIGH);
+	bufferevent_set_max_single_write(c->ubev, TUNNEL_HIGH);
 	bufferevent_setcb(c->cbev, tunnel_read_cb, tunnel_write_cb, tunnel_event_cb, c);
 	bufferevent_setcb(c->ubev, tunnel_read_cb, tunnel_write_cb, tunnel_event_cb, c);
 	bufferevent_enable(c->cbev, EV_READ | EV_WRITE);

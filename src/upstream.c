@@ -210,7 +210,6 @@ struct upstream_req *upstream_connect(struct worker *w, const char *host, uint16
 	hints.ai_family = AF_UNSPEC;
 	hints.ai_socktype = SOCK_STREAM;
 	hints.ai_protocol = IPPROTO_TCP;
-	hints.ai_flags = EVUTIL_AI_ADDRCONFIG;
 	struct evdns_getaddrinfo_request *q =
 		evdns_getaddrinfo(w->dns, host, r->port, &hints, resolved_cb, r);
 	/* q is NULL when the answer came at once (numeric host, hosts file,

@@ -821,7 +821,7 @@ static const struct target_row target_rows[] = {
 	{ "GET", "http://[fe80::1%25eth0]/", 400, 0, NULL, 0, 0, NULL, 0 },
 	{ "GET", "http://[v1.x]/", 400, 0, NULL, 0, 0, NULL, 0 },
 	{ "GET", "http://[::1]x/", 400, 0, NULL, 0, 0, NULL, 0 },
-	{ "GET", "http://h?q", 400, 0, NULL, 0, 0, NULL, 0 },
+	{ "GET", "http://h?q", 0, HTTP_TARGET_ABSOLUTE, "h", 80, 0, "?q", 0 },
 	{ "GET", "http://h /", 400, 0, NULL, 0, 0, NULL, 0 },
 	{ "CONNECT", "example.com", 400, 0, NULL, 0, 0, NULL, 0 },
 	{ "CONNECT", "example.com:", 400, 0, NULL, 0, 0, NULL, 0 },
