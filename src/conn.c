@@ -181,6 +181,7 @@ void conn_close(struct conn *c, const char *reason)
 	struct worker *w = c->w;
 	c->dead = true;
 	log_debug("close %s: %s", c->client_ip, reason);
+	tunnel_free(c);
 	if (c->outcome == NULL && c->state != CONN_READ_HEAD && c->state != CONN_FLUSH_CLOSE) {
 		c->outcome = "client_closed";
 		conn_log_access(c);

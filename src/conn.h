@@ -16,6 +16,7 @@ struct evbuffer;
 struct event;
 struct worker;
 struct upstream_req;
+struct tunnel;
 
 enum conn_state {
 	CONN_READ_HEAD,   /* waiting for (the rest of) a request head */
@@ -33,13 +34,6 @@ struct body {
 	struct http_chunked chunked;
 	bool out_chunked;       /* wrap the data in chunked coding for the next hop */
 	bool done;
-};
-
-/* One direction of a tunnel. */
-struct tunnel_half {
-	bool eof;      /* read side saw EOF */
-	bool shut;     /* write side shut down */
-	uint64_t bytes;
 };
 
 struct conn {
@@ -84,7 +78,7 @@ struct conn {
 	int status;                /* status sent to the client */
 	const char *outcome;
 
-	struct tunnel_half up, down; /* client->server, server->client */
+	struct tunnel *tunnel;     /* CONN_TUNNEL: the sockets, spliced (tunnel.c) */
 };
 
 /* Start serving an accepted client socket. */
@@ -100,8 +94,11 @@ void conn_drain(struct conn *c);
 /* The access log line for the current request or tunnel. */
 void conn_log_access(struct conn *c);
 
-/* Tunnel (tunnel.c): relay bytes both ways between cbev and ubev until both
- * sides are done. */
+/* Tunnel (tunnel.c): take the sockets out of cbev and ubev and relay bytes
+ * both ways until both sides are done; then conn_close(). */
 void tunnel_start(struct conn *c);
+
+/* Close a tunnel's sockets and pipes, logging it if nothing did yet. */
+void tunnel_free(struct conn *c);
 
 #endif
