@@ -12,12 +12,17 @@ failed=0
 
 step() { printf '\n=== %s\n' "$*"; }
 
-# count_check DIR: add make check's totals (from the automake harness logs).
+# count_check DIR: add make check's totals: each cmocka test case counts
+# (from its log), other programs (fuzz corpus replays) count once each.
 count_check() {
-	local p f
+	local p f cp cf up uf
 	p=$(grep -h '^# PASS:' "$1"/test-suite.log 2>/dev/null | awk '{s+=$3} END {print s+0}')
 	f=$(grep -hE '^# (FAIL|ERROR|XPASS):' "$1"/test-suite.log 2>/dev/null | awk '{s+=$3} END {print s+0}')
-	passed=$((passed + p)); failed=$((failed + f))
+	cp=$(cat "$1"/tests/unit/*.log 2>/dev/null | grep -E '^\[  PASSED  \]' | awk '{s+=$4} END {print s+0}')
+	cf=$(cat "$1"/tests/unit/*.log 2>/dev/null | grep -E '^\[  FAILED  \] [0-9]+ test' | awk '{s+=$4} END {print s+0}')
+	up=$(grep -l '^:test-result: PASS' "$1"/tests/unit/*.trs 2>/dev/null | wc -l)
+	uf=$(grep -lE '^:test-result: (FAIL|ERROR)' "$1"/tests/unit/*.trs 2>/dev/null | wc -l)
+	passed=$((passed + p - up + cp)); failed=$((failed + f - uf + cf))
 }
 
 # count_pytest LOG: add pytest's totals.

@@ -4,12 +4,12 @@
 # SECONDS (default 60) over a copy of its seed corpus. New interesting inputs
 # stay in the build directory (printed at the end); crashes are left there as
 # crash-* files and make the script exit 1.
-# Targets: http_request http_response chunked (the default: all three).
+# Targets: http_request http_response chunked config (the default: all four).
 set -eu
 
 secs=${1:-60}
 [ $# -gt 0 ] && shift
-targets=${*:-http_request http_response chunked}
+targets=${*:-http_request http_response chunked config}
 
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
@@ -20,7 +20,12 @@ flags="-std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -fno-sa
 status=0
 for t in $targets; do
 	echo "== $t: building"
-	$CC $flags -o "$build/fuzz_$t" "$here/fuzz_$t.c" "$top/src/http_parser.c"
+	case $t in
+	config) srcs="$top/src/config.c"; libs="-liniparser" ;;
+	*) srcs="$top/src/http_parser.c"; libs="" ;;
+	esac
+	# shellcheck disable=SC2086
+	$CC $flags -o "$build/fuzz_$t" "$here/fuzz_$t.c" $srcs $libs
 	mkdir -p "$build/corpus_$t"
 	cp "$here/corpus/$t/"* "$build/corpus_$t/"
 	echo "== $t: running ${secs}s"

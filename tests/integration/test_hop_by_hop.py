@@ -214,3 +214,32 @@ def test_response_keep_alive_token_does_not_leak(proxy, origin):
     respond_with(origin, [("Connection", "keep-alive"), ("Keep-Alive", "timeout=1")])
     r, _ = via(proxy, origin, [])
     assert_absent(r, "Keep-Alive")
+
+
+# -- fields the proxy adds itself (config, default off) ---------------------------------
+
+def test_forwarding_fields_off_by_default(proxy, origin):
+    r, req = via(proxy, origin, [])
+    assert_absent(req, "X-Forwarded-For", "Forwarded")
+
+
+def test_x_forwarded_for_appended_when_enabled(proxy_factory, origin):
+    p = proxy_factory({"proxy": {"x_forwarded_for": "yes"}})
+    r, req = via(p, origin, [("X-Forwarded-For", "192.0.2.1")])
+    assert r.status == 200
+    assert req.joined("X-Forwarded-For") == "192.0.2.1, 127.0.0.1"
+
+
+def test_x_forwarded_for_cannot_be_stripped_by_listing(proxy_factory, origin):
+    p = proxy_factory({"proxy": {"x_forwarded_for": "yes"}})
+    r, req = via(p, origin, [("Connection", "X-Forwarded-For"), ("X-Forwarded-For", "198.51.100.7")])
+    assert req.joined("X-Forwarded-For") == "127.0.0.1", req.headers
+
+
+def test_forwarded_appended_when_enabled(proxy_factory, origin):
+    p = proxy_factory({"proxy": {"forwarded": "yes"}})
+    r, req = via(p, origin, [("Forwarded", "for=192.0.2.60;proto=http")])
+    assert r.status == 200
+    elems = [e.strip() for e in req.joined("Forwarded").split(",")]
+    assert elems[0] == "for=192.0.2.60;proto=http"
+    assert len(elems) == 2 and "for=127.0.0.1" in elems[1].lower().replace('"', ""), req.get_all("Forwarded")
