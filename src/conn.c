@@ -455,6 +455,8 @@ static void answer_max_forwards(struct conn *c)
 	struct evbuffer *out = bufferevent_get_output(c->cbev);
 	size_t before = evbuffer_get_length(out);
 	const char *via = c->w->cfg->via;
+	if (!c->rbody.done)
+		c->client_keepalive = false; /* its body is not read: close after */
 	if (method_is(c, "TRACE")) {
 		/* RFC 9110 §9.3.8: the body is the request as received, less the
 		 * credentials this proxy consumed. */

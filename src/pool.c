@@ -112,6 +112,7 @@ struct bufferevent *pool_get(struct pool *p, const char *key)
 	TAILQ_FOREACH_REVERSE(e, &p->idle, pool_list, link) {
 		if (strcmp(e->key, key) == 0) {
 			struct bufferevent *bev = e->bev;
+			// cppcheck-suppress uninitvar ; e is set by TAILQ_FOREACH_REVERSE
 			entry_free(e, 0);
 			bufferevent_setcb(bev, NULL, NULL, NULL, NULL);
 			return bev;

@@ -19,7 +19,17 @@ from helpers import (Client, FakeDNS, Origin, make_cert, server_tls_context, cur
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
-BINARY = os.environ.get("HOPCACHE") or os.path.join(REPO, "src", "hopcache")
+
+
+def _default_binary():
+    """HOPCACHE=path wins; else an in-tree build, else tests/run-all.sh's build-plain."""
+    for cand in (os.path.join(REPO, "src", "hopcache"), os.path.join(REPO, "build-plain", "src", "hopcache")):
+        if os.path.exists(cand):
+            return cand
+    return os.path.join(REPO, "src", "hopcache")
+
+
+BINARY = os.environ.get("HOPCACHE") or _default_binary()
 
 TEST_HARD_LIMIT = 45  # seconds: no single test may run longer
 
@@ -77,6 +87,7 @@ class Proxy:
         self.ports = []
         self.returncode = None
         self.known_workers = set()
+        self.allow_worker_deaths = False  # tests that kill workers set this
 
     # -- lifecycle -----------------------------------------------------------
     def write_ini(self):
@@ -266,6 +277,14 @@ def proxy_factory(tmp_path):
         if was_running and rc != 0:
             problems.append("proxy pid %d: exit status %r after SIGTERM (None = had to SIGKILL); logs:\n%s"
                             % (p.pid, rc, p.logs_text()[-3000:]))
+        logs = p.logs_text()
+        san = re.findall(r"^.*(?:AddressSanitizer|LeakSanitizer|UndefinedBehaviorSanitizer|runtime error:).*$",
+                         logs, re.M)
+        if san:
+            problems.append("proxy pid %d: sanitizer report(s):\n%s" % (p.pid, "\n".join(san[:10])))
+        deaths = re.findall(r"^.*\[error\].*worker.*(?:signal|exit).*$", logs, re.M | re.I)
+        if deaths and not p.allow_worker_deaths:
+            problems.append("proxy pid %d: a worker died during the test:\n%s" % (p.pid, "\n".join(deaths[:5])))
         if getattr(p, "leftover_workers", None):
             problems.append("proxy pid %d: workers %r still alive after the master exited"
                             % (p.pid, p.leftover_workers))

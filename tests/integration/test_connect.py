@@ -336,3 +336,42 @@ def test_many_tunnels_at_once(proxy, origin):
     finally:
         for c in tunnels:
             c.close()
+
+
+def test_tunnel_back_pressure(proxy, origin):
+    """The client reads nothing: the origin must get stalled after a bounded amount,
+    the tunnel never buffers without bound; afterwards every byte arrives intact."""
+    size = 64 * 1024 * 1024
+    chunk = data_of(256 * 1024, seed=4)
+    sent = [0]
+
+    def handler(conn):
+        while sent[0] < size:
+            conn.send(chunk)
+            sent[0] += len(chunk)
+        conn.close()
+    origin.handler = handler
+    c, r = open_tunnel(proxy, origin.authority, timeout=30)
+    with c:
+        assert_established(r)
+        c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
+        last, stalled_at = -1, None
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            time.sleep(0.3)
+            if sent[0] == last:
+                stalled_at = sent[0]
+                break
+            last = sent[0]
+        h = hashlib.sha256()
+        n = 0
+        while True:
+            d = c.reader.read_some(timeout=30)
+            if not d:
+                break
+            h.update(d)
+            n += len(d)
+    assert stalled_at is not None and stalled_at < 24 * 1024 * 1024, \
+        "the origin pushed %d bytes into a tunnel whose client read nothing" % (stalled_at or sent[0])
+    assert n == size
+    assert h.hexdigest() == sha(chunk * (size // len(chunk)))

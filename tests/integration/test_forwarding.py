@@ -281,6 +281,30 @@ def test_upstream_connection_pooled(proxy, origin):
     assert len(origin.conns) == 1, "idle keep-alive upstream connections should be reused"
 
 
+def test_pool_idle_timeout_closes_upstream(proxy_factory, origin):
+    p = proxy_factory({"upstream": {"pool_idle_timeout": "1"}})
+    eof_at = {}
+
+    def handler(conn):
+        while conn.read_request() is not None:
+            conn.send(http_response(200, [], b"x"))
+            t = time.monotonic()
+        eof_at["dt"] = time.monotonic() - t
+    origin.handler = handler
+    with p.client() as c:
+        assert c.exchange("GET", origin.url("/"), hdrs(origin)).status == 200
+    assert wait_for(lambda: "dt" in eof_at, timeout=4), "idle pooled upstream connection never closed"
+    assert 0.7 <= eof_at["dt"] <= 3.5, eof_at
+
+
+def test_pool_disabled(proxy_factory, origin):
+    p = proxy_factory({"upstream": {"pool_max_idle": "0"}})
+    for i in range(2):
+        with p.client() as c:
+            assert c.exchange("GET", origin.url("/%d" % i), hdrs(origin)).status == 200
+    assert len(origin.conns) == 2
+
+
 # -- request and response framing ---------------------------------------------------
 
 def test_chunked_request_body_reframed(proxy, origin):
@@ -503,3 +527,181 @@ def test_each_resolved_address_tried(proxy_factory, origin, fake_dns, tmp_path):
         r = c.exchange("GET", "http://dual.test:%d/d" % origin.port, [("Host", "dual.test")])
     assert r.status == 200, r
     assert origin.requests[0].target == "/d"
+
+
+# -- robustness ----------------------------------------------------------------------------
+
+def test_many_pipelined_requests(proxy, origin):
+    n = 50
+    payload = b"".join(b"GET " + origin.url("/p%d" % i).encode() + b" HTTP/1.1\r\nHost: x\r\n\r\n"
+                       for i in range(n))
+    with proxy.client() as c:
+        c.send(payload)
+        bodies = [c.read_response().body for _ in range(n)]
+    assert bodies == [("hello from origin: GET /p%d" % i).encode() for i in range(n)]
+
+
+def test_client_abort_mid_response(proxy, origin):
+    """The client goes away in the middle of a large response: the upstream
+    connection is dropped (not returned to the pool half-read) and service goes on."""
+    big = data_of(8 * 1024 * 1024)
+
+    def responder(req):
+        if req.target == "/big":
+            return [http_response(200, [], big)]
+        return http_response(200, [], b"small")
+    origin.responder = responder
+    c = proxy.client()
+    c.request("GET", origin.url("/big"), hdrs(origin))
+    c.reader.read_exact(1000)
+    c.close()
+    time.sleep(0.2)
+    with proxy.client() as c2:
+        r = c2.exchange("GET", origin.url("/small"), hdrs(origin))
+    assert r.status == 200 and r.body == b"small"
+    assert origin.requests[-1].conn_id != origin.requests[0].conn_id, \
+        "a half-read upstream connection went back into the pool"
+
+
+def worker_rss_kib(proxy):
+    total = 0
+    for pid in proxy.workers():
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+    return total
+
+
+def test_slow_reader_back_pressure(proxy, origin):
+    """A client that does not read must not make the proxy buffer a whole large
+    response: the origin gets stalled after a bounded amount."""
+    size = 64 * 1024 * 1024
+    chunk = data_of(256 * 1024)
+    sent = [0]
+
+    def handler(conn):
+        if conn.read_request() is None:
+            return
+        conn.send(http_response(200, [("Content-Length", str(size))]))
+        while sent[0] < size:
+            conn.send(chunk)
+            sent[0] += len(chunk)
+    origin.handler = handler
+    before = worker_rss_kib(proxy)
+    with proxy.client(timeout=30) as c:
+        c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
+        c.request("GET", origin.url("/huge"), hdrs(origin))
+        last, stalled_at = -1, None
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            time.sleep(0.3)
+            if sent[0] == last:
+                stalled_at = sent[0]
+                break
+            last = sent[0]
+        during = worker_rss_kib(proxy)
+        r = c.read_response(timeout=30)
+    assert len(r.body) == size
+    assert stalled_at is not None and stalled_at < 24 * 1024 * 1024, \
+        "the origin could push %d bytes to a client that read nothing" % (stalled_at or sent[0])
+    assert during - before < 24 * 1024, "worker RSS grew %d KiB while the client was not reading" % (during - before)
+
+
+def test_extra_bytes_after_response_do_not_poison_the_pool(proxy, origin):
+    """The origin sends more than Content-Length: the surplus must never be taken
+    as the answer to a later request on a reused upstream connection."""
+    first = [True]
+
+    def handler(conn):
+        while True:
+            req = conn.read_request()
+            if req is None:
+                return
+            if first[0]:
+                first[0] = False
+                conn.send(http_response(200, [], b"hello") +
+                          b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nPOISON")
+            else:
+                conn.send(http_response(200, [], b"fresh"))
+    origin.handler = handler
+    with proxy.client() as c:
+        r1 = c.exchange("GET", origin.url("/1"), hdrs(origin))
+        assert r1.body == b"hello"
+        time.sleep(0.1)
+        r2 = c.exchange("GET", origin.url("/2"), hdrs(origin))
+    assert r2.body != b"POISON", "a response left over on a pooled connection answered the next request"
+    assert r2.body == b"fresh"
+
+
+def test_chunked_body_containing_a_request_is_just_data(proxy, origin):
+    inner = ("\r\n0\r\n\r\nGET %s HTTP/1.1\r\nHost: %s\r\n\r\n" % (origin.url("/smuggled"), origin.authority)).encode()
+    body = b"prefix" + inner + b"suffix"
+    with proxy.client() as c:
+        c.send(("POST %s HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n" % origin.url("/c")).encode()
+               + chunked([body]))
+        r = c.read_response()
+    assert r.status == 200
+    time.sleep(0.1)
+    assert [q.target for q in origin.requests] == ["/c"]
+    assert origin.requests[0].body == body
+
+
+def test_requests_after_connection_close_are_ignored(proxy, origin):
+    with proxy.client() as c:
+        c.send(("GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+                "GET %s HTTP/1.1\r\nHost: x\r\n\r\n" % (origin.url("/1"), origin.url("/2"))).encode())
+        closed, data = c.wait_closed(3)
+    assert closed
+    assert data.count(b"HTTP/1.1 200") == 1
+    assert [q.target for q in origin.requests] == ["/1"]
+
+
+def test_http10_keep_alive_is_explicit(proxy, origin):
+    """If the proxy keeps an HTTP/1.0 connection open, it must say so (Connection: keep-alive)."""
+    with proxy.client() as c:
+        r = c.exchange("GET", origin.url("/1"), hdrs(origin, ("Connection", "keep-alive")), version="HTTP/1.0")
+        assert r.status == 200
+        closed, _ = c.wait_closed(0.5)
+        if closed:
+            return
+        assert "keep-alive" in r.tokens("Connection"), \
+            "HTTP/1.0 connection kept open without Connection: keep-alive: %r" % r.headers
+        r2 = c.exchange("GET", origin.url("/2"), hdrs(origin, ("Connection", "keep-alive")), version="HTTP/1.0")
+        assert r2.status == 200
+
+
+def test_early_response_while_uploading(proxy, origin):
+    """The origin answers (and closes) before the client finished a large upload:
+    the client gets the answer; nothing hangs."""
+    origin.auto_continue = False
+
+    def handler(conn):
+        conn.reader.read_until(b"\r\n\r\n", timeout=5)
+        conn.send(http_response(403, [("Connection", "close")], b"denied early"))
+        time.sleep(0.2)
+    origin.handler = handler
+    body = data_of(8 * 1024 * 1024)
+    with proxy.client(timeout=8) as c:
+        c.send(("POST %s HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % (origin.url("/up"), len(body))).encode())
+        import threading
+        err = []
+
+        def up():
+            try:
+                c.sock.sendall(body)
+            except OSError as e:
+                err.append(e)
+        t = threading.Thread(target=up, daemon=True)
+        t.start()
+        r = c.read_response(timeout=8)
+        assert r.status == 403 and r.body == b"denied early"
+    t.join(5)
+
+
+def test_many_headers_within_default_limits(proxy, origin):
+    fields = [("X-F%02d" % i, "v%d" % i) for i in range(90)]
+    with proxy.client() as c:
+        r = c.exchange("GET", origin.url("/"), hdrs(origin, *fields))
+    assert r.status == 200
+    assert e2e(origin.requests[0].headers) == fields

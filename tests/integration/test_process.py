@@ -46,6 +46,7 @@ def test_workers_auto_is_cpu_count(proxy_factory):
 
 def test_killed_worker_is_replaced(proxy_factory, origin):
     p = proxy_factory(workers=2)
+    p.allow_worker_deaths = True
     before = p.wait_workers(2)
     assert len(before) == 2
     victim = before[0]
@@ -78,6 +79,7 @@ def test_log_line_format(proxy_factory, origin):
 def test_worker_crash_loop_does_not_spin(proxy_factory, origin):
     """Kill the replacement repeatedly: the master stays up, keeps replacing with backoff."""
     p = proxy_factory(workers=1)
+    p.allow_worker_deaths = True
     killed = set()
     for i in range(3):
         w = wait_for(lambda: [x for x in p.workers() if x not in killed], timeout=8)
