@@ -33,6 +33,7 @@
 #endif
 
 #include "config.h"
+#include "cidr.h"
 
 /* Larger files are refused: a config is small; long lists live in their own files. */
 #define CONFIG_MAX_FILE (1024 * 1024)
@@ -52,6 +53,7 @@ enum config_type {
 	CT_ENUM,     /* one of names[] */
 	CT_LISTEN,   /* host:port list -> struct config_listen[] + count */
 	CT_PORTS,    /* port and range list -> struct config_port_range[] + count */
+	CT_CIDRS,    /* address / CIDR list -> struct cidr[] + count */
 };
 
 /* Row flags. */
@@ -73,7 +75,7 @@ struct config_row {
 	const struct config_enum *names; /* CT_ENUM, NULL-terminated */
 	size_t off;       /* the field */
 	size_t size;      /* its size */
-	size_t off_count; /* CT_LISTEN, CT_PORTS: the count field */
+	size_t off_count; /* CT_LISTEN, CT_PORTS, CT_CIDRS: the count field */
 };
 
 #define FIELD(f) .off = offsetof(struct config, f), .size = sizeof(((struct config *)0)->f)
@@ -144,6 +146,19 @@ static const struct config_row config_rows[] = {
 	{ .section = "log", .key = "error", .type = CT_STRING, .def = "-", FIELD(error_log) },
 	{ .section = "log", .key = "level", .type = CT_ENUM, .def = "info",
 	  .names = log_levels, FIELD(log_level) },
+
+	/* [cache] */
+	{ .section = "cache", .key = "enabled", .type = CT_BOOL, .def = "no", FIELD(cache_enabled) },
+	{ .section = "cache", .key = "dir", .type = CT_STRING, .def = "/var/cache/hopcache",
+	  FIELD(cache_dir) },
+	{ .section = "cache", .key = "size", .type = CT_SIZE, .def = "1G",
+	  .lo = 1024 * 1024, .hi = UINT64_C(1) << 44, FIELD(cache_size) },
+	{ .section = "cache", .key = "max_object_size", .type = CT_SIZE, .def = "16M",
+	  .lo = 0, .hi = UINT64_C(1) << 32, FIELD(cache_max_object) },
+	{ .section = "cache", .key = "heuristic_max", .type = CT_DURATION, .def = "86400",
+	  .dlo = 0, .dhi = 31536000, FIELD(cache_heuristic_max) },
+	{ .section = "cache", .key = "purge_allow", .type = CT_CIDRS, .def = "127.0.0.1, ::1",
+	  .flags = CF_OPTIONAL, FIELD(purge_allow), COUNT(npurge_allow) },
 };
 
 #define NROWS (sizeof(config_rows) / sizeof(config_rows[0]))
@@ -672,6 +687,39 @@ fail:
 	return -1;
 }
 
+/* Parse a list of addresses and CIDR ranges into the row's fields. */
+static int parse_cidrs(const struct config_row *r, const char *val, struct config *cfg,
+		       char *why, size_t wlen)
+{
+	struct cidr *list = NULL, *grown;
+	size_t n = 0;
+	const char *p = val;
+	char item[64], q[96];
+	bool toolong;
+
+	while (next_item(&p, item, sizeof(item), &toolong)) {
+		quote(item, q, sizeof(q));
+		grown = realloc(list, (n + 1) * sizeof(*list));
+		if (grown == NULL) {
+			snprintf(why, wlen, "out of memory");
+			goto fail;
+		}
+		list = grown;
+		if (toolong || cidr_parse(item, &list[n]) < 0) {
+			snprintf(why, wlen, "expected addresses or ranges such as 127.0.0.1, "
+				 "10.0.0.0/8, ::1, got %s", q);
+			goto fail;
+		}
+		n++;
+	}
+	memcpy((char *)cfg + r->off, &list, sizeof(list));
+	memcpy((char *)cfg + r->off_count, &n, sizeof(n));
+	return 0;
+fail:
+	free(list);
+	return -1;
+}
+
 /* Release whatever the row's field owns and reset it. */
 static void row_clear(const struct config_row *r, struct config *cfg)
 {
@@ -683,6 +731,7 @@ static void row_clear(const struct config_row *r, struct config *cfg)
 	case CT_STRING:
 	case CT_TOKEN:
 	case CT_PORTS:
+	case CT_CIDRS:
 		memcpy(&ptr, field, sizeof(ptr));
 		free(ptr);
 		break;
@@ -699,7 +748,7 @@ static void row_clear(const struct config_row *r, struct config *cfg)
 		break;
 	}
 	memset(field, 0, r->size);
-	if (r->type == CT_LISTEN || r->type == CT_PORTS)
+	if (r->type == CT_LISTEN || r->type == CT_PORTS || r->type == CT_CIDRS)
 		memcpy((char *)cfg + r->off_count, &zero, sizeof(zero));
 }
 
@@ -717,7 +766,7 @@ static int row_apply(const struct config_row *r, const char *val, struct config 
 	size_t i;
 
 	quote(val, q, sizeof(q));
-	if (r->type != CT_LISTEN && r->type != CT_PORTS) {
+	if (r->type != CT_LISTEN && r->type != CT_PORTS && r->type != CT_CIDRS) {
 		for (c = (const unsigned char *)val; *c != '\0'; c++) {
 			if (*c < 0x20 || *c == 0x7f) {
 				snprintf(why, wlen, "contains a control character: %s", q);
@@ -829,13 +878,15 @@ bad_token:
 		}
 		return -1;
 	case CT_LISTEN:
-	case CT_PORTS: {
+	case CT_PORTS:
+	case CT_CIDRS: {
 		struct config tmp;
 		int rc;
 
 		memset(&tmp, 0, sizeof(tmp));
 		rc = r->type == CT_LISTEN ? parse_listen(r, val, &tmp, why, wlen)
-					  : parse_ports(r, val, &tmp, why, wlen);
+		     : r->type == CT_PORTS ? parse_ports(r, val, &tmp, why, wlen)
+					   : parse_cidrs(r, val, &tmp, why, wlen);
 		if (rc < 0)
 			return -1;
 		row_clear(r, cfg);
@@ -1401,6 +1452,11 @@ void config_summary(const struct config *cfg, char *buf, size_t len)
 		else
 			append(buf, len, &o, " %u-%u", p->lo, p->hi);
 	}
+	if (cfg->cache_enabled)
+		append(buf, len, &o, ", cache %s (%llu MiB)", cfg->cache_dir,
+		       (unsigned long long)(cfg->cache_size >> 20));
+	else
+		append(buf, len, &o, ", cache off");
 	append(buf, len, &o, ", access log %s",
 	       cfg->access_log == NULL ? "off" : strcmp(cfg->access_log, "-") == 0 ? "stdout" : cfg->access_log);
 	append(buf, len, &o, ", error log %s (%s)",

@@ -12,6 +12,8 @@ struct config_listen {
 	char *port; /* decimal string, "0" allowed (kernel picks) */
 };
 
+struct cidr;
+
 struct config_port_range {
 	uint16_t lo, hi; /* inclusive */
 };
@@ -54,6 +56,15 @@ struct config {
 	char *access_log;             /* access = PATH (default none = no access log), "-" = stdout */
 	char *error_log;              /* error = PATH (default "-" = stderr) */
 	int log_level;                /* level = error|warn|info|debug (0..3, default info=2) */
+
+	/* [cache] */
+	bool cache_enabled;           /* enabled = yes|no (default no; the shipped INI says yes) */
+	char *cache_dir;              /* dir = PATH (default /var/cache/hopcache) */
+	uint64_t cache_size;          /* size = LMDB map size (default 1G) */
+	uint64_t cache_max_object;    /* max_object_size = largest body stored (default 16M) */
+	double cache_heuristic_max;   /* heuristic_max = cap of heuristic freshness, s (default 86400) */
+	struct cidr *purge_allow;     /* purge_allow = clients allowed to PURGE (default 127.0.0.1, ::1) */
+	size_t npurge_allow;
 };
 
 /* Collected problems, each "FILE: [section] key: problem". */

@@ -50,6 +50,18 @@ function handleMain (request, response) {
   pathSegs.shift()
   const dispatch = pathSegs.shift()
   if (dispatch === 'config') {
+    // log "config UUID TEST-ID" so proxy and relay logs (which only show
+    // URLs) can be mapped back to test ids when debugging
+    if (request.method === 'PUT') {
+      let body = ''
+      request.on('data', chunk => { body += chunk })
+      request.on('end', () => {
+        try {
+          const reqs = JSON.parse(body)
+          console.log(`config ${pathSegs[0]} ${reqs[0] && reqs[0].id}`)
+        } catch (e) {}
+      })
+    }
     handleConfig(pathSegs, request, response)
   } else if (dispatch === 'test') {
     handleTest(pathSegs, request, response)

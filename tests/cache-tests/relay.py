@@ -244,17 +244,30 @@ class Relay:
                 # the client is done sending: pass the half-close on
                 if pwriter.can_write_eof():
                     pwriter.write_eof()
-            except (RelayError, asyncio.TimeoutError) as e:
-                self.note(f'c{cid} request side: {e!r}')
+            except asyncio.TimeoutError:
+                pass   # reported by down()
+            except RelayError as e:
+                self.note(f'c{cid} request side: {e}')
                 pwriter.close()
             except (OSError, ConnectionError):
                 pwriter.close()
 
         async def down():
+            n = 0
+            how = 'proxy closed'
             try:
-                await self.copy_until_eof(preader, cwriter)
-            except (asyncio.TimeoutError, OSError, ConnectionError) as e:
-                self.note(f'c{cid} response side: {e!r}')
+                while True:
+                    data = await self.read(preader, COPY_CHUNK)
+                    if not data:
+                        break
+                    n += len(data)
+                    cwriter.write(data)
+                    await cwriter.drain()
+            except asyncio.TimeoutError:
+                how = f'idle for {self.idle:g} s'
+            except (OSError, ConnectionError) as e:
+                how = repr(e)
+            self.note(f'c{cid} end ({how}) after {n} response bytes')
             # the proxy closed (or failed): the client connection ends too
             cwriter.close()
             pwriter.close()

@@ -42,9 +42,13 @@ stop_squid() {
   for _ in $(seq 1 50); do kill -0 "$squid_pid" 2>/dev/null || break; sleep 0.1; done
   kill -9 "$squid_pid" 2>/dev/null || true
   wait "$squid_pid" 2>/dev/null || true
-  rm -rf "$dir"
+  if [[ " $* " == *" --keep "* ]]; then
+    echo "run-squid.sh: squid logs kept in $dir" >&2
+  else
+    rm -rf "$dir"
+  fi
 }
-trap stop_squid EXIT
+trap 'stop_squid "$@"' EXIT
 
 for _ in $(seq 1 100); do
   if grep -q "Accepting HTTP Socket connections" "$dir/cache.log" 2>/dev/null; then break; fi

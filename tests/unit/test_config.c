@@ -576,7 +576,11 @@ static void test_unknown(void **state)
 		{ "[proxy]\nfrobnicate = 1\n", "test.ini: [proxy] frobnicate: unknown key" },
 		{ "[proxi]\nlisten = 127.0.0.1:1\n", "test.ini: [proxi]: unknown section; did you mean [proxy]?" },
 		{ "[LIMIT]\n", "test.ini: [limit]: unknown section; did you mean [limits]?" },
-		{ "[cache]\ndir = /tmp\n", "test.ini: [cache]: unknown section" },
+		{ "[tls]\nlisten = 127.0.0.1:1\n", "test.ini: [tls]: unknown section" },
+		{ "[cache]\nsize = 1\n",
+		  "test.ini: [cache] size: expected a size between 1M and 16384G (bytes, or with a K, M or G suffix), got \"1\"" },
+		{ "[cache]\npurge_allow = 10.0.0.1/8\n",
+		  "test.ini: [cache] purge_allow: expected addresses or ranges such as 127.0.0.1, 10.0.0.0/8, ::1, got \"10.0.0.1/8\"" },
 		{ "workers = 2\n[proxy]\n", "test.ini: workers: not inside any section; did you mean [proxy] workers?" },
 		{ "zzz = 2\n", "test.ini: zzz: not inside any section" },
 	};
@@ -590,7 +594,7 @@ static void test_unknown(void **state)
 	{
 		struct config_errors e = { 0 };
 
-		assert_null(load("[cache]\ndir = /tmp\nsize = 1G\n", &e));
+		assert_null(load("[tls]\nlisten = 127.0.0.1:1\nciphers = x\n", &e));
 		if (e.n != 1)
 			fail_msg("unknown section: got %zu messages (%s), want 1", e.n, joined(&e));
 		config_errors_free(&e);
@@ -717,11 +721,11 @@ static void test_summary(void **state)
 		const char *want;
 	} rows[] = {
 		{ "[proxy]\nworkers = 2\n[log]\naccess = /var/log/hopcache/access.log\n",
-		  "listen 127.0.0.1:3128, workers 2, connect ports 443, access log /var/log/hopcache/access.log, "
+		  "listen 127.0.0.1:3128, workers 2, connect ports 443, cache off, access log /var/log/hopcache/access.log, "
 		  "error log stderr (info)" },
 		{ "[proxy]\nlisten = 0.0.0.0:3128 [::]:3128\nworkers = 1\nconnect_ports = 443, 9000-9100\n"
 		  "[log]\naccess = -\nerror = /tmp/e.log\nlevel = debug\n",
-		  "listen 0.0.0.0:3128 [::]:3128, workers 1, connect ports 443 9000-9100, access log stdout, "
+		  "listen 0.0.0.0:3128 [::]:3128, workers 1, connect ports 443 9000-9100, cache off, access log stdout, "
 		  "error log /tmp/e.log (debug)" },
 	};
 	size_t i;
