@@ -23,6 +23,7 @@
 #include <event2/event.h>
 
 #include "config.h"
+#include "conn_cache.h"
 #include "errors.h"
 #include "log.h"
 #include "pool.h"
@@ -74,7 +75,6 @@ static void set_timer(struct conn *c, double seconds)
 
 void conn_new(struct worker *w, int fd, const struct sockaddr *sa, int salen)
 {
-	(void)salen;
 	const struct config *cfg = w->cfg;
 	struct conn *c = calloc(1, sizeof(*c));
 	bool *keep = calloc(cfg->max_headers + 1, sizeof(bool));
@@ -88,6 +88,8 @@ void conn_new(struct worker *w, int fd, const struct sockaddr *sa, int salen)
 	c->res.fields = sf;
 	c->res.fields_cap = cfg->max_headers + 1;
 	c->w = w;
+	if ((size_t)salen <= sizeof(c->peer))
+		memcpy(&c->peer, sa, (size_t)salen);
 	if (sa->sa_family == AF_INET6) {
 		const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)(const void *)sa;
 		inet_ntop(AF_INET6, &s6->sin6_addr, c->client_ip, sizeof(c->client_ip));
@@ -164,6 +166,12 @@ static void conn_free_cb(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	struct conn *c = arg;
 	event_free(c->timer);
+	if (c->sbody.tee != NULL)
+		evbuffer_free(c->sbody.tee);
+	if (c->rbody.tee != NULL)
+		evbuffer_free(c->rbody.tee);
+	if (c->cache_head != NULL)
+		evbuffer_free(c->cache_head);
 	free(c->keep);
 	free(c->req.fields);
 	free(c->res.fields);
@@ -182,6 +190,7 @@ void conn_close(struct conn *c, const char *reason)
 	c->dead = true;
 	log_debug("close %s: %s", c->client_ip, reason);
 	tunnel_free(c);
+	conn_cache_finish(c, false);
 	if (c->outcome == NULL && c->state != CONN_READ_HEAD && c->state != CONN_FLUSH_CLOSE) {
 		c->outcome = "client_closed";
 		conn_log_access(c);
@@ -249,9 +258,15 @@ static void fail_request(struct conn *c, int status, const char *error, const ch
 	flush_close(c);
 }
 
+void conn_fail(struct conn *c, int status, const char *error, const char *details)
+{
+	fail_request(c, status, error, details);
+}
+
 /* A request is over: log it, then serve the next one or close. */
 static void request_done(struct conn *c)
 {
+	conn_cache_finish(c, c->sbody.done);
 	c->outcome = c->outcome != NULL ? c->outcome : "OK";
 	conn_log_access(c);
 	upstream_release(c, c->upstream_reusable);
@@ -274,11 +289,18 @@ static void request_done(struct conn *c)
 				    BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
 }
 
+void conn_done(struct conn *c)
+{
+	request_done(c);
+}
+
 /* ---- body relay ---------------------------------------------------------- */
 
 static void body_init(struct body *b, const struct http_framing *f, bool out_chunked,
 		      const struct config *cfg)
 {
+	if (b->tee != NULL)
+		evbuffer_free(b->tee);
 	memset(b, 0, sizeof(*b));
 	b->in = f->kind;
 	b->left = f->length;
@@ -287,11 +309,61 @@ static void body_init(struct body *b, const struct http_framing *f, bool out_chu
 	b->done = f->kind == HTTP_BODY_NONE || (f->kind == HTTP_BODY_LENGTH && f->length == 0);
 }
 
+/* Keep a copy of body data for the cache, up to tee_max bytes; past that the
+ * copy is dropped (the object is too large to store). */
+static void body_tee(struct body *b, const char *p, size_t n)
+{
+	if (b->tee == NULL)
+		return;
+	if (evbuffer_get_length(b->tee) + n > b->tee_max) {
+		evbuffer_free(b->tee);
+		b->tee = NULL;
+		return;
+	}
+	evbuffer_add(b->tee, p, n);
+}
+
+/* body_tee for the first n bytes of an evbuffer (before they move on). */
+static void body_tee_buffer(struct body *b, struct evbuffer *src, size_t n)
+{
+	if (b->tee == NULL)
+		return;
+	struct evbuffer_iovec v[16];
+	struct evbuffer_ptr pos;
+	evbuffer_ptr_set(src, &pos, 0, EVBUFFER_PTR_SET);
+	while (n > 0 && b->tee != NULL) {
+		int k = evbuffer_peek(src, (ev_ssize_t)n, &pos, v, 16);
+		if (k <= 0)
+			break;
+		for (int i = 0; i < k && i < 16 && n > 0; i++) {
+			size_t len = v[i].iov_len < n ? v[i].iov_len : n;
+			body_tee(b, v[i].iov_base, len);
+			n -= len;
+			evbuffer_ptr_set(src, &pos, len, EVBUFFER_PTR_ADD);
+		}
+	}
+}
+
+/* Move n bytes from src to dst, as a chunk when the next hop gets chunked. */
+static void body_move(struct body *b, struct evbuffer *src, struct evbuffer *dst, size_t n)
+{
+	body_tee_buffer(b, src, n);
+	if (b->out_chunked) {
+		evbuffer_add_printf(dst, "%zx\r\n", n);
+		evbuffer_remove_buffer(src, dst, n);
+		evbuffer_add(dst, "\r\n", 2);
+	} else {
+		evbuffer_remove_buffer(src, dst, n);
+	}
+	b->total += n;
+}
+
 /* Append data to dst, as a chunk when the next hop gets chunked coding. */
 static void body_emit(struct body *b, struct evbuffer *dst, const char *p, size_t n)
 {
 	if (n == 0)
 		return;
+	body_tee(b, p, n);
 	if (b->out_chunked) {
 		evbuffer_add_printf(dst, "%zx\r\n", n);
 		evbuffer_add(dst, p, n);
@@ -317,15 +389,8 @@ static int body_relay(struct body *b, struct evbuffer *src, struct evbuffer *dst
 	case HTTP_BODY_LENGTH: {
 		size_t n = avail < b->left ? avail : (size_t)b->left;
 		if (n > 0) {
-			if (b->out_chunked) {
-				evbuffer_add_printf(dst, "%zx\r\n", n);
-				evbuffer_remove_buffer(src, dst, n);
-				evbuffer_add(dst, "\r\n", 2);
-			} else {
-				evbuffer_remove_buffer(src, dst, n);
-			}
+			body_move(b, src, dst, n);
 			b->left -= n;
-			b->total += n;
 		}
 		if (b->left == 0) {
 			b->done = true;
@@ -335,16 +400,8 @@ static int body_relay(struct body *b, struct evbuffer *src, struct evbuffer *dst
 		return b->done ? 1 : 0;
 	}
 	case HTTP_BODY_CLOSE:
-		if (avail > 0) {
-			if (b->out_chunked) {
-				evbuffer_add_printf(dst, "%zx\r\n", avail);
-				evbuffer_remove_buffer(src, dst, avail);
-				evbuffer_add(dst, "\r\n", 2);
-			} else {
-				evbuffer_remove_buffer(src, dst, avail);
-			}
-			b->total += avail;
-		}
+		if (avail > 0)
+			body_move(b, src, dst, avail);
 		return 0; /* complete only at EOF */
 	case HTTP_BODY_CHUNKED:
 		while (evbuffer_get_length(src) > 0 && !http_chunked_done(&b->chunked)) {
@@ -543,6 +600,8 @@ static void build_request_head(struct conn *c, struct evbuffer *out)
 		else
 			evbuffer_add_printf(out, "Forwarded: for=%s\r\n", c->client_ip);
 	}
+	if (c->cache_validating)
+		evbuffer_add(out, c->cache_validators, c->cache_validators_len);
 	if (c->upgrading)
 		evbuffer_add(out, "Connection: upgrade\r\n", 21);
 	if (c->rbody.in == HTTP_BODY_LENGTH)
@@ -733,6 +792,13 @@ static bool read_request(struct conn *c)
 			if (slice_eq_ci(c->req.fields[i].name, "expect"))
 				c->keep[i] = false;
 	}
+	if (method_is(c, "PURGE")) {
+		conn_cache_purge(c);
+		return true;
+	}
+	if (conn_cache_request(c))
+		return true;
+	c->res.status = 0; /* the lookup parsed a stored head into c->res */
 	start_upstream(c);
 	return true;
 }
@@ -764,6 +830,8 @@ static void connected_cb(enum upstream_err err, struct bufferevent *bev, const c
 	struct conn *c = arg;
 	c->ureq = NULL;
 	if (err != UPSTREAM_OK) {
+		if (conn_cache_upstream_failed(c))
+			return;
 		char details[400];
 		snprintf(details, sizeof(details), "cannot reach %s", c->host_port);
 		if (method_is(c, "CONNECT"))
@@ -856,8 +924,8 @@ static void relay_response_body(struct conn *c)
 }
 
 /* Write the response head for the client. */
-static void send_response_head(struct conn *c, const bool *keep, const struct hop_info *info,
-			       const struct http_framing *fr)
+static void send_response_head(struct conn *c, const bool *keep, const struct http_framing *fr,
+			       const char *cache_status)
 {
 	const struct config *cfg = c->w->cfg;
 	struct evbuffer *out = bufferevent_get_output(c->cbev);
@@ -867,7 +935,8 @@ static void send_response_head(struct conn *c, const bool *keep, const struct ho
 	evbuffer_add(out, "\r\n", 2);
 	add_fields(out, c->res.fields, c->res.nfields, keep, -1);
 	evbuffer_add_printf(out, "Via: 1.%d %s\r\n", c->res.minor, cfg->via);
-	(void)info;
+	if (cache_status[0] != '\0')
+		evbuffer_add_printf(out, "Cache-Status: %s\r\n", cache_status);
 	if (fr->kind == HTTP_BODY_LENGTH) {
 		evbuffer_add_printf(out, "Content-Length: %llu\r\n", (unsigned long long)fr->length);
 	} else if (fr->kind == HTTP_BODY_NONE) {
@@ -918,8 +987,10 @@ static void bad_response(struct conn *c, int status, const char *error, const ch
 		conn_close(c, details);
 		return;
 	}
-	c->client_keepalive = false;
 	upstream_release(c, false);
+	if (conn_cache_upstream_failed(c))
+		return;
+	c->client_keepalive = false;
 	fail_request(c, status, error, details);
 }
 
@@ -1013,7 +1084,17 @@ static void read_response(struct conn *c)
 		body_init(&c->sbody, &fr, out_chunked, cfg);
 		c->upstream_reusable = c->res.minor >= 1 && !info.conn_close &&
 				       fr.kind != HTTP_BODY_CLOSE && !c->upgrading;
-		send_response_head(c, keep, &info, &fr);
+		char cache_status[160];
+		if (conn_cache_response(c, keep, &fr, cache_status, sizeof(cache_status)) == 1) {
+			/* answered from the store: the upstream connection is
+			 * reusable only if no body follows */
+			c->upstream_reusable = c->upstream_reusable && fr.kind == HTTP_BODY_NONE;
+			c->outcome = "REFRESH";
+			c->sbody.done = false;
+			request_done(c);
+			return;
+		}
+		send_response_head(c, keep, &fr, cache_status);
 	}
 	relay_response_body(c);
 }

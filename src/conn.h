@@ -8,6 +8,8 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include "cache.h"
+#include "cache_policy.h"
 #include "hop.h"
 #include "http_parser.h"
 
@@ -34,6 +36,8 @@ struct body {
 	struct http_chunked chunked;
 	bool out_chunked;       /* wrap the data in chunked coding for the next hop */
 	bool done;
+	struct evbuffer *tee;   /* a copy of the data for the cache, or NULL */
+	size_t tee_max;
 };
 
 struct conn {
@@ -46,6 +50,7 @@ struct conn {
 	enum conn_state state;
 	bool dead;                 /* closed; memory freed from the event loop */
 	char client_ip[64];
+	struct sockaddr_storage peer;
 
 	/* the request in flight */
 	char *head;                /* copy of the request head; fields point here */
@@ -78,7 +83,23 @@ struct conn {
 	int status;                /* status sent to the client */
 	const char *outcome;
 
-	struct tunnel *tunnel;     /* CONN_TUNNEL: the sockets, spliced (tunnel.c) */
+	struct tunnel *tunnel;     /* CONN_TUNNEL: the sockets (tunnel.c) */
+
+	/* the cache stage (conn_cache.c) */
+	bool cache_on;             /* GET/HEAD with the cache enabled */
+	bool cache_validating;     /* our validators went upstream */
+	bool cache_stale_if_error; /* the stale entry may stand in for an error */
+	bool cache_stored;         /* the response is being kept for the store */
+	const char *cache_fwd;     /* Cache-Status fwd= (RFC 9211) */
+	struct cache_req creq;
+	int64_t cache_req_time, cache_response_time;
+	uint8_t cache_key[CACHE_KEY_LEN];  /* primary key */
+	uint8_t cache_vkey[CACHE_KEY_LEN]; /* key of the response (variant or primary) */
+	char cache_uri[2048];
+	char cache_validators[1024];
+	size_t cache_validators_len;
+	char cache_vary_marker[512];
+	struct evbuffer *cache_head;      /* the head to store */
 };
 
 /* Start serving an accepted client socket. */
@@ -86,6 +107,12 @@ void conn_new(struct worker *w, int fd, const struct sockaddr *sa, int salen);
 
 /* Tear the connection down, saying why in the debug log. */
 void conn_close(struct conn *c, const char *reason);
+
+/* Answer the current request with a proxy-generated error and close. */
+void conn_fail(struct conn *c, int status, const char *error, const char *details);
+
+/* The current request is answered: log it, then serve the next or close. */
+void conn_done(struct conn *c);
 
 /* Ask an idle connection (no request in progress) to close now; others finish
  * their current request and close after it (worker drain). */

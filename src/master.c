@@ -28,6 +28,7 @@
 
 #include <event2/event.h>
 
+#include "cache.h"
 #include "config.h"
 #include "log.h"
 #include "worker.h"
@@ -50,6 +51,7 @@ struct master {
 	size_t nslots;
 	double backoff;
 	bool stopping;
+	bool cache_ok;         /* the store is prepared: workers open it */
 	struct event *respawn_timer, *stop_timer;
 	struct event *sigs[4];
 };
@@ -130,6 +132,24 @@ static int bind_one(const struct config_listen *l, int **fds, size_t *nfds)
 	return bound > 0 ? 0 : -1;
 }
 
+/* Give the store to [proxy] user, so workers can open it after the drop. */
+static int cache_chown(const char *dir, const char *user)
+{
+	struct passwd *pw = getpwnam(user);
+	if (pw == NULL)
+		return -1;
+	static const char *const files[] = { "", "/data.mdb", "/lock.mdb" };
+	for (size_t i = 0; i < 3; i++) {
+		char path[4096];
+		snprintf(path, sizeof(path), "%s%s", dir, files[i]);
+		if (chown(path, pw->pw_uid, pw->pw_gid) != 0 && errno != ENOENT) {
+			log_error("cache: chown %s to %s: %s", path, user, strerror(errno));
+			return -1;
+		}
+	}
+	return 0;
+}
+
 /* Switch to [proxy] user, right after binding. */
 static int drop_privileges(const char *user)
 {
@@ -168,7 +188,7 @@ static void spawn(struct master *m, size_t i)
 		sigset_t all;
 		sigemptyset(&all);
 		sigprocmask(SIG_SETMASK, &all, NULL);
-		worker_main(m->cfg, m->fds, m->nfds);
+		worker_main(m->cfg, m->fds, m->nfds, m->cache_ok);
 	}
 	m->slots[i].pid = pid;
 	clock_gettime(CLOCK_MONOTONIC, &m->slots[i].started);
@@ -326,6 +346,19 @@ int master_run(struct config *cfg, bool foreground)
 	for (size_t i = 0; i < cfg->nlisten; i++)
 		if (bind_one(&cfg->listen[i], &m->fds, &m->nfds) != 0)
 			return 1;
+	if (cfg->cache_enabled) {
+		/* Created by the master before forking; a store that cannot be
+		 * used is reported and the proxy runs without it. */
+		char err[512];
+		if (cache_prepare(cfg->cache_dir, (size_t)cfg->cache_size, err, sizeof(err)) == 0 &&
+		    (cfg->user == NULL || cache_chown(cfg->cache_dir, cfg->user) == 0)) {
+			m->cache_ok = true;
+			log_info("cache %s (%llu MiB)", cfg->cache_dir,
+				 (unsigned long long)(cfg->cache_size >> 20));
+		} else {
+			log_error("cache disabled: %s", err);
+		}
+	}
 	if (cfg->user != NULL && drop_privileges(cfg->user) != 0)
 		return 1;
 	if (!foreground && daemonize() != 0) {

@@ -17,6 +17,7 @@
 #include <event2/event.h>
 #include <event2/listener.h>
 
+#include "cache.h"
 #include "config.h"
 #include "conn.h"
 #include "log.h"
@@ -133,7 +134,7 @@ static void signal_cb(evutil_socket_t sig, short what, void *arg)
 	worker_stop(w);
 }
 
-void worker_main(const struct config *cfg, const int *fds, size_t nfds)
+void worker_main(const struct config *cfg, const int *fds, size_t nfds, bool use_cache)
 {
 	struct worker wk;
 	struct worker *w = &wk;
@@ -168,6 +169,13 @@ void worker_main(const struct config *cfg, const int *fds, size_t nfds)
 		evdns_base_nameserver_ip_add(w->dns, "127.0.0.1");
 	evdns_base_load_hosts(w->dns, NULL);
 	w->pool = pool_new(w->base, (size_t)cfg->pool_max_idle, cfg->pool_idle_timeout);
+	if (use_cache) {
+		char err[512];
+		w->cache = cache_open(cfg->cache_dir, (size_t)cfg->cache_size,
+				      (size_t)cfg->cache_max_object, err, sizeof(err));
+		if (w->cache == NULL)
+			log_error("cache disabled in this worker: %s", err);
+	}
 	w->drain_timer = evtimer_new(w->base, drain_timeout_cb, w);
 	w->accept_timer = evtimer_new(w->base, accept_resume_cb, w);
 	w->sig_term = evsignal_new(w->base, SIGTERM, signal_cb, w);
@@ -204,6 +212,8 @@ void worker_main(const struct config *cfg, const int *fds, size_t nfds)
 		evconnlistener_free(w->listeners[i]);
 	free(w->listeners);
 	pool_free(w->pool);
+	if (w->cache != NULL)
+		cache_close(w->cache);
 	event_free(w->drain_timer);
 	event_free(w->accept_timer);
 	event_free(w->sig_term);

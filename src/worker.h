@@ -12,6 +12,7 @@ struct evdns_base;
 struct evconnlistener;
 struct event;
 struct pool;
+struct cache;
 
 struct worker {
 	const struct config *cfg;
@@ -24,12 +25,15 @@ struct worker {
 	size_t nconns;         /* client connections open */
 	struct conn *conns;    /* list of open client connections */
 	struct pool *pool;     /* idle upstream connections */
+	struct cache *cache;   /* the shared store, or NULL when disabled */
 	struct event *sig_term, *sig_int, *drain_timer, *accept_timer;
 };
 
-/* Run a worker on the given listening sockets until it is told to stop.
+/* Run a worker on the given listening sockets until it is told to stop;
+ * with use_cache, open the store the master prepared.
  * Never returns: exits the process with its status. */
-void worker_main(const struct config *cfg, const int *fds, size_t nfds) __attribute__((noreturn));
+void worker_main(const struct config *cfg, const int *fds, size_t nfds, bool use_cache)
+	__attribute__((noreturn));
 
 /* A connection closed: maybe resume accepting, maybe finish draining. */
 void worker_conn_closed(struct worker *w);

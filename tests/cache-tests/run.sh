@@ -54,7 +54,9 @@ fi
 work=$(mktemp -d /tmp/hopcache-cache-tests.XXXXXX)
 origin_pid=""
 relay_pid=""
+cli_pid=""
 cleanup() {
+  [[ -n "$cli_pid" ]] && kill "$cli_pid" 2>/dev/null || true
   [[ -n "$relay_pid" ]] && kill "$relay_pid" 2>/dev/null || true
   [[ -n "$origin_pid" ]] && kill "$origin_pid" 2>/dev/null || true
   [[ -n "$relay_pid" ]] && wait "$relay_pid" 2>/dev/null || true
@@ -66,7 +68,7 @@ cleanup() {
   fi
 }
 trap cleanup EXIT
-trap 'exit 130' INT TERM
+trap 'exit 130' INT TERM HUP PIPE
 
 # wait_port FILE PID: wait (max 15 s) for a "listening on HOST:PORT" line; print PORT
 wait_port() {
@@ -103,8 +105,44 @@ export npm_config_base="http://127.0.0.1:$relay_port"
 export npm_config_id="$test_id"
 # cli.mjs reads npm_config_id || npm_package_config_id and wants "" for "all"
 export npm_package_config_id="$test_id"
+
+# run_cli OUTFILE DONE_TEST: run the client in the background; once DONE_TEST
+# (a shell command) says its output is complete, give it 1 s and stop it.
+# The client prints its results when every test has settled, but it does not
+# exit while a keep-alive connection still waits for response bytes that the
+# proxy never sends (a proxy with broken message framing, e.g. a Content-Length
+# that does not match the body); without this the run would last until the
+# relay's idle timeout. Sets cli_rc and cli_hung.
+run_cli() {
+  local outfile=$1 done_test=$2 deadline=$((SECONDS + timeout_s))
+  (cd "$suite" && exec node --no-warnings cli.mjs) >"$outfile" 2>"$work/cli.err" &
+  cli_pid=$!
+  cli_hung=0
+  while kill -0 "$cli_pid" 2>/dev/null; do
+    if ((SECONDS >= deadline)); then
+      echo "run.sh: the suite client ran out of time ($timeout_s s)" >&2
+      kill "$cli_pid" 2>/dev/null || true
+      break
+    fi
+    if eval "$done_test"; then
+      sleep 1
+      if kill -0 "$cli_pid" 2>/dev/null; then
+        cli_hung=1
+        kill "$cli_pid" 2>/dev/null || true
+      fi
+      break
+    fi
+    sleep 0.5
+  done
+  cli_rc=0
+  wait "$cli_pid" 2>/dev/null || cli_rc=$?
+  cli_pid=""
+  if ((cli_hung)); then cli_rc=0; fi
+}
+
 if [[ -n "$test_id" ]]; then
-  (cd "$suite" && timeout "$timeout_s" node --no-warnings cli.mjs) || true
+  run_cli "$work/dump.txt" 'grep -q "==== Results" "$work/dump.txt" && [[ $(tail -n 1 "$work/dump.txt") == *" - "* ]]'
+  cat "$work/dump.txt" "$work/cli.err"
   kill "$relay_pid" 2>/dev/null || true
   wait "$relay_pid" 2>/dev/null || true
   relay_pid=""
@@ -115,18 +153,25 @@ if [[ -n "$test_id" ]]; then
   exit 0
 fi
 
-start=$(date +%s)
-rc=0
-(cd "$suite" && timeout "$timeout_s" node --no-warnings cli.mjs) >"$work/results.json" 2>"$work/cli.err" || rc=$?
-end=$(date +%s)
-if [[ $rc -ne 0 ]] || ! python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); sys.exit(0 if d else 1)' "$work/results.json" 2>/dev/null; then
-  echo "run.sh: the suite client failed (exit $rc, after $((end - start)) s)" >&2
+start=$SECONDS
+run_cli "$work/results.json" '[[ $(tail -c 2 "$work/results.json" 2>/dev/null) == "}" ]]'
+elapsed=$((SECONDS - start))
+if [[ $cli_rc -ne 0 ]] || ! python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); sys.exit(0 if d else 1)' "$work/results.json" 2>/dev/null; then
+  echo "run.sh: the suite client failed (exit $cli_rc, after $elapsed s)" >&2
   tail -20 "$work/cli.err" >&2 || true
   head -c 2000 "$work/results.json" >&2 || true
   keep=1
   exit 1
 fi
 cp "$work/results.json" "$out"
-echo "run.sh: suite ran in $((end - start)) s; $(wc -l <"$work/relay.log") requests relayed; results in $out" >&2
+kill "$relay_pid" 2>/dev/null || true
+wait "$relay_pid" 2>/dev/null || true
+relay_pid=""
+nreq=$(grep -c ' HTTP/1\.[01]$' "$work/relay.log" || true)
+nhung=$(grep -c 'end (idle' "$work/relay.log" || true)
+echo "run.sh: suite ran in $elapsed s; $nreq requests relayed; results in $out" >&2
+if ((cli_hung)); then
+  echo "run.sh: note: the client still had connections waiting for response bytes after its results were out (broken framing from the proxy?); stopped it" >&2
+fi
 # shellcheck disable=SC2086
 node "$here/summarize.mjs" "$out" $summary_args

@@ -705,3 +705,49 @@ def test_many_headers_within_default_limits(proxy, origin):
         r = c.exchange("GET", origin.url("/"), hdrs(origin, *fields))
     assert r.status == 200
     assert e2e(origin.requests[0].headers) == fields
+
+
+def test_head_response_with_chunked_header_has_no_body(proxy, origin):
+    origin.responder = lambda req: (http_response(200, [("Transfer-Encoding", "chunked")], cl=False)
+                                    if req.method == "HEAD" else http_response(200, [], b"after-head"))
+    with proxy.client() as c:
+        c.request("HEAD", origin.url("/"), hdrs(origin))
+        r = c.read_response("HEAD", timeout=3)
+        assert r.status == 200
+        r2 = c.exchange("GET", origin.url("/"), hdrs(origin))
+    assert r2.body == b"after-head"
+
+
+def test_304_with_chunked_header_has_no_body(proxy, origin):
+    origin.responder = lambda req: (http_response(304, [("Transfer-Encoding", "chunked"), ("ETag", "\"e\"")], cl=False)
+                                    if req.target == "/cond" else http_response(200, [], b"after-304"))
+    with proxy.client() as c:
+        r = c.exchange("GET", origin.url("/cond"), hdrs(origin, ("If-None-Match", "\"e\"")))
+        assert r.status == 304 and r.body == b""
+        r2 = c.exchange("GET", origin.url("/next"), hdrs(origin))
+    assert r2.body == b"after-304"
+
+
+def test_empty_reason_phrase_accepted(proxy, origin):
+    origin.responder = lambda req: b"HTTP/1.1 200 \r\nContent-Length: 2\r\n\r\nok"
+    with proxy.client() as c:
+        r = c.exchange("GET", origin.url("/"), hdrs(origin))
+    assert r.status == 200 and r.body == b"ok"
+
+
+def test_get_with_body_forwarded(proxy, origin):
+    with proxy.client() as c:
+        r = c.exchange("GET", origin.url("/q"), hdrs(origin, ("Content-Length", "7")), b"payload")
+        assert r.status == 200
+        r2 = c.exchange("GET", origin.url("/q2"), hdrs(origin))
+    assert origin.requests[0].body == b"payload"
+    assert r2.status == 200 and origin.requests[1].target == "/q2"
+
+
+def test_many_tiny_chunks(proxy, origin):
+    body = data_of(5000)
+    raw = chunked([body[i:i + 1] for i in range(len(body))])
+    origin.responder = lambda req: http_response(200, [("Transfer-Encoding", "chunked")], raw)
+    with proxy.client() as c:
+        r = c.exchange("GET", origin.url("/"), hdrs(origin))
+    assert r.body == body

@@ -289,3 +289,24 @@ def test_unknown_option():
     rc, out = run_binary("-Z")
     assert rc != 0
     assert "-c" in out, "an unknown option should print the usage"
+
+
+def test_sigterm_with_open_tunnel(proxy_factory, origin):
+    """A tunnel in use keeps working during the drain, is closed at shutdown_timeout, exit is 0."""
+    from helpers import echo_handler
+    p = proxy_factory({"limits": {"shutdown_timeout": "1.5"}})
+    origin.handler = echo_handler
+    with p.client(timeout=8) as c:
+        c.send(("CONNECT %s HTTP/1.1\r\nHost: %s\r\n\r\n" % (origin.authority, origin.authority)).encode())
+        assert c.read_response("CONNECT").status == 200
+        t0 = time.monotonic()
+        p.signal(signal.SIGTERM)
+        time.sleep(0.3)
+        c.send(b"still here")
+        assert c.reader.read_exact(10, timeout=3) == b"still here", "tunnel cut at SIGTERM, before shutdown_timeout"
+        closed, _ = c.wait_closed(5)
+        assert closed
+        rc = p.proc.wait(5)
+        dt = time.monotonic() - t0
+    assert rc == 0
+    assert dt < 4.5, "exit took %.1fs with shutdown_timeout=1.5" % dt

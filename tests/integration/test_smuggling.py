@@ -45,6 +45,7 @@ CASES = {
     "invalid_field_name_quote": "GET {T} HTTP/1.1\r\nHost: {H}\r\nX\"Foo: bar\r\n\r\n",
     "empty_field_name": "GET {T} HTTP/1.1\r\nHost: {H}\r\n: bar\r\n\r\n",
     "no_colon": "GET {T} HTTP/1.1\r\nHost: {H}\r\nX-NoColon\r\n\r\n",
+    "trailing_space_after_version": "GET {T} HTTP/1.1 \r\nHost: {H}\r\n\r\n",
     "lowercase_version": "GET {T} http/1.1\r\nHost: {H}\r\n\r\n",
     "two_hosts": "GET {T} HTTP/1.1\r\nHost: {H}\r\nHost: other.example\r\n\r\n",
     "http11_without_host": "GET {T} HTTP/1.1\r\nX-A: 1\r\n\r\n",

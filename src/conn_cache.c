@@ -1,0 +1,662 @@
+/* conn_cache.c - the cache stage of a client connection.
+ *
+ * conn.c calls in at three points: a GET/HEAD request head (look up; answer
+ * a usable hit here), a final response head from upstream (validate, merge a
+ * 304, decide whether to store), and the end of the response body (store
+ * the complete object). The rules are cache_policy.c's; the store is
+ * cache.c's; this file turns them into responses and Cache-Status
+ * (RFC 9211) values.
+ *
+ * Keys: the primary key is SHA-256 of ("GET", normalised URI). A response
+ * with Vary is stored under a variant key (primary key + the normalised
+ * request values of the Vary fields) and the primary key holds a Vary marker
+ * naming the fields. */
+#include "conn_cache.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+
+#include "cache.h"
+#include "cache_policy.h"
+#include "cidr.h"
+#include "config.h"
+#include "conn.h"
+#include "errors.h"
+#include "log.h"
+#include "worker.h"
+
+#define VARY_MAX 16
+
+/* The normalised URI of the request target: lower-case scheme and host,
+ * port only when not the default, then the path as sent. */
+static size_t normal_uri(const struct http_target *t, char *out, size_t len)
+{
+	int n = snprintf(out, len, "%s://%s", slice_eq_ci(t->scheme, "https") ? "https" : "http",
+			 t->ipv6_literal ? "[" : "");
+	size_t o = n > 0 ? (size_t)n : 0;
+	for (size_t i = 0; i < t->host.len && o + 1 < len; i++) {
+		char ch = t->host.p[i];
+		out[o++] = (ch >= 'A' && ch <= 'Z') ? (char)(ch + 32) : ch;
+	}
+	unsigned defport = slice_eq_ci(t->scheme, "https") ? 443 : 80;
+	n = snprintf(out + o, o < len ? len - o : 0, "%s", t->ipv6_literal ? "]" : "");
+	o += n > 0 ? (size_t)n : 0;
+	if (t->port != defport) {
+		n = snprintf(out + o, o < len ? len - o : 0, ":%u", t->port);
+		o += n > 0 ? (size_t)n : 0;
+	}
+	if (o < len) {
+		size_t room = len - o - 1;
+		size_t pl = t->path.len < room ? t->path.len : room;
+		if (t->path.len > 0 && t->path.p[0] == '?' && room > 0) {
+			out[o++] = '/';
+			room--;
+			pl = t->path.len < room ? t->path.len : room;
+		}
+		memcpy(out + o, t->path.p, pl);
+		o += pl;
+		out[o] = '\0';
+	}
+	return o;
+}
+
+/* Primary key of an absolute URI. */
+static void primary_key(const char *uri, size_t len, uint8_t key[CACHE_KEY_LEN])
+{
+	const char *parts[2] = { "GET", uri };
+	size_t lens[2] = { 3, len };
+	cache_key(parts, lens, 2, key);
+}
+
+/* Variant key: the primary key and the request's values of the Vary names. */
+static void variant_key(const uint8_t primary[CACHE_KEY_LEN], const struct http_field *req,
+			size_t req_n, const struct slice *names, size_t nnames,
+			uint8_t key[CACHE_KEY_LEN])
+{
+	char vals[VARY_MAX][512];
+	const char *parts[VARY_MAX + 1];
+	size_t lens[VARY_MAX + 1];
+	parts[0] = (const char *)primary;
+	lens[0] = CACHE_KEY_LEN;
+	for (size_t i = 0; i < nnames && i < VARY_MAX; i++) {
+		bool absent = false;
+		size_t n = cache_vary_value(req, req_n, names[i], vals[i], sizeof(vals[i]), &absent);
+		if (absent) {
+			/* differs from every present value: CTLs never pass the parser */
+			vals[i][0] = '\001';
+			n = 1;
+		}
+		parts[i + 1] = vals[i];
+		lens[i + 1] = n < sizeof(vals[i]) ? n : sizeof(vals[i]);
+	}
+	cache_key(parts, lens, 1 + (nnames < VARY_MAX ? nnames : VARY_MAX), key);
+}
+
+/* Parse a stored head into c->res (fields point into the map). */
+static bool parse_stored(struct conn *c, const struct cache_object *obj)
+{
+	const struct config *cfg = c->w->cfg;
+	struct http_limits lim = { obj->head_len + 1, obj->head_len + 1, cfg->max_headers };
+	c->res.nfields = 0;
+	ssize_t r = http_parse_response(obj->head, obj->head_len, &c->res, &lim);
+	return r > 0 && (size_t)r == obj->head_len;
+}
+
+/* Look up the request's entry; follows a Vary marker. Returns 1 found (obj,
+ * rd, c->cache_vkey set), 0 absent (c->cache_fwd says why), -1 error. */
+static int lookup(struct conn *c, struct cache_object *obj, struct cache_read **rd)
+{
+	struct cache *store = c->w->cache;
+	int r = cache_get(store, c->cache_key, obj, rd);
+	if (r <= 0) {
+		c->cache_fwd = "uri-miss";
+		return r;
+	}
+	memcpy(c->cache_vkey, c->cache_key, CACHE_KEY_LEN);
+	if (!(obj->flags & CACHE_VARY))
+		return 1;
+	/* A Vary marker: its head lists the fields the variants differ by. */
+	struct slice names[VARY_MAX];
+	size_t nn = 0;
+	if (parse_stored(c, obj))
+		nn = cache_vary_names(c->res.fields, c->res.nfields, names, VARY_MAX);
+	if (nn == 0 || nn > VARY_MAX) {
+		cache_release(*rd);
+		*rd = NULL;
+		c->cache_fwd = "vary-miss";
+		return 0;
+	}
+	variant_key(c->cache_key, c->req.fields, c->req.nfields, names, nn, c->cache_vkey);
+	cache_release(*rd);
+	*rd = NULL;
+	r = cache_get(store, c->cache_vkey, obj, rd);
+	if (r == 0)
+		c->cache_fwd = "vary-miss";
+	return r;
+}
+
+/* The stored fields a 304 carries (RFC 9110 §15.4.5). */
+static bool in_304(struct slice name)
+{
+	static const char *const keep[] = { "cache-control", "content-location", "date",
+					    "etag", "expires", "vary" };
+	for (size_t i = 0; i < sizeof(keep) / sizeof(keep[0]); i++)
+		if (slice_eq_ci(name, keep[i]))
+			return true;
+	return false;
+}
+
+/* Write the stored response (or a 304/206/416 made from it) to the client.
+ * status_line_status 0 = the stored status. */
+static void serve_stored(struct conn *c, const struct cache_object *obj, int64_t age,
+			 const char *cache_status)
+{
+	const char *via = c->w->cfg->via;
+	struct evbuffer *out = bufferevent_get_output(c->cbev);
+	size_t before = evbuffer_get_length(out);
+	int status = c->res.status;
+	bool not_modified = cache_conditional(c->req.fields, c->req.nfields, c->res.fields,
+					       c->res.nfields) == 304;
+	struct cache_range range = { .kind = CACHE_RANGE_NONE };
+	if (!not_modified && status == 200 && c->creq.has_range)
+		cache_range_parse(c->req.fields, c->req.nfields, c->res.fields, c->res.nfields,
+				  obj->body_len, &range);
+
+	if (not_modified)
+		evbuffer_add(out, "HTTP/1.1 304 Not Modified\r\n", 27);
+	else if (range.kind == CACHE_RANGE_SINGLE || range.kind == CACHE_RANGE_MULTI)
+		evbuffer_add(out, "HTTP/1.1 206 Partial Content\r\n", 30);
+	else if (range.kind == CACHE_RANGE_UNSATISFIABLE)
+		evbuffer_add(out, "HTTP/1.1 416 Range Not Satisfiable\r\n", 36);
+	else {
+		evbuffer_add_printf(out, "HTTP/1.1 %d ", status);
+		evbuffer_add(out, c->res.reason.p, c->res.reason.len);
+		evbuffer_add(out, "\r\n", 2);
+	}
+	for (size_t i = 0; i < c->res.nfields; i++) {
+		const struct http_field *f = &c->res.fields[i];
+		if (slice_eq_ci(f->name, "age"))
+			continue; /* replaced by the current age (RFC 9111 §5.1) */
+		if (not_modified && !in_304(f->name))
+			continue;
+		if (range.kind == CACHE_RANGE_MULTI && slice_eq_ci(f->name, "content-type"))
+			continue; /* the parts carry it */
+		evbuffer_add(out, f->name.p, f->name.len);
+		evbuffer_add(out, ": ", 2);
+		evbuffer_add(out, f->value.p, f->value.len);
+		evbuffer_add(out, "\r\n", 2);
+	}
+	evbuffer_add_printf(out, "Age: %lld\r\nVia: 1.1 %s\r\nCache-Status: %s\r\n",
+			    (long long)(age < 0 ? 0 : age), via, cache_status);
+
+	const char *body = obj->body;
+	size_t body_len = obj->body_len;
+	struct evbuffer *parts = NULL;
+	if (not_modified) {
+		body_len = 0;
+	} else if (range.kind == CACHE_RANGE_SINGLE) {
+		evbuffer_add_printf(out, "Content-Range: bytes %llu-%llu/%zu\r\n",
+				    (unsigned long long)range.first[0],
+				    (unsigned long long)range.last[0], obj->body_len);
+		body = obj->body + range.first[0];
+		body_len = (size_t)(range.last[0] - range.first[0] + 1);
+	} else if (range.kind == CACHE_RANGE_UNSATISFIABLE) {
+		evbuffer_add_printf(out, "Content-Range: bytes */%zu\r\n", obj->body_len);
+		body_len = 0;
+	} else if (range.kind == CACHE_RANGE_MULTI) {
+		/* RFC 9110 §14.6: multipart/byteranges. */
+		static const char boundary[] = "hopcache-byteranges-7d2f9a";
+		const struct http_field *ct =
+			http_field_find(c->res.fields, c->res.nfields, "content-type");
+		parts = evbuffer_new();
+		for (size_t i = 0; i < range.n && parts != NULL; i++) {
+			evbuffer_add_printf(parts, "\r\n--%s\r\n", boundary);
+			if (ct != NULL)
+				evbuffer_add_printf(parts, "Content-Type: %.*s\r\n", (int)ct->value.len,
+						    ct->value.p);
+			evbuffer_add_printf(parts, "Content-Range: bytes %llu-%llu/%zu\r\n\r\n",
+					    (unsigned long long)range.first[i],
+					    (unsigned long long)range.last[i], obj->body_len);
+			if (!c->head_request)
+				evbuffer_add(parts, obj->body + range.first[i],
+					     (size_t)(range.last[i] - range.first[i] + 1));
+		}
+		if (parts != NULL)
+			evbuffer_add_printf(parts, "\r\n--%s--\r\n", boundary);
+		evbuffer_add_printf(out, "Content-Type: multipart/byteranges; boundary=%s\r\n",
+				    boundary);
+		body = NULL;
+		body_len = parts != NULL ? evbuffer_get_length(parts) : 0;
+	}
+	if (!not_modified)
+		evbuffer_add_printf(out, "Content-Length: %zu\r\n", body_len);
+	if (!c->client_keepalive)
+		evbuffer_add(out, "Connection: close\r\n", 19);
+	else if (c->req.minor == 0)
+		evbuffer_add(out, "Connection: keep-alive\r\n", 24);
+	evbuffer_add(out, "\r\n", 2);
+	/* The body is copied once, from the map into the socket's buffer. */
+	if (!c->head_request) {
+		if (parts != NULL)
+			evbuffer_add_buffer(out, parts);
+		else if (body_len > 0)
+			evbuffer_add(out, body, body_len);
+	}
+	if (parts != NULL)
+		evbuffer_free(parts);
+	c->bytes_out += evbuffer_get_length(out) - before;
+	c->status = not_modified ? 304
+		    : range.kind == CACHE_RANGE_SINGLE || range.kind == CACHE_RANGE_MULTI ? 206
+		    : range.kind == CACHE_RANGE_UNSATISFIABLE ? 416 : status;
+}
+
+/* Does the stored response allow a request with Authorization to use it
+ * (RFC 9111 §3.5)? */
+static bool auth_allows(const struct conn *c)
+{
+	struct cc cc;
+	cc_parse(c->res.fields, c->res.nfields, &cc);
+	return cc.public_ || cc.s_maxage != CC_ABSENT || cc.must_revalidate;
+}
+
+bool conn_cache_request(struct conn *c)
+{
+	struct worker *w = c->w;
+	const struct config *cfg = w->cfg;
+	c->cache_on = false;
+	c->cache_validating = false;
+	c->cache_stale_if_error = false;
+	c->cache_stored = false;
+	c->cache_validators_len = 0;
+	c->cache_fwd = NULL;
+	if (w->cache == NULL || !cache_method_cacheable(c->req.method) ||
+	    c->target.form != HTTP_TARGET_ABSOLUTE)
+		return false;
+	c->cache_on = true;
+	c->cache_req_time = time(NULL);
+	cache_req_parse(c->req.fields, c->req.nfields, &c->creq);
+	size_t ulen = normal_uri(&c->target, c->cache_uri, sizeof(c->cache_uri));
+	primary_key(c->cache_uri, ulen, c->cache_key);
+
+	if (c->creq.cc.no_store || c->creq.cc.no_cache || c->creq.pragma_no_cache) {
+		/* The client asked for a fresh response (RFC 9111 §5.2.1). */
+		c->cache_fwd = "request";
+		if (!c->creq.cc.only_if_cached)
+			return false;
+	}
+	struct cache_object obj;
+	struct cache_read *rd = NULL;
+	int r = c->cache_fwd == NULL ? lookup(c, &obj, &rd) : 0;
+	if (r < 0)
+		c->cache_fwd = "miss";
+	if (r == 1 && !parse_stored(c, &obj)) {
+		cache_release(rd);
+		cache_delete(w->cache, c->cache_vkey);
+		c->cache_fwd = "miss";
+		r = 0;
+	}
+	if (r == 1 && c->creq.has_authorization && !auth_allows(c)) {
+		cache_release(rd);
+		c->cache_fwd = "request";
+		r = 0;
+	}
+	if (r != 1) {
+		if (c->creq.cc.only_if_cached) {
+			/* RFC 9111 §5.2.1.7: 504 when nothing stored fits. */
+			c->client_keepalive = c->client_keepalive && c->rbody.done;
+			conn_fail(c, 504, NULL, "only-if-cached: nothing stored fits");
+			return true;
+		}
+		cache_count(w->cache, 0, 1);
+		return false;
+	}
+
+	int64_t now = time(NULL);
+	struct cache_decision d;
+	cache_decide(&c->creq, c->res.status, c->res.fields, c->res.nfields, obj.request_time,
+		     obj.response_time, now, (int64_t)cfg->cache_heuristic_max, &d);
+	if (d.use == CACHE_USE_FRESH || d.use == CACHE_USE_STALE ||
+	    (d.use != CACHE_USE_MISS && c->creq.cc.only_if_cached)) {
+		char cs[96];
+		snprintf(cs, sizeof(cs), "%s; hit; ttl=%lld", cfg->via, (long long)d.ttl);
+		serve_stored(c, &obj, d.age, cs);
+		cache_release(rd);
+		cache_touch(w->cache, c->cache_vkey);
+		cache_count(w->cache, 1, 0);
+		c->outcome = "HIT";
+		conn_done(c);
+		return true;
+	}
+	/* Stale (or must be validated): ask upstream with our validators,
+	 * unless the client sent its own conditionals (then its 304 is its). */
+	if (d.use != CACHE_USE_MISS && !c->creq.conditional && !c->head_request) {
+		c->cache_validators_len = cache_validators(c->res.fields, c->res.nfields,
+							   c->cache_validators,
+							   sizeof(c->cache_validators));
+		c->cache_validating = c->cache_validators_len > 0;
+	}
+	c->cache_stale_if_error = d.stale_if_error_ok;
+	c->cache_fwd = "stale";
+	cache_release(rd);
+	cache_count(w->cache, 0, 1);
+	if (c->creq.cc.only_if_cached) {
+		conn_fail(c, 504, NULL, "only-if-cached: the stored response is stale");
+		return true;
+	}
+	return false;
+}
+
+/* Serve the stored entry again (after a 304 merge or when upstream failed
+ * and stale-if-error allows it). Returns false when it is gone. */
+static bool serve_again(struct conn *c, bool validated, int fwd_status)
+{
+	struct cache_object obj;
+	struct cache_read *rd = NULL;
+	if (cache_get(c->w->cache, c->cache_vkey, &obj, &rd) != 1)
+		return false;
+	if (!parse_stored(c, &obj)) {
+		cache_release(rd);
+		return false;
+	}
+	int64_t now = time(NULL);
+	int64_t age = cache_current_age(c->res.fields, c->res.nfields, obj.request_time,
+					obj.response_time, now);
+	int64_t life = cache_freshness_lifetime(c->res.status, c->res.fields, c->res.nfields,
+						obj.response_time,
+						(int64_t)c->w->cfg->cache_heuristic_max);
+	char cs[128];
+	if (validated)
+		snprintf(cs, sizeof(cs), "%s; fwd=stale; fwd-status=%d; stored; ttl=%lld",
+			 c->w->cfg->via, fwd_status, (long long)(life - age));
+	else
+		snprintf(cs, sizeof(cs), "%s; hit; fwd=stale; fwd-status=%d; ttl=%lld",
+			 c->w->cfg->via, fwd_status, (long long)(life - age));
+	serve_stored(c, &obj, age, cs);
+	cache_release(rd);
+	return true;
+}
+
+/* Invalidate the target URI and same-origin Location / Content-Location
+ * after a successful unsafe request (RFC 9111 §4.4). */
+static void invalidate(struct conn *c)
+{
+	struct cache *store = c->w->cache;
+	char uri[2048];
+	size_t ulen = normal_uri(&c->target, uri, sizeof(uri));
+	uint8_t key[CACHE_KEY_LEN];
+	primary_key(uri, ulen, key);
+	cache_delete(store, key);
+	static const char *const names[] = { "location", "content-location" };
+	for (size_t i = 0; i < 2; i++) {
+		const struct http_field *f = http_field_find(c->res.fields, c->res.nfields, names[i]);
+		char abs[2048];
+		if (f == NULL || !cache_same_origin(slice_make(uri, ulen), f->value, abs, sizeof(abs)))
+			continue;
+		struct http_target t;
+		if (http_parse_target(SLICE_LIT("GET"), slice_make(abs, strlen(abs)), &t) != 0)
+			continue;
+		char nuri[2048];
+		size_t nlen = normal_uri(&t, nuri, sizeof(nuri));
+		primary_key(nuri, nlen, key);
+		cache_delete(store, key);
+	}
+}
+
+int conn_cache_response(struct conn *c, const bool *keep, const struct http_framing *fr,
+			char *cache_status, size_t cslen)
+{
+	struct worker *w = c->w;
+	const struct config *cfg = w->cfg;
+	cache_status[0] = '\0';
+	if (w->cache == NULL)
+		return 0;
+	if (!c->cache_on) {
+		if (cache_invalidates(c->req.method, c->res.status))
+			invalidate(c);
+		return 0;
+	}
+	int status = c->res.status;
+	if (c->cache_validating && status == 304) {
+		/* RFC 9111 §4.3.4: update the stored headers, serve the stored
+		 * response. */
+		conn_cache_merge_304(c);
+		return serve_again(c, true, 304) ? 1 : 0;
+	}
+	if (c->cache_stale_if_error && status >= 500) {
+		/* RFC 5861 §4: stale-if-error. */
+		if (serve_again(c, false, status))
+			return 1;
+	}
+	const char *why = cache_storable(c->req.method, status, &c->creq, c->res.fields,
+					 c->res.nfields, (int64_t)cfg->cache_heuristic_max);
+	bool store = why == NULL && !c->head_request && fr->kind != HTTP_BODY_NONE &&
+		     !(fr->kind == HTTP_BODY_LENGTH && fr->length > cfg->cache_max_object);
+	if (why == NULL && fr->kind == HTTP_BODY_NONE && status == 204 && !c->head_request)
+		store = true; /* 204: stored with an empty body */
+	if (why != NULL)
+		log_debug("not storing %s: %s", c->cache_uri, why);
+	int n = snprintf(cache_status, cslen, "%s; fwd=%s", cfg->via,
+			 c->cache_fwd != NULL ? c->cache_fwd : "miss");
+	if (c->cache_fwd != NULL && strcmp(c->cache_fwd, "stale") == 0 && n > 0 &&
+	    (size_t)n < cslen)
+		n += snprintf(cache_status + n, cslen - (size_t)n, "; fwd-status=%d", status);
+	if (store && n > 0 && (size_t)n < cslen)
+		snprintf(cache_status + n, cslen - (size_t)n, "; stored");
+	if (!store)
+		return 0;
+	/* Keep the head as it leaves the header stage, and tee the body. */
+	if (c->cache_head == NULL)
+		c->cache_head = evbuffer_new();
+	else
+		evbuffer_drain(c->cache_head, evbuffer_get_length(c->cache_head));
+	evbuffer_add_printf(c->cache_head, "HTTP/1.1 %d ", status);
+	evbuffer_add(c->cache_head, c->res.reason.p, c->res.reason.len);
+	evbuffer_add(c->cache_head, "\r\n", 2);
+	for (size_t i = 0; i < c->res.nfields; i++) {
+		if (!keep[i])
+			continue;
+		const struct http_field *f = &c->res.fields[i];
+		evbuffer_add(c->cache_head, f->name.p, f->name.len);
+		evbuffer_add(c->cache_head, ": ", 2);
+		evbuffer_add(c->cache_head, f->value.p, f->value.len);
+		evbuffer_add(c->cache_head, "\r\n", 2);
+	}
+	evbuffer_add(c->cache_head, "\r\n", 2);
+	c->cache_response_time = time(NULL);
+	/* Vary: the variant key and the marker's names, decided now while the
+	 * response fields are at hand. */
+	struct slice names[VARY_MAX];
+	size_t nn = cache_vary_names(c->res.fields, c->res.nfields, names, VARY_MAX);
+	c->cache_vary_marker[0] = '\0';
+	if (nn > VARY_MAX) {
+		evbuffer_drain(c->cache_head, evbuffer_get_length(c->cache_head));
+		return 0;
+	}
+	memcpy(c->cache_vkey, c->cache_key, CACHE_KEY_LEN);
+	if (nn > 0) {
+		variant_key(c->cache_key, c->req.fields, c->req.nfields, names, nn, c->cache_vkey);
+		size_t o = 0;
+		for (size_t i = 0; i < nn; i++) {
+			int k = snprintf(c->cache_vary_marker + o, sizeof(c->cache_vary_marker) - o,
+					 "%s%.*s", i ? ", " : "", (int)names[i].len, names[i].p);
+			if (k < 0 || (size_t)k >= sizeof(c->cache_vary_marker) - o) {
+				evbuffer_drain(c->cache_head, evbuffer_get_length(c->cache_head));
+				return 0;
+			}
+			o += (size_t)k;
+		}
+	}
+	c->cache_stored = true;
+	c->sbody.tee = evbuffer_new();
+	c->sbody.tee_max = cfg->cache_max_object;
+	return 0;
+}
+
+void conn_cache_merge_304(struct conn *c)
+{
+	struct cache *store = c->w->cache;
+	struct cache_object obj;
+	struct cache_read *rd = NULL;
+	if (cache_get(store, c->cache_vkey, &obj, &rd) != 1)
+		return;
+	/* The 304's fields are c->res; the stored ones are parsed into a
+	 * separate array. */
+	size_t cap = c->w->cfg->max_headers + 1;
+	struct http_field *sf = calloc(cap, sizeof(*sf));
+	bool *keep_stored = calloc(cap, sizeof(bool));
+	bool *use_new = calloc(cap, sizeof(bool));
+	struct evbuffer *head = evbuffer_new();
+	struct http_response stored = { .fields = sf, .fields_cap = cap };
+	struct http_limits lim = { obj.head_len + 1, obj.head_len + 1, cap - 1 };
+	if (sf == NULL || keep_stored == NULL || use_new == NULL || head == NULL ||
+	    http_parse_response(obj.head, obj.head_len, &stored, &lim) != (ssize_t)obj.head_len)
+		goto out;
+	cache_merge_304(stored.fields, stored.nfields, c->res.fields, c->res.nfields, keep_stored,
+			use_new);
+	evbuffer_add_printf(head, "HTTP/1.1 %d ", stored.status);
+	evbuffer_add(head, stored.reason.p, stored.reason.len);
+	evbuffer_add(head, "\r\n", 2);
+	for (size_t i = 0; i < stored.nfields; i++)
+		if (keep_stored[i])
+			evbuffer_add_printf(head, "%.*s: %.*s\r\n", (int)sf[i].name.len, sf[i].name.p,
+					    (int)sf[i].value.len, sf[i].value.p);
+	for (size_t j = 0; j < c->res.nfields; j++)
+		if (use_new[j])
+			evbuffer_add_printf(head, "%.*s: %.*s\r\n", (int)c->res.fields[j].name.len,
+					    c->res.fields[j].name.p, (int)c->res.fields[j].value.len,
+					    c->res.fields[j].value.p);
+	evbuffer_add(head, "\r\n", 2);
+	struct cache_object upd = {
+		.flags = 0,
+		.request_time = c->cache_req_time,
+		.response_time = time(NULL),
+		.head = (const char *)evbuffer_pullup(head, -1),
+		.head_len = evbuffer_get_length(head),
+		.body = obj.body,
+		.body_len = obj.body_len,
+	};
+	/* The body is still in the map: copy it before the read ends. */
+	char *body = upd.body_len > 0 ? malloc(upd.body_len) : NULL;
+	if (upd.body_len > 0 && body == NULL)
+		goto out;
+	if (body != NULL)
+		memcpy(body, obj.body, upd.body_len);
+	upd.body = body;
+	cache_release(rd);
+	rd = NULL;
+	cache_put(store, c->cache_vkey, &upd);
+	free(body);
+out:
+	if (rd != NULL)
+		cache_release(rd);
+	if (head != NULL)
+		evbuffer_free(head);
+	free(sf);
+	free(keep_stored);
+	free(use_new);
+}
+
+void conn_cache_finish(struct conn *c, bool complete)
+{
+	if (!c->cache_stored)
+		return;
+	c->cache_stored = false;
+	struct evbuffer *tee = c->sbody.tee;
+	c->sbody.tee = NULL;
+	struct cache *store = c->w->cache;
+	if (store == NULL || !complete || c->cache_head == NULL ||
+	    (tee == NULL && c->res.status != 204)) {
+		/* truncated, failed or too large: never stored */
+		if (tee != NULL)
+			evbuffer_free(tee);
+		return;
+	}
+	size_t blen = tee != NULL ? evbuffer_get_length(tee) : 0;
+	struct cache_object obj = {
+		.flags = 0,
+		.request_time = c->cache_req_time,
+		.response_time = c->cache_response_time,
+		.head = (const char *)evbuffer_pullup(c->cache_head, -1),
+		.head_len = evbuffer_get_length(c->cache_head),
+		.body = blen > 0 ? (const char *)evbuffer_pullup(tee, -1) : "",
+		.body_len = blen,
+	};
+	if (cache_put(store, c->cache_vkey, &obj) == 1 && c->cache_vary_marker[0] != '\0') {
+		char marker[600];
+		int n = snprintf(marker, sizeof(marker), "HTTP/1.1 200 OK\r\nVary: %s\r\n\r\n",
+				 c->cache_vary_marker);
+		struct cache_object m = {
+			.flags = CACHE_VARY,
+			.request_time = obj.request_time,
+			.response_time = obj.response_time,
+			.head = marker,
+			.head_len = (size_t)n,
+			.body = "",
+			.body_len = 0,
+		};
+		if (n > 0 && (size_t)n < sizeof(marker))
+			cache_put(store, c->cache_key, &m);
+	}
+	evbuffer_drain(c->cache_head, evbuffer_get_length(c->cache_head));
+	if (tee != NULL)
+		evbuffer_free(tee);
+}
+
+bool conn_cache_upstream_failed(struct conn *c)
+{
+	if (c->w->cache == NULL || !c->cache_on || !c->cache_stale_if_error)
+		return false;
+	if (!serve_again(c, false, 502))
+		return false;
+	c->outcome = "STALE";
+	conn_done(c);
+	return true;
+}
+
+void conn_cache_purge(struct conn *c)
+{
+	struct worker *w = c->w;
+	if (!cidr_list_match(w->cfg->purge_allow, w->cfg->npurge_allow,
+			     (const struct sockaddr *)&c->peer)) {
+		conn_fail(c, 403, "http_request_denied", "PURGE is not allowed from this address");
+		return;
+	}
+	if (w->cache == NULL) {
+		conn_fail(c, 404, NULL, "the cache is disabled");
+		return;
+	}
+	char uri[2048];
+	size_t ulen = normal_uri(&c->target, uri, sizeof(uri));
+	uint8_t key[CACHE_KEY_LEN];
+	primary_key(uri, ulen, key);
+	int r = cache_delete(w->cache, key);
+	struct evbuffer *out = bufferevent_get_output(c->cbev);
+	size_t before = evbuffer_get_length(out);
+	c->status = r == 1 ? 200 : 404;
+	evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\nContent-Length: 0\r\nVia: 1.%d %s\r\n%s\r\n",
+			    c->status, r == 1 ? "OK" : "Not Found", c->req.minor, w->cfg->via,
+			    c->client_keepalive && c->rbody.done ? "" : "Connection: close\r\n");
+	if (!c->rbody.done)
+		c->client_keepalive = false;
+	c->bytes_out += evbuffer_get_length(out) - before;
+	c->outcome = r == 1 ? "PURGED" : "OK";
+	conn_done(c);
+}
+
+int conn_cache_purge_url(struct cache *store, const char *url)
+{
+	struct http_target t;
+	if (http_parse_target(SLICE_LIT("GET"), slice_make(url, strlen(url)), &t) != 0 ||
+	    t.form != HTTP_TARGET_ABSOLUTE)
+		return -1;
+	char uri[2048];
+	size_t ulen = normal_uri(&t, uri, sizeof(uri));
+	uint8_t key[CACHE_KEY_LEN];
+	primary_key(uri, ulen, key);
+	return cache_delete(store, key);
+}

@@ -1,0 +1,42 @@
+/* conn_cache.h - the cache stage of a client connection (conn_cache.c). */
+#ifndef HOPCACHE_CONN_CACHE_H
+#define HOPCACHE_CONN_CACHE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "http_parser.h"
+
+struct conn;
+struct cache;
+
+/* A GET/HEAD request head: look it up. Returns true when the request was
+ * answered here (a usable hit, or 504 for only-if-cached); false to go
+ * upstream (with validators when c->cache_validating). */
+bool conn_cache_request(struct conn *c);
+
+/* A final response head from upstream (c->res, keep[] from the header
+ * stage, fr its framing). Returns 1 when the client was answered here (a
+ * merged 304, or stale-if-error); 0 to relay the response, with a
+ * Cache-Status value in cache_status ("" for none) and, when it will be
+ * stored, the body tee set up. Also invalidates after unsafe methods. */
+int conn_cache_response(struct conn *c, const bool *keep, const struct http_framing *fr,
+			char *cache_status, size_t cslen);
+
+/* Update the stored entry from a 304 (c->res holds the 304's fields). */
+void conn_cache_merge_304(struct conn *c);
+
+/* The response is over: store it when it is complete and was chosen. */
+void conn_cache_finish(struct conn *c, bool complete);
+
+/* Upstream failed before a response: serve the stale entry when
+ * stale-if-error allows. Returns true when the client was answered. */
+bool conn_cache_upstream_failed(struct conn *c);
+
+/* PURGE absolute-URI from an allowed client. */
+void conn_cache_purge(struct conn *c);
+
+/* `hopcache --purge URL`: 1 deleted, 0 absent, -1 bad URL or error. */
+int conn_cache_purge_url(struct cache *store, const char *url);
+
+#endif
