@@ -1,4 +1,4 @@
-/* main.c - command line: hopcache [-c FILE] [-f] [-t] [-V] [-h] */
+/* main.c - command line: hopcache [-c FILE] [-f] [-t] [-V] [-h] [--purge URL] [--cache-stats] */
 #include "autoconfig.h"
 
 #include <getopt.h>
@@ -7,7 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cache.h"
 #include "config.h"
+#include "conn_cache.h"
 #include "log.h"
 #include "master.h"
 
@@ -19,21 +21,75 @@ static void usage(FILE *out)
 {
 	fprintf(out,
 		"usage: hopcache [-c FILE] [-f] [-t] [-V] [-h]\n"
-		"  -c FILE  configuration file (default %s/hopcache.ini)\n"
-		"  -f       stay in the foreground\n"
-		"  -t       test the configuration and exit (0 valid, 1 invalid)\n"
-		"  -V       print the version and exit\n"
-		"  -h       print this help and exit\n",
+		"       hopcache [-c FILE] --purge URL | --cache-stats\n"
+		"  -c FILE        configuration file (default %s/hopcache.ini)\n"
+		"  -f             stay in the foreground\n"
+		"  -t             test the configuration and exit (0 valid, 1 invalid)\n"
+		"  -V             print the version and exit\n"
+		"  -h             print this help and exit\n"
+		"  --purge URL    remove URL from the cache (exit 0 removed, 1 not cached)\n"
+		"  --cache-stats  print cache entries, bytes, hits and misses\n",
 		SYSCONFDIR);
+}
+
+/* --purge URL / --cache-stats: open the store directly (no running proxy
+ * needed; LMDB lets this process share it with the workers). */
+static int cache_command(const struct config *cfg, const char *purge)
+{
+	char err[512];
+	if (!cfg->cache_enabled) {
+		fprintf(stderr, "hopcache: [cache] enabled = no in %s\n", cfg->path);
+		return 1;
+	}
+	struct cache *store = cache_open(cfg->cache_dir, (size_t)cfg->cache_size,
+					 (size_t)cfg->cache_max_object, err, sizeof(err));
+	if (store == NULL) {
+		fprintf(stderr, "hopcache: %s\n", err);
+		return 1;
+	}
+	int status = 0;
+	if (purge != NULL) {
+		int r = conn_cache_purge_url(store, purge);
+		if (r < 0) {
+			fprintf(stderr, "hopcache: --purge %s: not an absolute http(s) URL\n", purge);
+			status = 2;
+		} else {
+			printf("%s: %s\n", purge, r == 1 ? "purged" : "not cached");
+			status = r == 1 ? 0 : 1;
+		}
+	} else {
+		struct cache_stats st;
+		if (cache_stats(store, &st) != 0) {
+			fprintf(stderr, "hopcache: cannot read the cache statistics\n");
+			status = 1;
+		} else {
+			printf("dir %s\nentries %llu\nbytes %llu\nmap_size %llu\nhits %llu\nmisses %llu\n",
+			       cfg->cache_dir, (unsigned long long)st.entries,
+			       (unsigned long long)st.bytes, (unsigned long long)st.map_size,
+			       (unsigned long long)st.hits, (unsigned long long)st.misses);
+		}
+	}
+	cache_close(store);
+	return status;
 }
 
 int main(int argc, char **argv)
 {
 	const char *path = SYSCONFDIR "/hopcache.ini";
-	bool foreground = false, test = false;
+	bool foreground = false, test = false, stats = false;
+	const char *purge = NULL;
+	static const struct option longopts[] = {
+		{ "purge", required_argument, NULL, 'P' },
+		{ "cache-stats", no_argument, NULL, 'S' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
 	int opt;
-	while ((opt = getopt(argc, argv, "c:ftVh")) != -1) {
+	while ((opt = getopt_long(argc, argv, "c:ftVh", longopts, NULL)) != -1) {
 		switch (opt) {
+		case 'P': purge = optarg; break;
+		case 'S': stats = true; break;
 		case 'c': path = optarg; break;
 		case 'f': foreground = true; break;
 		case 't': test = true; break;
@@ -64,6 +120,12 @@ int main(int argc, char **argv)
 		printf("%s: ok: %s\n", path, summary);
 		config_free(cfg);
 		return 0;
+	}
+
+	if (purge != NULL || stats) {
+		int st = cache_command(cfg, purge);
+		config_free(cfg);
+		return st;
 	}
 
 	const char *what = NULL;

@@ -10,7 +10,7 @@
 #
 # Options:
 #   --id TEST_ID       run a single test and dump its requests/responses
-#                      (client side on stdout; origin side in the work dir log)
+#                      (client side, then the origin log and the relay log)
 #   --timeout SECONDS  bound for the whole client run (default 600)
 #   --rewrite-host     relay also rewrites Host to the origin's authority
 #   --keep             keep the work dir (origin/relay logs) and print its path
@@ -168,7 +168,6 @@ kill "$relay_pid" 2>/dev/null || true
 wait "$relay_pid" 2>/dev/null || true
 relay_pid=""
 nreq=$(grep -c ' HTTP/1\.[01]$' "$work/relay.log" || true)
-nhung=$(grep -c 'end (idle' "$work/relay.log" || true)
 echo "run.sh: suite ran in $elapsed s; $nreq requests relayed; results in $out" >&2
 if ((cli_hung)); then
   echo "run.sh: note: the client still had connections waiting for response bytes after its results were out (broken framing from the proxy?); stopped it" >&2

@@ -342,3 +342,32 @@ def curl(tmp_path):
     def run(proxy_port, url, *args, timeout=10):
         return _curl(proxy_port, url, *args, tmpdir=str(tmp_path), timeout=timeout)
     return run
+
+
+@pytest.fixture
+def cache_proxy_factory(proxy_factory, tmp_path):
+    """cache_proxy_factory(cache={key: value}, ini_extra=..., workers=1,
+    start=True, cache_dir=None): a proxy with [cache] enabled = yes on a
+    fresh directory under tmp_path (or cache_dir, to reuse one). The proxy
+    gets .cache_dir."""
+    count = [0]
+
+    def make(cache=None, ini_extra=None, workers=1, start=True, cache_dir=None):
+        if cache_dir is None:
+            cache_dir = os.path.join(str(tmp_path), "cache%d" % count[0])
+            count[0] += 1
+        extra = {sec: dict(kv) for sec, kv in (ini_extra or {}).items()}
+        sec = extra.setdefault("cache", {})
+        base = {"enabled": "yes", "dir": cache_dir, "size": "64M", "max_object_size": "16M"}
+        base.update(cache or {})
+        for k, v in base.items():
+            sec.setdefault(k, v)
+        p = proxy_factory(extra, workers, start=start)
+        p.cache_dir = cache_dir
+        return p
+    return make
+
+
+@pytest.fixture
+def cache_proxy(cache_proxy_factory):
+    return cache_proxy_factory()
