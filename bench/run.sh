@@ -6,6 +6,8 @@
 #   (a) wrk: a 1 KiB no-store object over keep-alive connections
 #   (b) wrk: the same with "Connection: close" on every request
 #   (c) curl: a 64 MiB object over HTTPS through N parallel CONNECT tunnels
+#   (d) wrk: cache hit of a 1 KiB object (max-age=3600) over keep-alive
+#   (e) wrk: cache hit of a 64 KiB object (max-age=3600) over keep-alive
 # against each of them, and prints a table (also written as Markdown to
 # bench/results-latest.md). See bench/README.md.
 #
@@ -24,7 +26,7 @@
 #   BENCH_CONNECT_ROUNDS    rounds of parallel downloads in (c) (default 3)
 #   BENCH_BIG_MIB           size of the (c) object in MiB (default 64)
 #   BENCH_SERVERS           subset of "direct hopcache squid tinyproxy"
-#   BENCH_SCENARIOS         subset of "a b c"
+#   BENCH_SCENARIOS         subset of "a b c d e" (default: all of them)
 #   BENCH_ACCESS_LOG        1: proxies write access logs (temp dir); default 0
 #   BENCH_ORIGIN_ACCESS_LOG 1: nginx writes an access log (temp dir); default 0
 #   BENCH_OUT               Markdown output (default bench/results-latest.md)
@@ -48,7 +50,7 @@ CONNECT_PAR=${BENCH_CONNECT_PARALLEL:-4}
 CONNECT_ROUNDS=${BENCH_CONNECT_ROUNDS:-3}
 BIG_MIB=${BENCH_BIG_MIB:-64}
 SERVERS=${BENCH_SERVERS:-direct hopcache squid tinyproxy}
-SCENARIOS=${BENCH_SCENARIOS:-a b c}
+SCENARIOS=${BENCH_SCENARIOS:-a b c d e}
 ACCESS_LOG=${BENCH_ACCESS_LOG:-0}
 ORIGIN_ACCESS_LOG=${BENCH_ORIGIN_ACCESS_LOG:-0}
 OUT=${BENCH_OUT:-$BENCH_DIR/results-latest.md}
@@ -174,8 +176,12 @@ BIG_NAME="${BIG_MIB}m"
 BIG_BYTES=$((BIG_MIB * 1024 * 1024))
 head -c 1024 /dev/urandom | base64 -w0 | head -c 1024 > "$WORK/www/1k"
 head -c "$BIG_BYTES" /dev/urandom > "$WORK/www/$BIG_NAME"
-chmod 0755 "$WORK/www"
-chmod 0644 "$WORK/www/1k" "$WORK/www/$BIG_NAME"
+# Cacheable objects (nginx adds Cache-Control: max-age=3600 under /cached/).
+mkdir -p "$WORK/www/cached"
+head -c 1024 /dev/urandom | base64 -w0 | head -c 1024 > "$WORK/www/cached/1k"
+head -c 65536 /dev/urandom > "$WORK/www/cached/64k"
+chmod 0755 "$WORK/www" "$WORK/www/cached"
+chmod 0644 "$WORK/www/1k" "$WORK/www/$BIG_NAME" "$WORK/www/cached/1k" "$WORK/www/cached/64k"
 
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
     -keyout "$WORK/tls/key.pem" -out "$WORK/tls/cert.pem" -days 2 \
@@ -251,11 +257,30 @@ start_hopcache() {
         NOTE_OF[hopcache]="skipped: $HOPCACHE not found (build it first, or set HOPCACHE)"
         return 1
     fi
-    {
-        printf '[proxy]\nlisten = 127.0.0.1:%s\nworkers = 1\nconnect_ports = 1-65535\n' "$HOP_PORT"
-        printf '[log]\nerror = %s\n' "$WORK/hopcache/error.log"
-        if [[ $ACCESS_LOG == 1 ]]; then printf 'access = %s\n' "$WORK/hopcache/access.log"; fi
-    } > "$WORK/hopcache/hopcache.ini"
+    write_hopcache_ini() {  # write_hopcache_ini WITH_CACHE(0|1)
+        {
+            printf '[proxy]\nlisten = 127.0.0.1:%s\nworkers = 1\nconnect_ports = 1-65535\n' "$HOP_PORT"
+            printf '[log]\nerror = %s\n' "$WORK/hopcache/error.log"
+            if [[ $ACCESS_LOG == 1 ]]; then printf 'access = %s\n' "$WORK/hopcache/access.log"; fi
+            if [[ $1 == 1 ]]; then
+                # The LMDB store lives in the temp dir too (removed on exit).
+                printf '[cache]\nenabled = yes\ndir = %s\nsize = 256M\nmax_object_size = 16M\n' \
+                    "$WORK/hopcache-cache"
+            fi
+        } > "$WORK/hopcache/hopcache.ini"
+    }
+    write_hopcache_ini 1
+    # A hopcache without the cache rejects the [cache] section: run it
+    # without (the cache-hit scenarios then show it serving misses).
+    if ! "$HOPCACHE" -t -c "$WORK/hopcache/hopcache.ini" >"$WORK/hopcache/configtest.log" 2>&1; then
+        write_hopcache_ini 0
+        if "$HOPCACHE" -t -c "$WORK/hopcache/hopcache.ini" >>"$WORK/hopcache/configtest.log" 2>&1; then
+            NOTE_OF[hopcache]="config with [cache] rejected, running without the cache: $(head -n 1 "$WORK/hopcache/configtest.log")"
+            log "hopcache: ${NOTE_OF[hopcache]}"
+        else
+            write_hopcache_ini 1
+        fi
+    fi
     "$HOPCACHE" -f -c "$WORK/hopcache/hopcache.ini" >"$WORK/hopcache/stdout.log" 2>&1 &
     PID_OF[hopcache]=$!
     STARTED+=("${PID_OF[hopcache]}")

@@ -643,6 +643,7 @@ static bool read_request(struct conn *c)
 	c->res_started = false;
 	c->upstream_reusable = false;
 	c->retried = false;
+	c->collapse_tried = false;
 	c->res.status = 0;
 	c->upgrading = false;
 	c->head_request = false;
@@ -801,6 +802,16 @@ static bool read_request(struct conn *c)
 	c->res.status = 0; /* the lookup parsed a stored head into c->res */
 	start_upstream(c);
 	return true;
+}
+
+void conn_resume_after_wait(struct conn *c)
+{
+	c->collapse_tried = true;
+	c->state = CONN_READ_HEAD; /* between stages: the request is parsed */
+	if (conn_cache_request(c))
+		return;
+	c->res.status = 0;
+	start_upstream(c);
 }
 
 /* ---- connecting ---------------------------------------------------------- */
@@ -1281,6 +1292,10 @@ static void conn_timer_cb(evutil_socket_t fd, short what, void *arg)
 		break;
 	case CONN_FLUSH_CLOSE:
 		conn_close(c, "client not reading");
+		break;
+	case CONN_WAIT_FETCH:
+		/* woken by the fetch it waited for, or tired of waiting */
+		conn_resume_after_wait(c);
 		break;
 	default:
 		break;

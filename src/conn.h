@@ -19,6 +19,7 @@ struct event;
 struct worker;
 struct upstream_req;
 struct tunnel;
+struct inflight;
 
 enum conn_state {
 	CONN_READ_HEAD,   /* waiting for (the rest of) a request head */
@@ -26,6 +27,8 @@ enum conn_state {
 	CONN_FORWARD,     /* request body up, response back */
 	CONN_TUNNEL,      /* CONNECT or an upgrade: bytes both ways */
 	CONN_FLUSH_CLOSE, /* writing the last bytes, then close */
+	CONN_WAIT_FETCH,  /* a miss waiting for another request's fetch of the
+			     same URI (collapsed forwarding) */
 };
 
 /* One direction of a message body being relayed. */
@@ -100,6 +103,9 @@ struct conn {
 	size_t cache_validators_len;
 	char cache_vary_marker[512];
 	struct evbuffer *cache_head;      /* the head to store */
+	struct inflight *inflight;        /* the fetch this request leads or waits for */
+	struct conn *wait_next;           /* next waiter of the same fetch */
+	bool collapse_tried;              /* waited once: fetch on its own now */
 };
 
 /* Start serving an accepted client socket. */
@@ -113,6 +119,10 @@ void conn_fail(struct conn *c, int status, const char *error, const char *detail
 
 /* The current request is answered: log it, then serve the next or close. */
 void conn_done(struct conn *c);
+
+/* A waiting request (CONN_WAIT_FETCH) goes on: look the cache up again,
+ * then fetch on its own if there is still nothing usable. */
+void conn_resume_after_wait(struct conn *c);
 
 /* Ask an idle connection (no request in progress) to close now; others finish
  * their current request and close after it (worker drain). */

@@ -20,6 +20,7 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/event.h>
 
 #include "cache.h"
 #include "cache_policy.h"
@@ -31,6 +32,88 @@
 #include "worker.h"
 
 #define VARY_MAX 16
+
+/* A fetch in flight for a cache key, and the requests waiting for it
+ * (collapsed forwarding: one upstream fetch per key and worker). */
+struct inflight {
+	struct inflight *next;
+	uint8_t key[CACHE_KEY_LEN];
+	struct conn *leader;
+	struct conn *waiters;
+};
+
+static struct inflight *inflight_find(struct worker *w, const uint8_t *key)
+{
+	for (struct inflight *f = w->inflight; f != NULL; f = f->next)
+		if (memcmp(f->key, key, CACHE_KEY_LEN) == 0)
+			return f;
+	return NULL;
+}
+
+/* Wait for the fetch in flight for this key, if there is one. */
+static bool inflight_wait(struct conn *c)
+{
+	struct inflight *f = inflight_find(c->w, c->cache_key);
+	if (f == NULL || c->collapse_tried || !c->rbody.done)
+		return false;
+	c->wait_next = f->waiters;
+	f->waiters = c;
+	c->inflight = f;
+	c->state = CONN_WAIT_FETCH;
+	bufferevent_disable(c->cbev, EV_READ);
+	double s = c->w->cfg->connect_timeout + c->w->cfg->upstream_timeout;
+	struct timeval tv = { (time_t)s, (suseconds_t)((s - (double)(time_t)s) * 1e6) };
+	evtimer_add(c->timer, &tv);
+	return true;
+}
+
+/* Lead the fetch for this key (others missing it will wait). */
+static void inflight_lead(struct conn *c)
+{
+	if (c->inflight != NULL || inflight_find(c->w, c->cache_key) != NULL)
+		return;
+	struct inflight *f = calloc(1, sizeof(*f));
+	if (f == NULL)
+		return;
+	memcpy(f->key, c->cache_key, CACHE_KEY_LEN);
+	f->leader = c;
+	f->next = c->w->inflight;
+	c->w->inflight = f;
+	c->inflight = f;
+}
+
+/* Leave the fetch: a leader wakes every waiter (they look the cache up
+ * again) and ends it; a waiter just leaves the queue. */
+static void inflight_leave(struct conn *c)
+{
+	struct inflight *f = c->inflight;
+	if (f == NULL)
+		return;
+	c->inflight = NULL;
+	if (f->leader != c) {
+		for (struct conn **pp = &f->waiters; *pp != NULL; pp = &(*pp)->wait_next) {
+			if (*pp == c) {
+				*pp = c->wait_next;
+				break;
+			}
+		}
+		c->wait_next = NULL;
+		return;
+	}
+	for (struct inflight **pp = &c->w->inflight; *pp != NULL; pp = &(*pp)->next) {
+		if (*pp == f) {
+			*pp = f->next;
+			break;
+		}
+	}
+	for (struct conn *wc = f->waiters, *next; wc != NULL; wc = next) {
+		next = wc->wait_next;
+		wc->wait_next = NULL;
+		wc->inflight = NULL;
+		event_active(wc->timer, EV_TIMEOUT, 0);
+	}
+	free(f);
+}
 
 /* The normalised URI of the request target: lower-case scheme and host,
  * port only when not the default, then the path as sent. */
@@ -312,6 +395,11 @@ bool conn_cache_request(struct conn *c)
 			conn_fail(c, 504, NULL, "only-if-cached: nothing stored fits");
 			return true;
 		}
+		if (c->cache_fwd == NULL || strcmp(c->cache_fwd, "request") != 0) {
+			if (inflight_wait(c))
+				return true;
+			inflight_lead(c);
+		}
 		cache_count(w->cache, 0, 1);
 		return false;
 	}
@@ -343,11 +431,14 @@ bool conn_cache_request(struct conn *c)
 	c->cache_stale_if_error = d.stale_if_error_ok;
 	c->cache_fwd = "stale";
 	cache_release(rd);
-	cache_count(w->cache, 0, 1);
 	if (c->creq.cc.only_if_cached) {
 		conn_fail(c, 504, NULL, "only-if-cached: the stored response is stale");
 		return true;
 	}
+	if (inflight_wait(c))
+		return true;
+	inflight_lead(c);
+	cache_count(w->cache, 0, 1);
 	return false;
 }
 
@@ -425,6 +516,7 @@ int conn_cache_response(struct conn *c, const bool *keep, const struct http_fram
 		/* RFC 9111 §4.3.4: update the stored headers, serve the stored
 		 * response. */
 		conn_cache_merge_304(c);
+		inflight_leave(c);
 		return serve_again(c, true, 304) ? 1 : 0;
 	}
 	if (c->cache_stale_if_error && status >= 500) {
@@ -447,8 +539,10 @@ int conn_cache_response(struct conn *c, const bool *keep, const struct http_fram
 		n += snprintf(cache_status + n, cslen - (size_t)n, "; fwd-status=%d", status);
 	if (store && n > 0 && (size_t)n < cslen)
 		snprintf(cache_status + n, cslen - (size_t)n, "; stored");
-	if (!store)
+	if (!store) {
+		inflight_leave(c); /* waiters fetch on their own */
 		return 0;
+	}
 	/* Keep the head as it leaves the header stage, and tee the body. */
 	if (c->cache_head == NULL)
 		c->cache_head = evbuffer_new();
@@ -561,7 +655,16 @@ out:
 	free(use_new);
 }
 
+static void store_response(struct conn *c, bool complete);
+
 void conn_cache_finish(struct conn *c, bool complete)
+{
+	store_response(c, complete);
+	inflight_leave(c);
+}
+
+/* Store the response when it is complete and was chosen for storing. */
+static void store_response(struct conn *c, bool complete)
 {
 	if (!c->cache_stored)
 		return;

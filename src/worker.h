@@ -13,6 +13,7 @@ struct evconnlistener;
 struct event;
 struct pool;
 struct cache;
+struct inflight;
 
 struct worker {
 	const struct config *cfg;
@@ -26,6 +27,7 @@ struct worker {
 	struct conn *conns;    /* list of open client connections */
 	struct pool *pool;     /* idle upstream connections */
 	struct cache *cache;   /* the shared store, or NULL when disabled */
+	struct inflight *inflight; /* cache fetches in flight (conn_cache.c) */
 	struct event *sig_term, *sig_int, *drain_timer, *accept_timer;
 };
 

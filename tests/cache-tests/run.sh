@@ -51,6 +51,18 @@ if [[ ! -f "$suite/cli.mjs" ]]; then
   (cd "$here" && timeout 300 npm ci --no-audit --no-fund --loglevel=error) >&2
 fi
 
+if ! python3 - "$proxy" <<'PY'
+import socket, sys
+host, _, port = sys.argv[1].rpartition(':')
+try:
+    socket.create_connection((host.strip('[]'), int(port)), timeout=5).close()
+except (OSError, ValueError) as e:
+    sys.exit(f'run.sh: cannot connect to the proxy {sys.argv[1]}: {e}')
+PY
+then
+  exit 1
+fi
+
 work=$(mktemp -d /tmp/hopcache-cache-tests.XXXXXX)
 origin_pid=""
 relay_pid=""
