@@ -73,7 +73,7 @@ static void set_timer(struct conn *c, double seconds)
 	evtimer_add(c->timer, &tv);
 }
 
-void conn_new(struct worker *w, int fd, const struct sockaddr *sa, int salen)
+struct conn *conn_new(struct worker *w, int fd, const struct sockaddr *sa, int salen)
 {
 	const struct config *cfg = w->cfg;
 	struct conn *c = calloc(1, sizeof(*c));
@@ -97,7 +97,7 @@ void conn_new(struct worker *w, int fd, const struct sockaddr *sa, int salen)
 		const struct sockaddr_in *s4 = (const struct sockaddr_in *)(const void *)sa;
 		inet_ntop(AF_INET, &s4->sin_addr, c->client_ip, sizeof(c->client_ip));
 	} else {
-		strcpy(c->client_ip, "unix");
+		strcpy(c->client_ip, "background"); /* a revalidation of our own */
 	}
 	c->cbev = bufferevent_socket_new(w->base, fd, BEV_OPT_CLOSE_ON_FREE);
 	c->timer = evtimer_new(w->base, conn_timer_cb, c);
@@ -112,7 +112,7 @@ void conn_new(struct worker *w, int fd, const struct sockaddr *sa, int salen)
 		free(keep);
 		free(rf);
 		free(sf);
-		return;
+		return NULL;
 	}
 	int one = 1;
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
@@ -129,7 +129,7 @@ void conn_new(struct worker *w, int fd, const struct sockaddr *sa, int salen)
 		w->conns->prev = c;
 	w->conns = c;
 	w->nconns++;
-	return;
+	return c;
 fail:
 	close(fd);
 	free(c);
@@ -137,6 +137,7 @@ fail:
 	free(rf);
 	free(sf);
 	log_error("out of memory accepting a connection");
+	return NULL;
 }
 
 /* Release the upstream side; return it to the pool when it is reusable. */

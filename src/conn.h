@@ -108,8 +108,9 @@ struct conn {
 	bool collapse_tried;              /* waited once: fetch on its own now */
 };
 
-/* Start serving an accepted client socket. */
-void conn_new(struct worker *w, int fd, const struct sockaddr *sa, int salen);
+/* Start serving an accepted client socket (NULL when out of memory; the
+ * socket is closed then). */
+struct conn *conn_new(struct worker *w, int fd, const struct sockaddr *sa, int salen);
 
 /* Tear the connection down, saying why in the debug log. */
 void conn_close(struct conn *c, const char *reason);

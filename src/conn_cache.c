@@ -13,10 +13,14 @@
  * naming the fields. */
 #include "conn_cache.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -54,7 +58,7 @@ static struct inflight *inflight_find(struct worker *w, const uint8_t *key)
 static bool inflight_wait(struct conn *c)
 {
 	struct inflight *f = inflight_find(c->w, c->cache_key);
-	if (f == NULL || c->collapse_tried || !c->rbody.done)
+	if (f == NULL || f->leader == c || c->collapse_tried || !c->rbody.done)
 		return false;
 	c->wait_next = f->waiters;
 	f->waiters = c;
@@ -347,6 +351,81 @@ static bool auth_allows(const struct conn *c)
 	return cc.public_ || cc.s_maxage != CC_ABSENT || cc.must_revalidate;
 }
 
+/* The far end of a background revalidation: read and drop the response. */
+static void background_drain_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)what;
+	char buf[16384];
+	ssize_t n;
+	while ((n = read(fd, buf, sizeof(buf))) > 0)
+		;
+	if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
+		event_free(arg);
+		close(fd);
+	}
+}
+
+/* stale-while-revalidate (RFC 5861 §3): revalidate in the background. The
+ * revalidation is an ordinary request from a socketpair "client", so it
+ * takes the same path as any other: conditional request, 304 merge or a
+ * new store. It leads the fetch for the key, so others do not start one. */
+static void revalidate_in_background(struct conn *c)
+{
+	struct worker *w = c->w;
+	if (inflight_find(w, c->cache_key) != NULL)
+		return;
+	int sv[2];
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) != 0)
+		return;
+	struct evbuffer *req = evbuffer_new();
+	struct event *drain = event_new(w->base, sv[1], EV_READ | EV_PERSIST, background_drain_cb,
+					NULL);
+	if (req == NULL || drain == NULL)
+		goto fail;
+	event_assign(drain, w->base, sv[1], EV_READ | EV_PERSIST, background_drain_cb, drain);
+	evbuffer_add_printf(req, "GET %s HTTP/1.1\r\nHost: ", c->cache_uri);
+	const char *host = strstr(c->cache_uri, "://") + 3;
+	const char *slash = strpbrk(host, "/?");
+	evbuffer_add(req, host, slash != NULL ? (size_t)(slash - host) : strlen(host));
+	evbuffer_add_printf(req, "\r\nCache-Control: max-age=0\r\nConnection: close\r\n");
+	/* The fields the variants may differ by go along; conditionals and
+	 * Range are the client's, not ours. */
+	for (size_t i = 0; i < c->req.nfields; i++) {
+		const struct http_field *f = &c->req.fields[i];
+		if (!c->keep[i] || slice_eq_ci(f->name, "cache-control") ||
+		    slice_eq_ci(f->name, "pragma") || slice_eq_ci(f->name, "range") ||
+		    (f->name.len > 3 && strncasecmp(f->name.p, "if-", 3) == 0))
+			continue;
+		evbuffer_add_printf(req, "%.*s: %.*s\r\n", (int)f->name.len, f->name.p,
+				    (int)f->value.len, f->value.p);
+	}
+	evbuffer_add(req, "\r\n", 2);
+	size_t len = evbuffer_get_length(req);
+	if (len > 60000 || write(sv[1], evbuffer_pullup(req, -1), len) != (ssize_t)len)
+		goto fail;
+	struct sockaddr sa = { .sa_family = AF_UNIX };
+	struct conn *bg = conn_new(w, sv[0], &sa, sizeof(sa));
+	sv[0] = -1;
+	if (bg == NULL)
+		goto fail;
+	shutdown(sv[1], SHUT_WR);
+	event_add(drain, NULL);
+	evbuffer_free(req);
+	/* It leads the fetch from now on, before it has even been parsed. */
+	memcpy(bg->cache_key, c->cache_key, CACHE_KEY_LEN);
+	inflight_lead(bg);
+	log_debug("revalidating %s in the background", c->cache_uri);
+	return;
+fail:
+	if (req != NULL)
+		evbuffer_free(req);
+	if (drain != NULL)
+		event_free(drain);
+	if (sv[0] >= 0)
+		close(sv[0]);
+	close(sv[1]);
+}
+
 bool conn_cache_request(struct conn *c)
 {
 	struct worker *w = c->w;
@@ -417,6 +496,18 @@ bool conn_cache_request(struct conn *c)
 		cache_touch(w->cache, c->cache_vkey);
 		cache_count(w->cache, 1, 0);
 		c->outcome = "HIT";
+		conn_done(c);
+		return true;
+	}
+	if (d.use == CACHE_USE_STALE_REVALIDATE) {
+		char cs[128];
+		snprintf(cs, sizeof(cs), "%s; hit; ttl=%lld; detail=stale-while-revalidate",
+			 cfg->via, (long long)d.ttl);
+		serve_stored(c, &obj, d.age, cs);
+		cache_release(rd);
+		cache_count(w->cache, 1, 0);
+		c->outcome = "HIT";
+		revalidate_in_background(c);
 		conn_done(c);
 		return true;
 	}
