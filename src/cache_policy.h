@@ -78,13 +78,12 @@ bool cache_method_cacheable(struct slice method);
  *   "authorization"   request has Authorization and the response has none
  *                     of public, s-maxage, must-revalidate (§3.5);
  *   "vary *"          it could never be reused (§4.1);
- *   "set-cookie"      Set-Cookie without public or s-maxage: a cookie is
- *                     usually per user, so only an origin that explicitly
- *                     marks the response shareable gets it stored (and then
- *                     replayed with the Set-Cookie, as the origin asked);
  *   "no freshness"    no positive explicit lifetime, no validator (ETag or
  *                     a valid Last-Modified) and not public: nothing a
  *                     stored copy could ever be used or revalidated for.
+ * Set-Cookie does not prevent storing (RFC 9111 has no such rule: origins
+ * mark per-user responses private); [cache] store_set_cookie = no makes the
+ * caller skip them.
  * heuristic_max is not needed: a heuristic needs Last-Modified, which is
  * itself a validator. */
 const char *cache_storable(struct slice method, int status, const struct cache_req *req,
@@ -106,8 +105,9 @@ int64_t cache_freshness_lifetime(int status, const struct http_field *f, size_t 
  * response_time - Date); response_delay = response_time - request_time;
  * corrected_age_value = Age + response_delay; corrected_initial_age =
  * max(apparent_age, corrected_age_value); + resident_time (now -
- * response_time). Missing Date -> response_time; missing or invalid Age -> 0;
- * negative delays (clock steps) count as 0. */
+ * response_time). Missing Date -> response_time; missing Age -> 0; an Age
+ * that is not exactly one delta-seconds (a list, several lines, a sign, a
+ * fraction) -> 2^31, i.e. stale; negative delays (clock steps) count as 0. */
 int64_t cache_current_age(const struct http_field *f, size_t n, int64_t request_time,
 			  int64_t response_time, int64_t now);
 
@@ -191,8 +191,9 @@ int cache_conditional(const struct http_field *req, size_t req_n,
  * the ones that must not be updated: the §3.1 storage exceptions (hop-by-hop
  * fields per hop_is_hop_by_hop(), fields the 304's Connection lists,
  * Proxy-Authentication-Info), Content-Length (§3.2), Content-Range
- * (processed by the recipient, §3.2) and Content-Encoding (the stored body
- * bytes depend on it, §3.2). keep_stored[i] is set false for stored fields
+ * (processed by the recipient, §3.2), and the fields the stored response
+ * depends on (§3.2): Content-Encoding, Content-MD5 (they describe the
+ * stored body bytes) and ETag (the one the 304 validated). keep_stored[i] is set false for stored fields
  * that are replaced; use_new[j] true for 304 fields that go into the
  * updated head. */
 void cache_merge_304(const struct http_field *stored, size_t stored_n,

@@ -157,6 +157,8 @@ static const struct config_row config_rows[] = {
 	  .lo = 0, .hi = UINT64_C(1) << 32, FIELD(cache_max_object) },
 	{ .section = "cache", .key = "heuristic_max", .type = CT_DURATION, .def = "86400",
 	  .dlo = 0, .dhi = 31536000, FIELD(cache_heuristic_max) },
+	{ .section = "cache", .key = "store_set_cookie", .type = CT_BOOL, .def = "yes",
+	  FIELD(cache_store_set_cookie) },
 	{ .section = "cache", .key = "purge_allow", .type = CT_CIDRS, .def = "127.0.0.1, ::1",
 	  .flags = CF_OPTIONAL, FIELD(purge_allow), COUNT(npurge_allow) },
 };

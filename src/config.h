@@ -63,6 +63,7 @@ struct config {
 	uint64_t cache_size;          /* size = LMDB map size (default 1G) */
 	uint64_t cache_max_object;    /* max_object_size = largest body stored (default 16M) */
 	double cache_heuristic_max;   /* heuristic_max = cap of heuristic freshness, s (default 86400) */
+	bool cache_store_set_cookie;  /* store_set_cookie = yes|no (default yes) */
 	struct cidr *purge_allow;     /* purge_allow = clients allowed to PURGE (default 127.0.0.1, ::1) */
 	size_t npurge_allow;
 };

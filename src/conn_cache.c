@@ -617,6 +617,9 @@ int conn_cache_response(struct conn *c, const bool *keep, const struct http_fram
 	}
 	const char *why = cache_storable(c->req.method, status, &c->creq, c->res.fields,
 					 c->res.nfields, (int64_t)cfg->cache_heuristic_max);
+	if (why == NULL && !cfg->cache_store_set_cookie &&
+	    http_field_find(c->res.fields, c->res.nfields, "set-cookie") != NULL)
+		why = "set-cookie ([cache] store_set_cookie = no)";
 	bool store = why == NULL && !c->head_request && fr->kind != HTTP_BODY_NONE &&
 		     !(fr->kind == HTTP_BODY_LENGTH && fr->length > cfg->cache_max_object);
 	if (why == NULL && fr->kind == HTTP_BODY_NONE && status == 204 && !c->head_request)

@@ -18,7 +18,10 @@ unless --rewrite-host is given), the body, and in the other direction the
 proxy's responses, byte for byte. Request heads and bodies are parsed
 (Content-Length and chunked, with trailers) so that every request of a
 keep-alive or pipelined connection gets its request line rewritten.
-Responses are not parsed at all.
+Responses are not parsed at all. A request with a body of up to 64 KiB
+(Content-Length, no Expect) goes to the proxy in one write together with its
+head, as a client talking to the proxy directly would send it; larger and
+chunked bodies are streamed as they arrive.
 
 Request lines that are not origin-form (absolute-form, authority-form for
 CONNECT, asterisk-form) are passed on untouched; after a CONNECT the
@@ -27,13 +30,14 @@ connection becomes an opaque tunnel.
 Standard library only. Usage:
 
     relay.py --proxy HOST:PORT --origin HOST:PORT [--listen 127.0.0.1:0]
-             [--rewrite-host] [--log FILE] [--idle-timeout S]
+             [--rewrite-host] [--log FILE] [--trace DIR] [--idle-timeout S]
 
 The first line on stdout is "relay listening on 127.0.0.1:PORT".
 """
 
 import argparse
 import asyncio
+import os
 import re
 import signal
 import sys
@@ -41,6 +45,7 @@ import time
 
 MAX_HEAD = 1 << 20          # largest request head accepted (bytes)
 COPY_CHUNK = 64 * 1024
+SMALL_BODY = 64 * 1024      # bodies up to this size go out with their head
 
 _tchar_line = re.compile(rb'^([!#$%&\'*+\-.^_`|~0-9A-Za-z]+) (\S+) (HTTP/\d\.\d)\r?\n$')
 
@@ -60,6 +65,33 @@ def split_hostport(s, what):
     return host, int(port)
 
 
+class TraceWriter:
+    """A StreamWriter stand-in that also appends what is written to a file."""
+
+    def __init__(self, inner, path):
+        self.inner = inner
+        self.f = open(path, 'ab')
+
+    def write(self, data):
+        self.f.write(data)
+        self.inner.write(data)
+
+    async def drain(self):
+        await self.inner.drain()
+
+    def can_write_eof(self):
+        return self.inner.can_write_eof()
+
+    def write_eof(self):
+        self.f.write(b'\n[relay: client EOF, half-close sent]\n')
+        self.inner.write_eof()
+
+    def close(self):
+        if not self.f.closed:
+            self.f.close()
+        self.inner.close()
+
+
 class Relay:
     def __init__(self, args):
         self.proxy_host, self.proxy_port = split_hostport(args.proxy, '--proxy')
@@ -67,6 +99,9 @@ class Relay:
         self.rewrite_host = args.rewrite_host
         self.idle = args.idle_timeout
         self.log = open(args.log, 'a', buffering=1) if args.log else None
+        self.trace = args.trace
+        if self.trace:
+            os.makedirs(self.trace, exist_ok=True)
         self.conn_seq = 0
         self.requests = 0
 
@@ -132,7 +167,7 @@ class Relay:
                 return prefix, lines
 
     def rewrite(self, lines, cid):
-        """Rewrite the request line in place; return (method, framing)."""
+        """Rewrite the request line in place; return (method, framing, expect)."""
         m = _tchar_line.match(lines[0])
         if not m:
             raise RelayError(f'unparsable request line {lines[0][:200]!r}')
@@ -145,6 +180,7 @@ class Relay:
         self.note(f'c{cid} {lines[0].rstrip().decode("latin-1")}')
 
         content_length = None
+        expect = False
         chunked = False
         te_other = False
         for i in range(1, len(lines) - 1):
@@ -164,6 +200,8 @@ class Relay:
                     chunked = True
                 elif codings:
                     te_other = True
+            elif lname == b'expect':
+                expect = True
             elif lname == b'host' and self.rewrite_host and target.startswith(b'/'):
                 lines[i] = name + b': ' + self.origin + eol
         if chunked:
@@ -174,7 +212,7 @@ class Relay:
             framing = ('length', content_length)
         else:
             framing = ('none', None)
-        return method, framing
+        return method, framing, expect
 
     async def copy_chunked(self, reader, writer):
         while True:
@@ -206,8 +244,22 @@ class Relay:
             prefix, lines = await self.read_head(creader)
             if lines is None:
                 return
-            method, (kind, n) = self.rewrite(lines, cid)
-            pwriter.write(b''.join(prefix) + b''.join(lines))
+            method, (kind, n), expect = self.rewrite(lines, cid)
+            head = b''.join(prefix) + b''.join(lines)
+            if kind == 'length' and n <= SMALL_BODY and not expect:
+                # Send a small body in the same write as its head, as a
+                # client writing straight to the proxy would. Split writes
+                # make it likelier that the origin answers before the proxy
+                # has forwarded the body, which makes Squid close the client
+                # connection after the response (see README).
+                try:
+                    body = await asyncio.wait_for(creader.readexactly(n), self.idle)
+                except asyncio.IncompleteReadError:
+                    raise RelayError('client closed inside a request body')
+                pwriter.write(head + body)
+                await pwriter.drain()
+                continue
+            pwriter.write(head)
             await pwriter.drain()
             if method == b'CONNECT':
                 await self.copy_until_eof(creader, pwriter)
@@ -238,6 +290,11 @@ class Relay:
             cwriter.close()
             return
 
+        down_trace = None
+        if self.trace:
+            pwriter = TraceWriter(pwriter, os.path.join(self.trace, f'c{cid}.up'))
+            down_trace = open(os.path.join(self.trace, f'c{cid}.down'), 'ab')
+
         async def up():
             try:
                 await self.client_to_proxy(creader, pwriter, cid)
@@ -261,6 +318,8 @@ class Relay:
                     if not data:
                         break
                     n += len(data)
+                    if down_trace:
+                        down_trace.write(data)
                     cwriter.write(data)
                     await cwriter.drain()
             except asyncio.TimeoutError:
@@ -268,6 +327,8 @@ class Relay:
             except (OSError, ConnectionError) as e:
                 how = repr(e)
             self.note(f'c{cid} end ({how}) after {n} response bytes')
+            if down_trace:
+                down_trace.close()
             # the proxy closed (or failed): the client connection ends too
             cwriter.close()
             pwriter.close()
@@ -291,6 +352,9 @@ async def main():
     ap.add_argument('--rewrite-host', action='store_true',
                     help='also replace the Host field value with the origin authority')
     ap.add_argument('--log', help='append one line per relayed request line to this file')
+    ap.add_argument('--trace', metavar='DIR',
+                    help='write the bytes of each connection to DIR/cN.up (as sent '
+                         'to the proxy) and DIR/cN.down (as received from it)')
     ap.add_argument('--idle-timeout', type=float, default=120.0,
                     help='seconds a connection may sit idle (default 120)')
     args = ap.parse_args()

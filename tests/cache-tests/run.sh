@@ -14,6 +14,8 @@
 #   --timeout SECONDS  bound for the whole client run (default 600)
 #   --rewrite-host     relay also rewrites Host to the origin's authority
 #   --keep             keep the work dir (origin/relay logs) and print its path
+#   --trace            relay writes every connection's bytes to WORKDIR/trace/
+#                      (cN.up = sent to the proxy, cN.down = received); implies --keep
 #   --summary-args "…" extra arguments for summarize.mjs (e.g. "--by-suite")
 #
 # Exit status: 0 when the suite ran and produced results (whatever they say),
@@ -25,6 +27,7 @@ test_id=""
 timeout_s=600
 rewrite_host=""
 keep=0
+trace=0
 summary_args=""
 while [[ $# -gt 0 ]]; do
   case "$1" in
@@ -32,14 +35,15 @@ while [[ $# -gt 0 ]]; do
     --timeout) timeout_s=$2; shift 2 ;;
     --rewrite-host) rewrite_host="--rewrite-host"; shift ;;
     --keep) keep=1; shift ;;
+    --trace) trace=1; keep=1; shift ;;
     --summary-args) summary_args=$2; shift 2 ;;
-    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
     --*) echo "run.sh: unknown option $1" >&2; exit 2 ;;
     *) break ;;
   esac
 done
 if [[ $# -lt 1 || $# -gt 2 ]]; then
-  echo "usage: $0 [--id TEST_ID] [--timeout S] [--rewrite-host] [--keep] PROXY_HOST:PORT [OUT.json]" >&2
+  echo "usage: $0 [--id TEST_ID] [--timeout S] [--rewrite-host] [--keep] [--trace] PROXY_HOST:PORT [OUT.json]" >&2
   exit 2
 fi
 proxy=$1
@@ -106,6 +110,7 @@ origin_port=$(wait_port "$work/origin.log" "$origin_pid")
 # 2. the relay: client (origin-form) -> proxy (absolute-form toward the origin)
 python3 "$here/relay.py" --listen 127.0.0.1:0 --proxy "$proxy" \
   --origin "127.0.0.1:$origin_port" $rewrite_host --log "$work/relay.log" \
+  $( ((trace)) && echo --trace "$work/trace") \
   >"$work/relay.out" 2>&1 &
 relay_pid=$!
 relay_port=$(wait_port "$work/relay.out" "$relay_pid")

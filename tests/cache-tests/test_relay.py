@@ -113,6 +113,14 @@ class RelayTest(unittest.TestCase):
         self.assertEqual(upstream, b''.join(exp for _, exp in REQUESTS))
         self.assertEqual(downstream, RESPONSE)
 
+    def test_large_body_streamed(self):
+        body = bytes(range(256)) * 1000          # 256000 bytes, above SMALL_BODY
+        req = (b'POST /big HTTP/1.1\r\nContent-Length: %d\r\n\r\n' % len(body)) + body
+        nxt = b'GET /after HTTP/1.1\r\n\r\n'
+        upstream, _ = self.exchange(req + nxt, fragment=70000)
+        self.assertEqual(upstream, req.replace(b'POST /big', b'POST http://127.0.0.1:8999/big')
+                         + b'GET http://127.0.0.1:8999/after HTTP/1.1\r\n\r\n')
+
     def test_rewrite_host(self):
         upstream, _ = self.exchange(REQUESTS[0][0], '--rewrite-host')
         self.assertEqual(upstream, b'GET http://127.0.0.1:8999/a?x=1 HTTP/1.1\r\n'
