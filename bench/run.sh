@@ -442,16 +442,20 @@ fmt_mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
 # Results, keyed "scenario:server".
 declare -A RATE=() P99=() ERRS=() ERRDETAIL=() RSSROW=() RAN=()
 
+# Object of each wrk scenario and its size.
+declare -A PATH_OF=([a]=/1k [b]=/1k [d]=/cached/1k [e]=/cached/64k)
+declare -A SIZE_OF=([a]=1024 [b]=1024 [d]=1024 [e]=65536)
+
 run_wrk() {  # run_wrk SCENARIO SERVER
-    local sc=$1 s=$2 url target close=0 raw line
+    local sc=$1 s=$2 url target close=0 raw line path=${PATH_OF[$1]}
     raw="$WORK/results/$sc-$s.txt"
     [[ $sc == b ]] && close=1
     if [[ $s == direct ]]; then
         url="http://127.0.0.1:$ORIGIN_PORT/"
-        target="/1k"
+        target=$path
     else
         url="http://127.0.0.1:${PORT_OF[$s]}/"
-        target="http://127.0.0.1:$ORIGIN_PORT/1k"
+        target="http://127.0.0.1:$ORIGIN_PORT$path"
     fi
     log "($sc) $s: wrk -t$THREADS -c$CONNS -d$DURATION GET $target$([[ $close == 1 ]] && echo ' + Connection: close')"
     BENCH_TARGET=$target BENCH_HOST="127.0.0.1:$ORIGIN_PORT" BENCH_CLOSE=$close \
@@ -487,6 +491,7 @@ run_wrk() {  # run_wrk SCENARIO SERVER
     ((et)) && d+="timeout $et "
     ((es)) && d+="non-2xx/3xx $es "
     ERRDETAIL[$sc:$s]=${d% }
+    REQS[$sc:$s]=$(sed -n 's/^BENCH requests=\([0-9]*\).*/\1/p' <<<"$line")
     # A server that closes every connection after one complete response
     # without announcing it makes wrk count one read error per connection
     # (see keepalive_probe.py). When the probe saw exactly that, and the
@@ -499,7 +504,93 @@ run_wrk() {  # run_wrk SCENARIO SERVER
         BENIGN[$sc:$s]=$er
     fi
 }
-declare -A BENIGN=()
+declare -A BENIGN=() REQS=()
+
+# ------------------------------------------------------ cache scenarios --
+# Before the timed run of (d)/(e), each proxy gets the object a few times
+# (warm-up) and the last response must be a hit:
+#   hopcache: "Cache-Status: hopcache; hit..."
+#   squid:    "X-Cache: HIT..." (or at least an Age header)
+#   tinyproxy does not cache: measured as a peer, flagged in the table.
+# During the run, the proxy's own counters tell how many requests were hits
+# (hopcache --cache-stats; squid's cache manager "counters" page).
+declare -A HIT_OK=() HIT_INFO=() HIT_WARN=() RUN_HITS=()
+
+warm_cache() {  # warm_cache SCENARIO SERVER
+    local sc=$1 s=$2 path=${PATH_OF[$1]} size=${SIZE_OF[$1]} i out="" tail
+    local -a px=(--noproxy '*')
+    [[ $s != direct ]] && px=(-x "http://127.0.0.1:${PORT_OF[$s]}")
+    for i in 1 2 3; do
+        out=$(curl -sS --max-time 5 "${px[@]}" -A hopcache-bench/warmup -D - -o /dev/null \
+              -w 'BENCH-RESULT %{http_code} %{size_download}\n' \
+              "http://127.0.0.1:$ORIGIN_PORT$path" 2>&1 || true)
+        sleep 0.2
+    done
+    out=${out//$'\r'/}
+    tail=$(sed -n 's/^BENCH-RESULT //p' <<<"$out")
+    local cs xc age
+    cs=$(grep -i '^Cache-Status:' <<<"$out" | head -n 1 | sed 's/^[^:]*: *//' || true)
+    xc=$(grep -i '^X-Cache:' <<<"$out" | head -n 1 | sed 's/^[^:]*: *//' || true)
+    age=$(grep -i '^Age:' <<<"$out" | head -n 1 | sed 's/^[^:]*: *//' || true)
+    local seen="3rd response: status/size '$tail'"
+    [[ -n $cs ]] && seen+=", Cache-Status '$cs'"
+    [[ -n $xc ]] && seen+=", X-Cache '$xc'"
+    [[ -n $age ]] && seen+=", Age '$age'"
+    [[ -z $cs && -z $xc && -z $age ]] && seen+=", no Cache-Status/X-Cache/Age"
+    HIT_INFO[$sc:$s]=$seen
+    if [[ $tail != "200 $size" ]]; then
+        HIT_OK[$sc:$s]=0
+        HIT_WARN[$sc:$s]="WARNING: warm-up got '$tail', want '200 $size'"
+        log "($sc) $s: ${HIT_WARN[$sc:$s]}"
+        return 0
+    fi
+    case $s in
+        direct) HIT_OK[$sc:$s]=1; return 0 ;;
+        hopcache) [[ $cs =~ ^[Hh]opcache\;[[:space:]]*hit ]] && HIT_OK[$sc:$s]=1 ;;
+        squid) [[ $xc =~ ^HIT || -n $age ]] && HIT_OK[$sc:$s]=1 ;;
+        *) [[ $cs =~ \;[[:space:]]*hit || $xc =~ ^HIT || -n $age ]] && HIT_OK[$sc:$s]=1 ;;
+    esac
+    if [[ ${HIT_OK[$sc:$s]:-0} == 1 ]]; then
+        log "($sc) $s: cache hit verified ($seen)"
+    else
+        HIT_OK[$sc:$s]=0
+        if [[ $s == tinyproxy ]]; then
+            HIT_WARN[$sc:$s]="WARNING: no cache hits (tinyproxy has no cache; measured as a peer)"
+        else
+            HIT_WARN[$sc:$s]="WARNING: does not serve cache hits after warm-up ($seen)"
+        fi
+        log "($sc) $s: ${HIT_WARN[$sc:$s]}"
+    fi
+}
+
+# Hit/miss counters of a proxy, "HITS MISSES" (empty when unavailable).
+# A hopcache worker writes its counts to the store at most once a second,
+# and only when it counts the next hit or miss: so wait a second, make one
+# request of the scenario's object (a hit, counted in what is printed), then
+# read. The caller subtracts that request from the "after" reading.
+cache_counters() {  # cache_counters SCENARIO SERVER
+    local sc=$1 s=$2 out
+    case $s in
+        hopcache)
+            sleep 1.1
+            curl -sS --max-time 5 -x "http://127.0.0.1:$HOP_PORT" -A hopcache-bench/flush -o /dev/null \
+                "http://127.0.0.1:$ORIGIN_PORT${PATH_OF[$sc]}" 2>/dev/null || true
+            sleep 0.1
+            out=$(timeout 10 "$HOPCACHE" --cache-stats -c "$WORK/hopcache/hopcache.ini" 2>/dev/null || true)
+            awk '
+                { line = tolower($0) }
+                match(line, /(^|[^a-z])hits[ \t]*[:=]?[ \t]*[0-9]+/) { s = substr(line, RSTART, RLENGTH); gsub(/[^0-9]/, "", s); h = s }
+                match(line, /(^|[^a-z])misses[ \t]*[:=]?[ \t]*[0-9]+/) { s = substr(line, RSTART, RLENGTH); gsub(/[^0-9]/, "", s); m = s }
+                END { if (h != "" && m != "") print h, m }' <<<"$out" ;;
+        squid)
+            out=$(curl -sS --max-time 5 --noproxy '*' \
+                  "http://127.0.0.1:${PORT_OF[squid]}/squid-internal-mgr/counters" 2>/dev/null || true)
+            awk -F' *= *' '
+                $1 == "client_http.requests" { r = $2 }
+                $1 == "client_http.hits" { h = $2 }
+                END { if (r != "" && h != "") print h, r - h }' <<<"$out" ;;
+    esac
+}
 
 run_connect() {  # run_connect SERVER -- scenario (c)
     local s=$1 round i f rc bytes=0 errs=0 t0 t1 wall=0 code size
@@ -539,10 +630,31 @@ run_connect() {  # run_connect SERVER -- scenario (c)
     ERRDETAIL[c:$s]=${detail:0:120}
 }
 
+uniq_sc=""
 for sc in $SCENARIOS; do
-    case $sc in a|b|c) ;; *) die "unknown scenario '$sc' in BENCH_SCENARIOS" ;; esac
+    case $sc in a|b|c|d|e) ;; *) die "unknown scenario '$sc' in BENCH_SCENARIOS" ;; esac
+    [[ " $uniq_sc " == *" $sc "* ]] || uniq_sc+="${uniq_sc:+ }$sc"
+done
+SCENARIOS=$uniq_sc   # each scenario once (results are keyed by scenario)
+for sc in $SCENARIOS; do
     for s in "${ACTIVE[@]}"; do
-        if [[ $sc == c ]]; then run_connect "$s"; else run_wrk "$sc" "$s"; fi
+        if [[ $sc == c ]]; then
+            run_connect "$s"
+        elif [[ $sc == d || $sc == e ]]; then
+            warm_cache "$sc" "$s"
+            c0=$(cache_counters "$sc" "$s")
+            run_wrk "$sc" "$s"
+            c1=$(cache_counters "$sc" "$s")
+            if [[ -n $c0 && -n $c1 ]]; then
+                read -r h0 m0 <<<"$c0"
+                read -r h1 m1 <<<"$c1"
+                [[ $s == hopcache ]] && h1=$((h1 - 1))   # the flush request itself
+                RUN_HITS[$sc:$s]="$((h1 - h0)) hits, $((m1 - m0)) misses (proxy counters) for ${REQS[$sc:$s]:-?} completed wrk requests"
+                log "($sc) $s: ${RUN_HITS[$sc:$s]}"
+            fi
+        else
+            run_wrk "$sc" "$s"
+        fi
         RAN[$sc:$s]=1
         measure_rss "$s"
         RSSROW[$sc:$s]=${RSS_OF[$s]}
@@ -562,8 +674,10 @@ declare -A TITLE=(
     [a]="(a) 1 KiB no-store, keep-alive"
     [b]="(b) 1 KiB no-store, Connection: close"
     [c]="(c) CONNECT + TLS, ${BIG_MIB} MiB x ${CONNECT_PAR}"
+    [d]="(d) 1 KiB cache hit, keep-alive"
+    [e]="(e) 64 KiB cache hit, keep-alive"
 )
-declare -A TARGET=([a]=0.40 [b]=0.50 [c]=0.80)
+declare -A TARGET=([a]=0.40 [b]=0.50 [c]=0.80 [d]=0.80 [e]=0.70)
 
 declare -a ROWS=()   # tab-separated: scenario server rate p99 ratio errors rss
 for sc in $SCENARIOS; do
@@ -580,11 +694,12 @@ for sc in $SCENARIOS; do
         elif ((errs)); then
             errs+=" (${ERRDETAIL[$sc:$s]})"
         fi
+        [[ -n ${HIT_WARN[$sc:$s]:-} ]] && errs+="; ${HIT_WARN[$sc:$s]}"
         ROWS+=("${TITLE[$sc]}"$'\t'"$s"$'\t'"$rate"$'\t'"${P99[$sc:$s]}"$'\t'"$(ratio "$sc" "$s")"$'\t'"$errs"$'\t'"$(fmt_mib "${RSSROW[$sc:$s]}")")
     done
 done
 
-# Verdict against the targets in issue 2 (hopcache only).
+# Verdict against the targets in issue 2 (a-c) and issue 3 (d, e), hopcache only.
 declare -a VERDICT=()
 if [[ " ${ACTIVE[*]} " == *" hopcache "* && " ${ACTIVE[*]} " == *" direct "* ]]; then
     for sc in $SCENARIOS; do
@@ -600,12 +715,32 @@ if [[ " ${ACTIVE[*]} " == *" hopcache "* && " ${ACTIVE[*]} " == *" direct "* ]];
             fi
         done
         if [[ ${ERRS[$sc:hopcache]} != 0 ]]; then ok=FAIL; why+=", ${ERRS[$sc:hopcache]} errors"; else why+=", no errors"; fi
+        if [[ $sc == d || $sc == e ]]; then
+            if [[ ${HIT_OK[$sc:hopcache]:-0} == 1 ]]; then why+=", hit verified"; else ok=FAIL; why+=", NO cache hit after warm-up"; fi
+            [[ -n ${RUN_HITS[$sc:hopcache]:-} ]] && why+=" (run: ${RUN_HITS[$sc:hopcache]})"
+        fi
         VERDICT+=("$ok ${TITLE[$sc]}: $why")
     done
     m=${RSS_MAX[hopcache]:-0}
     if ((m <= 16 * 1024)); then ok=PASS; else ok=FAIL; fi
     VERDICT+=("$ok RSS: max hopcache worker $(fmt_mib "$m") MiB after load (target <= 16 MiB)")
 fi
+
+declare -a CACHE_LINES=()
+cache_lines() {
+    local sc s l
+    CACHE_LINES=()
+    for sc in $SCENARIOS; do
+        [[ $sc == d || $sc == e ]] || continue
+        for s in "${ACTIVE[@]}"; do
+            [[ $s == direct || -z ${RAN[$sc:$s]:-} ]] && continue
+            if [[ ${HIT_OK[$sc:$s]:-0} == 1 ]]; then l="hit verified"; else l="NO HIT"; fi
+            l="($sc) $s: $l; ${HIT_INFO[$sc:$s]:-}"
+            [[ -n ${RUN_HITS[$sc:$s]:-} ]] && l+="; run: ${RUN_HITS[$sc:$s]}"
+            CACHE_LINES+=("$l")
+        done
+    done
+}
 
 print_text() {
     local row
@@ -623,8 +758,13 @@ print_text() {
     for s in direct hopcache squid tinyproxy; do
         [[ -n ${NOTE_OF[$s]:-} ]] && printf '  note: %s: %s\n' "$s" "${NOTE_OF[$s]}"
     done
+    cache_lines
+    if ((${#CACHE_LINES[@]})); then
+        printf '\nCache hits (warm-up check before the run; counters during it):\n'
+        printf '  %s\n' "${CACHE_LINES[@]}"
+    fi
     if ((${#VERDICT[@]})); then
-        printf '\nTargets (issue 2):\n'
+        printf '\nTargets (issues 2 and 3):\n'
         printf '  %s\n' "${VERDICT[@]}"
     fi
     printf '\n'
@@ -674,8 +814,13 @@ write_markdown() {
                 printf -- '- %s: %s\n' "$s" "${NOTE_OF[$s]}"
             fi
         done
+        cache_lines
+        if ((${#CACHE_LINES[@]})); then
+            printf '\n## Cache hits\n\nWarm-up check before each timed run; hit/miss counters of the proxy during it.\n\n'
+            printf -- '- %s\n' "${CACHE_LINES[@]}"
+        fi
         if ((${#VERDICT[@]})); then
-            printf '\n## Targets (issue 2)\n\n'
+            printf '\n## Targets (issues 2 and 3)\n\n'
             printf -- '- %s\n' "${VERDICT[@]}"
         fi
         printf '\n"direct" is nginx itself (the limit); "vs direct" is rate / direct rate in the same run.\n'

@@ -71,8 +71,8 @@
 #define TOUCH_AGE_US (60 * 1000000LL)
 #define FLUSH_US 1000000LL
 #define READER_CHECK_EVERY 1000
-#define MAX_READERS 512
-#define SPARE_READS 4
+#define MAX_READERS 4096 /* every worker holds up to SPARE_READS + 128 (conn_cache.c) */
+#define SPARE_READS 32 /* a hit keeps its read until the body is written */
 #define DOOMED_MAX 16
 #define ENV_FLAGS (MDB_NOTLS | MDB_NOSYNC | MDB_NORDAHEAD | MDB_NOMEMINIT)
 

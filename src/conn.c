@@ -946,6 +946,13 @@ static void send_response_head(struct conn *c, const bool *keep, const struct ht
 	evbuffer_add(out, c->res.reason.p, c->res.reason.len);
 	evbuffer_add(out, "\r\n", 2);
 	add_fields(out, c->res.fields, c->res.nfields, keep, -1);
+	if (http_field_find(c->res.fields, c->res.nfields, "date") == NULL) {
+		/* RFC 9110 §6.6.1: a recipient with a clock MUST add Date to a
+		 * response it forwards or caches without one. */
+		char date[40];
+		http_date_format(time(NULL), date, sizeof(date));
+		evbuffer_add_printf(out, "Date: %s\r\n", date);
+	}
 	evbuffer_add_printf(out, "Via: 1.%d %s\r\n", c->res.minor, cfg->via);
 	if (cache_status[0] != '\0')
 		evbuffer_add_printf(out, "Cache-Status: %s\r\n", cache_status);
@@ -1101,7 +1108,6 @@ static void read_response(struct conn *c)
 			/* answered from the store: the upstream connection is
 			 * reusable only if no body follows */
 			c->upstream_reusable = c->upstream_reusable && fr.kind == HTTP_BODY_NONE;
-			c->outcome = "REFRESH";
 			c->sbody.done = false;
 			request_done(c);
 			return;

@@ -102,6 +102,7 @@ struct conn {
 	char cache_validators[1024];
 	size_t cache_validators_len;
 	char cache_vary_marker[512];
+	char cache_vary_gen[17];          /* generation of the Vary marker (conn_cache.c) */
 	struct evbuffer *cache_head;      /* the head to store */
 	struct inflight *inflight;        /* the fetch this request leads or waits for */
 	struct conn *wait_next;           /* next waiter of the same fetch */

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -36,6 +37,7 @@
 #include "worker.h"
 
 #define VARY_MAX 16
+#define MARKER_GEN_LEN 16
 
 /* A fetch in flight for a cache key, and the requests waiting for it
  * (collapsed forwarding: one upstream fetch per key and worker). */
@@ -161,15 +163,17 @@ static void primary_key(const char *uri, size_t len, uint8_t key[CACHE_KEY_LEN])
 }
 
 /* Variant key: the primary key and the request's values of the Vary names. */
-static void variant_key(const uint8_t primary[CACHE_KEY_LEN], const struct http_field *req,
-			size_t req_n, const struct slice *names, size_t nnames,
-			uint8_t key[CACHE_KEY_LEN])
+static void variant_key(const uint8_t primary[CACHE_KEY_LEN], const char *gen,
+			const struct http_field *req, size_t req_n, const struct slice *names,
+			size_t nnames, uint8_t key[CACHE_KEY_LEN])
 {
 	char vals[VARY_MAX][512];
-	const char *parts[VARY_MAX + 1];
-	size_t lens[VARY_MAX + 1];
+	const char *parts[VARY_MAX + 2];
+	size_t lens[VARY_MAX + 2];
 	parts[0] = (const char *)primary;
 	lens[0] = CACHE_KEY_LEN;
+	parts[1] = gen;
+	lens[1] = strlen(gen);
 	for (size_t i = 0; i < nnames && i < VARY_MAX; i++) {
 		bool absent = false;
 		size_t n = cache_vary_value(req, req_n, names[i], vals[i], sizeof(vals[i]), &absent);
@@ -178,10 +182,50 @@ static void variant_key(const uint8_t primary[CACHE_KEY_LEN], const struct http_
 			vals[i][0] = '\001';
 			n = 1;
 		}
-		parts[i + 1] = vals[i];
-		lens[i + 1] = n < sizeof(vals[i]) ? n : sizeof(vals[i]);
+		parts[i + 2] = vals[i];
+		lens[i + 2] = n < sizeof(vals[i]) ? n : sizeof(vals[i]);
 	}
-	cache_key(parts, lens, 1 + (nnames < VARY_MAX ? nnames : VARY_MAX), key);
+	cache_key(parts, lens, 2 + (nnames < VARY_MAX ? nnames : VARY_MAX), key);
+}
+
+/* A Vary marker is stored at the primary key: its head names the fields the
+ * variants differ by, and a generation that is part of every variant key.
+ * Deleting the marker (PURGE, invalidation) thus makes every variant
+ * unreachable at once; they age out of the store by LRU. Reads the names
+ * (slices into the marker) and the generation; false when malformed. */
+static bool marker_read(const struct cache_object *obj, struct slice *names, size_t *nn,
+			char gen[MARKER_GEN_LEN + 1])
+{
+	struct http_field f[4];
+	struct http_response res = { .fields = f, .fields_cap = 4 };
+	struct http_limits lim = { obj->head_len + 1, obj->head_len + 1, 4 };
+	if (http_parse_response(obj->head, obj->head_len, &res, &lim) != (ssize_t)obj->head_len)
+		return false;
+	const struct http_field *g = http_field_find(f, res.nfields, "generation");
+	*nn = cache_vary_names(f, res.nfields, names, VARY_MAX);
+	if (g == NULL || g->value.len != MARKER_GEN_LEN || *nn == 0 || *nn > VARY_MAX)
+		return false;
+	memcpy(gen, g->value.p, MARKER_GEN_LEN);
+	gen[MARKER_GEN_LEN] = '\0';
+	return true;
+}
+
+/* A new marker generation: 16 random hex digits. */
+static void marker_new_gen(char gen[MARKER_GEN_LEN + 1])
+{
+	static const char hex[] = "0123456789abcdef";
+	uint8_t rnd[MARKER_GEN_LEN / 2];
+	if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd)) {
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		uint64_t v = (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 20) ^ (uint64_t)getpid();
+		memcpy(rnd, &v, sizeof(rnd));
+	}
+	for (size_t i = 0; i < sizeof(rnd); i++) {
+		gen[2 * i] = hex[rnd[i] >> 4];
+		gen[2 * i + 1] = hex[rnd[i] & 15];
+	}
+	gen[MARKER_GEN_LEN] = '\0';
 }
 
 /* Parse a stored head into c->res (fields point into the map). */
@@ -210,15 +254,14 @@ static int lookup(struct conn *c, struct cache_object *obj, struct cache_read **
 	/* A Vary marker: its head lists the fields the variants differ by. */
 	struct slice names[VARY_MAX];
 	size_t nn = 0;
-	if (parse_stored(c, obj))
-		nn = cache_vary_names(c->res.fields, c->res.nfields, names, VARY_MAX);
-	if (nn == 0 || nn > VARY_MAX) {
+	char gen[MARKER_GEN_LEN + 1];
+	if (!marker_read(obj, names, &nn, gen)) {
 		cache_release(*rd);
 		*rd = NULL;
 		c->cache_fwd = "vary-miss";
 		return 0;
 	}
-	variant_key(c->cache_key, c->req.fields, c->req.nfields, names, nn, c->cache_vkey);
+	variant_key(c->cache_key, gen, c->req.fields, c->req.nfields, names, nn, c->cache_vkey);
 	cache_release(*rd);
 	*rd = NULL;
 	r = cache_get(store, c->cache_vkey, obj, rd);
@@ -238,11 +281,32 @@ static bool in_304(struct slice name)
 	return false;
 }
 
-/* Write the stored response (or a 304/206/416 made from it) to the client.
- * status_line_status 0 = the stored status. */
-static void serve_stored(struct conn *c, const struct cache_object *obj, int64_t age,
-			 const char *cache_status)
+/* Bodies sent straight from the LMDB map: each holds its read transaction
+ * until the socket has taken the bytes. Past this many in one worker, bodies
+ * are copied instead, so slow clients cannot pin reader slots or old pages
+ * without bound. */
+#define MAP_REFS_MAX 128
+static unsigned map_refs;
+
+/* The socket took a body that pointed into the map: end its read. */
+static void map_ref_done(const void *data, size_t len, void *arg)
 {
+	(void)data;
+	(void)len;
+	cache_release(arg);
+	map_refs--;
+}
+
+/* Write the stored response (or a 304/206/416 made from it) to the client.
+ * The body goes from the map to the socket without a copy in between when
+ * it can: then the read handle rd is kept until it is written, and this
+ * returns true (the caller must not release rd). */
+static bool serve_stored(struct conn *c, const struct cache_object *obj, int64_t age,
+			 const char *cache_status, struct cache_read *rd)
+{
+	bool rd_taken = false;
+	if (!c->rbody.done)
+		c->client_keepalive = false; /* its body is not read: close after (RFC 9112 §9.3) */
 	const char *via = c->w->cfg->via;
 	struct evbuffer *out = bufferevent_get_output(c->cbev);
 	size_t before = evbuffer_get_length(out);
@@ -327,12 +391,17 @@ static void serve_stored(struct conn *c, const struct cache_object *obj, int64_t
 	else if (c->req.minor == 0)
 		evbuffer_add(out, "Connection: keep-alive\r\n", 24);
 	evbuffer_add(out, "\r\n", 2);
-	/* The body is copied once, from the map into the socket's buffer. */
 	if (!c->head_request) {
-		if (parts != NULL)
+		if (parts != NULL) {
 			evbuffer_add_buffer(out, parts);
-		else if (body_len > 0)
+		} else if (body_len > 0 && map_refs < MAP_REFS_MAX &&
+			   evbuffer_add_reference(out, body, body_len, map_ref_done, rd) == 0) {
+			/* zero copy until the kernel's own copy into the socket */
+			map_refs++;
+			rd_taken = true;
+		} else if (body_len > 0) {
 			evbuffer_add(out, body, body_len);
+		}
 	}
 	if (parts != NULL)
 		evbuffer_free(parts);
@@ -340,6 +409,7 @@ static void serve_stored(struct conn *c, const struct cache_object *obj, int64_t
 	c->status = not_modified ? 304
 		    : range.kind == CACHE_RANGE_SINGLE || range.kind == CACHE_RANGE_MULTI ? 206
 		    : range.kind == CACHE_RANGE_UNSATISFIABLE ? 416 : status;
+	return rd_taken;
 }
 
 /* Does the stored response allow a request with Authorization to use it
@@ -487,24 +557,23 @@ bool conn_cache_request(struct conn *c)
 	struct cache_decision d;
 	cache_decide(&c->creq, c->res.status, c->res.fields, c->res.nfields, obj.request_time,
 		     obj.response_time, now, (int64_t)cfg->cache_heuristic_max, &d);
-	if (d.use == CACHE_USE_FRESH || d.use == CACHE_USE_STALE ||
-	    (d.use != CACHE_USE_MISS && c->creq.cc.only_if_cached)) {
+	if (d.use == CACHE_USE_FRESH || d.use == CACHE_USE_STALE) {
 		char cs[96];
 		snprintf(cs, sizeof(cs), "%s; hit; ttl=%lld", cfg->via, (long long)d.ttl);
-		serve_stored(c, &obj, d.age, cs);
-		cache_release(rd);
+		if (!serve_stored(c, &obj, d.age, cs, rd))
+			cache_release(rd);
 		cache_touch(w->cache, c->cache_vkey);
 		cache_count(w->cache, 1, 0);
 		c->outcome = "HIT";
 		conn_done(c);
 		return true;
 	}
-	if (d.use == CACHE_USE_STALE_REVALIDATE) {
+	if (d.use == CACHE_USE_STALE_REVALIDATE && !c->creq.cc.only_if_cached) {
 		char cs[128];
 		snprintf(cs, sizeof(cs), "%s; hit; ttl=%lld; detail=stale-while-revalidate",
 			 cfg->via, (long long)d.ttl);
-		serve_stored(c, &obj, d.age, cs);
-		cache_release(rd);
+		if (!serve_stored(c, &obj, d.age, cs, rd))
+			cache_release(rd);
 		cache_count(w->cache, 1, 0);
 		c->outcome = "HIT";
 		revalidate_in_background(c);
@@ -558,8 +627,8 @@ static bool serve_again(struct conn *c, bool validated, int fwd_status)
 	else
 		snprintf(cs, sizeof(cs), "%s; hit; fwd=stale; fwd-status=%d; ttl=%lld",
 			 c->w->cfg->via, fwd_status, (long long)(life - age));
-	serve_stored(c, &obj, age, cs);
-	cache_release(rd);
+	if (!serve_stored(c, &obj, age, cs, rd))
+		cache_release(rd);
 	return true;
 }
 
@@ -608,12 +677,15 @@ int conn_cache_response(struct conn *c, const bool *keep, const struct http_fram
 		 * response. */
 		conn_cache_merge_304(c);
 		inflight_leave(c);
+		c->outcome = "REFRESH";
 		return serve_again(c, true, 304) ? 1 : 0;
 	}
 	if (c->cache_stale_if_error && status >= 500) {
 		/* RFC 5861 §4: stale-if-error. */
-		if (serve_again(c, false, status))
+		if (serve_again(c, false, status)) {
+			c->outcome = "STALE";
 			return 1;
+		}
 	}
 	const char *why = cache_storable(c->req.method, status, &c->creq, c->res.fields,
 					 c->res.nfields, (int64_t)cfg->cache_heuristic_max);
@@ -654,6 +726,11 @@ int conn_cache_response(struct conn *c, const bool *keep, const struct http_fram
 		evbuffer_add(c->cache_head, f->value.p, f->value.len);
 		evbuffer_add(c->cache_head, "\r\n", 2);
 	}
+	if (http_field_find(c->res.fields, c->res.nfields, "date") == NULL) {
+		char date[40]; /* as sent to the client (RFC 9110 §6.6.1) */
+		http_date_format(time(NULL), date, sizeof(date));
+		evbuffer_add_printf(c->cache_head, "Date: %s\r\n", date);
+	}
 	evbuffer_add(c->cache_head, "\r\n", 2);
 	c->cache_response_time = time(NULL);
 	/* Vary: the variant key and the marker's names, decided now while the
@@ -667,7 +744,27 @@ int conn_cache_response(struct conn *c, const bool *keep, const struct http_fram
 	}
 	memcpy(c->cache_vkey, c->cache_key, CACHE_KEY_LEN);
 	if (nn > 0) {
-		variant_key(c->cache_key, c->req.fields, c->req.nfields, names, nn, c->cache_vkey);
+		/* Join the current marker's generation when it names the same
+		 * fields; else this response starts a new one. */
+		struct cache_object mo;
+		struct cache_read *mrd = NULL;
+		struct slice mnames[VARY_MAX];
+		size_t mnn = 0;
+		bool joined = false;
+		if (cache_get(w->cache, c->cache_key, &mo, &mrd) == 1) {
+			if ((mo.flags & CACHE_VARY) && marker_read(&mo, mnames, &mnn, c->cache_vary_gen) &&
+			    mnn == nn) {
+				joined = true;
+				for (size_t i = 0; i < nn; i++)
+					joined = joined && mnames[i].len == names[i].len &&
+						 strncasecmp(mnames[i].p, names[i].p, names[i].len) == 0;
+			}
+			cache_release(mrd);
+		}
+		if (!joined)
+			marker_new_gen(c->cache_vary_gen);
+		variant_key(c->cache_key, c->cache_vary_gen, c->req.fields, c->req.nfields, names,
+			    nn, c->cache_vkey);
 		size_t o = 0;
 		for (size_t i = 0; i < nn; i++) {
 			int k = snprintf(c->cache_vary_marker + o, sizeof(c->cache_vary_marker) - o,
@@ -785,8 +882,9 @@ static void store_response(struct conn *c, bool complete)
 	};
 	if (cache_put(store, c->cache_vkey, &obj) == 1 && c->cache_vary_marker[0] != '\0') {
 		char marker[600];
-		int n = snprintf(marker, sizeof(marker), "HTTP/1.1 200 OK\r\nVary: %s\r\n\r\n",
-				 c->cache_vary_marker);
+		int n = snprintf(marker, sizeof(marker),
+				 "HTTP/1.1 200 OK\r\nVary: %s\r\nGeneration: %s\r\n\r\n",
+				 c->cache_vary_marker, c->cache_vary_gen);
 		struct cache_object m = {
 			.flags = CACHE_VARY,
 			.request_time = obj.request_time,

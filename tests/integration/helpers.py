@@ -777,3 +777,140 @@ def curl(proxy_port, url, *args, tmpdir, timeout=10):
     except FileNotFoundError:
         b = b""
     return CurlResult(p, head_text, b)
+
+
+# ---------------------------------------------------------------------------
+# cache tests (test_cache*.py)
+
+
+def http_date(offset=0.0, t=None):
+    """IMF-fixdate of now + offset seconds (or of t)."""
+    import email.utils
+    return email.utils.formatdate((time.time() if t is None else t) + offset, usegmt=True)
+
+
+def cache_status_params(resp):
+    """The Cache-Status members of a response as a list of (name, value)
+    pairs per member: 'hopcache; hit; ttl=5' -> [('hopcache', None),
+    ('hit', None), ('ttl', '5')]. Several members: the lists joined."""
+    out = []
+    for member in resp.get_all("cache-status"):
+        for part in member.split(";"):
+            part = part.strip()
+            if not part:
+                continue
+            if "=" in part:
+                k, v = part.split("=", 1)
+                out.append((k.strip().lower(), v.strip()))
+            else:
+                out.append((part.lower(), None))
+    return out
+
+
+def cs_has(resp, name, value=None):
+    """Does Cache-Status carry param `name` (with `value` when given)?"""
+    for k, v in cache_status_params(resp):
+        if k == name.lower() and (value is None or v == str(value)):
+            return True
+    return False
+
+
+def cs_get(resp, name):
+    for k, v in cache_status_params(resp):
+        if k == name.lower():
+            return v
+    return None
+
+
+def mdb_dump_db(env_dir, db, timeout=10):
+    """[(key bytes, value bytes)] of named DB `db` in the LMDB environment at
+    env_dir, read with mdb_dump (lmdb-utils), hex format."""
+    p = subprocess.run(["mdb_dump", "-s", db, env_dir], capture_output=True, timeout=timeout)
+    if p.returncode != 0:
+        raise RuntimeError("mdb_dump -s %s %s: rc %d %s" % (db, env_dir, p.returncode,
+                                                           p.stderr.decode("utf-8", "replace")))
+    lines = p.stdout.decode("ascii", "replace").splitlines()
+    items = []
+    in_data = False
+    for line in lines:
+        if line == "HEADER=END":
+            in_data = True
+            continue
+        if line == "DATA=END":
+            in_data = False
+            continue
+        if in_data and line.startswith(" "):
+            items.append(bytes.fromhex(line[1:]))
+    return list(zip(items[0::2], items[1::2]))
+
+
+def mdb_dump_all_print(env_dir, timeout=10):
+    """`mdb_dump -a -p env_dir` as text (printable bytes as is, others \\xx)."""
+    p = subprocess.run(["mdb_dump", "-a", "-p", env_dir], capture_output=True, timeout=timeout)
+    if p.returncode != 0:
+        raise RuntimeError("mdb_dump -a -p %s: rc %d %s" % (env_dir, p.returncode,
+                                                          p.stderr.decode("utf-8", "replace")))
+    return p.stdout.decode("latin-1")
+
+
+class CacheRecord:
+    """One value of the store's "objects" DB (layout in src/cache.c):
+    48-byte header (magic, u16 version, u16 zero, u32 flags, u32 head_len,
+    u64 body_len, i64 request_time, i64 response_time, u64 stamp), the
+    stored head, then the body."""
+
+    def __init__(self, key, value):
+        self.key = key
+        self.raw = value
+        self.magic = value[0:4]
+        self.version = struct.unpack_from("<H", value, 4)[0]
+        self.flags, self.head_len, self.body_len = struct.unpack_from("<IIQ", value, 8)
+        self.request_time, self.response_time, self.stamp = struct.unpack_from("<qqQ", value, 24)
+        self.head = value[48:48 + self.head_len]
+        self.body = value[48 + self.head_len:48 + self.head_len + self.body_len]
+        lines = self.head.split(b"\r\n")
+        self.status_line = lines[0]
+        self.headers = parse_fields([l for l in lines[1:] if l])
+
+    def names(self):
+        return [k.lower() for (k, _) in self.headers]
+
+    def get_all(self, name):
+        return [v for (k, v) in self.headers if k.lower() == name.lower()]
+
+    def __repr__(self):
+        return "<CacheRecord flags=%d head=%r body[:60]=%r>" % (self.flags, self.head, self.body[:60])
+
+
+def cache_records(env_dir):
+    return [CacheRecord(k, v) for (k, v) in mdb_dump_db(env_dir, "objects")]
+
+
+def fetch(port, url, headers=(), method="GET", body=None, timeout=TIMEOUT):
+    """One request for absolute `url` through the proxy on a new connection
+    (Host from the URL); returns the final Response."""
+    host = url.split("/")[2]
+    hdrs = [("Host", host)] + list(headers)
+    if body is not None and not any(isinstance(h, tuple) and h[0].lower() == "content-length"
+                                    for h in hdrs):
+        hdrs.append(("Content-Length", str(len(body))))
+    with Client(port, timeout=timeout) as c:
+        return c.exchange(method, url, hdrs, body)
+
+
+def requests_for(origin, path, method=None):
+    """The requests the origin received for origin-form target `path`."""
+    with origin.lock:
+        reqs = list(origin.requests)
+    return [r for r in reqs if r.target == path and (method is None or r.method == method)]
+
+
+def origin_down(origin):
+    """Stop an Origin so that new connections are refused at once (shutting
+    the listening socket down wakes the accept thread; a plain close may
+    leave it accepting)."""
+    try:
+        origin.lsock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+    origin.stop()

@@ -690,11 +690,12 @@ static void test_sigkill_writer(void **state)
 		for (unsigned i = 0; i < first; i++)
 			present += (unsigned)has_obj(c, i); /* asserts completeness */
 		assert_true(present > 0);
-		assert_int_equal(put_obj(c, 1000000 + (unsigned)round, 1000), 1);
-		assert_true(has_obj(c, 1000000 + (unsigned)round));
+		/* before the put below, which may evict */
 		struct cache_stats st;
 		assert_int_equal(cache_stats(c, &st), 0);
 		assert_true(st.entries >= present);
+		assert_int_equal(put_obj(c, 1000000 + (unsigned)round, 1000), 1);
+		assert_true(has_obj(c, 1000000 + (unsigned)round));
 		cache_close(c);
 	}
 	munmap((void *)(uintptr_t)progress, sizeof(unsigned));
