@@ -119,6 +119,9 @@ struct conn *conn_new(struct worker *w, int fd, const struct sockaddr *sa, int s
 	struct timeval wt = seconds_tv(cfg->client_timeout);
 	bufferevent_set_timeouts(c->cbev, NULL, &wt);
 	bufferevent_set_max_single_write(c->cbev, RELAY_HIGH);
+	/* The client is always read (an EOF is seen at once); pipelined bytes
+	 * beyond this wait in the kernel until the buffer drains. */
+	bufferevent_setwatermark(c->cbev, EV_READ, 0, cfg->max_header_bytes + RELAY_HIGH);
 	bufferevent_setcb(c->cbev, client_read_cb, client_write_cb, client_event_cb, c);
 	bufferevent_enable(c->cbev, EV_READ | EV_WRITE);
 	c->state = CONN_READ_HEAD;
@@ -154,7 +157,7 @@ static void upstream_release(struct conn *c, bool reuse)
 	if (reuse && !c->w->draining && evbuffer_get_length(bufferevent_get_input(u)) == 0 &&
 	    evbuffer_get_length(bufferevent_get_output(u)) == 0) {
 		bufferevent_setwatermark(u, EV_WRITE, 0, 0);
-		pool_put(c->w->pool, c->host_port, u);
+		pool_put(c->w->pool, c->host_port, u, c->upstream_addr);
 	} else {
 		bufferevent_free(u);
 	}
@@ -557,12 +560,13 @@ static void connected_cb(enum upstream_err err, struct bufferevent *bev, const c
 static void start_upstream(struct conn *c)
 {
 	c->state = CONN_CONNECTING;
-	bufferevent_disable(c->cbev, EV_READ);
 	if (!method_is(c, "CONNECT") && !c->upgrading) {
-		struct bufferevent *u = pool_get(c->w->pool, c->host_port);
+		char addr[64];
+		struct bufferevent *u = pool_get(c->w->pool, c->host_port, addr, sizeof(addr));
 		if (u != NULL) {
 			c->upstream_reusable = false;
-			connected_cb(UPSTREAM_OK, u, "", c);
+			c->pooled = true;
+			connected_cb(UPSTREAM_OK, u, addr, c);
 			return;
 		}
 	}
@@ -644,6 +648,7 @@ static bool read_request(struct conn *c)
 	c->res_started = false;
 	c->upstream_reusable = false;
 	c->retried = false;
+	c->pooled = false;
 	c->collapse_tried = false;
 	c->res.status = 0;
 	c->upgrading = false;
@@ -852,16 +857,14 @@ static void connected_cb(enum upstream_err err, struct bufferevent *bev, const c
 		return;
 	}
 	c->ubev = bev;
-	bufferevent_set_max_single_read(bev, RELAY_HIGH / 2);
-	bufferevent_set_max_single_write(bev, RELAY_HIGH);
-	if (addr[0] != '\0') {
+	snprintf(c->upstream_addr, sizeof(c->upstream_addr), "%s", addr);
+	if (!c->pooled) {
 		c->retried = true;
-		snprintf(c->upstream_addr, sizeof(c->upstream_addr), "%s", addr);
+		bufferevent_set_max_single_read(bev, RELAY_HIGH / 2);
+		bufferevent_set_max_single_write(bev, RELAY_HIGH);
 		int one = 1;
 		setsockopt(bufferevent_getfd(bev), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	} else {
-		/* pooled */
-		upstream_peer_name(bufferevent_getfd(bev), c->upstream_addr, sizeof(c->upstream_addr));
 		/* A pooled connection may have been closed by the server while
 		 * idle: one retry, only when the request can be sent again. */
 		c->retried = !c->idempotent || c->rbody.in != HTTP_BODY_NONE;
@@ -886,6 +889,7 @@ static bool maybe_retry(struct conn *c)
 	if (evbuffer_get_length(bufferevent_get_input(c->ubev)) > 0)
 		return false;
 	c->retried = true;
+	c->pooled = false;
 	bufferevent_free(c->ubev);
 	c->ubev = NULL;
 	c->state = CONN_CONNECTING;
@@ -1149,7 +1153,6 @@ static void relay_request_body(struct conn *c)
 	}
 	if (r == 1) {
 		/* Body complete: pipelined bytes wait in the buffer. */
-		bufferevent_disable(c->cbev, EV_READ);
 		struct timeval wt = seconds_tv(c->w->cfg->client_timeout);
 		bufferevent_set_timeouts(c->cbev, NULL, &wt);
 		struct timeval ut = seconds_tv(c->w->cfg->upstream_timeout);
@@ -1205,6 +1208,12 @@ static void client_event_cb(struct bufferevent *bev, short what, void *arg)
 {
 	(void)bev;
 	struct conn *c = arg;
+	if ((what & BEV_EVENT_EOF) && !(what & BEV_EVENT_ERROR) && c->rbody.done &&
+	    (c->state == CONN_CONNECTING || c->state == CONN_FORWARD)) {
+		/* Half-close after a complete request: answer it, then close. */
+		c->client_keepalive = false;
+		return;
+	}
 	if (what & BEV_EVENT_TIMEOUT) {
 		conn_close(c, "client timeout");
 		return;

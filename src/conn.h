@@ -68,6 +68,7 @@ struct conn {
 	bool head_request;
 	bool idempotent;
 	bool retried;
+	bool pooled;               /* the upstream connection came from the pool */
 	bool head_seen;            /* bytes of a new request arrived (header deadline runs) */
 	char host_port[300];       /* "host:port" key of the upstream */
 	char target_str[512];      /* for the access log (truncated) */

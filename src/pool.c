@@ -5,6 +5,7 @@
  * is dropped at once. Each entry also expires after the idle timeout. */
 #include "pool.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/queue.h>
@@ -17,6 +18,7 @@ struct pool_entry {
 	struct pool *pool;
 	struct bufferevent *bev;
 	struct event *timer;
+	char addr[64];
 	char key[];
 };
 
@@ -74,7 +76,7 @@ static void idle_timeout_cb(evutil_socket_t fd, short what, void *arg)
 	entry_free(arg, 1);
 }
 
-void pool_put(struct pool *p, const char *key, struct bufferevent *bev)
+void pool_put(struct pool *p, const char *key, struct bufferevent *bev, const char *addr)
 {
 	if (p->max_idle == 0) {
 		bufferevent_free(bev);
@@ -89,6 +91,7 @@ void pool_put(struct pool *p, const char *key, struct bufferevent *bev)
 		return;
 	}
 	memcpy(e->key, key, klen + 1);
+	snprintf(e->addr, sizeof(e->addr), "%s", addr);
 	e->pool = p;
 	e->bev = bev;
 	e->timer = evtimer_new(p->base, idle_timeout_cb, e);
@@ -105,13 +108,14 @@ void pool_put(struct pool *p, const char *key, struct bufferevent *bev)
 	evtimer_add(e->timer, &p->timeout);
 }
 
-struct bufferevent *pool_get(struct pool *p, const char *key)
+struct bufferevent *pool_get(struct pool *p, const char *key, char *addr, size_t addrlen)
 {
 	struct pool_entry *e;
 	/* Newest first: the most recently used connection is the likeliest alive. */
 	TAILQ_FOREACH_REVERSE(e, &p->idle, pool_list, link) {
 		if (strcmp(e->key, key) == 0) {
 			struct bufferevent *bev = e->bev;
+			snprintf(addr, addrlen, "%s", e->addr);
 			// cppcheck-suppress uninitvar ; e is set by TAILQ_FOREACH_REVERSE
 			entry_free(e, 0);
 			bufferevent_setcb(bev, NULL, NULL, NULL, NULL);

@@ -12,12 +12,13 @@ struct pool *pool_new(struct event_base *base, size_t max_idle, double idle_time
 void pool_free(struct pool *p);
 
 /* Hand an idle, reusable connection to the pool (it takes ownership; when
- * full, the oldest entry is closed). */
-void pool_put(struct pool *p, const char *key, struct bufferevent *bev);
+ * full, the oldest entry is closed). addr is its peer, "ip:port". */
+void pool_put(struct pool *p, const char *key, struct bufferevent *bev, const char *addr);
 
 /* Take an idle connection for key, or NULL. The caller owns it and must set
- * its callbacks. */
-struct bufferevent *pool_get(struct pool *p, const char *key);
+ * its callbacks. addr (>= 64 bytes) receives the peer "ip:port" given to
+ * pool_put. */
+struct bufferevent *pool_get(struct pool *p, const char *key, char *addr, size_t addrlen);
 
 /* Close every idle connection (worker shutdown). */
 void pool_clear(struct pool *p);

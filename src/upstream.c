@@ -110,17 +110,6 @@ static void format_addr(const struct sockaddr *sa, char *out, size_t len)
 	}
 }
 
-void upstream_peer_name(int fd, char *out, size_t len)
-{
-	struct sockaddr_storage ss;
-	socklen_t sl = sizeof(ss);
-	if (getpeername(fd, (struct sockaddr *)&ss, &sl) != 0) {
-		snprintf(out, len, "-");
-		return;
-	}
-	format_addr((struct sockaddr *)&ss, out, len);
-}
-
 static void connect_event_cb(struct bufferevent *bev, short what, void *arg)
 {
 	(void)bev;

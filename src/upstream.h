@@ -33,9 +33,6 @@ struct upstream_req *upstream_connect(struct worker *w, const char *host, uint16
 /* Abandon a pending request: the callback will not be called. */
 void upstream_cancel(struct upstream_req *r);
 
-/* "ip:port" ("[ip]:port") of a connected socket's peer. */
-void upstream_peer_name(int fd, char *out, size_t len);
-
 /* RFC 9209 error type and status for an upstream error. */
 const char *upstream_err_type(enum upstream_err err);
 int upstream_err_status(enum upstream_err err);

@@ -150,7 +150,7 @@ void worker_main(const struct config *cfg, const int *fds, size_t nfds, bool use
 	signal(SIGUSR1, SIG_IGN);
 
 	struct event_config *ec = event_config_new();
-	event_config_set_flag(ec, EVENT_BASE_FLAG_NOLOCK);
+	event_config_set_flag(ec, EVENT_BASE_FLAG_NOLOCK | EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
 	w->base = event_base_new_with_config(ec);
 	event_config_free(ec);
 	if (w->base == NULL) {
