@@ -353,7 +353,7 @@ int master_run(struct config *cfg, bool foreground)
 		if (cache_prepare(cfg->cache_dir, (size_t)cfg->cache_size, err, sizeof(err)) == 0 &&
 		    (cfg->user == NULL || cache_chown(cfg->cache_dir, cfg->user) == 0)) {
 			m->cache_ok = true;
-			log_info("cache %s (%llu MiB)", cfg->cache_dir,
+			log_info("cache in %s (map size %llu MiB)", cfg->cache_dir,
 				 (unsigned long long)(cfg->cache_size >> 20));
 		} else {
 			log_error("cache disabled: %s", err);

@@ -36,6 +36,13 @@ count_pytest() {
 	if [ -z "$p$f$e" ]; then failed=$((failed + 1)); fi
 }
 
+# The builds below are out of tree; an in-tree build (the README's first
+# command) would make configure refuse them.
+if [ -f "$top/config.status" ]; then
+	step "make distclean (the source tree was configured in place)"
+	make -C "$top" distclean >/dev/null 2>&1 || true
+fi
+
 step "autoreconf"
 autoreconf -fi >/dev/null || { echo "autoreconf failed"; echo "0 passed, 1 failed"; exit 1; }
 
