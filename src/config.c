@@ -33,6 +33,7 @@
 #endif
 
 #include "config.h"
+#include "auth.h"
 #include "cidr.h"
 
 /* Larger files are refused: a config is small; long lists live in their own files. */
@@ -80,6 +81,10 @@ struct config_row {
 
 #define FIELD(f) .off = offsetof(struct config, f), .size = sizeof(((struct config *)0)->f)
 #define COUNT(f) .off_count = offsetof(struct config, f)
+
+static const struct config_enum auth_schemes[] = {
+	{ "none", CONFIG_AUTH_NONE }, { "basic", CONFIG_AUTH_BASIC }, { NULL, 0 },
+};
 
 static const struct config_enum log_levels[] = {
 	{ "error", 0 }, { "warn", 1 }, { "info", 2 }, { "debug", 3 }, { NULL, 0 },
@@ -161,6 +166,21 @@ static const struct config_row config_rows[] = {
 	  FIELD(cache_store_set_cookie) },
 	{ .section = "cache", .key = "purge_allow", .type = CT_CIDRS, .def = "127.0.0.1, ::1",
 	  .flags = CF_OPTIONAL, FIELD(purge_allow), COUNT(npurge_allow) },
+
+	/* [auth] */
+	{ .section = "auth", .key = "scheme", .type = CT_ENUM, .def = "none",
+	  .names = auth_schemes, FIELD(auth_scheme) },
+	{ .section = "auth", .key = "realm", .type = CT_STRING, .def = "hopcache", FIELD(auth_realm) },
+	{ .section = "auth", .key = "htpasswd", .type = CT_STRING, .def = NULL,
+	  .flags = CF_OPTIONAL, FIELD(auth_htpasswd) },
+	{ .section = "auth", .key = "groups", .type = CT_STRING, .def = NULL,
+	  .flags = CF_OPTIONAL, FIELD(auth_groups) },
+	{ .section = "auth", .key = "credential_ttl", .type = CT_DURATION, .def = "300",
+	  .dlo = 0, .dhi = 86400, FIELD(auth_credential_ttl) },
+	{ .section = "auth", .key = "max_failures", .type = CT_INT, .def = "10",
+	  .lo = 0, .hi = 1000000, FIELD(auth_max_failures) },
+	{ .section = "auth", .key = "failure_window", .type = CT_DURATION, .def = "60",
+	  TIMEOUT, FIELD(auth_failure_window) },
 };
 
 #define NROWS (sizeof(config_rows) / sizeof(config_rows[0]))
@@ -1281,6 +1301,29 @@ out:
 }
 
 /* Load path; messages call the file `name`. */
+/* Checks across keys, and the files keys name (so -t finds a bad htpasswd
+ * line before a restart does). */
+static void check_files(struct load_ctx *ctx, const struct config *cfg)
+{
+	char err[512];
+	if (cfg->auth_scheme == CONFIG_AUTH_BASIC && cfg->auth_htpasswd == NULL)
+		add_error(ctx, "%s: [auth] htpasswd: required when scheme = basic", ctx->name);
+	if (cfg->auth_scheme == CONFIG_AUTH_BASIC && cfg->auth_htpasswd != NULL) {
+		struct htpasswd *h = htpasswd_load(cfg->auth_htpasswd, err, sizeof(err));
+		if (h == NULL)
+			add_error(ctx, "%s: [auth] htpasswd: %s", ctx->name, err);
+		htpasswd_free(h);
+	}
+	if (cfg->auth_groups != NULL) {
+		struct groups *g = groups_load(cfg->auth_groups, err, sizeof(err));
+		if (g == NULL)
+			add_error(ctx, "%s: [auth] groups: %s", ctx->name, err);
+		groups_free(g);
+	}
+	if (strchr(cfg->auth_realm, '"') != NULL || strchr(cfg->auth_realm, '\\') != NULL)
+		add_error(ctx, "%s: [auth] realm: must not contain '\"' or '\\'", ctx->name);
+}
+
 static struct config *config_load_as(const char *path, const char *name, struct config_errors *errs)
 {
 	struct load_ctx ctx = { .name = name, .errs = errs, .nerr = 0 };
@@ -1346,6 +1389,7 @@ static struct config *config_load_as(const char *path, const char *name, struct 
 		check_entry(&ctx, d, d->key[i], d->val[i], cfg);
 	}
 	iniparser_freedict(d);
+	check_files(&ctx, cfg);
 
 	if (ctx.nerr > 0) {
 		config_free(cfg);

@@ -66,7 +66,19 @@ struct config {
 	bool cache_store_set_cookie;  /* store_set_cookie = yes|no (default yes) */
 	struct cidr *purge_allow;     /* purge_allow = clients allowed to PURGE (default 127.0.0.1, ::1) */
 	size_t npurge_allow;
+
+	/* [auth] */
+	int auth_scheme;              /* scheme = none|basic (CONFIG_AUTH_*) */
+	char *auth_realm;             /* realm = TEXT (default hopcache) */
+	char *auth_htpasswd;          /* htpasswd = PATH (required with basic) */
+	char *auth_groups;            /* groups = PATH (optional) */
+	double auth_credential_ttl;   /* credential_ttl = seconds (default 300) */
+	int auth_max_failures;        /* max_failures = N per client and window (default 10; 0 = off) */
+	double auth_failure_window;   /* failure_window = seconds (default 60) */
 };
+
+#define CONFIG_AUTH_NONE 0
+#define CONFIG_AUTH_BASIC 1
 
 /* Collected problems, each "FILE: [section] key: problem". */
 struct config_errors {

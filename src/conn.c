@@ -22,6 +22,7 @@
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 
+#include "auth.h"
 #include "config.h"
 #include "conn_cache.h"
 #include "errors.h"
@@ -221,7 +222,7 @@ void conn_log_access(struct conn *c)
 		return;
 	struct access_entry e = {
 		.client = c->client_ip,
-		.user = NULL,
+		.user = c->user[0] ? c->user : NULL,
 		.method = c->method_str,
 		.target = c->target_str,
 		.status = c->status,
@@ -616,6 +617,80 @@ static void build_request_head(struct conn *c, struct evbuffer *out)
 	evbuffer_add(out, "\r\n", 2);
 }
 
+/* Answer 407 (or 429 / 400) for a request that did not authenticate. The
+ * connection stays open for a retry when the request had no body. */
+static void auth_refuse(struct conn *c, int status, const char *details)
+{
+	const struct config *cfg = c->w->cfg;
+	char fields[600];
+	if (status == 407)
+		snprintf(fields, sizeof(fields),
+			 "Proxy-Authenticate: Basic realm=\"%s\", charset=\"UTF-8\"\r\n",
+			 cfg->auth_realm);
+	else if (status == 429)
+		snprintf(fields, sizeof(fields), "Retry-After: %.0f\r\n", cfg->auth_failure_window);
+	else
+		fields[0] = '\0';
+	if (status == 400 || !c->rbody.done)
+		c->client_keepalive = false;
+	struct evbuffer *out = bufferevent_get_output(c->cbev);
+	size_t before = evbuffer_get_length(out);
+	errors_respond_fields(out, status, status == 407 ? NULL : "http_request_denied", details,
+			      cfg->via, !c->client_keepalive, c->head_request, fields);
+	c->bytes_out += evbuffer_get_length(out) - before;
+	c->status = status;
+	c->outcome = status == 407 ? "AUTH_REQUIRED" : status == 429 ? "AUTH_BLOCKED" : "http_request_error";
+	request_done(c);
+}
+
+/* The authentication stage (RFC 9110 §11.7.1): Basic credentials in
+ * Proxy-Authorization, checked against the htpasswd file, cached per worker;
+ * failures are counted per client address. The header stage has already
+ * taken the field out of what is forwarded. Returns true when the request
+ * may go on; else it has been answered. */
+static bool authenticate(struct conn *c)
+{
+	struct worker *w = c->w;
+	const struct config *cfg = w->cfg;
+	const struct sockaddr *peer = (const struct sockaddr *)&c->peer;
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (auth_limiter_blocked(w->auth_limiter, peer, now.tv_sec)) {
+		auth_refuse(c, 429, "too many failed authentication attempts: try again later");
+		return false;
+	}
+	if (c->rinfo.proxy_auth_index < 0) {
+		auth_refuse(c, 407, "this proxy requires a user name and password");
+		return false;
+	}
+	char user[AUTH_USER_MAX], pass[AUTH_PASS_MAX];
+	int r = auth_parse_basic(c->req.fields[c->rinfo.proxy_auth_index].value, user, sizeof(user),
+				 pass, sizeof(pass));
+	if (r == -2) {
+		auth_refuse(c, 407, "only the Basic scheme is supported");
+		return false;
+	}
+	if (r != 0) {
+		auth_limiter_fail(w->auth_limiter, peer, now.tv_sec);
+		auth_refuse(c, 400, "malformed Proxy-Authorization");
+		return false;
+	}
+	bool ok = auth_cache_hit(w->auth_cache, user, pass, now.tv_sec);
+	if (!ok && htpasswd_verify(w->htpasswd, user, pass) == 1) {
+		auth_cache_add(w->auth_cache, user, pass, now.tv_sec, (int64_t)cfg->auth_credential_ttl);
+		ok = true;
+	}
+	explicit_bzero(pass, sizeof(pass));
+	if (!ok) {
+		auth_limiter_fail(w->auth_limiter, peer, now.tv_sec);
+		log_info("authentication failed for user \"%s\" from %s", user, c->client_ip);
+		auth_refuse(c, 407, "wrong user name or password");
+		return false;
+	}
+	snprintf(c->user, sizeof(c->user), "%s", user);
+	return true;
+}
+
 /* Parse and dispatch one request head from the client's input buffer.
  * Returns false when it needs more bytes. */
 static bool read_request(struct conn *c)
@@ -646,6 +721,7 @@ static bool read_request(struct conn *c)
 	c->target_str[0] = '\0';
 	c->method_str[0] = '\0';
 	c->res_started = false;
+	c->user[0] = '\0';
 	c->upstream_reusable = false;
 	c->retried = false;
 	c->pooled = false;
@@ -742,6 +818,8 @@ static bool read_request(struct conn *c)
 		fail_request(c, 400, "http_request_error", "invalid request target");
 		return false;
 	}
+	if (cfg->auth_scheme == CONFIG_AUTH_BASIC && !authenticate(c))
+		return false;
 	switch (c->target.form) {
 	case HTTP_TARGET_ORIGIN:
 		c->client_keepalive = false;

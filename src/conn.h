@@ -73,6 +73,7 @@ struct conn {
 	char host_port[300];       /* "host:port" key of the upstream */
 	char target_str[512];      /* for the access log (truncated) */
 	char method_str[32];
+	char user[256];            /* authenticated user, "" when none */
 	char upstream_addr[64];
 	struct timespec t_start;
 	uint64_t bytes_in, bytes_out; /* for this request */

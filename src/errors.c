@@ -21,6 +21,7 @@ const char *errors_reason(int status)
 	case 413: return "Content Too Large";
 	case 414: return "URI Too Long";
 	case 417: return "Expectation Failed";
+	case 429: return "Too Many Requests";
 	case 431: return "Request Header Fields Too Large";
 	case 500: return "Internal Server Error";
 	case 501: return "Not Implemented";
@@ -73,6 +74,13 @@ static void html_text(char *out, size_t len, const char *s)
 void errors_respond(struct evbuffer *out, int status, const char *error, const char *details,
 		    const char *via, bool close, bool head_only)
 {
+	errors_respond_fields(out, status, error, details, via, close, head_only, NULL);
+}
+
+void errors_respond_fields(struct evbuffer *out, int status, const char *error,
+			   const char *details, const char *via, bool close, bool head_only,
+			   const char *fields)
+{
 	const char *reason = errors_reason(status);
 	char esc[512];
 	char body[1024];
@@ -94,6 +102,8 @@ void errors_respond(struct evbuffer *out, int status, const char *error, const c
 			evbuffer_add_printf(out, "Proxy-Status: %s; error=%s\r\n", via, error);
 		}
 	}
+	if (fields != NULL)
+		evbuffer_add(out, fields, strlen(fields));
 	evbuffer_add_printf(out,
 			    "Content-Type: text/html; charset=utf-8\r\n"
 			    "Content-Length: %d\r\n"

@@ -18,4 +18,9 @@ const char *errors_reason(int status);
 void errors_respond(struct evbuffer *out, int status, const char *error, const char *details,
 		    const char *via, bool close, bool head_only);
 
+/* The same with extra header lines ("Name: value\r\n"...; NULL for none). */
+void errors_respond_fields(struct evbuffer *out, int status, const char *error,
+			   const char *details, const char *via, bool close, bool head_only,
+			   const char *fields);
+
 #endif

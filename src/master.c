@@ -185,6 +185,7 @@ static void spawn(struct master *m, size_t i)
 		signal(SIGTERM, SIG_DFL);
 		signal(SIGINT, SIG_DFL);
 		signal(SIGCHLD, SIG_DFL);
+		signal(SIGHUP, SIG_IGN); /* until the worker handles it */
 		sigset_t all;
 		sigemptyset(&all);
 		sigprocmask(SIG_SETMASK, &all, NULL);
@@ -301,12 +302,18 @@ static void stop_cb(evutil_socket_t sig, short what, void *arg)
 	evtimer_add(m->stop_timer, &tv);
 }
 
+/* SIGHUP: the workers re-read the files the configuration names (htpasswd,
+ * groups); a changed INI file still needs a restart. */
 static void hup_cb(evutil_socket_t sig, short what, void *arg)
 {
 	(void)sig;
 	(void)what;
-	(void)arg;
-	log_warn("SIGHUP ignored: restart hopcache to apply a changed configuration");
+	struct master *m = arg;
+	log_info("SIGHUP: workers re-read the htpasswd and groups files "
+		 "(INI changes take effect at the next restart)");
+	for (size_t i = 0; i < m->nslots; i++)
+		if (m->slots[i].pid != 0)
+			kill(m->slots[i].pid, SIGHUP);
 }
 
 /* Detach from the terminal (not with -f). */

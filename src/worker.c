@@ -17,6 +17,7 @@
 #include <event2/event.h>
 #include <event2/listener.h>
 
+#include "auth.h"
 #include "cache.h"
 #include "config.h"
 #include "conn.h"
@@ -126,6 +127,51 @@ static void worker_stop(struct worker *w)
 	evtimer_add(w->drain_timer, &tv);
 }
 
+/* (Re)load the htpasswd and groups files. On reload a file that does not
+ * load leaves the previous one in force. Returns 0, or -1 at start. */
+static int auth_load(struct worker *w, bool reload)
+{
+	const struct config *cfg = w->cfg;
+	char err[512];
+	bool failed = false;
+	if (cfg->auth_scheme == CONFIG_AUTH_BASIC) {
+		struct htpasswd *h = htpasswd_load(cfg->auth_htpasswd, err, sizeof(err));
+		if (h == NULL) {
+			log_error("[auth] htpasswd: %s%s", err, reload ? ": keeping the previous file" : "");
+			if (!reload)
+				return -1;
+			failed = true;
+		} else {
+			htpasswd_free(w->htpasswd);
+			w->htpasswd = h;
+			/* cached credentials may belong to removed users or old passwords */
+			auth_cache_clear(w->auth_cache);
+		}
+	}
+	if (cfg->auth_groups != NULL) {
+		struct groups *g = groups_load(cfg->auth_groups, err, sizeof(err));
+		if (g == NULL) {
+			log_error("[auth] groups: %s%s", err, reload ? ": keeping the previous file" : "");
+			if (!reload)
+				return -1;
+			failed = true;
+		} else {
+			groups_free(w->groups);
+			w->groups = g;
+		}
+	}
+	if (reload && !failed)
+		log_info("SIGHUP: authentication files re-read");
+	return 0;
+}
+
+static void hup_cb(evutil_socket_t sig, short what, void *arg)
+{
+	(void)sig;
+	(void)what;
+	auth_load(arg, true);
+}
+
 static void signal_cb(evutil_socket_t sig, short what, void *arg)
 {
 	(void)what;
@@ -146,7 +192,6 @@ void worker_main(const struct config *cfg, const int *fds, size_t nfds, bool use
 	if (getppid() == 1)
 		exit(0);
 	signal(SIGPIPE, SIG_IGN);
-	signal(SIGHUP, SIG_IGN);
 	signal(SIGUSR1, SIG_IGN);
 
 	struct event_config *ec = event_config_new();
@@ -176,6 +221,14 @@ void worker_main(const struct config *cfg, const int *fds, size_t nfds, bool use
 		if (w->cache == NULL)
 			log_error("cache disabled in this worker: %s", err);
 	}
+	w->auth_cache = auth_cache_new(4096);
+	w->auth_limiter = auth_limiter_new((unsigned)cfg->auth_max_failures,
+					   (int64_t)cfg->auth_failure_window);
+	if (w->auth_cache == NULL || w->auth_limiter == NULL || auth_load(w, false) != 0)
+		exit(1);
+	w->sig_hup = evsignal_new(w->base, SIGHUP, hup_cb, w);
+	if (w->sig_hup != NULL)
+		evsignal_add(w->sig_hup, NULL);
 	w->drain_timer = evtimer_new(w->base, drain_timeout_cb, w);
 	w->accept_timer = evtimer_new(w->base, accept_resume_cb, w);
 	w->sig_term = evsignal_new(w->base, SIGTERM, signal_cb, w);
@@ -218,6 +271,12 @@ void worker_main(const struct config *cfg, const int *fds, size_t nfds, bool use
 	event_free(w->accept_timer);
 	event_free(w->sig_term);
 	event_free(w->sig_int);
+	if (w->sig_hup != NULL)
+		event_free(w->sig_hup);
+	htpasswd_free(w->htpasswd);
+	groups_free(w->groups);
+	auth_cache_free(w->auth_cache);
+	auth_limiter_free(w->auth_limiter);
 	evdns_base_free(w->dns, 0);
 	event_base_free(w->base);
 	exit(0);

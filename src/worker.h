@@ -14,6 +14,10 @@ struct event;
 struct pool;
 struct cache;
 struct inflight;
+struct htpasswd;
+struct groups;
+struct auth_cache;
+struct auth_limiter;
 
 struct worker {
 	const struct config *cfg;
@@ -28,6 +32,12 @@ struct worker {
 	struct pool *pool;     /* idle upstream connections */
 	struct cache *cache;   /* the shared store, or NULL when disabled */
 	struct inflight *inflight; /* cache fetches in flight (conn_cache.c) */
+	/* proxy authentication ([auth]; re-read on SIGHUP) */
+	struct htpasswd *htpasswd;
+	struct groups *groups;
+	struct auth_cache *auth_cache;
+	struct auth_limiter *auth_limiter;
+	struct event *sig_hup;
 	struct event *sig_term, *sig_int, *drain_timer, *accept_timer;
 };
 
