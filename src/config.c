@@ -33,6 +33,7 @@
 #endif
 
 #include "config.h"
+#include "acl.h"
 #include "auth.h"
 #include "cidr.h"
 
@@ -84,6 +85,10 @@ struct config_row {
 
 static const struct config_enum auth_schemes[] = {
 	{ "none", CONFIG_AUTH_NONE }, { "basic", CONFIG_AUTH_BASIC }, { NULL, 0 },
+};
+
+static const struct config_enum acl_actions[] = {
+	{ "deny", 0 }, { "allow", 1 }, { NULL, 0 },
 };
 
 static const struct config_enum log_levels[] = {
@@ -181,6 +186,27 @@ static const struct config_row config_rows[] = {
 	  .lo = 0, .hi = 1000000, FIELD(auth_max_failures) },
 	{ .section = "auth", .key = "failure_window", .type = CT_DURATION, .def = "60",
 	  TIMEOUT, FIELD(auth_failure_window) },
+
+	/* [acl] (the [rule.NAME] sections are read by rule_entry) */
+	{ .section = "acl", .key = "private_destinations", .type = CT_ENUM, .def = "deny",
+	  .names = acl_actions, FIELD(acl_private) },
+	{ .section = "acl", .key = "default", .type = CT_ENUM, .def = "allow",
+	  .names = acl_actions, FIELD(acl_default) },
+	{ .section = "acl", .key = "rules", .type = CT_STRING, .def = NULL,
+	  .flags = CF_OPTIONAL, FIELD(acl_rules) },
+};
+
+/* Keys of a [rule.NAME] section, each parsed by acl.c's helpers. */
+static const char *const rule_keys[] = {
+	"src", "users", "groups", "methods", "domains", "domain_file", "dst", "ports",
+	"url_regex", "time", "action",
+};
+#define NRULEKEYS (sizeof(rule_keys) / sizeof(rule_keys[0]))
+
+/* A [rule.NAME] section as read, before it is compiled. */
+struct rule_raw {
+	char name[64];
+	char *val[NRULEKEYS];
 };
 
 #define NROWS (sizeof(config_rows) / sizeof(config_rows[0]))
@@ -192,6 +218,8 @@ struct load_ctx {
 	size_t nerr; /* counted even when errs is NULL or out of memory */
 	int *bad;    /* lines iniparser called syntax errors */
 	size_t nbad;
+	struct rule_raw *rules; /* [rule.NAME] sections in file order */
+	size_t nrules;
 };
 
 /* Append one formatted message to the collected errors. */
@@ -1167,6 +1195,140 @@ static bool entry_is_section(const dictionary *d, ssize_t i)
 	return d->key[i] != NULL && d->val[i] == NULL;
 }
 
+/* A [rule.NAME] section: remember it (in file order). */
+static void rule_section(struct load_ctx *ctx, const char *name)
+{
+	if (*name == '\0' || strlen(name) >= sizeof(ctx->rules[0].name)) {
+		add_error(ctx, "%s: [rule.%s]: a rule name of 1 to 63 characters is expected",
+			  ctx->name, name);
+		return;
+	}
+	struct rule_raw *grown = realloc(ctx->rules, (ctx->nrules + 1) * sizeof(*grown));
+	if (grown == NULL) {
+		add_error(ctx, "%s: out of memory", ctx->name);
+		return;
+	}
+	ctx->rules = grown;
+	memset(&ctx->rules[ctx->nrules], 0, sizeof(ctx->rules[0]));
+	snprintf(ctx->rules[ctx->nrules].name, sizeof(ctx->rules[0].name), "%s", name);
+	ctx->nrules++;
+}
+
+/* A key of a [rule.NAME] section: keep its value for rules_compile. */
+static void rule_entry(struct load_ctx *ctx, const char *name, const char *key, const char *val)
+{
+	for (size_t i = 0; i < ctx->nrules; i++) {
+		if (strcmp(ctx->rules[i].name, name) != 0)
+			continue;
+		for (size_t k = 0; k < NRULEKEYS; k++) {
+			if (strcmp(rule_keys[k], key) == 0) {
+				free(ctx->rules[i].val[k]);
+				ctx->rules[i].val[k] = strdup(val);
+				return;
+			}
+		}
+		const char *best = NULL;
+		size_t bestd = typo_budget(key) + 1;
+		for (size_t k = 0; k < NRULEKEYS; k++) {
+			size_t d = edit_distance(key, rule_keys[k]);
+			if (d < bestd) {
+				best = rule_keys[k];
+				bestd = d;
+			}
+		}
+		if (best != NULL)
+			add_error(ctx, "%s: [rule.%s] %s: unknown key; did you mean [rule.%s] %s?",
+				  ctx->name, name, key, name, best);
+		else
+			add_error(ctx, "%s: [rule.%s] %s: unknown key (a rule has src, users, groups, "
+				  "methods, domains, domain_file, dst, ports, url_regex, time, action)",
+				  ctx->name, name, key);
+		return;
+	}
+}
+
+/* Compile one rule's values into r; problems are reported per key. */
+static void rule_compile(struct load_ctx *ctx, const struct rule_raw *raw, struct acl_rule *r)
+{
+	char err[512];
+	r->name = strdup(raw->name);
+	for (size_t k = 0; k < NRULEKEYS; k++) {
+		const char *v = raw->val[k];
+		if (v == NULL)
+			continue;
+		int rc = 0;
+		switch (k) {
+		case 0: rc = acl_parse_cidrs(v, &r->src, &r->n_src, err, sizeof(err)); break;
+		case 1: rc = acl_parse_names(v, &r->users, &r->n_users, err, sizeof(err)); break;
+		case 2: rc = acl_parse_names(v, &r->groups, &r->n_groups, err, sizeof(err)); break;
+		case 3: rc = acl_parse_methods(v, &r->methods, &r->n_methods, err, sizeof(err)); break;
+		case 4: rc = acl_parse_domains(v, &r->domains, err, sizeof(err)); break;
+		case 5:
+			r->domain_file = domainset_load(v, err, sizeof(err));
+			rc = r->domain_file == NULL ? -1 : 0;
+			break;
+		case 6: rc = acl_parse_cidrs(v, &r->dst, &r->n_dst, err, sizeof(err)); break;
+		case 7: rc = acl_parse_ports(v, &r->ports, &r->n_ports, err, sizeof(err)); break;
+		case 8: rc = acl_parse_url_regex(v, &r->url_regex, err, sizeof(err)); break;
+		case 9:
+			rc = acl_parse_time(v, &r->time, err, sizeof(err));
+			r->has_time = rc == 0;
+			break;
+		case 10: rc = acl_parse_action(v, &r->action, err, sizeof(err)); break;
+		}
+		if (rc != 0)
+			add_error(ctx, "%s: [rule.%s] %s: %s", ctx->name, raw->name, rule_keys[k], err);
+	}
+	if (raw->val[10] == NULL)
+		add_error(ctx, "%s: [rule.%s] action: missing (allow or deny)", ctx->name, raw->name);
+}
+
+/* Build cfg->acl from [acl] rules and the [rule.NAME] sections: every listed
+ * rule needs its section, every section must be listed. */
+static void rules_compile(struct load_ctx *ctx, struct config *cfg)
+{
+	struct acl *a = calloc(1, sizeof(*a));
+	if (a == NULL) {
+		add_error(ctx, "%s: out of memory", ctx->name);
+		return;
+	}
+	cfg->acl = a;
+	a->default_action = cfg->acl_default ? ACL_ACTION_ALLOW : ACL_ACTION_DENY;
+	a->private_destinations = cfg->acl_private ? ACL_ACTION_ALLOW : ACL_ACTION_DENY;
+	bool *used = calloc(ctx->nrules + 1, sizeof(bool));
+	const char *p = cfg->acl_rules != NULL ? cfg->acl_rules : "";
+	char item[64];
+	bool toolong;
+	while (used != NULL && next_item(&p, item, sizeof(item), &toolong)) {
+		size_t i;
+		for (i = 0; i < ctx->nrules; i++)
+			if (strcmp(ctx->rules[i].name, item) == 0)
+				break;
+		if (i == ctx->nrules) {
+			add_error(ctx, "%s: [acl] rules: rule \"%s\" has no [rule.%s] section", ctx->name,
+				  item, item);
+			continue;
+		}
+		if (used[i]) {
+			add_error(ctx, "%s: [acl] rules: rule \"%s\" is listed twice", ctx->name, item);
+			continue;
+		}
+		used[i] = true;
+		struct acl_rule *grown = realloc(a->rules, (a->n_rules + 1) * sizeof(*grown));
+		if (grown == NULL)
+			break;
+		a->rules = grown;
+		memset(&a->rules[a->n_rules], 0, sizeof(a->rules[0]));
+		rule_compile(ctx, &ctx->rules[i], &a->rules[a->n_rules]);
+		a->n_rules++;
+	}
+	for (size_t i = 0; used != NULL && i < ctx->nrules; i++)
+		if (!used[i])
+			add_error(ctx, "%s: [rule.%s]: not listed in [acl] rules, so never used",
+				  ctx->name, ctx->rules[i].name);
+	free(used);
+}
+
 /* Check one "section:key = value" entry and apply it. */
 static void check_entry(struct load_ctx *ctx, const dictionary *d, const char *full, const char *val,
 			struct config *cfg)
@@ -1200,6 +1362,10 @@ static void check_entry(struct load_ctx *ctx, const dictionary *d, const char *f
 		return;
 	}
 	key = full + seclen + 1;
+	if (strncmp(secbuf, "rule.", 5) == 0) {
+		rule_entry(ctx, secbuf + 5, key, val);
+		return;
+	}
 	if (!section_known(secbuf))
 		return; /* reported once for the section */
 	r = row_find(secbuf, key);
@@ -1373,6 +1539,8 @@ static struct config *config_load_as(const char *path, const char *name, struct 
 		sec = d->key[i];
 		if (*sec == '\0') {
 			add_error(&ctx, "%s: []: empty section name", name);
+		} else if (strncmp(sec, "rule.", 5) == 0) {
+			rule_section(&ctx, sec + 5);
 		} else if (!section_known(sec)) {
 			const char *hint = suggest_section(sec);
 
@@ -1390,6 +1558,11 @@ static struct config *config_load_as(const char *path, const char *name, struct 
 	}
 	iniparser_freedict(d);
 	check_files(&ctx, cfg);
+	rules_compile(&ctx, cfg);
+	for (size_t r = 0; r < ctx.nrules; r++)
+		for (size_t k = 0; k < NRULEKEYS; k++)
+			free(ctx.rules[r].val[k]);
+	free(ctx.rules);
 
 	if (ctx.nerr > 0) {
 		config_free(cfg);
@@ -1427,6 +1600,10 @@ void config_free(struct config *cfg)
 		return;
 	for (i = 0; i < NROWS; i++)
 		row_clear(&config_rows[i], cfg);
+	if (cfg->acl != NULL) {
+		acl_free(cfg->acl);
+		free(cfg->acl);
+	}
 	free(cfg->path);
 	free(cfg);
 }

@@ -75,6 +75,12 @@ struct config {
 	double auth_credential_ttl;   /* credential_ttl = seconds (default 300) */
 	int auth_max_failures;        /* max_failures = N per client and window (default 10; 0 = off) */
 	double auth_failure_window;   /* failure_window = seconds (default 60) */
+
+	/* [acl] and its [rule.NAME] sections, compiled (acl.h) */
+	int acl_private;              /* private_destinations = deny|allow (0/1, default deny) */
+	int acl_default;              /* default = allow|deny (1/0, default allow) */
+	char *acl_rules;              /* rules = name, name ... (evaluated in this order) */
+	struct acl *acl;              /* the compiled policy (never NULL after a load) */
 };
 
 #define CONFIG_AUTH_NONE 0

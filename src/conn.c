@@ -22,6 +22,7 @@
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 
+#include "acl.h"
 #include "auth.h"
 #include "config.h"
 #include "conn_cache.h"
@@ -43,6 +44,7 @@ static void upstream_write_cb(struct bufferevent *bev, void *arg);
 static void upstream_event_cb(struct bufferevent *bev, short what, void *arg);
 static void conn_advance(struct conn *c);
 static void conn_timer_cb(evutil_socket_t fd, short what, void *arg);
+static bool policy_filter(void *arg, const struct sockaddr *sa);
 
 static struct timeval seconds_tv(double s)
 {
@@ -99,6 +101,7 @@ struct conn *conn_new(struct worker *w, int fd, const struct sockaddr *sa, int s
 		inet_ntop(AF_INET, &s4->sin_addr, c->client_ip, sizeof(c->client_ip));
 	} else {
 		strcpy(c->client_ip, "background"); /* a revalidation of our own */
+		c->internal = true;
 	}
 	c->cbev = bufferevent_socket_new(w->base, fd, BEV_OPT_CLOSE_ON_FREE);
 	c->timer = evtimer_new(w->base, conn_timer_cb, c);
@@ -231,6 +234,7 @@ void conn_log_access(struct conn *c)
 		.duration_ms = elapsed_ms(&c->t_start),
 		.upstream = c->upstream_addr[0] ? c->upstream_addr : NULL,
 		.outcome = c->outcome,
+		.rule = c->rule[0] ? c->rule : NULL,
 	};
 	log_access(&e);
 }
@@ -573,7 +577,7 @@ static void start_upstream(struct conn *c)
 	}
 	char host[256];
 	slice_copy(host, sizeof(host), c->target.host);
-	c->ureq = upstream_connect(c->w, host, c->target.port, connected_cb, c);
+	c->ureq = upstream_connect(c->w, host, c->target.port, policy_filter, connected_cb, c);
 	if (c->ureq == NULL)
 		fail_request(c, 500, "proxy_internal_error", "out of memory");
 }
@@ -691,6 +695,120 @@ static bool authenticate(struct conn *c)
 	return true;
 }
 
+/* Group membership for rules with groups ([auth] groups file). */
+static bool in_group(void *ctx, const char *group, const char *user)
+{
+	const struct worker *w = ctx;
+	return w->groups != NULL && groups_member(w->groups, group, user);
+}
+
+/* Fill an acl_request for the current request (strings into bufs). */
+static void policy_request(struct conn *c, struct acl_request *r, char *host, size_t hostlen,
+			   char *url, size_t urllen)
+{
+	time_t now = time(NULL);
+	struct tm tm;
+	localtime_r(&now, &tm);
+	slice_copy(host, hostlen, c->target.host);
+	bool connect = method_is(c, "CONNECT");
+	if (!connect)
+		slice_copy(url, urllen, c->req.target);
+	*r = (struct acl_request){
+		.client = (const struct sockaddr *)&c->peer,
+		.user = c->user[0] ? c->user : NULL,
+		.method = c->method_str,
+		.host = host,
+		.port = c->target.port,
+		.url = connect ? NULL : url,
+		.weekday = tm.tm_wday,
+		.minute = tm.tm_hour * 60 + tm.tm_min,
+		.dst = NULL,
+		.in_group = in_group,
+		.group_ctx = c->w,
+	};
+}
+
+/* Refuse a request the policy denies: 403 naming the rule (RFC 9209
+ * Proxy-Status), before any connection or tunnel is opened. */
+static void policy_refuse(struct conn *c, enum acl_reason reason, const struct acl_rule *rule)
+{
+	char details[160];
+	if (rule != NULL)
+		snprintf(details, sizeof(details), "denied by rule %s", rule->name);
+	else
+		snprintf(details, sizeof(details), "denied: %s", acl_reason_str(reason));
+	c->client_keepalive = false;
+	fail_request(c, 403,
+		     reason == ACL_REASON_PRIVATE_DST ? "destination_ip_prohibited"
+						      : "http_request_denied",
+		     details);
+}
+
+/* The policy stage (acl.c), phase one: decide what can be decided without
+ * DNS. A decision that needs the destination address is finished per
+ * resolved address (policy_filter) before connecting. Returns true when the
+ * request may go on. */
+static bool policy_check(struct conn *c)
+{
+	const struct acl *a = c->w->cfg->acl;
+	c->policy_need_dst = false;
+	snprintf(c->rule, sizeof(c->rule), "-");
+	if (a == NULL || c->internal)
+		return true;
+	char host[256];
+	size_t ulen = c->req.target.len + 1;
+	char *url = malloc(ulen);
+	if (url == NULL) {
+		fail_request(c, 500, "proxy_internal_error", "out of memory");
+		return false;
+	}
+	struct acl_request r;
+	policy_request(c, &r, host, sizeof(host), url, ulen);
+	const struct acl_rule *rule = NULL;
+	enum acl_reason reason;
+	enum acl_result res = acl_check_reason(a, &r, &rule, &reason);
+	free(url);
+	if (res == ACL_DENY) {
+		snprintf(c->rule, sizeof(c->rule), "%s",
+			 rule != NULL ? rule->name
+			 : reason == ACL_REASON_DEFAULT ? "default"
+			 : reason == ACL_REASON_PRIVATE_DST ? "private_destinations" : "-");
+		policy_refuse(c, reason, rule);
+		return false;
+	}
+	if (res == ACL_NEED_DST) {
+		c->policy_need_dst = true;
+		return true;
+	}
+	snprintf(c->rule, sizeof(c->rule), "%s", rule != NULL ? rule->name : "default");
+	return true;
+}
+
+/* Phase two: may the proxy connect to this resolved address? */
+static bool policy_filter(void *arg, const struct sockaddr *sa)
+{
+	struct conn *c = arg;
+	if (!c->policy_need_dst)
+		return true;
+	char host[256];
+	size_t ulen = c->req.target.len + 1;
+	char *url = malloc(ulen);
+	if (url == NULL)
+		return false;
+	struct acl_request r;
+	policy_request(c, &r, host, sizeof(host), url, ulen);
+	r.dst = sa;
+	const struct acl_rule *rule = NULL;
+	enum acl_reason reason;
+	enum acl_result res = acl_check_reason(c->w->cfg->acl, &r, &rule, &reason);
+	free(url);
+	snprintf(c->rule, sizeof(c->rule), "%s",
+		 rule != NULL ? rule->name
+		 : reason == ACL_REASON_DEFAULT ? "default"
+		 : reason == ACL_REASON_PRIVATE_DST ? "private_destinations" : "-");
+	return res == ACL_ALLOW;
+}
+
 /* Parse and dispatch one request head from the client's input buffer.
  * Returns false when it needs more bytes. */
 static bool read_request(struct conn *c)
@@ -722,6 +840,7 @@ static bool read_request(struct conn *c)
 	c->method_str[0] = '\0';
 	c->res_started = false;
 	c->user[0] = '\0';
+	c->rule[0] = '\0';
 	c->upstream_reusable = false;
 	c->retried = false;
 	c->pooled = false;
@@ -818,7 +937,9 @@ static bool read_request(struct conn *c)
 		fail_request(c, 400, "http_request_error", "invalid request target");
 		return false;
 	}
-	if (cfg->auth_scheme == CONFIG_AUTH_BASIC && !authenticate(c))
+	/* A background revalidation of our own repeats a request that a client
+	 * was allowed to make: it is neither authenticated nor filtered. */
+	if (cfg->auth_scheme == CONFIG_AUTH_BASIC && !c->internal && !authenticate(c))
 		return false;
 	switch (c->target.form) {
 	case HTTP_TARGET_ORIGIN:
@@ -847,6 +968,9 @@ static bool read_request(struct conn *c)
 		snprintf(c->host_port, sizeof(c->host_port),
 			 c->target.ipv6_literal ? "[%s]:%u" : "%s:%u", host, c->target.port);
 	}
+
+	if (!policy_check(c))
+		return false;
 
 	if ((method_is(c, "OPTIONS") || method_is(c, "TRACE")) && c->rinfo.max_forwards == 0) {
 		answer_max_forwards(c);
@@ -974,7 +1098,7 @@ static bool maybe_retry(struct conn *c)
 	char host[256];
 	slice_copy(host, sizeof(host), c->target.host);
 	c->upstream_addr[0] = '\0';
-	c->ureq = upstream_connect(c->w, host, c->target.port, connected_cb, c);
+	c->ureq = upstream_connect(c->w, host, c->target.port, policy_filter, connected_cb, c);
 	if (c->ureq == NULL)
 		fail_request(c, 500, "proxy_internal_error", "out of memory");
 	log_debug("retrying %s on a new connection", c->host_port);

@@ -74,6 +74,9 @@ struct conn {
 	char target_str[512];      /* for the access log (truncated) */
 	char method_str[32];
 	char user[256];            /* authenticated user, "" when none */
+	char rule[64];             /* the policy rule that decided ("default", "-") */
+	bool policy_need_dst;      /* vet each resolved address (acl.c phase two) */
+	bool internal;             /* a background revalidation of the cache's own */
 	char upstream_addr[64];
 	struct timespec t_start;
 	uint64_t bytes_in, bytes_out; /* for this request */

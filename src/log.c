@@ -142,7 +142,9 @@ void log_access(const struct access_entry *e)
 			      (unsigned long long)e->duration_ms);
 	n += put_field(line + n, room_left(sizeof(line), n, 80), e->upstream);
 	line[n++] = ' ';
-	n += put_field(line + n, room_left(sizeof(line), n, 2), e->outcome);
+	n += put_field(line + n, room_left(sizeof(line), n, 70), e->outcome);
+	line[n++] = ' ';
+	n += put_field(line + n, room_left(sizeof(line), n, 2), e->rule);
 	line[n++] = '\n';
 	ssize_t w = write(access_fd, line, n);
 	(void)w;

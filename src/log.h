@@ -33,6 +33,7 @@ struct access_entry {
 	uint64_t duration_ms;
 	const char *upstream;
 	const char *outcome;
+	const char *rule;      /* the [rule.NAME] that decided, "default", or NULL */
 };
 
 void log_access(const struct access_entry *e);

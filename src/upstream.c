@@ -24,6 +24,7 @@
 struct upstream_req {
 	struct worker *w;
 	upstream_cb cb;
+	upstream_filter filter;
 	void *arg;
 	struct evdns_getaddrinfo_request *dns;
 	struct evutil_addrinfo *ai_list, *ai;
@@ -45,6 +46,7 @@ const char *upstream_err_type(enum upstream_err err)
 	case UPSTREAM_TIMEOUT: return "connection_timeout";
 	case UPSTREAM_UNREACHABLE: return "destination_unavailable";
 	case UPSTREAM_INTERNAL: return "proxy_internal_error";
+	case UPSTREAM_DENIED: return "destination_ip_prohibited";
 	}
 	return "proxy_internal_error";
 }
@@ -60,6 +62,8 @@ int upstream_err_status(enum upstream_err err)
 	case UPSTREAM_REFUSED:
 	case UPSTREAM_UNREACHABLE:
 		return 502;
+	case UPSTREAM_DENIED:
+		return 403;
 	default:
 		return 500;
 	}
@@ -139,6 +143,13 @@ static void try_next(struct upstream_req *r)
 	const struct config *cfg = r->w->cfg;
 	for (; r->ai != NULL; r->ai = r->ai->ai_next) {
 		format_addr(r->ai->ai_addr, r->addr, sizeof(r->addr));
+		if (r->filter != NULL && !r->filter(r->arg, r->ai->ai_addr)) {
+			/* refused before any connection is opened */
+			log_debug("policy refuses %s", r->addr);
+			if (r->last_err == UPSTREAM_UNREACHABLE)
+				r->last_err = UPSTREAM_DENIED;
+			continue;
+		}
 		r->bev = bufferevent_socket_new(r->w->base, -1, BEV_OPT_CLOSE_ON_FREE);
 		if (r->bev == NULL) {
 			finish(r, UPSTREAM_INTERNAL);
@@ -180,13 +191,14 @@ static void resolved_cb(int result, struct evutil_addrinfo *res, void *arg)
 }
 
 struct upstream_req *upstream_connect(struct worker *w, const char *host, uint16_t port,
-				      upstream_cb cb, void *arg)
+				      upstream_filter filter, upstream_cb cb, void *arg)
 {
 	struct upstream_req *r = calloc(1, sizeof(*r));
 	if (r == NULL)
 		return NULL;
 	r->w = w;
 	r->cb = cb;
+	r->filter = filter;
 	r->arg = arg;
 	r->done = event_new(w->base, -1, 0, done_cb, r);
 	if (r->done == NULL) {

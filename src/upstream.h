@@ -3,7 +3,9 @@
 #ifndef HOPCACHE_UPSTREAM_H
 #define HOPCACHE_UPSTREAM_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <sys/socket.h>
 #include <stdint.h>
 
 struct bufferevent;
@@ -17,7 +19,12 @@ enum upstream_err {
 	UPSTREAM_TIMEOUT,     /* every address timed out */
 	UPSTREAM_UNREACHABLE, /* network/host unreachable and the like */
 	UPSTREAM_INTERNAL,    /* out of memory, sockets */
+	UPSTREAM_DENIED,      /* every address was refused by the filter (policy) */
 };
+
+/* Vets each resolved address before a connection to it is opened; false
+ * skips it. */
+typedef bool (*upstream_filter)(void *arg, const struct sockaddr *sa);
 
 /* Called exactly once, never from inside upstream_connect(). On success bev
  * is a connected bufferevent the callee owns (callbacks unset, no timeouts),
@@ -28,7 +35,7 @@ typedef void (*upstream_cb)(enum upstream_err err, struct bufferevent *bev, cons
 struct upstream_req;
 
 struct upstream_req *upstream_connect(struct worker *w, const char *host, uint16_t port,
-				      upstream_cb cb, void *arg);
+				      upstream_filter filter, upstream_cb cb, void *arg);
 
 /* Abandon a pending request: the callback will not be called. */
 void upstream_cancel(struct upstream_req *r);

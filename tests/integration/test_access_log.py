@@ -11,7 +11,7 @@ TIME_RE = re.compile(r"^(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)\.(\d{3})Z$")
 
 
 def check_common(e):
-    assert e.get("_nfields") == 11, "access line should have 11 fields: %r" % e.get("_line")
+    assert e.get("_nfields") == 12, "access line should have 12 fields: %r" % e.get("_line")
     m = TIME_RE.match(e["time"])
     assert m, "TIME like 2026-11-30T05:24:08.123Z, got %r" % e["time"]
     t = calendar.timegm(tuple(int(x) for x in m.groups()[:6]))
@@ -118,7 +118,7 @@ def test_bad_request_line(proxy, origin):
         assert c.read_response().status == 400
     e = proxy.wait_access()
     assert e, "a refused request still gets an access-log line"
-    assert e.get("_nfields") == 11, e["_line"]
+    assert e.get("_nfields") == 12, e["_line"]
     assert e["status"] == "400"
     assert e["outcome"] == "http_request_error"
     assert e["upstream"] == "-"
