@@ -260,6 +260,8 @@ start_hopcache() {
     write_hopcache_ini() {  # write_hopcache_ini WITH_CACHE(0|1)
         {
             printf '[proxy]\nlisten = 127.0.0.1:%s\nworkers = 1\nconnect_ports = 1-65535\n' "$HOP_PORT"
+            # the origin is on loopback, which the policy refuses by default
+            printf '[acl]\nprivate_destinations = allow\n'
             printf '[log]\nerror = %s\n' "$WORK/hopcache/error.log"
             if [[ $ACCESS_LOG == 1 ]]; then printf 'access = %s\n' "$WORK/hopcache/access.log"; fi
             if [[ $1 == 1 ]]; then
