@@ -161,7 +161,7 @@ static void upstream_release(struct conn *c, bool reuse)
 	if (reuse && !c->w->draining && evbuffer_get_length(bufferevent_get_input(u)) == 0 &&
 	    evbuffer_get_length(bufferevent_get_output(u)) == 0) {
 		bufferevent_setwatermark(u, EV_WRITE, 0, 0);
-		pool_put(c->w->pool, c->host_port, u, c->upstream_addr);
+		pool_put(c->w->pool, c->host_port, u, c->upstream_addr, &c->upstream_sa);
 	} else {
 		bufferevent_free(u);
 	}
@@ -567,7 +567,14 @@ static void start_upstream(struct conn *c)
 	c->state = CONN_CONNECTING;
 	if (!method_is(c, "CONNECT") && !c->upgrading) {
 		char addr[64];
-		struct bufferevent *u = pool_get(c->w->pool, c->host_port, addr, sizeof(addr));
+		struct bufferevent *u = pool_get(c->w->pool, c->host_port, addr, sizeof(addr),
+						 &c->upstream_sa);
+		if (u != NULL && !policy_filter(c, (const struct sockaddr *)&c->upstream_sa)) {
+			/* this request may not go where the pooled connection goes;
+			 * a fresh connect vets every address and answers */
+			pool_put(c->w->pool, c->host_port, u, addr, &c->upstream_sa);
+			u = NULL;
+		}
 		if (u != NULL) {
 			c->upstream_reusable = false;
 			c->pooled = true;
@@ -750,7 +757,7 @@ static void policy_refuse(struct conn *c, enum acl_reason reason, const struct a
  * request may go on. */
 static bool policy_check(struct conn *c)
 {
-	const struct acl *a = c->w->cfg->acl;
+	const struct acl *a = c->w->acl;
 	c->policy_need_dst = false;
 	snprintf(c->rule, sizeof(c->rule), "-");
 	if (a == NULL || c->internal)
@@ -800,7 +807,7 @@ static bool policy_filter(void *arg, const struct sockaddr *sa)
 	r.dst = sa;
 	const struct acl_rule *rule = NULL;
 	enum acl_reason reason;
-	enum acl_result res = acl_check_reason(c->w->cfg->acl, &r, &rule, &reason);
+	enum acl_result res = acl_check_reason(c->w->acl, &r, &rule, &reason);
 	free(url);
 	snprintf(c->rule, sizeof(c->rule), "%s",
 		 rule != NULL ? rule->name
@@ -1048,6 +1055,21 @@ static void connected_cb(enum upstream_err err, struct bufferevent *bev, const c
 {
 	struct conn *c = arg;
 	c->ureq = NULL;
+	if (err == UPSTREAM_DENIED) {
+		/* the policy refused every address the name resolved to */
+		c->client_keepalive = false;
+		char details[160];
+		bool private_dst = strcmp(c->rule, "private_destinations") == 0;
+		if (private_dst)
+			snprintf(details, sizeof(details), "denied: private destination");
+		else if (strcmp(c->rule, "default") == 0)
+			snprintf(details, sizeof(details), "denied: default");
+		else
+			snprintf(details, sizeof(details), "denied by rule %s", c->rule);
+		fail_request(c, 403, private_dst ? "destination_ip_prohibited" : "http_request_denied",
+			     details);
+		return;
+	}
 	if (err != UPSTREAM_OK) {
 		if (conn_cache_upstream_failed(c))
 			return;
@@ -1061,6 +1083,9 @@ static void connected_cb(enum upstream_err err, struct bufferevent *bev, const c
 	c->ubev = bev;
 	snprintf(c->upstream_addr, sizeof(c->upstream_addr), "%s", addr);
 	if (!c->pooled) {
+		socklen_t sl = sizeof(c->upstream_sa);
+		if (getpeername(bufferevent_getfd(bev), (struct sockaddr *)&c->upstream_sa, &sl) != 0)
+			memset(&c->upstream_sa, 0, sizeof(c->upstream_sa));
 		c->retried = true;
 		bufferevent_set_max_single_read(bev, RELAY_HIGH / 2);
 		bufferevent_set_max_single_write(bev, RELAY_HIGH);

@@ -78,6 +78,7 @@ struct conn {
 	bool policy_need_dst;      /* vet each resolved address (acl.c phase two) */
 	bool internal;             /* a background revalidation of the cache's own */
 	char upstream_addr[64];
+	struct sockaddr_storage upstream_sa; /* the upstream's address (policy checks on reuse) */
 	struct timespec t_start;
 	uint64_t bytes_in, bytes_out; /* for this request */
 

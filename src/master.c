@@ -185,10 +185,12 @@ static void spawn(struct master *m, size_t i)
 		signal(SIGTERM, SIG_DFL);
 		signal(SIGINT, SIG_DFL);
 		signal(SIGCHLD, SIG_DFL);
-		signal(SIGHUP, SIG_IGN); /* until the worker handles it */
-		sigset_t all;
-		sigemptyset(&all);
-		sigprocmask(SIG_SETMASK, &all, NULL);
+		/* SIGHUP stays blocked (held, not lost) until the worker
+		 * listens for it. */
+		sigset_t mask;
+		sigemptyset(&mask);
+		sigaddset(&mask, SIGHUP);
+		sigprocmask(SIG_SETMASK, &mask, NULL);
 		worker_main(m->cfg, m->fds, m->nfds, m->cache_ok);
 	}
 	m->slots[i].pid = pid;
@@ -303,14 +305,15 @@ static void stop_cb(evutil_socket_t sig, short what, void *arg)
 }
 
 /* SIGHUP: the workers re-read the files the configuration names (htpasswd,
- * groups); a changed INI file still needs a restart. */
+ * groups, domain lists) and the policy sections; other changes to the INI
+ * file still need a restart. */
 static void hup_cb(evutil_socket_t sig, short what, void *arg)
 {
 	(void)sig;
 	(void)what;
 	struct master *m = arg;
-	log_info("SIGHUP: workers re-read the htpasswd and groups files "
-		 "(INI changes take effect at the next restart)");
+	log_info("SIGHUP: workers re-read the htpasswd and groups files and the policy "
+		 "([acl], [rule.NAME], domain lists); other INI changes take effect at the next restart");
 	for (size_t i = 0; i < m->nslots; i++)
 		if (m->slots[i].pid != 0)
 			kill(m->slots[i].pid, SIGHUP);

@@ -19,6 +19,7 @@ struct pool_entry {
 	struct bufferevent *bev;
 	struct event *timer;
 	char addr[64];
+	struct sockaddr_storage sa;
 	char key[];
 };
 
@@ -76,7 +77,8 @@ static void idle_timeout_cb(evutil_socket_t fd, short what, void *arg)
 	entry_free(arg, 1);
 }
 
-void pool_put(struct pool *p, const char *key, struct bufferevent *bev, const char *addr)
+void pool_put(struct pool *p, const char *key, struct bufferevent *bev, const char *addr,
+	      const struct sockaddr_storage *sa)
 {
 	if (p->max_idle == 0) {
 		bufferevent_free(bev);
@@ -92,6 +94,7 @@ void pool_put(struct pool *p, const char *key, struct bufferevent *bev, const ch
 	}
 	memcpy(e->key, key, klen + 1);
 	snprintf(e->addr, sizeof(e->addr), "%s", addr);
+	e->sa = *sa;
 	e->pool = p;
 	e->bev = bev;
 	e->timer = evtimer_new(p->base, idle_timeout_cb, e);
@@ -108,7 +111,8 @@ void pool_put(struct pool *p, const char *key, struct bufferevent *bev, const ch
 	evtimer_add(e->timer, &p->timeout);
 }
 
-struct bufferevent *pool_get(struct pool *p, const char *key, char *addr, size_t addrlen)
+struct bufferevent *pool_get(struct pool *p, const char *key, char *addr, size_t addrlen,
+			     struct sockaddr_storage *sa)
 {
 	struct pool_entry *e;
 	/* Newest first: the most recently used connection is the likeliest alive. */
@@ -116,6 +120,7 @@ struct bufferevent *pool_get(struct pool *p, const char *key, char *addr, size_t
 		if (strcmp(e->key, key) == 0) {
 			struct bufferevent *bev = e->bev;
 			snprintf(addr, addrlen, "%s", e->addr);
+			*sa = e->sa;
 			// cppcheck-suppress uninitvar ; e is set by TAILQ_FOREACH_REVERSE
 			entry_free(e, 0);
 			bufferevent_setcb(bev, NULL, NULL, NULL, NULL);

@@ -4,6 +4,7 @@
 #define HOPCACHE_POOL_H
 
 #include <stddef.h>
+#include <sys/socket.h>
 
 struct bufferevent;
 struct event_base;
@@ -13,12 +14,14 @@ void pool_free(struct pool *p);
 
 /* Hand an idle, reusable connection to the pool (it takes ownership; when
  * full, the oldest entry is closed). addr is its peer, "ip:port". */
-void pool_put(struct pool *p, const char *key, struct bufferevent *bev, const char *addr);
+void pool_put(struct pool *p, const char *key, struct bufferevent *bev, const char *addr,
+	      const struct sockaddr_storage *sa);
 
 /* Take an idle connection for key, or NULL. The caller owns it and must set
- * its callbacks. addr (>= 64 bytes) receives the peer "ip:port" given to
+ * its callbacks. addr (>= 64 bytes) and sa receive the peer given to
  * pool_put. */
-struct bufferevent *pool_get(struct pool *p, const char *key, char *addr, size_t addrlen);
+struct bufferevent *pool_get(struct pool *p, const char *key, char *addr, size_t addrlen,
+			     struct sockaddr_storage *sa);
 
 /* Close every idle connection (worker shutdown). */
 void pool_clear(struct pool *p);

@@ -17,6 +17,7 @@
 #include <event2/event.h>
 #include <event2/listener.h>
 
+#include "acl.h"
 #include "auth.h"
 #include "cache.h"
 #include "config.h"
@@ -160,9 +161,30 @@ static int auth_load(struct worker *w, bool reload)
 			w->groups = g;
 		}
 	}
-	if (reload && !failed)
+	if (reload && !failed && (cfg->auth_scheme == CONFIG_AUTH_BASIC || cfg->auth_groups != NULL))
 		log_info("SIGHUP: authentication files re-read");
 	return 0;
+}
+
+/* Re-read the policy: the [acl] and [rule.NAME] sections of the INI file
+ * and the domain lists they name. Checks are synchronous, so the previous
+ * policy can go at once. An INI that no longer loads keeps the old policy. */
+static void acl_reload(struct worker *w)
+{
+	struct config_errors errs = { 0 };
+	struct config *fresh = config_load(w->cfg->path, &errs);
+	if (fresh == NULL) {
+		for (size_t i = 0; i < errs.n; i++)
+			log_error("SIGHUP: %s", errs.msg[i]);
+		log_error("SIGHUP: %s does not load: keeping the current policy", w->cfg->path);
+		config_errors_free(&errs);
+		return;
+	}
+	config_errors_free(&errs);
+	config_free(w->reloaded);
+	w->reloaded = fresh;
+	w->acl = fresh->acl;
+	log_info("SIGHUP: policy re-read (%zu rules)", fresh->acl->n_rules);
 }
 
 static void hup_cb(evutil_socket_t sig, short what, void *arg)
@@ -170,6 +192,7 @@ static void hup_cb(evutil_socket_t sig, short what, void *arg)
 	(void)sig;
 	(void)what;
 	auth_load(arg, true);
+	acl_reload(arg);
 }
 
 static void signal_cb(evutil_socket_t sig, short what, void *arg)
@@ -186,6 +209,7 @@ void worker_main(const struct config *cfg, const int *fds, size_t nfds, bool use
 	struct worker *w = &wk;
 	memset(w, 0, sizeof(*w));
 	w->cfg = cfg;
+	w->acl = cfg->acl;
 	log_set_process("worker");
 	/* The master going away (even by SIGKILL) stops the worker gracefully. */
 	prctl(PR_SET_PDEATHSIG, SIGTERM);
@@ -224,11 +248,18 @@ void worker_main(const struct config *cfg, const int *fds, size_t nfds, bool use
 	w->auth_cache = auth_cache_new(4096);
 	w->auth_limiter = auth_limiter_new((unsigned)cfg->auth_max_failures,
 					   (int64_t)cfg->auth_failure_window);
-	if (w->auth_cache == NULL || w->auth_limiter == NULL || auth_load(w, false) != 0)
-		exit(1);
+	/* A SIGHUP the master sent while this worker started was held (blocked
+	 * in spawn): listen first, then load, then let it in — at worst one
+	 * extra reload. */
 	w->sig_hup = evsignal_new(w->base, SIGHUP, hup_cb, w);
 	if (w->sig_hup != NULL)
 		evsignal_add(w->sig_hup, NULL);
+	if (w->auth_cache == NULL || w->auth_limiter == NULL || auth_load(w, false) != 0)
+		exit(1);
+	sigset_t hup;
+	sigemptyset(&hup);
+	sigaddset(&hup, SIGHUP);
+	sigprocmask(SIG_UNBLOCK, &hup, NULL);
 	w->drain_timer = evtimer_new(w->base, drain_timeout_cb, w);
 	w->accept_timer = evtimer_new(w->base, accept_resume_cb, w);
 	w->sig_term = evsignal_new(w->base, SIGTERM, signal_cb, w);
@@ -275,6 +306,7 @@ void worker_main(const struct config *cfg, const int *fds, size_t nfds, bool use
 		event_free(w->sig_hup);
 	htpasswd_free(w->htpasswd);
 	groups_free(w->groups);
+	config_free(w->reloaded);
 	auth_cache_free(w->auth_cache);
 	auth_limiter_free(w->auth_limiter);
 	evdns_base_free(w->dns, 0);

@@ -14,6 +14,7 @@ struct event;
 struct pool;
 struct cache;
 struct inflight;
+struct acl;
 struct htpasswd;
 struct groups;
 struct auth_cache;
@@ -38,6 +39,8 @@ struct worker {
 	struct auth_cache *auth_cache;
 	struct auth_limiter *auth_limiter;
 	struct event *sig_hup;
+	const struct acl *acl;     /* the policy in force: cfg->acl, or one re-read on SIGHUP */
+	struct config *reloaded;   /* the configuration that acl came from, if re-read */
 	struct event *sig_term, *sig_int, *drain_timer, *accept_timer;
 };
 
