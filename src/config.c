@@ -91,6 +91,11 @@ static const struct config_enum acl_actions[] = {
 	{ "deny", 0 }, { "allow", 1 }, { NULL, 0 },
 };
 
+static const struct config_enum sni_modes[] = {
+	{ "off", CONFIG_SNI_OFF }, { "check", CONFIG_SNI_CHECK }, { "match", CONFIG_SNI_MATCH },
+	{ NULL, 0 },
+};
+
 static const struct config_enum log_levels[] = {
 	{ "error", 0 }, { "warn", 1 }, { "info", 2 }, { "debug", 3 }, { NULL, 0 },
 };
@@ -194,6 +199,10 @@ static const struct config_row config_rows[] = {
 	  .names = acl_actions, FIELD(acl_default) },
 	{ .section = "acl", .key = "rules", .type = CT_STRING, .def = NULL,
 	  .flags = CF_OPTIONAL, FIELD(acl_rules) },
+	{ .section = "acl", .key = "connect_sni", .type = CT_ENUM, .def = "off",
+	  .names = sni_modes, FIELD(acl_connect_sni) },
+	{ .section = "acl", .key = "sni_ports", .type = CT_PORTS, .def = "443",
+	  FIELD(sni_ports), COUNT(nsni_ports) },
 };
 
 /* Keys of a [rule.NAME] section, each parsed by acl.c's helpers. */
@@ -1629,6 +1638,14 @@ bool config_connect_port_allowed(const struct config *cfg, unsigned port)
 
 	for (i = 0; i < cfg->nconnect_ports; i++)
 		if (port >= cfg->connect_ports[i].lo && port <= cfg->connect_ports[i].hi)
+			return true;
+	return false;
+}
+
+bool config_sni_port(const struct config *cfg, unsigned port)
+{
+	for (size_t i = 0; i < cfg->nsni_ports; i++)
+		if (port >= cfg->sni_ports[i].lo && port <= cfg->sni_ports[i].hi)
 			return true;
 	return false;
 }

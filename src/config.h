@@ -80,8 +80,15 @@ struct config {
 	int acl_private;              /* private_destinations = deny|allow (0/1, default deny) */
 	int acl_default;              /* default = allow|deny (1/0, default allow) */
 	char *acl_rules;              /* rules = name, name ... (evaluated in this order) */
+	int acl_connect_sni;          /* connect_sni = off|check|match (CONFIG_SNI_*) */
+	struct config_port_range *sni_ports; /* sni_ports = CONNECT ports whose ClientHello is peeked (443) */
+	size_t nsni_ports;
 	struct acl *acl;              /* the compiled policy (never NULL after a load) */
 };
+
+#define CONFIG_SNI_OFF 0
+#define CONFIG_SNI_CHECK 1
+#define CONFIG_SNI_MATCH 2
 
 #define CONFIG_AUTH_NONE 0
 #define CONFIG_AUTH_BASIC 1
@@ -104,6 +111,9 @@ void config_errors_free(struct config_errors *errs);
 
 /* Is port allowed for CONNECT? */
 bool config_connect_port_allowed(const struct config *cfg, unsigned port);
+
+/* Is port one whose ClientHello is peeked ([acl] sni_ports)? */
+bool config_sni_port(const struct config *cfg, unsigned port);
 
 /* One-line summary for `hopcache -t` ("listen 127.0.0.1:3128, 2 workers, ..."). */
 void config_summary(const struct config *cfg, char *buf, size_t len);

@@ -27,6 +27,7 @@
 #include "config.h"
 #include "conn_cache.h"
 #include "errors.h"
+#include "tls_peek.h"
 #include "log.h"
 #include "pool.h"
 #include "upstream.h"
@@ -35,6 +36,10 @@
 /* Back-pressure: stop reading one side when the other side's output holds
  * this much, resume when it drains to half. */
 #define RELAY_HIGH (256 * 1024)
+
+/* The most of a ClientHello read before giving up on its server name
+ * (tls_peek.c reassembles a hello of up to 16 KiB over several records). */
+#define TLS_PEEK_MAX (16384 + 4 * 5 + 64)
 
 static void client_read_cb(struct bufferevent *bev, void *arg);
 static void client_write_cb(struct bufferevent *bev, void *arg);
@@ -45,6 +50,8 @@ static void upstream_event_cb(struct bufferevent *bev, short what, void *arg);
 static void conn_advance(struct conn *c);
 static void conn_timer_cb(evutil_socket_t fd, short what, void *arg);
 static bool policy_filter(void *arg, const struct sockaddr *sa);
+static void peek_sni(struct conn *c);
+static void connect_reply(struct conn *c);
 
 static struct timeval seconds_tv(double s)
 {
@@ -561,6 +568,16 @@ static void answer_max_forwards(struct conn *c)
 static void connected_cb(enum upstream_err err, struct bufferevent *bev, const char *addr,
 			 void *arg);
 
+/* "200 Connection established" for a CONNECT. */
+static void connect_reply(struct conn *c)
+{
+	static const char ok[] = "HTTP/1.1 200 Connection established\r\n\r\n";
+	evbuffer_add(bufferevent_get_output(c->cbev), ok, sizeof(ok) - 1);
+	c->bytes_out += sizeof(ok) - 1;
+	c->status = 200;
+	c->connect_replied = true;
+}
+
 /* Start the upstream side: a pooled connection, or a new one. */
 static void start_upstream(struct conn *c)
 {
@@ -816,6 +833,83 @@ static bool policy_filter(void *arg, const struct sockaddr *sa)
 	return res == ACL_ALLOW;
 }
 
+/* A CONNECT tunnel refused after its 200 (SNI peek): all that can be done is
+ * to close it, and say why in the logs. */
+static void sni_refuse(struct conn *c, const char *why)
+{
+	log_info("CONNECT %s from %s refused: %s", c->host_port, c->client_ip, why);
+	if (strncmp(why, "server name ", 12) != 0 || strstr(why, " denied by ") == NULL)
+		snprintf(c->rule, sizeof(c->rule), "connect_sni");
+	c->outcome = "http_request_denied";
+	conn_log_access(c);
+	conn_close(c, why);
+}
+
+/* CONN_PEEK_SNI: read the ClientHello without consuming it and apply the
+ * policy to its server name ([acl] connect_sni); in match mode the name must
+ * be the CONNECT host, which stops domain fronting. The tunnel then carries
+ * the peeked bytes unchanged. */
+static void peek_sni(struct conn *c)
+{
+	const struct config *cfg = c->w->cfg;
+	struct evbuffer *in = bufferevent_get_input(c->cbev);
+	size_t avail = evbuffer_get_length(in);
+	if (avail == 0)
+		return;
+	size_t want = avail < TLS_PEEK_MAX ? avail : TLS_PEEK_MAX;
+	const uint8_t *buf = evbuffer_pullup(in, (ev_ssize_t)want);
+	char sni[256];
+	enum tls_peek_result r = tls_peek_sni(buf, want, sni, sizeof(sni));
+	bool match = cfg->acl_connect_sni == CONFIG_SNI_MATCH;
+	if (r == TLS_PEEK_NEED_MORE) {
+		if (want >= TLS_PEEK_MAX)
+			sni_refuse(c, "ClientHello too large");
+		return;
+	}
+	char host[256];
+	slice_copy(host, sizeof(host), c->target.host);
+	size_t hl = strlen(host);
+	if (hl > 0 && host[hl - 1] == '.')
+		host[hl - 1] = '\0';
+	struct in_addr a4;
+	/* a client that CONNECTs to an address sends no server name */
+	bool literal = c->target.ipv6_literal || acl_parse_ipv4_loose(host, &a4) != 0;
+	if (r != TLS_PEEK_SNI) {
+		if (match && (r != TLS_PEEK_NO_SNI || !literal)) {
+			sni_refuse(c, r == TLS_PEEK_NO_SNI ? "ClientHello without a server name"
+							   : "not a TLS ClientHello");
+			return;
+		}
+	} else {
+		if (match && !literal && strcasecmp(host, sni) != 0) {
+			char why[600];
+			snprintf(why, sizeof(why), "server name %s does not match the CONNECT host", sni);
+			sni_refuse(c, why);
+			return;
+		}
+		if (c->w->acl != NULL) {
+			char url[1] = "";
+			struct acl_request q;
+			policy_request(c, &q, host, sizeof(host), url, sizeof(url));
+			q.host = sni;
+			q.url = NULL;
+			const struct acl_rule *rule = NULL;
+			enum acl_reason reason;
+			if (acl_check_reason(c->w->acl, &q, &rule, &reason) == ACL_DENY) {
+				snprintf(c->rule, sizeof(c->rule), "%s",
+					 rule != NULL ? rule->name
+					 : reason == ACL_REASON_DEFAULT ? "default" : "-");
+				char why[600];
+				snprintf(why, sizeof(why), "server name %s denied by %s", sni, c->rule);
+				sni_refuse(c, why);
+				return;
+			}
+		}
+	}
+	evtimer_del(c->timer);
+	start_upstream(c);
+}
+
 /* Parse and dispatch one request head from the client's input buffer.
  * Returns false when it needs more bytes. */
 static bool read_request(struct conn *c)
@@ -851,6 +945,7 @@ static bool read_request(struct conn *c)
 	c->upstream_reusable = false;
 	c->retried = false;
 	c->pooled = false;
+	c->connect_replied = false;
 	c->collapse_tried = false;
 	c->res.status = 0;
 	c->upgrading = false;
@@ -991,6 +1086,16 @@ static bool read_request(struct conn *c)
 			return false;
 		}
 		snprintf(c->target_str, sizeof(c->target_str), "%s", c->host_port);
+		if (cfg->acl_connect_sni != CONFIG_SNI_OFF && config_sni_port(cfg, c->target.port) &&
+		    !c->internal) {
+			/* Answer now so the client sends its ClientHello; the
+			 * upstream is opened once its SNI passes the policy. */
+			connect_reply(c);
+			c->state = CONN_PEEK_SNI;
+			set_timer(c, cfg->header_timeout);
+			peek_sni(c);
+			return true;
+		}
 		start_upstream(c);
 		return true;
 	}
@@ -1055,6 +1160,13 @@ static void connected_cb(enum upstream_err err, struct bufferevent *bev, const c
 {
 	struct conn *c = arg;
 	c->ureq = NULL;
+	if (err != UPSTREAM_OK && c->connect_replied) {
+		/* the 200 is out (SNI peek): an error can only close the tunnel */
+		c->outcome = err == UPSTREAM_DENIED ? "http_request_denied" : upstream_err_type(err);
+		conn_log_access(c);
+		conn_close(c, "tunnel upstream failed");
+		return;
+	}
 	if (err == UPSTREAM_DENIED) {
 		/* the policy refused every address the name resolved to */
 		c->client_keepalive = false;
@@ -1097,11 +1209,8 @@ static void connected_cb(enum upstream_err err, struct bufferevent *bev, const c
 		c->retried = !c->idempotent || c->rbody.in != HTTP_BODY_NONE;
 	}
 	if (method_is(c, "CONNECT")) {
-		struct evbuffer *out = bufferevent_get_output(c->cbev);
-		static const char ok[] = "HTTP/1.1 200 Connection established\r\n\r\n";
-		evbuffer_add(out, ok, sizeof(ok) - 1);
-		c->bytes_out += sizeof(ok) - 1;
-		c->status = 200;
+		if (!c->connect_replied)
+			connect_reply(c);
 		tunnel_start(c);
 		return;
 	}
@@ -1403,6 +1512,9 @@ static void conn_advance(struct conn *c)
 		if (!c->rbody.done)
 			relay_request_body(c);
 		break;
+	case CONN_PEEK_SNI:
+		peek_sni(c);
+		break;
 	default:
 		break;
 	}
@@ -1535,6 +1647,9 @@ static void conn_timer_cb(evutil_socket_t fd, short what, void *arg)
 		break;
 	case CONN_FLUSH_CLOSE:
 		conn_close(c, "client not reading");
+		break;
+	case CONN_PEEK_SNI:
+		sni_refuse(c, "no ClientHello in time");
 		break;
 	case CONN_WAIT_FETCH:
 		/* woken by the fetch it waited for, or tired of waiting */

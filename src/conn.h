@@ -27,6 +27,7 @@ enum conn_state {
 	CONN_FORWARD,     /* request body up, response back */
 	CONN_TUNNEL,      /* CONNECT or an upgrade: bytes both ways */
 	CONN_FLUSH_CLOSE, /* writing the last bytes, then close */
+	CONN_PEEK_SNI,    /* CONNECT answered; reading the ClientHello's server name */
 	CONN_WAIT_FETCH,  /* a miss waiting for another request's fetch of the
 			     same URI (collapsed forwarding) */
 };
@@ -77,6 +78,7 @@ struct conn {
 	char rule[64];             /* the policy rule that decided ("default", "-") */
 	bool policy_need_dst;      /* vet each resolved address (acl.c phase two) */
 	bool internal;             /* a background revalidation of the cache's own */
+	bool connect_replied;      /* the CONNECT's 200 is already out (SNI peek) */
 	char upstream_addr[64];
 	struct sockaddr_storage upstream_sa; /* the upstream's address (policy checks on reuse) */
 	struct timespec t_start;

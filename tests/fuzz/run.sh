@@ -4,12 +4,12 @@
 # SECONDS (default 60) over a copy of its seed corpus. New interesting inputs
 # stay in the build directory (printed at the end); crashes are left there as
 # crash-* files and make the script exit 1.
-# Targets: http_request http_response chunked config (the default: all four).
+# Targets: http_request http_response chunked config tls_peek (the default: all).
 set -eu
 
 secs=${1:-60}
 [ $# -gt 0 ] && shift
-targets=${*:-http_request http_response chunked config}
+targets=${*:-http_request http_response chunked config tls_peek}
 
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
@@ -21,7 +21,9 @@ status=0
 for t in $targets; do
 	echo "== $t: building"
 	case $t in
-	config) srcs="$top/src/config.c"; libs="-liniparser" ;;
+	config) srcs="$top/src/config.c $top/src/auth.c $top/src/acl.c $top/src/domainset.c $top/src/cidr.c"
+		libs="-liniparser -lcrypt -lcrypto -lpcre2-8" ;;
+	tls_peek) srcs="$top/src/tls_peek.c"; libs="" ;;
 	*) srcs="$top/src/http_parser.c"; libs="" ;;
 	esac
 	# shellcheck disable=SC2086
