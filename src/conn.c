@@ -752,6 +752,38 @@ static void policy_request(struct conn *c, struct acl_request *r, char *host, si
 	};
 }
 
+/* Record what decided, for the access log's RULE field. */
+static void rule_label(struct conn *c, const struct acl_rule *rule, enum acl_reason reason)
+{
+	snprintf(c->rule, sizeof(c->rule), "%s",
+		 rule != NULL ? rule->name
+		 : reason == ACL_REASON_DEFAULT ? "default"
+		 : reason == ACL_REASON_PRIVATE_DST ? "private_destinations" : "-");
+}
+
+/* Run acl_check on the current request (dst NULL in phase one). The URL
+ * for url_regex rules is copied into a stack buffer, or the heap when long. */
+static enum acl_result policy_run(struct conn *c, const char *sni, const struct sockaddr *dst,
+				  const struct acl_rule **rule, enum acl_reason *reason)
+{
+	char host[256], small[2048];
+	size_t ulen = c->req.target.len + 1;
+	char *url = ulen <= sizeof(small) ? small : malloc(ulen);
+	if (url == NULL)
+		return ACL_DENY;
+	struct acl_request r;
+	policy_request(c, &r, host, sizeof(host), url, ulen);
+	if (sni != NULL) {
+		r.host = sni;
+		r.url = NULL;
+	}
+	r.dst = dst;
+	enum acl_result res = acl_check_reason(c->w->acl, &r, rule, reason);
+	if (url != small)
+		free(url);
+	return res;
+}
+
 /* Refuse a request the policy denies: 403 naming the rule (RFC 9209
  * Proxy-Status), before any connection or tunnel is opened. */
 static void policy_refuse(struct conn *c, enum acl_reason reason, const struct acl_rule *rule)
@@ -779,24 +811,11 @@ static bool policy_check(struct conn *c)
 	snprintf(c->rule, sizeof(c->rule), "-");
 	if (a == NULL || c->internal)
 		return true;
-	char host[256];
-	size_t ulen = c->req.target.len + 1;
-	char *url = malloc(ulen);
-	if (url == NULL) {
-		fail_request(c, 500, "proxy_internal_error", "out of memory");
-		return false;
-	}
-	struct acl_request r;
-	policy_request(c, &r, host, sizeof(host), url, ulen);
 	const struct acl_rule *rule = NULL;
-	enum acl_reason reason;
-	enum acl_result res = acl_check_reason(a, &r, &rule, &reason);
-	free(url);
+	enum acl_reason reason = ACL_REASON_DEFAULT;
+	enum acl_result res = policy_run(c, NULL, NULL, &rule, &reason);
 	if (res == ACL_DENY) {
-		snprintf(c->rule, sizeof(c->rule), "%s",
-			 rule != NULL ? rule->name
-			 : reason == ACL_REASON_DEFAULT ? "default"
-			 : reason == ACL_REASON_PRIVATE_DST ? "private_destinations" : "-");
+		rule_label(c, rule, reason);
 		policy_refuse(c, reason, rule);
 		return false;
 	}
@@ -804,7 +823,7 @@ static bool policy_check(struct conn *c)
 		c->policy_need_dst = true;
 		return true;
 	}
-	snprintf(c->rule, sizeof(c->rule), "%s", rule != NULL ? rule->name : "default");
+	rule_label(c, rule, reason);
 	return true;
 }
 
@@ -814,22 +833,10 @@ static bool policy_filter(void *arg, const struct sockaddr *sa)
 	struct conn *c = arg;
 	if (!c->policy_need_dst)
 		return true;
-	char host[256];
-	size_t ulen = c->req.target.len + 1;
-	char *url = malloc(ulen);
-	if (url == NULL)
-		return false;
-	struct acl_request r;
-	policy_request(c, &r, host, sizeof(host), url, ulen);
-	r.dst = sa;
 	const struct acl_rule *rule = NULL;
-	enum acl_reason reason;
-	enum acl_result res = acl_check_reason(c->w->acl, &r, &rule, &reason);
-	free(url);
-	snprintf(c->rule, sizeof(c->rule), "%s",
-		 rule != NULL ? rule->name
-		 : reason == ACL_REASON_DEFAULT ? "default"
-		 : reason == ACL_REASON_PRIVATE_DST ? "private_destinations" : "-");
+	enum acl_reason reason = ACL_REASON_DEFAULT;
+	enum acl_result res = policy_run(c, NULL, sa, &rule, &reason);
+	rule_label(c, rule, reason);
 	return res == ACL_ALLOW;
 }
 
@@ -888,17 +895,10 @@ static void peek_sni(struct conn *c)
 			return;
 		}
 		if (c->w->acl != NULL) {
-			char url[1] = "";
-			struct acl_request q;
-			policy_request(c, &q, host, sizeof(host), url, sizeof(url));
-			q.host = sni;
-			q.url = NULL;
 			const struct acl_rule *rule = NULL;
-			enum acl_reason reason;
-			if (acl_check_reason(c->w->acl, &q, &rule, &reason) == ACL_DENY) {
-				snprintf(c->rule, sizeof(c->rule), "%s",
-					 rule != NULL ? rule->name
-					 : reason == ACL_REASON_DEFAULT ? "default" : "-");
+			enum acl_reason reason = ACL_REASON_DEFAULT;
+			if (policy_run(c, sni, NULL, &rule, &reason) == ACL_DENY) {
+				rule_label(c, rule, reason);
 				char why[600];
 				snprintf(why, sizeof(why), "server name %s denied by %s", sni, c->rule);
 				sni_refuse(c, why);
