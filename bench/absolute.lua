@@ -9,6 +9,8 @@
 --   BENCH_HOST    Host header value ("127.0.0.1:PORT" of the origin)
 --   BENCH_CLOSE   "1" adds "Connection: close" to every request (scenario b);
 --                 wrk then opens a fresh connection for each request
+--   BENCH_PROXY_AUTH  if set, sent as the Proxy-Authorization header value
+--                 (e.g. "Basic YmVuY2g6..."; scenario f, policy on)
 --
 -- done() prints one machine-readable line that run.sh parses:
 --   BENCH requests=N duration_us=N rps=N p50_us=N p99_us=N
@@ -19,6 +21,7 @@
 local target = os.getenv("BENCH_TARGET") or "/1k"
 local host = os.getenv("BENCH_HOST")
 local close = os.getenv("BENCH_CLOSE") == "1"
+local proxy_auth = os.getenv("BENCH_PROXY_AUTH")
 
 wrk.method = "GET"
 wrk.path = target
@@ -28,6 +31,9 @@ end
 wrk.headers["User-Agent"] = "hopcache-bench/wrk"
 if close then
    wrk.headers["Connection"] = "close"
+end
+if proxy_auth and proxy_auth ~= "" then
+   wrk.headers["Proxy-Authorization"] = proxy_auth
 end
 
 -- No request() function on purpose: wrk then builds the request once

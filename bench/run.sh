@@ -8,8 +8,10 @@
 #   (c) curl: a 64 MiB object over HTTPS through N parallel CONNECT tunnels
 #   (d) wrk: cache hit of a 1 KiB object (max-age=3600) over keep-alive
 #   (e) wrk: cache hit of a 64 KiB object (max-age=3600) over keep-alive
-# against each of them, and prints a table (also written as Markdown to
-# bench/results-latest.md). See bench/README.md.
+# against each of them, and optionally (not in the default set)
+#   (f) hopcache only: (a) with policy off, then with basic auth and a
+#       1,000,000-entry domain_file rule loaded (a second hopcache instance)
+# and prints a table (also written as Markdown to bench/results-latest.md). See bench/README.md.
 #
 # Only loopback traffic. Every load run is bounded in time (wrk -d plus a
 # `timeout` guard; curl --max-time) and in count (fixed connections, fixed
@@ -26,7 +28,8 @@
 #   BENCH_CONNECT_ROUNDS    rounds of parallel downloads in (c) (default 3)
 #   BENCH_BIG_MIB           size of the (c) object in MiB (default 64)
 #   BENCH_SERVERS           subset of "direct hopcache squid tinyproxy"
-#   BENCH_SCENARIOS         subset of "a b c d e" (default: all of them)
+#   BENCH_SCENARIOS         subset of "a b c d e f" (default: "a b c d e")
+#   BENCH_POLICY_DOMAINS    entries in the (f) domain list (default 1000000)
 #   BENCH_ACCESS_LOG        1: proxies write access logs (temp dir); default 0
 #   BENCH_ORIGIN_ACCESS_LOG 1: nginx writes an access log (temp dir); default 0
 #   BENCH_OUT               Markdown output (default bench/results-latest.md)
@@ -51,6 +54,7 @@ CONNECT_ROUNDS=${BENCH_CONNECT_ROUNDS:-3}
 BIG_MIB=${BENCH_BIG_MIB:-64}
 SERVERS=${BENCH_SERVERS:-direct hopcache squid tinyproxy}
 SCENARIOS=${BENCH_SCENARIOS:-a b c d e}
+POLICY_DOMAINS=${BENCH_POLICY_DOMAINS:-1000000}
 ACCESS_LOG=${BENCH_ACCESS_LOG:-0}
 ORIGIN_ACCESS_LOG=${BENCH_ORIGIN_ACCESS_LOG:-0}
 OUT=${BENCH_OUT:-$BENCH_DIR/results-latest.md}
@@ -81,8 +85,8 @@ duration_secs() {
 }
 DUR_S=$(duration_secs "$DURATION")
 [[ $DUR_S =~ ^[0-9]+$ ]] || die "BENCH_DURATION '$DURATION' not understood (use e.g. 10s, 1m)"
-[[ $CONNS =~ ^[0-9]+$ && $CONNECT_PAR =~ ^[0-9]+$ && $CONNECT_ROUNDS =~ ^[0-9]+$ && $BIG_MIB =~ ^[0-9]+$ ]] \
-    || die "BENCH_CONNS / BENCH_CONNECT_* / BENCH_BIG_MIB must be integers"
+[[ $CONNS =~ ^[0-9]+$ && $CONNECT_PAR =~ ^[0-9]+$ && $CONNECT_ROUNDS =~ ^[0-9]+$ && $BIG_MIB =~ ^[0-9]+$ && $POLICY_DOMAINS =~ ^[0-9]+$ ]] \
+    || die "BENCH_CONNS / BENCH_CONNECT_* / BENCH_BIG_MIB / BENCH_POLICY_DOMAINS must be integers"
 
 # ---------------------------------------------------------------- cleanup --
 
@@ -158,10 +162,10 @@ log "temp dir $WORK"
 
 # Free loopback ports picked by the kernel (all bound at once so they are
 # distinct, then released for the servers to take).
-read -r ORIGIN_PORT TLS_PORT HOP_PORT SQUID_PORT TINY_PORT < <(python3 - <<'EOF'
+read -r ORIGIN_PORT TLS_PORT HOP_PORT SQUID_PORT TINY_PORT HOP_POLICY_PORT < <(python3 - <<'EOF'
 import socket
 socks = []
-for _ in range(5):
+for _ in range(6):
     s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     s.bind(("127.0.0.1", 0))
     socks.append(s)
@@ -418,7 +422,7 @@ measure_rss() {
     # shellcheck disable=SC2207
     kids=($(descendants "$pid"))
     case $s in
-        hopcache|direct)
+        hopcache|hopcache+policy|direct)
             for k in "${kids[@]}"; do
                 r=$(rss_kib "$k"); ((r > max)) && max=$r
             done
@@ -445,8 +449,9 @@ fmt_mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
 declare -A RATE=() P99=() ERRS=() ERRDETAIL=() RSSROW=() RAN=()
 
 # Object of each wrk scenario and its size.
-declare -A PATH_OF=([a]=/1k [b]=/1k [d]=/cached/1k [e]=/cached/64k)
-declare -A SIZE_OF=([a]=1024 [b]=1024 [d]=1024 [e]=65536)
+declare -A PATH_OF=([a]=/1k [b]=/1k [d]=/cached/1k [e]=/cached/64k [f]=/1k)
+declare -A SIZE_OF=([a]=1024 [b]=1024 [d]=1024 [e]=65536 [f]=1024)
+declare -A PROXY_AUTH_OF=()   # server -> Proxy-Authorization value sent by wrk
 
 run_wrk() {  # run_wrk SCENARIO SERVER
     local sc=$1 s=$2 url target close=0 raw line path=${PATH_OF[$1]}
@@ -461,6 +466,7 @@ run_wrk() {  # run_wrk SCENARIO SERVER
     fi
     log "($sc) $s: wrk -t$THREADS -c$CONNS -d$DURATION GET $target$([[ $close == 1 ]] && echo ' + Connection: close')"
     BENCH_TARGET=$target BENCH_HOST="127.0.0.1:$ORIGIN_PORT" BENCH_CLOSE=$close \
+        BENCH_PROXY_AUTH=${PROXY_AUTH_OF[$s]:-} \
         timeout -k 5 $((DUR_S + 60)) \
         wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --timeout "$WRK_TIMEOUT" --latency \
             -s "$BENCH_DIR/absolute.lua" "$url" >"$raw" 2>&1 &
@@ -632,13 +638,209 @@ run_connect() {  # run_connect SERVER -- scenario (c)
     ERRDETAIL[c:$s]=${detail:0:120}
 }
 
+# ------------------------------------------------------- policy scenario --
+# (f), hopcache only (issue 4): the (a) request, first against the running
+# hopcache (policy off: the bench INI only allows private destinations),
+# then against a second hopcache started from the same INI plus
+#   [auth] scheme = basic, htpasswd = TMP (one apr1 user)
+#   [acl] default = allow, rules = blocklist, office
+#   [rule.blocklist] domain_file = TMP (BENCH_POLICY_DOMAINS names), deny
+#   [rule.office] src = 127.0.0.0/8, ports = 1-65535, allow
+# with wrk sending Proxy-Authorization. Before timing, the policy instance
+# must answer 407 without credentials, 403 naming "blocklist" for a listed
+# domain and 200 for the origin; otherwise the scenario fails (non-zero
+# exit). The second instance is stopped by PID afterwards.
+declare -a POLICY_LINES=()
+POLICY_FAILED=""
+
+policy_ratio() {
+    local off=${RATE[f:hopcache]:-} on=${RATE[f:hopcache+policy]:-}
+    if [[ -z $off || -z $on ]]; then echo "n/a"; return; fi
+    awk -v a="$off" -v b="$on" 'BEGIN { if (a > 0) printf "%.2f", b / a; else print "n/a" }'
+}
+
+policy_fail() {
+    POLICY_FAILED=$*
+    log "error: (f) $*"
+    POLICY_LINES+=("FAIL: $*")
+}
+
+now_s() { date +%s.%N; }
+elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }
+
+run_policy() {
+    if [[ " ${ACTIVE[*]} " != *" hopcache "* ]]; then
+        log "(f) skipped: hopcache is not running"
+        POLICY_LINES+=("skipped: hopcache is not running (${NOTE_OF[hopcache]:-not in BENCH_SERVERS})")
+        return 0
+    fi
+    local dir="$WORK/hopcache-policy" t0 t1 pw hash auth ini out code
+    mkdir -p "$dir"
+
+    # Credentials: one apr1 user (openssl, no apache2-utils needed).
+    pw=$(head -c 12 /dev/urandom | base64 | tr -dc 'A-Za-z0-9' | head -c 12)
+    hash=$(openssl passwd -apr1 "$pw") || { policy_fail "openssl passwd -apr1 failed"; return 0; }
+    printf 'bench:%s\n' "$hash" > "$dir/htpasswd"
+    auth="Basic $(printf 'bench:%s' "$pw" | base64 -w0)"
+
+    # The domain list: d1 .. dN.example-block.test, one a line.
+    t0=$(now_s)
+    awk -v n="$POLICY_DOMAINS" 'BEGIN { print "# bench block list"; for (i = 1; i <= n; i++) printf "d%d.example-block.test\n", i }' \
+        > "$dir/blocked.txt"
+    t1=$(now_s)
+    local lines bytes
+    lines=$(( $(wc -l < "$dir/blocked.txt") - 1 ))
+    bytes=$(stat -c %s "$dir/blocked.txt")
+    log "(f) domain list: $lines entries, $bytes bytes, written in $(elapsed "$t0" "$t1") s"
+
+    # Same INI as the running hopcache (own port, error log and cache dir),
+    # with [auth] and the rules added.
+    ini="$dir/hopcache.ini"
+    awk -v port="$HOP_POLICY_PORT" -v dir="$dir" -v cachedir="$WORK/hopcache-cache-policy" '
+        /^listen = / { print "listen = 127.0.0.1:" port; next }
+        /^error = / { print "error = " dir "/error.log"; next }
+        /^access = / { print "access = " dir "/access.log"; next }
+        /^dir = / { print "dir = " cachedir; next }
+        { print }
+        /^private_destinations = / { print "default = allow"; print "rules = blocklist, office" }
+    ' "$WORK/hopcache/hopcache.ini" > "$ini"
+    {
+        printf '[auth]\nscheme = basic\nhtpasswd = %s\n' "$dir/htpasswd"
+        printf '[rule.blocklist]\ndomain_file = %s\naction = deny\n' "$dir/blocked.txt"
+        printf '[rule.office]\nsrc = 127.0.0.0/8\nports = 1-65535\naction = allow\n'
+    } >> "$ini"
+
+    # Load time, as far as visible from outside: `hopcache -t` (parses the
+    # INI and loads every file it names), then the start-up of the server
+    # until its port accepts.
+    local t_test t_start
+    t0=$(now_s)
+    if ! timeout 60 "$HOPCACHE" -t -c "$ini" >"$dir/configtest.log" 2>&1; then
+        policy_fail "hopcache -t rejects the policy INI: $(head -n 3 "$dir/configtest.log" | tr '\n' ' ')"
+        return 0
+    fi
+    t1=$(now_s)
+    t_test=$(elapsed "$t0" "$t1")
+    # the same -t on the policy-off INI, for comparison
+    t0=$(now_s)
+    timeout 60 "$HOPCACHE" -t -c "$WORK/hopcache/hopcache.ini" >/dev/null 2>&1 || true
+    t1=$(now_s)
+    local t_test_off
+    t_test_off=$(elapsed "$t0" "$t1")
+    log "(f) hopcache -t: ${t_test} s with the policy INI, ${t_test_off} s without"
+
+    t0=$(now_s)
+    "$HOPCACHE" -f -c "$ini" >"$dir/stdout.log" 2>&1 &
+    PID_OF[hopcache+policy]=$!
+    STARTED+=("${PID_OF[hopcache+policy]}")
+    PORT_OF[hopcache+policy]=$HOP_POLICY_PORT
+    if ! wait_port "$HOP_POLICY_PORT" "${PID_OF[hopcache+policy]}" "hopcache (policy)"; then
+        tail -n 20 "$dir/error.log" "$dir/stdout.log" >&2 2>/dev/null || true
+        policy_fail "hopcache with the policy INI did not start (see its error log)"
+        return 0
+    fi
+    t1=$(now_s)
+    t_start=$(elapsed "$t0" "$t1")
+    log "(f) hopcache (policy) up (pid ${PID_OF[hopcache+policy]}, port $HOP_POLICY_PORT) after $t_start s"
+
+    # Enforcement checks (a worker may still be loading: retry the first one
+    # briefly until it answers at all).
+    local px=(-x "http://127.0.0.1:$HOP_POLICY_PORT") i checks=""
+    for ((i = 0; i < 50; i++)); do
+        code=$(curl -sS --max-time 5 "${px[@]}" -o /dev/null -w '%{http_code}' \
+               "http://127.0.0.1:$ORIGIN_PORT/1k" 2>/dev/null || true)
+        [[ $code != 000 && -n $code ]] && break
+        sleep 0.1
+    done
+    if [[ $code != 407 ]]; then
+        policy_fail "no credentials: got '$code', want 407 (auth not enforced)"
+    else
+        checks+="no credentials -> 407; "
+    fi
+    code=$(curl -sS --max-time 5 "${px[@]}" -U "bench:wrong-$pw" -o /dev/null -w '%{http_code}' \
+           "http://127.0.0.1:$ORIGIN_PORT/1k" 2>/dev/null || true)
+    if [[ $code != 407 ]]; then
+        policy_fail "wrong password: got '$code', want 407"
+    else
+        checks+="wrong password -> 407; "
+    fi
+    out=$(curl -sS --max-time 5 "${px[@]}" -H "Proxy-Authorization: $auth" -D - \
+          -w '\nBENCH-RESULT %{http_code}\n' "http://d42.example-block.test/" 2>&1 || true)
+    code=$(sed -n 's/^BENCH-RESULT //p' <<<"$out")
+    if [[ $code != 403 ]] || ! grep -q 'blocklist' <<<"$out"; then
+        policy_fail "listed domain d42.example-block.test: got '$code'$(grep -q blocklist <<<"$out" || echo ', rule name "blocklist" not in the response'), want 403 naming the rule"
+    else
+        checks+="d42.example-block.test -> 403 naming 'blocklist'; "
+    fi
+    # the last entry too (the whole file was loaded) and a subdomain
+    out=$(curl -sS --max-time 5 "${px[@]}" -H "Proxy-Authorization: $auth" -o /dev/null -w '%{http_code}' \
+          "http://x.d$POLICY_DOMAINS.example-block.test/" 2>/dev/null || true)
+    if [[ $out != 403 ]]; then
+        policy_fail "subdomain of the last entry (x.d$POLICY_DOMAINS.example-block.test): got '$out', want 403"
+    else
+        checks+="x.d$POLICY_DOMAINS.example-block.test -> 403; "
+    fi
+    out=$(curl -sS --max-time 5 "${px[@]}" -H "Proxy-Authorization: $auth" -o /dev/null \
+          -w '%{http_code} %{size_download}' "http://127.0.0.1:$ORIGIN_PORT/1k" 2>/dev/null || true)
+    if [[ $out != "200 1024" ]]; then
+        policy_fail "with credentials, origin /1k: got '$out', want '200 1024'"
+    else
+        checks+="with credentials, origin -> 200 1024"
+    fi
+    if [[ -n $POLICY_FAILED ]]; then
+        POLICY_LINES+=("enforcement checks failed: not timed (passed: ${checks:-none})")
+        return 0
+    fi
+    log "(f) enforcement verified: $checks"
+    measure_rss hopcache+policy
+    local rss_idle=${RSS_OF[hopcache+policy]}
+
+    # (1) policy off: the running hopcache; (2) policy on.
+    run_wrk f hopcache
+    RAN[f:hopcache]=1
+    measure_rss hopcache
+    RSSROW[f:hopcache]=${RSS_OF[hopcache]}
+    sleep 1
+    PROXY_AUTH_OF[hopcache+policy]=$auth
+    run_wrk f hopcache+policy
+    RAN[f:hopcache+policy]=1
+    measure_rss hopcache+policy
+    RSSROW[f:hopcache+policy]=${RSS_OF[hopcache+policy]}
+    local s
+    for s in hopcache hopcache+policy; do
+        if [[ ${ERRS[f:$s]} != 0 ]]; then
+            policy_fail "$s: ${ERRS[f:$s]} errors during the timed run (${ERRDETAIL[f:$s]})"
+        fi
+    done
+
+    POLICY_LINES+=("ratio policy on / off: $(policy_ratio) ($(printf '%.0f' "${RATE[f:hopcache+policy]}") / $(printf '%.0f' "${RATE[f:hopcache]}") req/s; p99 ${P99[f:hopcache+policy]} vs ${P99[f:hopcache]})")
+    POLICY_LINES+=("enforcement verified before timing: $checks")
+    POLICY_LINES+=("domain list: $lines entries, $((bytes / 1024)) KiB; hopcache -t: ${t_test} s with it (${t_test_off} s without); start-up until the port accepts: ${t_start} s (hopcache logs no load time)")
+    POLICY_LINES+=("hopcache worker RSS with the list loaded: $(fmt_mib "$rss_idle") MiB before the run, $(fmt_mib "${RSS_OF[hopcache+policy]}") MiB after ($(printf '%s' "${RSS_DETAIL[hopcache+policy]}")); policy off: $(fmt_mib "${RSS_OF[hopcache]}") MiB")
+
+    # Stop the policy instance (and its workers) now, by PID.
+    local pid=${PID_OF[hopcache+policy]} p
+    local -a kill_list=("$pid") keep=()
+    # shellcheck disable=SC2207
+    kill_list+=($(descendants "$pid"))
+    stop_pids "${kill_list[@]}"
+    for p in "${STARTED[@]}"; do [[ $p != "$pid" ]] && keep+=("$p"); done
+    STARTED=("${keep[@]}")
+    log "(f) hopcache (policy) stopped"
+    sleep 1
+}
+
 uniq_sc=""
 for sc in $SCENARIOS; do
-    case $sc in a|b|c|d|e) ;; *) die "unknown scenario '$sc' in BENCH_SCENARIOS" ;; esac
+    case $sc in a|b|c|d|e|f) ;; *) die "unknown scenario '$sc' in BENCH_SCENARIOS" ;; esac
     [[ " $uniq_sc " == *" $sc "* ]] || uniq_sc+="${uniq_sc:+ }$sc"
 done
 SCENARIOS=$uniq_sc   # each scenario once (results are keyed by scenario)
 for sc in $SCENARIOS; do
+    if [[ $sc == f ]]; then
+        run_policy
+        continue
+    fi
     for s in "${ACTIVE[@]}"; do
         if [[ $sc == c ]]; then
             run_connect "$s"
@@ -678,11 +880,24 @@ declare -A TITLE=(
     [c]="(c) CONNECT + TLS, ${BIG_MIB} MiB x ${CONNECT_PAR}"
     [d]="(d) 1 KiB cache hit, keep-alive"
     [e]="(e) 64 KiB cache hit, keep-alive"
+    [f]="(f) 1 KiB no-store, keep-alive, policy"
 )
 declare -A TARGET=([a]=0.40 [b]=0.50 [c]=0.80 [d]=0.80 [e]=0.70)
 
 declare -a ROWS=()   # tab-separated: scenario server rate p99 ratio errors rss
 for sc in $SCENARIOS; do
+    if [[ $sc == f ]]; then
+        # hopcache only; the ratio column is policy on / policy off
+        for s in hopcache hopcache+policy; do
+            [[ -n ${RAN[f:$s]:-} ]] || continue
+            errs=${ERRS[f:$s]}
+            ((errs)) && errs+=" (${ERRDETAIL[f:$s]})"
+            r="1.00 of off"
+            [[ $s == hopcache+policy ]] && r="$(policy_ratio) of off"
+            ROWS+=("${TITLE[f]}"$'\t'"$s"$'\t'"$(printf '%.0f' "${RATE[f:$s]}") req/s"$'\t'"${P99[f:$s]}"$'\t'"$r"$'\t'"$errs"$'\t'"$(fmt_mib "${RSSROW[f:$s]}")")
+        done
+        continue
+    fi
     for s in "${ACTIVE[@]}"; do
         [[ -n ${RAN[$sc:$s]:-} ]] || continue
         if [[ $sc == c ]]; then
@@ -705,6 +920,7 @@ done
 declare -a VERDICT=()
 if [[ " ${ACTIVE[*]} " == *" hopcache "* && " ${ACTIVE[*]} " == *" direct "* ]]; then
     for sc in $SCENARIOS; do
+        [[ $sc == f ]] && continue   # no target; reported under "Policy"
         r=$(ratio "$sc" hopcache)
         ok=PASS; why="ratio $r (target >= ${TARGET[$sc]})"
         if [[ $r == n/a ]] || awk -v r="$r" -v t="${TARGET[$sc]}" 'BEGIN { exit !(r < t) }'; then ok=FAIL; fi
@@ -765,6 +981,10 @@ print_text() {
         printf '\nCache hits (warm-up check before the run; counters during it):\n'
         printf '  %s\n' "${CACHE_LINES[@]}"
     fi
+    if ((${#POLICY_LINES[@]})); then
+        printf '\nPolicy (f, issue 4): hopcache with basic auth + %s-entry domain list vs. policy off:\n' "$POLICY_DOMAINS"
+        printf '  %s\n' "${POLICY_LINES[@]}"
+    fi
     if ((${#VERDICT[@]})); then
         printf '\nTargets (issues 2 and 3):\n'
         printf '  %s\n' "${VERDICT[@]}"
@@ -821,6 +1041,10 @@ write_markdown() {
             printf '\n## Cache hits\n\nWarm-up check before each timed run; hit/miss counters of the proxy during it.\n\n'
             printf -- '- %s\n' "${CACHE_LINES[@]}"
         fi
+        if ((${#POLICY_LINES[@]})); then
+            printf '\n## Policy (f, issue 4)\n\nhopcache with `[auth] scheme = basic` and a %s-entry `domain_file` rule loaded, vs. the same run with policy off; the (f) rows show on/off in the ratio column.\n\n' "$POLICY_DOMAINS"
+            printf -- '- %s\n' "${POLICY_LINES[@]}"
+        fi
         if ((${#VERDICT[@]})); then
             printf '\n## Targets (issues 2 and 3)\n\n'
             printf -- '- %s\n' "${VERDICT[@]}"
@@ -834,3 +1058,6 @@ LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
 print_text
 write_markdown
 log "wrote $OUT"
+if [[ -n $POLICY_FAILED ]]; then
+    die "scenario (f) FAILED: $POLICY_FAILED"
+fi
