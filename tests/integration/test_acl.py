@@ -474,3 +474,30 @@ def test_config_check_ok(proxy_factory, tmp_path):
                "dst": "192.0.2.0/24", "ports": "80, 443, 8000-8100", "url_regex": "^http://",
                "time": "Mon-Fri 08:00-18:00", "action": "allow"}}, default="deny", private="deny"))
     assert rc == 0, out
+
+
+def test_sighup_rereads_domain_file(proxy_factory, origin, fake_dns, tmp_path):
+    """A changed domain list takes effect on SIGHUP; a broken INI on SIGHUP
+    keeps the policy in force."""
+    lst = tmp_path / "blocked.txt"
+    lst.write_text("bad.test\n")
+    p = proxy_factory(acl_ini({"blocklist": {"domain_file": str(lst), "action": "deny"}},
+                              extra=named(fake_dns, tmp_path, ["bad.test", "later.test"])),
+                      workers=2)
+    assert get(p, "http://later.test:%d/1" % origin.port).status == 200
+    lst.write_text("bad.test\nlater.test\n")
+    os.kill(p.proc.pid, 1)  # SIGHUP to the master
+    deadline = time.time() + 5
+    while time.time() < deadline and p.error_log_text().count("policy re-read") < 2:
+        time.sleep(0.05)
+    assert p.error_log_text().count("policy re-read") >= 2, p.error_log_text()
+    for _ in range(4):  # both workers
+        assert_denied_by(get(p, "http://later.test:%d/2" % origin.port), "blocklist")
+    # a list that no longer loads: the previous policy stays
+    lst.write_text("bad.test\n\xe9t\xe9.test\n")
+    os.kill(p.proc.pid, 1)
+    deadline = time.time() + 5
+    while time.time() < deadline and "keeping the current policy" not in p.error_log_text():
+        time.sleep(0.05)
+    assert "keeping the current policy" in p.error_log_text()
+    assert_denied_by(get(p, "http://later.test:%d/3" % origin.port), "blocklist")
