@@ -1,7 +1,10 @@
 /* hop.h - the header stage: the one place that decides which fields are
- * hop-by-hop (RFC 9110 §7.6.1) and what a proxy adds (Via, Max-Forwards).
- * Pure: no I/O, no allocation. Requests, responses and the cache writer all
- * ask it. */
+ * hop-by-hop (RFC 9110 §7.6.1) and reports what the proxy must act on
+ * (Connection options, Upgrade, Max-Forwards, Expect, Proxy-Authorization).
+ * The fields the proxy adds (Via, framing, Host) are written by conn.c after
+ * this removal, so a client cannot strip them by listing them.
+ * Pure: no I/O, no allocation. Requests, responses and the cache writer
+ * (conn_cache.c stores exactly the fields kept here) all ask it. */
 #ifndef HOPCACHE_HOP_H
 #define HOPCACHE_HOP_H
 
