@@ -24,6 +24,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <syslog.h>
 #include <unistd.h>
 
 #if defined(HAVE_INIPARSER_INIPARSER_H) || !defined(HAVE_CONFIG_H)
@@ -96,6 +97,18 @@ static const struct config_enum sni_modes[] = {
 	{ NULL, 0 },
 };
 
+static const struct config_enum log_formats[] = {
+	{ "native", CONFIG_LOGFMT_NATIVE }, { "squid", CONFIG_LOGFMT_SQUID },
+	{ "combined", CONFIG_LOGFMT_COMBINED }, { "json", CONFIG_LOGFMT_JSON }, { NULL, 0 },
+};
+
+static const struct config_enum syslog_facilities[] = {
+	{ "daemon", LOG_DAEMON }, { "user", LOG_USER }, { "local0", LOG_LOCAL0 },
+	{ "local1", LOG_LOCAL1 }, { "local2", LOG_LOCAL2 }, { "local3", LOG_LOCAL3 },
+	{ "local4", LOG_LOCAL4 }, { "local5", LOG_LOCAL5 }, { "local6", LOG_LOCAL6 },
+	{ "local7", LOG_LOCAL7 }, { NULL, 0 },
+};
+
 static const struct config_enum log_levels[] = {
 	{ "error", 0 }, { "warn", 1 }, { "info", 2 }, { "debug", 3 }, { NULL, 0 },
 };
@@ -146,6 +159,8 @@ static const struct config_row config_rows[] = {
 	  TIMEOUT, FIELD(client_timeout) },
 	{ .section = "limits", .key = "max_connections", .type = CT_INT, .def = "4096",
 	  .lo = 1, .hi = 1000000, FIELD(max_connections) },
+	{ .section = "limits", .key = "drain_timeout", .type = CT_DURATION, .def = "30",
+	  .dlo = 0, .dhi = 86400, FIELD(drain_timeout) },
 
 	/* [upstream] */
 	{ .section = "upstream", .key = "pool_max_idle", .type = CT_INT, .def = "64",
@@ -154,6 +169,35 @@ static const struct config_row config_rows[] = {
 	  TIMEOUT, FIELD(pool_idle_timeout) },
 	{ .section = "upstream", .key = "resolv_conf", .type = CT_STRING, .def = "/etc/resolv.conf",
 	  FIELD(resolv_conf) },
+	{ .section = "upstream", .key = "verify", .type = CT_BOOL, .def = "yes", FIELD(upstream_verify) },
+	{ .section = "upstream", .key = "ca_file", .type = CT_STRING, .def = NULL,
+	  .flags = CF_OPTIONAL, FIELD(upstream_ca_file) },
+	{ .section = "upstream", .key = "ca_path", .type = CT_STRING, .def = NULL,
+	  .flags = CF_OPTIONAL, FIELD(upstream_ca_path) },
+	{ .section = "upstream", .key = "parent", .type = CT_LISTEN, .def = NULL,
+	  .flags = CF_OPTIONAL, FIELD(parent), COUNT(nparent) },
+	{ .section = "upstream", .key = "parent_user", .type = CT_STRING, .def = NULL,
+	  .flags = CF_OPTIONAL, FIELD(parent_user) },
+	{ .section = "upstream", .key = "parent_password", .type = CT_STRING, .def = NULL,
+	  .flags = CF_OPTIONAL, FIELD(parent_password) },
+	{ .section = "upstream", .key = "parent_direct", .type = CT_STRING, .def = NULL,
+	  .flags = CF_OPTIONAL, FIELD(parent_direct) },
+
+	/* [tls] */
+	{ .section = "tls", .key = "listen", .type = CT_LISTEN, .def = NULL,
+	  .flags = CF_OPTIONAL, FIELD(tls_listen), COUNT(ntls_listen) },
+	{ .section = "tls", .key = "certificate", .type = CT_STRING, .def = NULL,
+	  .flags = CF_OPTIONAL, FIELD(tls_certificate) },
+	{ .section = "tls", .key = "private_key", .type = CT_STRING, .def = NULL,
+	  .flags = CF_OPTIONAL, FIELD(tls_private_key) },
+	{ .section = "tls", .key = "protocols", .type = CT_STRING, .def = "TLSv1.2 TLSv1.3",
+	  FIELD(tls_protocols) },
+	{ .section = "tls", .key = "ciphers", .type = CT_STRING, .def = NULL,
+	  .flags = CF_OPTIONAL, FIELD(tls_ciphers) },
+	{ .section = "tls", .key = "ciphersuites", .type = CT_STRING, .def = NULL,
+	  .flags = CF_OPTIONAL, FIELD(tls_ciphersuites) },
+	{ .section = "tls", .key = "handshake_timeout", .type = CT_DURATION, .def = "10",
+	  TIMEOUT, FIELD(tls_handshake_timeout) },
 
 	/* [log] */
 	{ .section = "log", .key = "access", .type = CT_STRING, .def = NULL,
@@ -161,6 +205,10 @@ static const struct config_row config_rows[] = {
 	{ .section = "log", .key = "error", .type = CT_STRING, .def = "-", FIELD(error_log) },
 	{ .section = "log", .key = "level", .type = CT_ENUM, .def = "info",
 	  .names = log_levels, FIELD(log_level) },
+	{ .section = "log", .key = "access_format", .type = CT_ENUM, .def = "native",
+	  .names = log_formats, FIELD(access_format) },
+	{ .section = "log", .key = "syslog_facility", .type = CT_ENUM, .def = "daemon",
+	  .names = syslog_facilities, FIELD(syslog_facility) },
 
 	/* [cache] */
 	{ .section = "cache", .key = "enabled", .type = CT_BOOL, .def = "no", FIELD(cache_enabled) },
@@ -203,6 +251,19 @@ static const struct config_row config_rows[] = {
 	  .names = sni_modes, FIELD(acl_connect_sni) },
 	{ .section = "acl", .key = "sni_ports", .type = CT_PORTS, .def = "443",
 	  FIELD(sni_ports), COUNT(nsni_ports) },
+
+	/* [admin] */
+	{ .section = "admin", .key = "allow", .type = CT_CIDRS, .def = "127.0.0.1, ::1",
+	  .flags = CF_OPTIONAL, FIELD(admin_allow), COUNT(nadmin_allow) },
+
+	/* [pac] */
+	{ .section = "pac", .key = "proxy", .type = CT_STRING, .def = NULL,
+	  .flags = CF_OPTIONAL, FIELD(pac_proxy) },
+	{ .section = "pac", .key = "direct_domains", .type = CT_STRING, .def = NULL,
+	  .flags = CF_OPTIONAL, FIELD(pac_direct_domains) },
+	{ .section = "pac", .key = "direct_networks", .type = CT_CIDRS, .def = NULL,
+	  .flags = CF_OPTIONAL, FIELD(pac_direct_networks), COUNT(npac_direct_networks) },
+	{ .section = "pac", .key = "https", .type = CT_BOOL, .def = "no", FIELD(pac_https) },
 };
 
 /* Keys of a [rule.NAME] section, each parsed by acl.c's helpers. */
@@ -1478,7 +1539,115 @@ out:
 /* Load path; messages call the file `name`. */
 /* Checks across keys, and the files keys name (so -t finds a bad htpasswd
  * line before a restart does). */
-static void check_files(struct load_ctx *ctx, const struct config *cfg)
+/* A file the proxy must be able to read: exists, is a regular file, readable. */
+static void check_readable(struct load_ctx *ctx, const char *sec, const char *key, const char *path)
+{
+	struct stat st;
+
+	if (stat(path, &st) != 0)
+		add_error(ctx, "%s: [%s] %s: %s: %s", ctx->name, sec, key, path, strerror(errno));
+	else if (!S_ISREG(st.st_mode))
+		add_error(ctx, "%s: [%s] %s: %s: not a regular file", ctx->name, sec, key, path);
+	else if (access(path, R_OK) != 0)
+		add_error(ctx, "%s: [%s] %s: %s: %s", ctx->name, sec, key, path, strerror(errno));
+}
+
+/* protocols = TLSv1.2 TLSv1.3: a contiguous range of versions. */
+static void check_tls(struct load_ctx *ctx, struct config *cfg)
+{
+	static const struct { const char *name; int v; } versions[] = {
+		{ "TLSv1", 0x0301 }, { "TLSv1.1", 0x0302 }, { "TLSv1.2", 0x0303 }, { "TLSv1.3", 0x0304 },
+	};
+	const char *p = cfg->tls_protocols;
+	char item[64], q[96];
+	bool toolong;
+	int lo = 0, hi = 0;
+
+	while (next_item(&p, item, sizeof(item), &toolong)) {
+		int v = 0;
+
+		for (size_t i = 0; i < sizeof(versions) / sizeof(versions[0]); i++)
+			if (strcasecmp(item, versions[i].name) == 0)
+				v = versions[i].v;
+		if (v == 0 || toolong) {
+			quote(item, q, sizeof(q));
+			add_error(ctx, "%s: [tls] protocols: %s: expected TLSv1.2 and/or TLSv1.3 "
+				  "(TLSv1, TLSv1.1 also accepted)", ctx->name, q);
+			return;
+		}
+		lo = lo == 0 || v < lo ? v : lo;
+		hi = v > hi ? v : hi;
+	}
+	if (lo == 0) {
+		add_error(ctx, "%s: [tls] protocols: expected at least one of TLSv1.2, TLSv1.3", ctx->name);
+		return;
+	}
+	cfg->tls_min_version = lo;
+	cfg->tls_max_version = hi;
+	if (cfg->ntls_listen == 0)
+		return;
+	if (cfg->tls_certificate == NULL)
+		add_error(ctx, "%s: [tls] certificate: required when [tls] listen is set", ctx->name);
+	else
+		check_readable(ctx, "tls", "certificate", cfg->tls_certificate);
+	if (cfg->tls_private_key == NULL)
+		add_error(ctx, "%s: [tls] private_key: required when [tls] listen is set", ctx->name);
+	else
+		check_readable(ctx, "tls", "private_key", cfg->tls_private_key);
+	for (size_t i = 0; i < cfg->ntls_listen; i++)
+		for (size_t j = 0; j < cfg->nlisten; j++)
+			if (strcasecmp(cfg->tls_listen[i].host, cfg->listen[j].host) == 0 &&
+			    strcmp(cfg->tls_listen[i].port, cfg->listen[j].port) == 0 &&
+			    strcmp(cfg->listen[j].port, "0") != 0)
+				add_error(ctx, "%s: [tls] listen: %s:%s is also in [proxy] listen", ctx->name,
+					  cfg->listen[j].host, cfg->listen[j].port);
+}
+
+/* A list of domain names, each exact or ".suffix". */
+static void check_domain_list(struct load_ctx *ctx, const char *sec, const char *key, const char *val)
+{
+	const char *p = val;
+	char item[300], q[96];
+	bool toolong;
+
+	while (p != NULL && next_item(&p, item, sizeof(item), &toolong)) {
+		const char *h = item[0] == '.' ? item + 1 : item;
+
+		if (toolong || !host_ok(h) || strchr(h, ':') != NULL) {
+			quote(item, q, sizeof(q));
+			add_error(ctx, "%s: [%s] %s: %s: expected a domain such as example.com or "
+				  ".example.com (the domain and its subdomains)", ctx->name, sec, key, q);
+			return;
+		}
+	}
+}
+
+static void check_upstream(struct load_ctx *ctx, struct config *cfg)
+{
+	struct stat st;
+
+	if (cfg->upstream_ca_file != NULL)
+		check_readable(ctx, "upstream", "ca_file", cfg->upstream_ca_file);
+	if (cfg->upstream_ca_path != NULL &&
+	    (stat(cfg->upstream_ca_path, &st) != 0 || !S_ISDIR(st.st_mode)))
+		add_error(ctx, "%s: [upstream] ca_path: %s: not a directory", ctx->name,
+			  cfg->upstream_ca_path);
+	if (cfg->nparent > 1)
+		add_error(ctx, "%s: [upstream] parent: one host:port expected", ctx->name);
+	if (cfg->nparent == 1 && strcmp(cfg->parent[0].port, "0") == 0)
+		add_error(ctx, "%s: [upstream] parent: port 0 is not a parent's port", ctx->name);
+	if (cfg->nparent == 0 && (cfg->parent_user != NULL || cfg->parent_direct != NULL))
+		add_error(ctx, "%s: [upstream] %s: set only with [upstream] parent", ctx->name,
+			  cfg->parent_user != NULL ? "parent_user" : "parent_direct");
+	if ((cfg->parent_user == NULL) != (cfg->parent_password == NULL))
+		add_error(ctx, "%s: [upstream] %s: parent_user and parent_password go together",
+			  ctx->name, cfg->parent_user == NULL ? "parent_password" : "parent_user");
+	if (cfg->parent_user != NULL && strchr(cfg->parent_user, ':') != NULL)
+		add_error(ctx, "%s: [upstream] parent_user: must not contain ':' (RFC 7617)", ctx->name);
+	check_domain_list(ctx, "upstream", "parent_direct", cfg->parent_direct);
+}
+
+static void check_files(struct load_ctx *ctx, struct config *cfg)
 {
 	char err[512];
 	if (cfg->auth_scheme == CONFIG_AUTH_BASIC && cfg->auth_htpasswd == NULL)
@@ -1497,6 +1666,13 @@ static void check_files(struct load_ctx *ctx, const struct config *cfg)
 	}
 	if (strchr(cfg->auth_realm, '"') != NULL || strchr(cfg->auth_realm, '\\') != NULL)
 		add_error(ctx, "%s: [auth] realm: must not contain '\"' or '\\'", ctx->name);
+	check_tls(ctx, cfg);
+	check_upstream(ctx, cfg);
+	check_domain_list(ctx, "pac", "direct_domains", cfg->pac_direct_domains);
+	for (size_t i = 0; i < cfg->npac_direct_networks; i++)
+		if (cfg->pac_direct_networks[i].family != AF_INET)
+			add_error(ctx, "%s: [pac] direct_networks: PAC files test IPv4 networks only (isInNet)",
+				  ctx->name);
 }
 
 static struct config *config_load_as(const char *path, const char *name, struct config_errors *errs)

@@ -46,16 +46,38 @@ struct config {
 	double shutdown_timeout;      /* default 30 */
 	double client_timeout;        /* client send/recv inactivity mid-message, default 60 */
 	int max_connections;          /* per worker, default 4096 */
+	double drain_timeout;         /* reload: old workers finish within this (default 30) */
 
 	/* [upstream] */
 	int pool_max_idle;            /* idle upstream connections kept per worker, default 64 */
 	double pool_idle_timeout;     /* default 30 */
 	char *resolv_conf;            /* default /etc/resolv.conf */
+	bool upstream_verify;         /* verify = yes|no: check https origins' certificates (yes) */
+	char *upstream_ca_file;       /* ca_file = PATH (default: the system store) */
+	char *upstream_ca_path;       /* ca_path = DIR (hashed certificates; default: the system store) */
+	struct config_listen *parent; /* parent = host:port of a parent proxy (default none) */
+	size_t nparent;               /* 0 or 1 */
+	char *parent_user;            /* parent_user = NAME: Basic credentials for the parent */
+	char *parent_password;        /* parent_password = TEXT */
+	char *parent_direct;          /* parent_direct = domains (exact or .suffix) fetched directly */
+
+	/* [tls] the HTTPS proxy port(s) */
+	struct config_listen *tls_listen; /* listen = host:port ... (default none) */
+	size_t ntls_listen;
+	char *tls_certificate;        /* certificate = PATH (PEM, chain allowed; required with listen) */
+	char *tls_private_key;        /* private_key = PATH (PEM; required with listen) */
+	char *tls_protocols;          /* protocols = TLSv1.2 TLSv1.3 (default) */
+	int tls_min_version, tls_max_version; /* from protocols: 0x0303 = TLS 1.2, 0x0304 = TLS 1.3 */
+	char *tls_ciphers;            /* ciphers = OpenSSL list for TLS <= 1.2 (default OpenSSL's) */
+	char *tls_ciphersuites;       /* ciphersuites = TLS 1.3 suites (default OpenSSL's) */
+	double tls_handshake_timeout; /* handshake_timeout = seconds (default 10) */
 
 	/* [log] */
 	char *access_log;             /* access = PATH (default none = no access log), "-" = stdout */
 	char *error_log;              /* error = PATH (default "-" = stderr) */
 	int log_level;                /* level = error|warn|info|debug (0..3, default info=2) */
+	int access_format;            /* access_format = native|squid|combined|json (CONFIG_LOGFMT_*) */
+	int syslog_facility;          /* syslog_facility = daemon|user|local0..local7 (LOG_* value) */
 
 	/* [cache] */
 	bool cache_enabled;           /* enabled = yes|no (default no; the shipped INI says yes) */
@@ -84,7 +106,23 @@ struct config {
 	struct config_port_range *sni_ports; /* sni_ports = CONNECT ports whose ClientHello is peeked (443) */
 	size_t nsni_ports;
 	struct acl *acl;              /* the compiled policy (never NULL after a load) */
+
+	/* [admin] */
+	struct cidr *admin_allow;     /* allow = clients of /hopcache/metrics and /status (127.0.0.1, ::1) */
+	size_t nadmin_allow;
+
+	/* [pac] */
+	char *pac_proxy;              /* proxy = host:port the PAC names (default: the Host it was fetched by) */
+	char *pac_direct_domains;     /* direct_domains = domains (exact or .suffix) browsers reach directly */
+	struct cidr *pac_direct_networks; /* direct_networks = IPv4 CIDRs reached directly */
+	size_t npac_direct_networks;
+	bool pac_https;               /* https = yes|no: offer the [tls] port first (default no) */
 };
+
+#define CONFIG_LOGFMT_NATIVE 0
+#define CONFIG_LOGFMT_SQUID 1
+#define CONFIG_LOGFMT_COMBINED 2
+#define CONFIG_LOGFMT_JSON 3
 
 #define CONFIG_SNI_OFF 0
 #define CONFIG_SNI_CHECK 1
