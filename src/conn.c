@@ -20,7 +20,11 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 
 #include "acl.h"
 #include "auth.h"
@@ -30,6 +34,7 @@
 #include "tls_peek.h"
 #include "log.h"
 #include "pool.h"
+#include "tls.h"
 #include "upstream.h"
 #include "worker.h"
 
@@ -83,7 +88,7 @@ static void set_timer(struct conn *c, double seconds)
 	evtimer_add(c->timer, &tv);
 }
 
-struct conn *conn_new(struct worker *w, int fd, const struct sockaddr *sa, int salen)
+struct conn *conn_new(struct worker *w, int fd, const struct sockaddr *sa, int salen, SSL_CTX *tls)
 {
 	const struct config *cfg = w->cfg;
 	struct conn *c = calloc(1, sizeof(*c));
@@ -110,7 +115,22 @@ struct conn *conn_new(struct worker *w, int fd, const struct sockaddr *sa, int s
 		strcpy(c->client_ip, "background"); /* a revalidation of our own */
 		c->internal = true;
 	}
-	c->cbev = bufferevent_socket_new(w->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	if (tls != NULL) {
+		/* The HTTPS proxy port: the same protocol once the handshake is
+		 * done; handshake_timeout bounds it. */
+		SSL *ssl = tls_server_ssl(tls);
+		c->cbev = ssl == NULL ? NULL
+			  : bufferevent_openssl_socket_new(w->base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
+							   BEV_OPT_CLOSE_ON_FREE);
+		if (c->cbev == NULL && ssl != NULL)
+			SSL_free(ssl);
+		if (c->cbev != NULL)
+			bufferevent_openssl_set_allow_dirty_shutdown(c->cbev, 1);
+		c->tls = true;
+		c->tls_handshaking = true;
+	} else {
+		c->cbev = bufferevent_socket_new(w->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	}
 	c->timer = evtimer_new(w->base, conn_timer_cb, c);
 	if (c->cbev == NULL || c->timer == NULL) {
 		if (c->cbev != NULL)
@@ -136,7 +156,7 @@ struct conn *conn_new(struct worker *w, int fd, const struct sockaddr *sa, int s
 	bufferevent_setcb(c->cbev, client_read_cb, client_write_cb, client_event_cb, c);
 	bufferevent_enable(c->cbev, EV_READ | EV_WRITE);
 	c->state = CONN_READ_HEAD;
-	set_timer(c, cfg->idle_timeout);
+	set_timer(c, c->tls ? cfg->tls_handshake_timeout : cfg->idle_timeout);
 
 	c->next = w->conns;
 	if (w->conns != NULL)
@@ -168,7 +188,7 @@ static void upstream_release(struct conn *c, bool reuse)
 	if (reuse && !c->w->draining && evbuffer_get_length(bufferevent_get_input(u)) == 0 &&
 	    evbuffer_get_length(bufferevent_get_output(u)) == 0) {
 		bufferevent_setwatermark(u, EV_WRITE, 0, 0);
-		pool_put(c->w->pool, c->host_port, u, c->upstream_addr, &c->upstream_sa);
+		pool_put(c->w->pool, c->pool_key, u, c->upstream_addr, &c->upstream_sa);
 	} else {
 		bufferevent_free(u);
 	}
@@ -211,6 +231,12 @@ void conn_close(struct conn *c, const char *reason)
 		conn_log_access(c);
 	}
 	upstream_release(c, false);
+	if (c->tls && !c->tls_handshaking && c->cbev != NULL) {
+		/* close_notify, so the client can tell our close from a cut */
+		SSL *ssl = bufferevent_openssl_get_ssl(c->cbev);
+		if (ssl != NULL && SSL_shutdown(ssl) < 0)
+			ERR_clear_error();
+	}
 	bufferevent_free(c->cbev);
 	c->cbev = NULL;
 	if (c->prev != NULL)
@@ -566,7 +592,7 @@ static void answer_max_forwards(struct conn *c)
 }
 
 static void connected_cb(enum upstream_err err, struct bufferevent *bev, const char *addr,
-			 void *arg);
+			 const char *detail, void *arg);
 
 /* "200 Connection established" for a CONNECT. */
 static void connect_reply(struct conn *c)
@@ -584,24 +610,25 @@ static void start_upstream(struct conn *c)
 	c->state = CONN_CONNECTING;
 	if (!method_is(c, "CONNECT") && !c->upgrading) {
 		char addr[64];
-		struct bufferevent *u = pool_get(c->w->pool, c->host_port, addr, sizeof(addr),
+		struct bufferevent *u = pool_get(c->w->pool, c->pool_key, addr, sizeof(addr),
 						 &c->upstream_sa);
 		if (u != NULL && !policy_filter(c, (const struct sockaddr *)&c->upstream_sa)) {
 			/* this request may not go where the pooled connection goes;
 			 * a fresh connect vets every address and answers */
-			pool_put(c->w->pool, c->host_port, u, addr, &c->upstream_sa);
+			pool_put(c->w->pool, c->pool_key, u, addr, &c->upstream_sa);
 			u = NULL;
 		}
 		if (u != NULL) {
 			c->upstream_reusable = false;
 			c->pooled = true;
-			connected_cb(UPSTREAM_OK, u, addr, c);
+			connected_cb(UPSTREAM_OK, u, addr, NULL, c);
 			return;
 		}
 	}
 	char host[256];
 	slice_copy(host, sizeof(host), c->target.host);
-	c->ureq = upstream_connect(c->w, host, c->target.port, policy_filter, connected_cb, c);
+	c->ureq = upstream_connect(c->w, host, c->target.port, c->upstream_tls, policy_filter,
+				   connected_cb, c);
 	if (c->ureq == NULL)
 		fail_request(c, 500, "proxy_internal_error", "out of memory");
 }
@@ -1058,17 +1085,17 @@ static bool read_request(struct conn *c)
 	case HTTP_TARGET_ABSOLUTE:
 		break;
 	}
-	if (c->target.form == HTTP_TARGET_ABSOLUTE && slice_eq_ci(c->target.scheme, "https")) {
-		c->client_keepalive = false;
-		fail_request(c, 501, "http_request_error",
-			     "https:// requests are not supported here: use CONNECT");
-		return false;
-	}
+	/* An https:// URI is fetched over TLS (verified, tls.c); its pooled
+	 * connections are kept apart from plain ones to the same host:port. */
+	c->upstream_tls = c->target.form == HTTP_TARGET_ABSOLUTE &&
+			  slice_eq_ci(c->target.scheme, "https");
 	{
 		char host[256];
 		slice_copy(host, sizeof(host), c->target.host);
 		snprintf(c->host_port, sizeof(c->host_port),
 			 c->target.ipv6_literal ? "[%s]:%u" : "%s:%u", host, c->target.port);
+		snprintf(c->pool_key, sizeof(c->pool_key), "%s%s", c->upstream_tls ? "tls:" : "",
+			 c->host_port);
 	}
 
 	if (!policy_check(c))
@@ -1156,7 +1183,7 @@ static void send_request(struct conn *c)
 }
 
 static void connected_cb(enum upstream_err err, struct bufferevent *bev, const char *addr,
-			 void *arg)
+			 const char *detail, void *arg)
 {
 	struct conn *c = arg;
 	c->ureq = NULL;
@@ -1185,8 +1212,11 @@ static void connected_cb(enum upstream_err err, struct bufferevent *bev, const c
 	if (err != UPSTREAM_OK) {
 		if (conn_cache_upstream_failed(c))
 			return;
-		char details[400];
-		snprintf(details, sizeof(details), "cannot reach %s", c->host_port);
+		char details[800];
+		if (detail != NULL)
+			snprintf(details, sizeof(details), "%s: %s", c->host_port, detail);
+		else
+			snprintf(details, sizeof(details), "cannot reach %s", c->host_port);
 		if (method_is(c, "CONNECT"))
 			c->client_keepalive = false;
 		fail_request(c, upstream_err_status(err), upstream_err_type(err), details);
@@ -1232,7 +1262,8 @@ static bool maybe_retry(struct conn *c)
 	char host[256];
 	slice_copy(host, sizeof(host), c->target.host);
 	c->upstream_addr[0] = '\0';
-	c->ureq = upstream_connect(c->w, host, c->target.port, policy_filter, connected_cb, c);
+	c->ureq = upstream_connect(c->w, host, c->target.port, c->upstream_tls, policy_filter,
+				   connected_cb, c);
 	if (c->ureq == NULL)
 		fail_request(c, 500, "proxy_internal_error", "out of memory");
 	log_debug("retrying %s on a new connection", c->host_port);
@@ -1543,10 +1574,40 @@ static void client_write_cb(struct bufferevent *bev, void *arg)
 	}
 }
 
+/* The HTTPS proxy port's handshake ended. */
+static void client_handshake(struct conn *c, short what)
+{
+	const struct config *cfg = c->w->cfg;
+	if (what & BEV_EVENT_CONNECTED) {
+		c->tls_handshaking = false;
+		set_timer(c, cfg->idle_timeout);
+		return;
+	}
+	char why[512] = "";
+	unsigned long e;
+	while ((e = bufferevent_get_openssl_error(c->cbev)) != 0)
+		tls_err_append(why, sizeof(why), e);
+	if (why[0] == '\0')
+		snprintf(why, sizeof(why), "%s", (what & BEV_EVENT_EOF) ? "client closed the connection"
+							 : "connection error");
+	log_info("TLS handshake with %s failed: %s", c->client_ip, why);
+	/* Read what the client sent (a plain HTTP request, say), so the close
+	 * is a FIN and not a reset. */
+	char sink[4096];
+	int fd = bufferevent_getfd(c->cbev);
+	for (int i = 0; i < 16 && fd >= 0 && recv(fd, sink, sizeof(sink), MSG_DONTWAIT) > 0; i++)
+		;
+	conn_close(c, "TLS handshake failed");
+}
+
 static void client_event_cb(struct bufferevent *bev, short what, void *arg)
 {
 	(void)bev;
 	struct conn *c = arg;
+	if (c->tls_handshaking) {
+		client_handshake(c, what);
+		return;
+	}
 	if ((what & BEV_EVENT_EOF) && !(what & BEV_EVENT_ERROR) && c->rbody.done &&
 	    (c->state == CONN_CONNECTING || c->state == CONN_FORWARD)) {
 		/* Half-close after a complete request: answer it, then close. */
@@ -1636,7 +1697,10 @@ static void conn_timer_cb(evutil_socket_t fd, short what, void *arg)
 	struct conn *c = arg;
 	switch (c->state) {
 	case CONN_READ_HEAD:
-		if (c->head_seen) {
+		if (c->tls_handshaking) {
+					log_info("TLS handshake with %s failed: timeout", c->client_ip);
+			conn_close(c, "TLS handshake timeout");
+		} else if (c->head_seen) {
 			/* RFC 9110 §15.5.9: 408 for a request not completed in time. */
 			c->client_keepalive = false;
 			strcpy(c->method_str, "-");

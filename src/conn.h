@@ -13,6 +13,8 @@
 #include "hop.h"
 #include "http_parser.h"
 
+#include <openssl/ssl.h>
+
 struct bufferevent;
 struct evbuffer;
 struct event;
@@ -54,6 +56,8 @@ struct conn {
 	enum conn_state state;
 	bool dead;                 /* closed; memory freed from the event loop */
 	char client_ip[64];
+	bool tls;                  /* came in on the HTTPS proxy port ([tls]) */
+	bool tls_handshaking;      /* ... and the handshake is not done yet */
 	struct sockaddr_storage peer;
 
 	/* the request in flight */
@@ -71,7 +75,9 @@ struct conn {
 	bool retried;
 	bool pooled;               /* the upstream connection came from the pool */
 	bool head_seen;            /* bytes of a new request arrived (header deadline runs) */
-	char host_port[300];       /* "host:port" key of the upstream */
+	char host_port[300];       /* "host:port" of the upstream */
+	char pool_key[310];        /* host_port, "tls:"-prefixed for https:// */
+	bool upstream_tls;         /* an https:// URI: TLS to the upstream */
 	char target_str[512];      /* for the access log (truncated) */
 	char method_str[32];
 	char user[256];            /* authenticated user, "" when none */
@@ -117,9 +123,9 @@ struct conn {
 	bool collapse_tried;              /* waited once: fetch on its own now */
 };
 
-/* Start serving an accepted client socket (NULL when out of memory; the
- * socket is closed then). */
-struct conn *conn_new(struct worker *w, int fd, const struct sockaddr *sa, int salen);
+/* Start serving an accepted client socket, over TLS with ctx when tls is not
+ * NULL (NULL when out of memory; the socket is closed then). */
+struct conn *conn_new(struct worker *w, int fd, const struct sockaddr *sa, int salen, SSL_CTX *tls);
 
 /* Tear the connection down, saying why in the debug log. */
 void conn_close(struct conn *c, const char *reason);

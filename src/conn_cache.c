@@ -474,7 +474,7 @@ static void revalidate_in_background(struct conn *c)
 	if (len > 60000 || write(sv[1], evbuffer_pullup(req, -1), len) != (ssize_t)len)
 		goto fail;
 	struct sockaddr sa = { .sa_family = AF_UNIX };
-	struct conn *bg = conn_new(w, sv[0], &sa, sizeof(sa));
+	struct conn *bg = conn_new(w, sv[0], &sa, sizeof(sa), NULL);
 	sv[0] = -1;
 	if (bg == NULL)
 		goto fail;

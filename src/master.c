@@ -31,6 +31,7 @@
 #include "cache.h"
 #include "config.h"
 #include "log.h"
+#include "tls.h"
 #include "worker.h"
 
 #define BACKOFF_MIN 0.1  /* seconds before respawning a worker that died young */
@@ -45,8 +46,9 @@ struct slot {
 struct master {
 	struct config *cfg;
 	struct event_base *base;
-	int *fds;
+	struct listen_sock *fds;
 	size_t nfds;
+	SSL_CTX *tls_server;   /* the HTTPS port's context, inherited by workers */
 	struct slot *slots;
 	size_t nslots;
 	double backoff;
@@ -78,8 +80,9 @@ static double since(const struct timespec *t)
 	return (double)(now.tv_sec - t->tv_sec) + (double)(now.tv_nsec - t->tv_nsec) / 1e9;
 }
 
-/* Bind one "host:port"; log "listening on ADDR:PORT" with the real port. */
-static int bind_one(const struct config_listen *l, int **fds, size_t *nfds)
+/* Bind one "host:port"; log "listening on ADDR:PORT" (or "listening for TLS
+ * on ADDR:PORT") with the real port. */
+static int bind_one(const struct config_listen *l, bool tls, struct listen_sock **fds, size_t *nfds)
 {
 	struct addrinfo hints, *res, *ai;
 	memset(&hints, 0, sizeof(hints));
@@ -112,17 +115,20 @@ static int bind_one(const struct config_listen *l, int **fds, size_t *nfds)
 		getsockname(fd, (struct sockaddr *)&ss, &sl);
 		getnameinfo((struct sockaddr *)&ss, sl, host, sizeof(host), serv, sizeof(serv),
 			    NI_NUMERICHOST | NI_NUMERICSERV);
+		const char *kind = tls ? "for TLS " : "";
 		if (ss.ss_family == AF_INET6)
-			log_info("listening on [%s]:%s", host, serv);
+			log_info("listening %son [%s]:%s", kind, host, serv);
 		else
-			log_info("listening on %s:%s", host, serv);
-		int *nf = realloc(*fds, (*nfds + 1) * sizeof(int));
+			log_info("listening %son %s:%s", kind, host, serv);
+		struct listen_sock *nf = realloc(*fds, (*nfds + 1) * sizeof(**fds));
 		if (nf == NULL) {
 			close(fd);
 			break;
 		}
 		*fds = nf;
-		(*fds)[(*nfds)++] = fd;
+		(*fds)[*nfds].fd = fd;
+		(*fds)[*nfds].tls = tls;
+		(*nfds)++;
 		bound++;
 		/* one socket per configured address: a name resolving to
 		 * several addresses binds the first that works */
@@ -191,7 +197,7 @@ static void spawn(struct master *m, size_t i)
 		sigemptyset(&mask);
 		sigaddset(&mask, SIGHUP);
 		sigprocmask(SIG_SETMASK, &mask, NULL);
-		worker_main(m->cfg, m->fds, m->nfds, m->cache_ok);
+		worker_main(m->cfg, m->fds, m->nfds, m->cache_ok, m->tls_server);
 	}
 	m->slots[i].pid = pid;
 	clock_gettime(CLOCK_MONOTONIC, &m->slots[i].started);
@@ -290,7 +296,7 @@ static void stop_cb(evutil_socket_t sig, short what, void *arg)
 		 m->cfg->shutdown_timeout);
 	evtimer_del(m->respawn_timer);
 	for (size_t i = 0; i < m->nfds; i++)
-		close(m->fds[i]);
+		close(m->fds[i].fd);
 	m->nfds = 0;
 	for (size_t i = 0; i < m->nslots; i++)
 		if (m->slots[i].pid != 0)
@@ -354,7 +360,19 @@ int master_run(struct config *cfg, bool foreground)
 	signal(SIGPIPE, SIG_IGN);
 
 	for (size_t i = 0; i < cfg->nlisten; i++)
-		if (bind_one(&cfg->listen[i], &m->fds, &m->nfds) != 0)
+		if (bind_one(&cfg->listen[i], false, &m->fds, &m->nfds) != 0)
+			return 1;
+	if (cfg->ntls_listen > 0) {
+		/* Loaded before privileges are dropped: the key may be root's. */
+		char err[768];
+		m->tls_server = tls_server_new(cfg, err, sizeof(err));
+		if (m->tls_server == NULL) {
+			log_error("%s", err);
+			return 1;
+		}
+	}
+	for (size_t i = 0; i < cfg->ntls_listen; i++)
+		if (bind_one(&cfg->tls_listen[i], true, &m->fds, &m->nfds) != 0)
 			return 1;
 	if (cfg->cache_enabled) {
 		/* Created by the master before forking; a store that cannot be
@@ -415,8 +433,9 @@ int master_run(struct config *cfg, bool foreground)
 	event_free(m->stop_timer);
 	event_base_free(m->base);
 	for (size_t i = 0; i < m->nfds; i++)
-		close(m->fds[i]);
+		close(m->fds[i].fd);
 	free(m->fds);
+	SSL_CTX_free(m->tls_server);
 	free(m->slots);
 	if (cfg->pid_file != NULL)
 		unlink(cfg->pid_file);

@@ -14,7 +14,14 @@
  * EOF on one side is passed on as a half-close (shutdown(SHUT_WR)) once
  * everything read before it has been written; the tunnel ends when both
  * directions are shut, on any error, or after tunnel_idle_timeout without a
- * byte either way. */
+ * byte either way.
+ *
+ * When either side speaks TLS (the HTTPS proxy port, an https:// upstream
+ * that answered 101), the bytes must pass through OpenSSL, so the tunnel
+ * stays on the bufferevents instead: each read moves the input to the other
+ * side's output, and a side whose output holds more than TUNNEL_HIGH stops
+ * the other from reading until it drains. TLS has no half-close, so EOF on
+ * one side ends the tunnel once the other side's output is written. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +30,7 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 
 #include "config.h"
@@ -31,6 +39,7 @@
 #include "worker.h"
 
 #define READ_SIZE (256 * 1024)
+#define TUNNEL_HIGH (256 * 1024) /* bufferevent mode: output bytes held per side */
 
 static char scratch[READ_SIZE]; /* one worker, one thread: shared by all tunnels */
 
@@ -46,6 +55,8 @@ struct tunnel_dir {
 
 struct tunnel {
 	struct conn *c;
+	bool bev_mode;           /* TLS on a side: relay through the bufferevents */
+	bool bev_eof;            /* bufferevent mode: one side ended */
 	int fd[2];               /* client, upstream */
 	struct tunnel_dir up;    /* client -> upstream */
 	struct tunnel_dir down;  /* upstream -> client */
@@ -208,10 +219,103 @@ void tunnel_free(struct conn *c)
 	}
 	dir_free(&t->up);
 	dir_free(&t->down);
-	close(t->fd[0]);
-	close(t->fd[1]);
+	if (!t->bev_mode) {
+		close(t->fd[0]);
+		close(t->fd[1]);
+	}
 	free(t);
 	c->tunnel = NULL;
+}
+
+/* ---- bufferevent mode (TLS on a side) ------------------------------------ */
+
+static struct bufferevent *other_bev(struct conn *c, struct bufferevent *bev)
+{
+	return bev == c->cbev ? c->ubev : c->cbev;
+}
+
+/* After an EOF: end once the surviving side has written what it holds. */
+static void bev_maybe_end(struct conn *c)
+{
+	if (!c->tunnel->bev_eof)
+		return;
+	if (evbuffer_get_length(bufferevent_get_output(c->cbev)) == 0 &&
+	    evbuffer_get_length(bufferevent_get_output(c->ubev)) == 0)
+		tunnel_end(c, "tunnel closed");
+}
+
+static void bev_read_cb(struct bufferevent *bev, void *arg)
+{
+	struct conn *c = arg;
+	struct tunnel *t = c->tunnel;
+	struct bufferevent *dst = other_bev(c, bev);
+	struct evbuffer *in = bufferevent_get_input(bev);
+	struct tunnel_dir *d = bev == c->cbev ? &t->up : &t->down;
+	d->bytes += evbuffer_get_length(in);
+	evbuffer_add_buffer(bufferevent_get_output(dst), in);
+	touch(c);
+	if (evbuffer_get_length(bufferevent_get_output(dst)) >= TUNNEL_HIGH) {
+		/* dst is slow: stop reading here until it has drained */
+		bufferevent_disable(bev, EV_READ);
+		bufferevent_setwatermark(dst, EV_WRITE, TUNNEL_HIGH / 2, 0);
+	}
+}
+
+static void bev_write_cb(struct bufferevent *bev, void *arg)
+{
+	struct conn *c = arg;
+	struct tunnel *t = c->tunnel;
+	if (t->bev_eof) {
+		bev_maybe_end(c);
+		return;
+	}
+	/* drained below the low mark: the other side may read again */
+	bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
+	bufferevent_enable(other_bev(c, bev), EV_READ);
+}
+
+static void bev_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct conn *c = arg;
+	struct tunnel *t = c->tunnel;
+	if (what & BEV_EVENT_ERROR) {
+		tunnel_end(c, bev == c->cbev ? "tunnel client error" : "tunnel upstream error");
+		return;
+	}
+	if (what & BEV_EVENT_EOF) {
+		/* what was read before the EOF is queued on the other side */
+		t->bev_eof = true;
+		bufferevent_disable(c->cbev, EV_READ);
+		bufferevent_disable(c->ubev, EV_READ);
+		bufferevent_setwatermark(c->cbev, EV_WRITE, 0, 0);
+		bufferevent_setwatermark(c->ubev, EV_WRITE, 0, 0);
+		bev_maybe_end(c);
+	}
+}
+
+static void bev_tunnel_start(struct conn *c, struct tunnel *t)
+{
+	t->bev_mode = true;
+	t->up.t = t->down.t = t;
+	/* the client's pipelined bytes go first, then whatever the server
+	 * sent after its 101 */
+	t->up.bytes += evbuffer_get_length(bufferevent_get_input(c->cbev));
+	evbuffer_add_buffer(bufferevent_get_output(c->ubev), bufferevent_get_input(c->cbev));
+	t->down.bytes += evbuffer_get_length(bufferevent_get_input(c->ubev));
+	evbuffer_add_buffer(bufferevent_get_output(c->cbev), bufferevent_get_input(c->ubev));
+	bufferevent_set_timeouts(c->cbev, NULL, NULL);
+	bufferevent_set_timeouts(c->ubev, NULL, NULL);
+	bufferevent_setwatermark(c->cbev, EV_READ, 0, 0);
+	bufferevent_setwatermark(c->ubev, EV_READ, 0, 0);
+	bufferevent_setwatermark(c->cbev, EV_WRITE, 0, 0);
+	bufferevent_setwatermark(c->ubev, EV_WRITE, 0, 0);
+	bufferevent_setcb(c->cbev, bev_read_cb, bev_write_cb, bev_event_cb, c);
+	bufferevent_setcb(c->ubev, bev_read_cb, bev_write_cb, bev_event_cb, c);
+	bufferevent_enable(c->cbev, EV_READ | EV_WRITE);
+	bufferevent_enable(c->ubev, EV_READ | EV_WRITE);
+	evtimer_del(c->timer);
+	event_assign(c->timer, c->w->base, -1, 0, tunnel_timer_cb, c);
+	touch(c);
 }
 
 /* Take the socket out of its bufferevent (which keeps nothing to close). */
@@ -233,6 +337,10 @@ void tunnel_start(struct conn *c)
 	c->state = CONN_TUNNEL;
 	c->tunnel = t;
 	t->c = c;
+	if (bufferevent_openssl_get_ssl(c->cbev) != NULL || bufferevent_openssl_get_ssl(c->ubev) != NULL) {
+		bev_tunnel_start(c, t);
+		return;
+	}
 	t->fd[0] = detach_fd(c->cbev);
 	t->fd[1] = detach_fd(c->ubev);
 	if (dir_init(t, &t->up, t->fd[0], t->fd[1]) != 0 ||

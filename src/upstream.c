@@ -13,12 +13,14 @@
 #include <sys/socket.h>
 
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/dns.h>
 #include <event2/event.h>
 #include <event2/util.h>
 
 #include "config.h"
 #include "log.h"
+#include "tls.h"
 #include "worker.h"
 
 struct upstream_req {
@@ -34,6 +36,10 @@ struct upstream_req {
 	enum upstream_err last_err;
 	char addr[64];
 	char port[8];
+	bool tls;                /* https://: handshake after the connect */
+	uint16_t portnum;
+	char detail[512];        /* why TLS failed */
+	char host[256];
 };
 
 const char *upstream_err_type(enum upstream_err err)
@@ -47,6 +53,8 @@ const char *upstream_err_type(enum upstream_err err)
 	case UPSTREAM_UNREACHABLE: return "destination_unavailable";
 	case UPSTREAM_INTERNAL: return "proxy_internal_error";
 	case UPSTREAM_DENIED: return "destination_ip_prohibited";
+	case UPSTREAM_TLS_CERT: return "tls_certificate_error";
+	case UPSTREAM_TLS_ERROR: return "tls_protocol_error";
 	}
 	return "proxy_internal_error";
 }
@@ -61,6 +69,8 @@ int upstream_err_status(enum upstream_err err)
 	case UPSTREAM_DNS_ERROR:
 	case UPSTREAM_REFUSED:
 	case UPSTREAM_UNREACHABLE:
+	case UPSTREAM_TLS_CERT:
+	case UPSTREAM_TLS_ERROR:
 		return 502;
 	case UPSTREAM_DENIED:
 		return 403;
@@ -86,11 +96,12 @@ static void done_cb(evutil_socket_t fd, short what, void *arg)
 	upstream_cb cb = r->cb;
 	void *cbarg = r->arg;
 	enum upstream_err err = r->err;
-	char addr[64];
+	char addr[64], detail[sizeof(r->detail)];
 	memcpy(addr, r->addr, sizeof(addr));
+	memcpy(detail, r->detail, sizeof(detail));
 	r->cb = NULL;
 	upstream_cancel(r);
-	cb(err, bev, addr, cbarg);
+	cb(err, bev, addr, detail[0] ? detail : NULL, cbarg);
 }
 
 static void finish(struct upstream_req *r, enum upstream_err err)
@@ -114,12 +125,80 @@ static void format_addr(const struct sockaddr *sa, char *out, size_t len)
 	}
 }
 
+/* The TLS handshake ended. */
+static void tls_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct upstream_req *r = arg;
+	if (what & BEV_EVENT_CONNECTED) {
+		finish(r, UPSTREAM_OK);
+		return;
+	}
+	enum upstream_err err = UPSTREAM_TLS_ERROR;
+	SSL *ssl = bufferevent_openssl_get_ssl(bev);
+	if (ssl != NULL && tls_cert_failure(ssl, r->detail, sizeof(r->detail))) {
+		err = UPSTREAM_TLS_CERT;
+	} else {
+		unsigned long e;
+		while ((e = bufferevent_get_openssl_error(bev)) != 0)
+			tls_err_append(r->detail, sizeof(r->detail), e);
+		if (r->detail[0] == '\0')
+			snprintf(r->detail, sizeof(r->detail), "%s during the TLS handshake",
+				 (what & BEV_EVENT_TIMEOUT) ? "timeout"
+				 : (what & BEV_EVENT_EOF) ? "connection closed"
+							  : evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+	}
+	log_debug("TLS to %s (%s) failed: %s", r->addr, r->host, r->detail);
+	bufferevent_free(r->bev);
+	r->bev = NULL;
+	finish(r, err);
+}
+
+/* Connected: put TLS over the socket and start the handshake (the connect
+ * timeout bounds it too). */
+static void start_tls(struct upstream_req *r)
+{
+	struct worker *w = r->w;
+	int fd = bufferevent_getfd(r->bev);
+	bufferevent_disable(r->bev, EV_READ | EV_WRITE);
+	bufferevent_setfd(r->bev, -1);
+	bufferevent_free(r->bev);
+	r->bev = NULL;
+	SSL *ssl = w->tls_client == NULL ? NULL
+		   : tls_client_ssl(w->tls_client, w->tls_sessions, r->host, r->portnum,
+				    w->cfg->upstream_verify);
+	if (ssl == NULL) {
+		evutil_closesocket(fd);
+		snprintf(r->detail, sizeof(r->detail), "cannot set up TLS");
+		finish(r, UPSTREAM_INTERNAL);
+		return;
+	}
+	r->bev = bufferevent_openssl_socket_new(w->base, fd, ssl, BUFFEREVENT_SSL_CONNECTING,
+						BEV_OPT_CLOSE_ON_FREE);
+	if (r->bev == NULL) {
+		SSL_free(ssl);
+		evutil_closesocket(fd);
+		finish(r, UPSTREAM_INTERNAL);
+		return;
+	}
+	/* Many servers close without close_notify; the framing tells us
+	 * whether a message is complete. */
+	bufferevent_openssl_set_allow_dirty_shutdown(r->bev, 1);
+	double s = w->cfg->connect_timeout;
+	struct timeval tv = { (time_t)s, (suseconds_t)((s - (double)(time_t)s) * 1e6) };
+	bufferevent_set_timeouts(r->bev, &tv, &tv);
+	bufferevent_setcb(r->bev, NULL, NULL, tls_event_cb, r);
+	bufferevent_enable(r->bev, EV_READ | EV_WRITE);
+}
+
 static void connect_event_cb(struct bufferevent *bev, short what, void *arg)
 {
 	(void)bev;
 	struct upstream_req *r = arg;
 	if (what & BEV_EVENT_CONNECTED) {
-		finish(r, UPSTREAM_OK);
+		if (r->tls)
+			start_tls(r);
+		else
+			finish(r, UPSTREAM_OK);
 		return;
 	}
 	int e = EVUTIL_SOCKET_ERROR();
@@ -190,7 +269,7 @@ static void resolved_cb(int result, struct evutil_addrinfo *res, void *arg)
 	try_next(r);
 }
 
-struct upstream_req *upstream_connect(struct worker *w, const char *host, uint16_t port,
+struct upstream_req *upstream_connect(struct worker *w, const char *host, uint16_t port, bool tls,
 				      upstream_filter filter, upstream_cb cb, void *arg)
 {
 	struct upstream_req *r = calloc(1, sizeof(*r));
@@ -206,6 +285,9 @@ struct upstream_req *upstream_connect(struct worker *w, const char *host, uint16
 		return NULL;
 	}
 	snprintf(r->port, sizeof(r->port), "%u", port);
+	snprintf(r->host, sizeof(r->host), "%s", host);
+	r->portnum = port;
+	r->tls = tls;
 	struct evutil_addrinfo hints;
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_family = AF_UNSPEC;

@@ -1,5 +1,6 @@
 /* upstream.h - resolve a host (evdns, without blocking) and connect to each of
- * its addresses in turn, with a timeout per attempt. */
+ * its addresses in turn, with a timeout per attempt; for https://, then the
+ * TLS handshake (SNI, verification, session resumption). */
 #ifndef HOPCACHE_UPSTREAM_H
 #define HOPCACHE_UPSTREAM_H
 
@@ -20,6 +21,8 @@ enum upstream_err {
 	UPSTREAM_UNREACHABLE, /* network/host unreachable and the like */
 	UPSTREAM_INTERNAL,    /* out of memory, sockets */
 	UPSTREAM_DENIED,      /* every address was refused by the filter (policy) */
+	UPSTREAM_TLS_CERT,    /* the server's certificate was refused */
+	UPSTREAM_TLS_ERROR,   /* the TLS handshake failed otherwise */
 };
 
 /* Vets each resolved address before a connection to it is opened; false
@@ -27,14 +30,16 @@ enum upstream_err {
 typedef bool (*upstream_filter)(void *arg, const struct sockaddr *sa);
 
 /* Called exactly once, never from inside upstream_connect(). On success bev
- * is a connected bufferevent the callee owns (callbacks unset, no timeouts),
- * and addr is "ip:port" of the peer ("[ip]:port" for IPv6). */
+ * is a connected bufferevent the callee owns (callbacks unset, no timeouts;
+ * a TLS bufferevent with the handshake done when tls was asked), and addr is
+ * "ip:port" of the peer ("[ip]:port" for IPv6). On a TLS failure detail
+ * says why (OpenSSL's reason); otherwise it is NULL. */
 typedef void (*upstream_cb)(enum upstream_err err, struct bufferevent *bev, const char *addr,
-			    void *arg);
+			    const char *detail, void *arg);
 
 struct upstream_req;
 
-struct upstream_req *upstream_connect(struct worker *w, const char *host, uint16_t port,
+struct upstream_req *upstream_connect(struct worker *w, const char *host, uint16_t port, bool tls,
 				      upstream_filter filter, upstream_cb cb, void *arg);
 
 /* Abandon a pending request: the callback will not be called. */

@@ -24,6 +24,7 @@
 #include "conn.h"
 #include "log.h"
 #include "pool.h"
+#include "tls.h"
 
 static void set_accepting(struct worker *w, bool on)
 {
@@ -38,20 +39,33 @@ static void set_accepting(struct worker *w, bool on)
 	}
 }
 
-static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
-		      int salen, void *arg)
+static void accept_one(struct worker *w, evutil_socket_t fd, struct sockaddr *sa, int salen,
+		       SSL_CTX *tls)
 {
-	(void)l;
-	struct worker *w = arg;
 	if (w->draining) {
 		close(fd);
 		return;
 	}
-	conn_new(w, fd, sa, salen);
+	conn_new(w, fd, sa, salen, tls);
 	if (w->nconns >= (size_t)w->cfg->max_connections) {
 		log_warn("connection limit %d reached: pausing accept", w->cfg->max_connections);
 		set_accepting(w, false);
 	}
+}
+
+static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
+		      int salen, void *arg)
+{
+	(void)l;
+	accept_one(arg, fd, sa, salen, NULL);
+}
+
+static void accept_tls_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
+			  int salen, void *arg)
+{
+	(void)l;
+	struct worker *w = arg;
+	accept_one(w, fd, sa, salen, w->tls_server);
 }
 
 static void accept_resume_cb(evutil_socket_t fd, short what, void *arg)
@@ -187,12 +201,31 @@ static void acl_reload(struct worker *w)
 	log_info("SIGHUP: policy re-read (%zu rules)", fresh->acl->n_rules);
 }
 
+/* Re-read the HTTPS port's certificate and key; a pair that does not load
+ * keeps the current one. Connections already open keep theirs. */
+static void tls_reload(struct worker *w)
+{
+	const struct config *cfg = w->reloaded != NULL ? w->reloaded : w->cfg;
+	if (w->tls_server == NULL || cfg->ntls_listen == 0)
+		return;
+	char err[768];
+	SSL_CTX *fresh = tls_server_new(cfg, err, sizeof(err));
+	if (fresh == NULL) {
+		log_error("SIGHUP: %s: keeping the current certificate", err);
+		return;
+	}
+	SSL_CTX_free(w->tls_server);
+	w->tls_server = fresh;
+	log_info("SIGHUP: TLS certificate %s re-read", cfg->tls_certificate);
+}
+
 static void hup_cb(evutil_socket_t sig, short what, void *arg)
 {
 	(void)sig;
 	(void)what;
 	auth_load(arg, true);
 	acl_reload(arg);
+	tls_reload(arg);
 }
 
 static void signal_cb(evutil_socket_t sig, short what, void *arg)
@@ -203,7 +236,8 @@ static void signal_cb(evutil_socket_t sig, short what, void *arg)
 	worker_stop(w);
 }
 
-void worker_main(const struct config *cfg, const int *fds, size_t nfds, bool use_cache)
+void worker_main(const struct config *cfg, const struct listen_sock *ls, size_t nls, bool use_cache,
+		 SSL_CTX *tls_server)
 {
 	struct worker wk;
 	struct worker *w = &wk;
@@ -238,6 +272,14 @@ void worker_main(const struct config *cfg, const int *fds, size_t nfds, bool use
 		evdns_base_nameserver_ip_add(w->dns, "127.0.0.1");
 	evdns_base_load_hosts(w->dns, NULL);
 	w->pool = pool_new(w->base, (size_t)cfg->pool_max_idle, cfg->pool_idle_timeout);
+	w->tls_server = tls_server;
+	{
+		char err[768];
+		w->tls_sessions = tls_sessions_new(256);
+		w->tls_client = tls_client_new(cfg, w->tls_sessions, err, sizeof(err));
+		if (w->tls_client == NULL)
+			log_error("https:// upstreams unavailable: %s", err);
+	}
 	if (use_cache) {
 		char err[512];
 		w->cache = cache_open(cfg->cache_dir, (size_t)cfg->cache_size,
@@ -272,12 +314,12 @@ void worker_main(const struct config *cfg, const int *fds, size_t nfds, bool use
 	evsignal_add(w->sig_term, NULL);
 	evsignal_add(w->sig_int, NULL);
 
-	w->listeners = calloc(nfds, sizeof(*w->listeners));
-	for (size_t i = 0; i < nfds; i++) {
-		w->listeners[i] = evconnlistener_new(w->base, accept_cb, w, LEV_OPT_CLOSE_ON_EXEC, -1,
-						     fds[i]);
+	w->listeners = calloc(nls, sizeof(*w->listeners));
+	for (size_t i = 0; i < nls; i++) {
+		w->listeners[i] = evconnlistener_new(w->base, ls[i].tls ? accept_tls_cb : accept_cb, w,
+						     LEV_OPT_CLOSE_ON_EXEC, -1, ls[i].fd);
 		if (w->listeners[i] == NULL) {
-			log_error("cannot listen on inherited socket %d", fds[i]);
+			log_error("cannot listen on inherited socket %d", ls[i].fd);
 			exit(1);
 		}
 		evconnlistener_set_error_cb(w->listeners[i], accept_error_cb);
@@ -311,5 +353,8 @@ void worker_main(const struct config *cfg, const int *fds, size_t nfds, bool use
 	auth_limiter_free(w->auth_limiter);
 	evdns_base_free(w->dns, 0);
 	event_base_free(w->base);
+	SSL_CTX_free(w->tls_client);
+	SSL_CTX_free(w->tls_server);
+	tls_sessions_free(w->tls_sessions);
 	exit(0);
 }

@@ -19,6 +19,15 @@ struct htpasswd;
 struct groups;
 struct auth_cache;
 struct auth_limiter;
+struct tls_sessions;
+struct ssl_ctx_st;
+
+/* A listening socket the master bound: the plain proxy port or, with tls,
+ * the HTTPS proxy port ([tls] listen). */
+struct listen_sock {
+	int fd;
+	bool tls;
+};
 
 struct worker {
 	const struct config *cfg;
@@ -42,13 +51,20 @@ struct worker {
 	const struct acl *acl;     /* the policy in force: cfg->acl, or one re-read on SIGHUP */
 	struct config *reloaded;   /* the configuration that acl came from, if re-read */
 	struct event *sig_term, *sig_int, *drain_timer, *accept_timer;
+	/* TLS (tls.c): the HTTPS proxy port's context (re-read on SIGHUP), and
+	 * the context and session cache for https:// upstreams */
+	struct ssl_ctx_st *tls_server;
+	struct ssl_ctx_st *tls_client;
+	struct tls_sessions *tls_sessions;
 };
 
 /* Run a worker on the given listening sockets until it is told to stop;
- * with use_cache, open the store the master prepared.
+ * with use_cache, open the store the master prepared; tls_server (the
+ * master's, shared so session tickets work across workers) serves the TLS
+ * listeners.
  * Never returns: exits the process with its status. */
-void worker_main(const struct config *cfg, const int *fds, size_t nfds, bool use_cache)
-	__attribute__((noreturn));
+void worker_main(const struct config *cfg, const struct listen_sock *ls, size_t nls, bool use_cache,
+		 struct ssl_ctx_st *tls_server) __attribute__((noreturn));
 
 /* A connection closed: maybe resume accepting, maybe finish draining. */
 void worker_conn_closed(struct worker *w);
