@@ -11,6 +11,14 @@
 # against each of them, and optionally (not in the default set)
 #   (f) hopcache only: (a) with policy off, then with basic auth and a
 #       1,000,000-entry domain_file rule loaded (a second hopcache instance)
+#   (g) hopcache only, its HTTPS proxy port ([tls], issue 5; throwaway ECDSA
+#       P-256 certificate): (g1) the (a) request over TLS keep-alive vs. the
+#       plain port; (g2) a new TLS connection per request (wrk with
+#       "Connection: close" to https://, like (b); wrk resumes its TLS
+#       session) vs. a new TCP connection per request on the plain port;
+#       (g3) the same with full handshakes (a second hopcache that issues no
+#       session tickets, via OPENSSL_CONF NumTickets = 0). Before timing, a
+#       curl through the TLS port must get 200, or (g) fails (non-zero exit).
 # and prints a table (also written as Markdown to bench/results-latest.md). See bench/README.md.
 #
 # Only loopback traffic. Every load run is bounded in time (wrk -d plus a
@@ -28,7 +36,7 @@
 #   BENCH_CONNECT_ROUNDS    rounds of parallel downloads in (c) (default 3)
 #   BENCH_BIG_MIB           size of the (c) object in MiB (default 64)
 #   BENCH_SERVERS           subset of "direct hopcache squid tinyproxy"
-#   BENCH_SCENARIOS         subset of "a b c d e f" (default: "a b c d e")
+#   BENCH_SCENARIOS         subset of "a b c d e f g" (default: "a b c d e")
 #   BENCH_POLICY_DOMAINS    entries in the (f) domain list (default 1000000)
 #   BENCH_ACCESS_LOG        1: proxies write access logs (temp dir); default 0
 #   BENCH_ORIGIN_ACCESS_LOG 1: nginx writes an access log (temp dir); default 0
@@ -162,10 +170,10 @@ log "temp dir $WORK"
 
 # Free loopback ports picked by the kernel (all bound at once so they are
 # distinct, then released for the servers to take).
-read -r ORIGIN_PORT TLS_PORT HOP_PORT SQUID_PORT TINY_PORT HOP_POLICY_PORT < <(python3 - <<'EOF'
+read -r ORIGIN_PORT TLS_PORT HOP_PORT SQUID_PORT TINY_PORT HOP_POLICY_PORT HOP_NOTIX_PORT < <(python3 - <<'EOF'
 import socket
 socks = []
-for _ in range(6):
+for _ in range(7):
     s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     s.bind(("127.0.0.1", 0))
     socks.append(s)
@@ -191,6 +199,20 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
     -keyout "$WORK/tls/key.pem" -out "$WORK/tls/cert.pem" -days 2 \
     -subj "/CN=127.0.0.1" -addext "subjectAltName=IP:127.0.0.1" \
     >"$WORK/tls/openssl.log" 2>&1 || die "openssl failed: $(cat "$WORK/tls/openssl.log")"
+
+# (g): hopcache's HTTPS proxy port gets its own throwaway certificate, of the
+# kind a typical deployment uses: ECDSA P-256 (every full handshake costs the
+# server one signature with this key; an RSA 2048 one would be much dearer).
+WANT_TLS=0
+[[ " $SCENARIOS " == *" g "* ]] && WANT_TLS=1
+if [[ $WANT_TLS == 1 ]]; then
+    mkdir -p "$WORK/hopcache-tls"
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+        -keyout "$WORK/hopcache-tls/key.pem" -out "$WORK/hopcache-tls/cert.pem" -days 2 \
+        -subj "/CN=127.0.0.1" -addext "subjectAltName=IP:127.0.0.1" \
+        >"$WORK/hopcache-tls/openssl.log" 2>&1 \
+        || die "openssl failed: $(cat "$WORK/hopcache-tls/openssl.log")"
+fi
 
 # Unprivileged user/group for servers that switch users when run as root.
 RUN_USER=nobody
@@ -261,7 +283,7 @@ start_hopcache() {
         NOTE_OF[hopcache]="skipped: $HOPCACHE not found (build it first, or set HOPCACHE)"
         return 1
     fi
-    write_hopcache_ini() {  # write_hopcache_ini WITH_CACHE(0|1)
+    write_hopcache_ini() {  # write_hopcache_ini WITH_CACHE(0|1) WITH_TLS(0|1)
         {
             printf '[proxy]\nlisten = 127.0.0.1:%s\nworkers = 1\nconnect_ports = 1-65535\n' "$HOP_PORT"
             # the origin is on loopback, which the policy refuses by default
@@ -273,19 +295,40 @@ start_hopcache() {
                 printf '[cache]\nenabled = yes\ndir = %s\nsize = 256M\nmax_object_size = 16M\n' \
                     "$WORK/hopcache-cache"
             fi
+            if [[ $2 == 1 ]]; then
+                # (g): the HTTPS proxy port, on a port the kernel picks
+                # (read back from the master's "listening for TLS on" line).
+                printf '[tls]\nlisten = 127.0.0.1:0\ncertificate = %s\nprivate_key = %s\n' \
+                    "$WORK/hopcache-tls/cert.pem" "$WORK/hopcache-tls/key.pem"
+            fi
         } > "$WORK/hopcache/hopcache.ini"
     }
-    write_hopcache_ini 1
     # A hopcache without the cache rejects the [cache] section: run it
-    # without (the cache-hit scenarios then show it serving misses).
-    if ! "$HOPCACHE" -t -c "$WORK/hopcache/hopcache.ini" >"$WORK/hopcache/configtest.log" 2>&1; then
-        write_hopcache_ini 0
+    # without (the cache-hit scenarios then show it serving misses); one
+    # without the HTTPS port rejects [tls]: run it without ((g) then fails).
+    # The first combination `hopcache -t` accepts wins.
+    local combo with_cache with_tls ok=0
+    : >"$WORK/hopcache/configtest.log"
+    for combo in "1 $WANT_TLS" "0 $WANT_TLS" "1 0" "0 0"; do
+        read -r with_cache with_tls <<<"$combo"
+        write_hopcache_ini "$with_cache" "$with_tls"
         if "$HOPCACHE" -t -c "$WORK/hopcache/hopcache.ini" >>"$WORK/hopcache/configtest.log" 2>&1; then
-            NOTE_OF[hopcache]="config with [cache] rejected, running without the cache: $(head -n 1 "$WORK/hopcache/configtest.log")"
-            log "hopcache: ${NOTE_OF[hopcache]}"
-        else
-            write_hopcache_ini 1
+            ok=1
+            break
         fi
+    done
+    if [[ $ok == 0 ]]; then
+        with_cache=1 with_tls=$WANT_TLS
+        write_hopcache_ini 1 "$WANT_TLS"   # let the start-up below fail with its reason
+    fi
+    HOP_HAS_TLS=$with_tls
+    if [[ $with_cache == 0 ]]; then
+        NOTE_OF[hopcache]="config with [cache] rejected, running without the cache: $(head -n 1 "$WORK/hopcache/configtest.log")"
+        log "hopcache: ${NOTE_OF[hopcache]}"
+    fi
+    if [[ $WANT_TLS == 1 && $with_tls == 0 ]]; then
+        HOP_TLS_NOTE="config with [tls] rejected, running without the HTTPS port: $(head -n 1 "$WORK/hopcache/configtest.log")"
+        log "hopcache: $HOP_TLS_NOTE"
     fi
     "$HOPCACHE" -f -c "$WORK/hopcache/hopcache.ini" >"$WORK/hopcache/stdout.log" 2>&1 &
     PID_OF[hopcache]=$!
@@ -295,7 +338,32 @@ start_hopcache() {
         NOTE_OF[hopcache]="skipped: hopcache did not start (see its error log)"
         return 1
     fi
+    if [[ $HOP_HAS_TLS == 1 ]]; then
+        if HOP_TLS_PORT=$(tls_port_from_log "${PID_OF[hopcache]}" "$WORK/hopcache"); then
+            log "hopcache HTTPS proxy port: 127.0.0.1:$HOP_TLS_PORT"
+        else
+            HOP_TLS_NOTE="no 'listening for TLS on 127.0.0.1:PORT' in hopcache's log within 15 s"
+            log "hopcache: $HOP_TLS_NOTE"
+        fi
+    fi
 }
+
+# The port of a hopcache's HTTPS listener ([tls] listen = 127.0.0.1:0): the
+# master logs "listening for TLS on 127.0.0.1:PORT" once it is bound.
+tls_port_from_log() {  # tls_port_from_log PID DIR -> prints PORT; 1 if none within 15 s
+    local pid=$1 dir=$2 i p
+    for ((i = 0; i < 150; i++)); do
+        p=$(cat "$dir/error.log" "$dir/stdout.log" 2>/dev/null \
+            | sed -n 's/.*listening for TLS on 127\.0\.0\.1:\([0-9][0-9]*\).*/\1/p' | tail -n 1)
+        if [[ -n $p ]]; then echo "$p"; return 0; fi
+        kill -0 "$pid" 2>/dev/null || return 1
+        sleep 0.1
+    done
+    return 1
+}
+HOP_HAS_TLS=0
+HOP_TLS_PORT=""
+HOP_TLS_NOTE=""
 
 # --- squid -----------------------------------------------------------------
 start_squid() {
@@ -422,7 +490,7 @@ measure_rss() {
     # shellcheck disable=SC2207
     kids=($(descendants "$pid"))
     case $s in
-        hopcache|hopcache+policy|direct)
+        hopcache|hopcache+policy|hopcache+notickets|direct)
             for k in "${kids[@]}"; do
                 r=$(rss_kib "$k"); ((r > max)) && max=$r
             done
@@ -449,22 +517,25 @@ fmt_mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
 declare -A RATE=() P99=() ERRS=() ERRDETAIL=() RSSROW=() RAN=()
 
 # Object of each wrk scenario and its size.
-declare -A PATH_OF=([a]=/1k [b]=/1k [d]=/cached/1k [e]=/cached/64k [f]=/1k)
+# (g) runs are keyed g1p/g1t (keep-alive, plain/TLS port), g2p/g2t (a new
+# connection per request, plain/TLS port) and g3t (TLS, full handshakes).
+declare -A PATH_OF=([a]=/1k [b]=/1k [d]=/cached/1k [e]=/cached/64k [f]=/1k
+                    [g1p]=/1k [g1t]=/1k [g2p]=/1k [g2t]=/1k [g3t]=/1k)
 declare -A SIZE_OF=([a]=1024 [b]=1024 [d]=1024 [e]=65536 [f]=1024)
+declare -A CLOSE_OF=([b]=1 [g2p]=1 [g2t]=1 [g3t]=1)   # "Connection: close" on every request
 declare -A PROXY_AUTH_OF=()   # server -> Proxy-Authorization value sent by wrk
 
-run_wrk() {  # run_wrk SCENARIO SERVER
-    local sc=$1 s=$2 url target close=0 raw line path=${PATH_OF[$1]}
+run_wrk() {  # run_wrk SCENARIO SERVER [URL] -- URL: what wrk connects to (default: the server's plain port)
+    local sc=$1 s=$2 url=${3:-} target close=${CLOSE_OF[$1]:-0} raw line path=${PATH_OF[$1]}
     raw="$WORK/results/$sc-$s.txt"
-    [[ $sc == b ]] && close=1
     if [[ $s == direct ]]; then
-        url="http://127.0.0.1:$ORIGIN_PORT/"
+        url=${url:-"http://127.0.0.1:$ORIGIN_PORT/"}
         target=$path
     else
-        url="http://127.0.0.1:${PORT_OF[$s]}/"
+        url=${url:-"http://127.0.0.1:${PORT_OF[$s]}/"}
         target="http://127.0.0.1:$ORIGIN_PORT$path"
     fi
-    log "($sc) $s: wrk -t$THREADS -c$CONNS -d$DURATION GET $target$([[ $close == 1 ]] && echo ' + Connection: close')"
+    log "($sc) $s: wrk -t$THREADS -c$CONNS -d$DURATION $url GET $target$([[ $close == 1 ]] && echo ' + Connection: close')"
     BENCH_TARGET=$target BENCH_HOST="127.0.0.1:$ORIGIN_PORT" BENCH_CLOSE=$close \
         BENCH_PROXY_AUTH=${PROXY_AUTH_OF[$s]:-} \
         timeout -k 5 $((DUR_S + 60)) \
@@ -697,7 +768,8 @@ run_policy() {
     # with [auth] and the rules added.
     ini="$dir/hopcache.ini"
     awk -v port="$HOP_POLICY_PORT" -v dir="$dir" -v cachedir="$WORK/hopcache-cache-policy" '
-        /^listen = / { print "listen = 127.0.0.1:" port; next }
+        /^\[/ { section = $0 }
+        section == "[proxy]" && /^listen = / { print "listen = 127.0.0.1:" port; next }
         /^error = / { print "error = " dir "/error.log"; next }
         /^access = / { print "access = " dir "/access.log"; next }
         /^dir = / { print "dir = " cachedir; next }
@@ -830,15 +902,221 @@ run_policy() {
     sleep 1
 }
 
+# ---------------------------------------------------------- TLS scenario --
+# (g), hopcache only (issue 5): the HTTPS proxy port ([tls] listen) of the
+# running hopcache, against its plain port, each pair timed back to back:
+#   g1p / g1t  the (a) request over keep-alive: plain port / TLS port
+#   g2p / g2t  "Connection: close" on every request (like (b)): a new TCP
+#              connection / a new TLS connection per request. wrk keeps its
+#              TLS session across reconnects and offers it (TLS 1.3 PSK), so
+#              g2t measures mostly resumed handshakes.
+#   g3t        the same as g2t against a second hopcache (same INI, own
+#              ports) started with OPENSSL_CONF setting NumTickets = 0: it
+#              issues no session tickets, so every handshake is a full one
+#              (ECDHE + an ECDSA P-256 signature).
+# Before timing: a curl through each TLS port must get the full 200, or (g)
+# fails (non-zero exit); openssl s_client records what is negotiated and
+# whether a reconnect resumes. The second instance is stopped by PID after.
+declare -a TLS_LINES=()
+TLS_FAILED=""
+
+tls_fail() {
+    TLS_FAILED=$*
+    log "error: (g) $*"
+    TLS_LINES+=("FAIL: $*")
+}
+
+rps_of() { printf '%.0f' "${RATE[$1]:-0}"; }   # rps_of "scenario:server"
+
+# CPU time (user + system, clock ticks) of a hopcache's workers so far.
+CLK_TCK=$(getconf CLK_TCK 2>/dev/null || echo 100)
+worker_ticks() {  # worker_ticks SERVER
+    local k t=0 v
+    for k in $(descendants "${PID_OF[$1]}"); do
+        v=$(awk '{ print $14 + $15 }' "/proc/$k/stat" 2>/dev/null || echo 0)
+        t=$((t + ${v:-0}))
+    done
+    echo "$t"
+}
+declare -A CPU_US=()
+cpu_of() { local v=${CPU_US[$1]:-n/a}; [[ $v == n/a ]] && echo "n/a" || echo "$v us"; }   # "scenario:server" -> worker CPU per completed request, microseconds
+
+tls_ratio() {  # tls_ratio KEY KEY_PLAIN ("scenario:server") -> rate / plain rate
+    local t=${RATE[$1]:-} p=${RATE[$2]:-}
+    if [[ -z $p || -z $t ]]; then echo "n/a"; return; fi
+    awk -v t="$t" -v p="$p" 'BEGIN { if (p > 0) printf "%.2f", t / p; else print "n/a" }'
+}
+
+# One request through the TLS port with curl: prints "CODE SIZE" (or curl's error).
+tls_curl() {  # tls_curl TLSPORT
+    curl -sS --max-time 10 --proxy "https://127.0.0.1:$1" --proxy-insecure -o /dev/null \
+        -w '%{http_code} %{size_download}' "http://127.0.0.1:$ORIGIN_PORT/1k" 2>&1 || true
+}
+
+# What a TLS connection to the port negotiates (openssl s_client: the same
+# library and defaults as wrk's client), and whether a second connection
+# offering the first one's session resumes it. Prints one line:
+#   "TLSv1.3, TLS_AES_256_GCM_SHA384, key exchange X25519, server key EC 256 bit, signature ECDSA; reconnect: Reused"
+tls_probe() {  # tls_probe TLSPORT SESSFILE
+    local port=$1 sess=$2 req out proto cipher kx key sig again
+    req="GET http://127.0.0.1:$ORIGIN_PORT/1k HTTP/1.1"$'\r\n'"Host: 127.0.0.1:$ORIGIN_PORT"$'\r\n'"Connection: close"$'\r\n\r\n'
+    rm -f "$sess"
+    # -ign_eof: read until the server closes (after the response), so the
+    # TLS 1.3 session tickets sent after the handshake are in the session.
+    out=$(printf '%s' "$req" | timeout 10 openssl s_client -ign_eof -connect "127.0.0.1:$port" \
+          -sess_out "$sess" 2>&1 || true)
+    proto=$(sed -n 's/^\(New\|Reused\), \([^,]*\), Cipher is .*/\2/p' <<<"$out" | head -n 1)
+    cipher=$(sed -n 's/^\(New\|Reused\), [^,]*, Cipher is //p' <<<"$out" | head -n 1)
+    kx=$(sed -n 's/^Server Temp Key: \([^,]*\).*/\1/p' <<<"$out" | head -n 1)
+    key=$(sed -n 's/^Server public key is //p' <<<"$out" | head -n 1)
+    sig=$(sed -n 's/^Peer signature type: //p' <<<"$out" | head -n 1)
+    # TLS 1.3: s_client saves a session only when a ticket arrives; no
+    # ticket means there is nothing a client could resume.
+    again="New (no session ticket issued)"
+    if [[ -s $sess ]]; then
+        again=$(printf '%s' "$req" | timeout 10 openssl s_client -ign_eof -connect "127.0.0.1:$port" \
+                -sess_in "$sess" 2>&1 | sed -n 's/^\(New\|Reused\), .*/\1/p' | head -n 1 || true)
+        again=${again:-"n/a (no handshake)"}
+    fi
+    printf '%s, %s, key exchange %s, server key %s, signature %s; reconnect: %s\n' \
+        "${proto:-?}" "${cipher:-?}" "${kx:-?}" "${key:-?}" "${sig:-?}" "$again"
+}
+
+stop_instance() {  # stop_instance SERVER -- a hopcache started here, with its workers, by PID
+    local pid=${PID_OF[$1]} p
+    local -a kill_list=("$pid") keep=()
+    # shellcheck disable=SC2207
+    kill_list+=($(descendants "$pid"))
+    stop_pids "${kill_list[@]}"
+    for p in "${STARTED[@]}"; do [[ $p != "$pid" ]] && keep+=("$p"); done
+    STARTED=("${keep[@]}")
+}
+
+run_tls() {
+    if [[ " ${ACTIVE[*]} " != *" hopcache "* ]]; then
+        log "(g) skipped: hopcache is not running"
+        TLS_LINES+=("skipped: hopcache is not running (${NOTE_OF[hopcache]:-not in BENCH_SERVERS})")
+        return 0
+    fi
+    if [[ $HOP_HAS_TLS != 1 || -z $HOP_TLS_PORT ]]; then
+        tls_fail "hopcache has no HTTPS proxy port: ${HOP_TLS_NOTE:-unknown reason}"
+        return 0
+    fi
+    local out probe probe_nt dir="$WORK/hopcache-notickets" ini nt_port
+
+    # Check the HTTPS port before anything is timed.
+    out=$(tls_curl "$HOP_TLS_PORT")
+    if [[ $out != "200 1024" ]]; then
+        tls_fail "curl --proxy https://127.0.0.1:$HOP_TLS_PORT --proxy-insecure http://127.0.0.1:$ORIGIN_PORT/1k: got '$out', want '200 1024'"
+        return 0
+    fi
+    log "(g) curl through the HTTPS proxy port: $out"
+    probe=$(tls_probe "$HOP_TLS_PORT" "$WORK/hopcache-tls/session.pem")
+    log "(g) hopcache TLS port: $probe"
+
+    # The second instance: the same INI (own plain port, TLS port picked by
+    # the kernel, own error log and cache dir), and an OpenSSL config that
+    # only sets NumTickets = 0 (it replaces the system openssl.cnf for this
+    # process; Debian's sets nothing for TLS).
+    mkdir -p "$dir"
+    cat > "$dir/openssl.cnf" <<'CNF'
+openssl_conf = openssl_init
+[openssl_init]
+ssl_conf = ssl_sect
+[ssl_sect]
+system_default = system_default_sect
+[system_default_sect]
+NumTickets = 0
+CNF
+    ini="$dir/hopcache.ini"
+    awk -v port="$HOP_NOTIX_PORT" -v dir="$dir" -v cachedir="$WORK/hopcache-cache-notickets" '
+        /^\[/ { section = $0 }
+        section == "[proxy]" && /^listen = / { print "listen = 127.0.0.1:" port; next }
+        /^error = / { print "error = " dir "/error.log"; next }
+        /^access = / { print "access = " dir "/access.log"; next }
+        /^dir = / { print "dir = " cachedir; next }
+        { print }
+    ' "$WORK/hopcache/hopcache.ini" > "$ini"
+    OPENSSL_CONF="$dir/openssl.cnf" "$HOPCACHE" -f -c "$ini" >"$dir/stdout.log" 2>&1 &
+    PID_OF[hopcache+notickets]=$!
+    STARTED+=("${PID_OF[hopcache+notickets]}")
+    PORT_OF[hopcache+notickets]=$HOP_NOTIX_PORT
+    if ! wait_port "$HOP_NOTIX_PORT" "${PID_OF[hopcache+notickets]}" "hopcache (no tickets)" \
+        || ! nt_port=$(tls_port_from_log "${PID_OF[hopcache+notickets]}" "$dir"); then
+        tail -n 20 "$dir/error.log" "$dir/stdout.log" >&2 2>/dev/null || true
+        tls_fail "the second hopcache (OPENSSL_CONF with NumTickets = 0) did not start its HTTPS port (see its error log)"
+        stop_instance hopcache+notickets
+        return 0
+    fi
+    out=$(tls_curl "$nt_port")
+    if [[ $out != "200 1024" ]]; then
+        tls_fail "hopcache (no tickets): curl --proxy https://127.0.0.1:$nt_port --proxy-insecure http://127.0.0.1:$ORIGIN_PORT/1k: got '$out', want '200 1024'"
+        stop_instance hopcache+notickets
+        return 0
+    fi
+    probe_nt=$(tls_probe "$nt_port" "$dir/session.pem")
+    log "(g) hopcache (no tickets) TLS port $nt_port: $probe_nt"
+    if [[ $probe_nt != *"reconnect: New"* ]]; then
+        TLS_WARN[g3t:hopcache+notickets]="WARNING: reconnects are not full handshakes (s_client: ${probe_nt##*reconnect: })"
+        log "(g) ${TLS_WARN[g3t:hopcache+notickets]}"
+    fi
+    measure_rss hopcache
+    local rss_idle=${RSS_OF[hopcache]}
+
+    local -a plan=(
+        "g1p hopcache http://127.0.0.1:$HOP_PORT/"
+        "g1t hopcache https://127.0.0.1:$HOP_TLS_PORT/"
+        "g2p hopcache http://127.0.0.1:$HOP_PORT/"
+        "g2t hopcache https://127.0.0.1:$HOP_TLS_PORT/"
+        "g3t hopcache+notickets https://127.0.0.1:$nt_port/"
+    )
+    local step key s url t0 t1
+    for step in "${plan[@]}"; do
+        read -r key s url <<<"$step"
+        t0=$(worker_ticks "$s")
+        run_wrk "$key" "$s" "$url"
+        t1=$(worker_ticks "$s")
+        CPU_US[$key:$s]=$(awk -v t=$((t1 - t0)) -v hz="$CLK_TCK" -v n="${REQS[$key:$s]:-0}" \
+            'BEGIN { if (n > 0) printf "%.0f", t / hz * 1e6 / n; else print "n/a" }')
+        RAN[$key:$s]=1
+        measure_rss "$s"
+        RSSROW[$key:$s]=${RSS_OF[$s]}
+        if [[ ${ERRS[$key:$s]} != 0 ]]; then
+            tls_fail "($key) $s: ${ERRS[$key:$s]} errors during the timed run (${ERRDETAIL[$key:$s]})"
+        fi
+        sleep 1
+    done
+
+    local resumed="wrk 4.1 keeps its TLS session across reconnects and offers it, and hopcache resumes it (s_client reconnect: Reused), so these are resumed handshakes (TLS 1.3: PSK + ECDHE, no certificate, no signature)"
+    [[ $probe == *"reconnect: Reused" ]] \
+        || resumed="s_client reconnect: ${probe##*reconnect: } -- so not necessarily resumed handshakes"
+    TLS_LINES+=("HTTPS proxy port 127.0.0.1:$HOP_TLS_PORT; certificate: throwaway self-signed ECDSA P-256 (prime256v1); negotiated (openssl s_client): $probe")
+    TLS_LINES+=("checked before timing: curl --proxy https://127.0.0.1:PORT --proxy-insecure http://127.0.0.1:$ORIGIN_PORT/1k -> 200 1024 on both instances")
+    TLS_LINES+=("(g1) keep-alive, TLS / plain port: $(tls_ratio g1t:hopcache g1p:hopcache) ($(rps_of g1t:hopcache) / $(rps_of g1p:hopcache) req/s; p99 ${P99[g1t:hopcache]} vs ${P99[g1p:hopcache]})")
+    TLS_LINES+=("(g2) new connection per request, TLS (session resumed) / plain port: $(tls_ratio g2t:hopcache g2p:hopcache) ($(rps_of g2t:hopcache) / $(rps_of g2p:hopcache) req/s; p99 ${P99[g2t:hopcache]} vs ${P99[g2p:hopcache]}); $resumed")
+    TLS_LINES+=("(g3) new connection per request, TLS full handshake / plain port: $(tls_ratio g3t:hopcache+notickets g2p:hopcache) ($(rps_of g3t:hopcache+notickets) / $(rps_of g2p:hopcache) req/s; p99 ${P99[g3t:hopcache+notickets]} vs ${P99[g2p:hopcache]}); second hopcache with OPENSSL_CONF NumTickets = 0, negotiated: $probe_nt")
+    TLS_LINES+=("hopcache worker CPU (user + system, /proc) per completed request: g1 plain $(cpu_of g1p:hopcache), g1 TLS $(cpu_of g1t:hopcache), g2 plain $(cpu_of g2p:hopcache), g2 TLS resumed $(cpu_of g2t:hopcache), g3 TLS full handshake $(cpu_of g3t:hopcache+notickets) (less dependent on the machine's other load than the rates; wrk does the client side of every handshake on the same 2 cores)")
+    TLS_LINES+=("hopcache worker RSS: $(fmt_mib "$rss_idle") MiB before (g), after each run: $(fmt_mib "${RSSROW[g1p:hopcache]}") / $(fmt_mib "${RSSROW[g1t:hopcache]}") / $(fmt_mib "${RSSROW[g2p:hopcache]}") / $(fmt_mib "${RSSROW[g2t:hopcache]}") MiB (g1 plain, g1 TLS, g2 plain, g2 TLS); no-tickets instance after (g3): $(fmt_mib "${RSSROW[g3t:hopcache+notickets]}") MiB (${RSS_DETAIL[hopcache+notickets]})")
+
+    stop_instance hopcache+notickets
+    log "(g) hopcache (no tickets) stopped"
+    sleep 1
+}
+declare -A TLS_WARN=()
+
 uniq_sc=""
 for sc in $SCENARIOS; do
-    case $sc in a|b|c|d|e|f) ;; *) die "unknown scenario '$sc' in BENCH_SCENARIOS" ;; esac
+    case $sc in a|b|c|d|e|f|g) ;; *) die "unknown scenario '$sc' in BENCH_SCENARIOS" ;; esac
     [[ " $uniq_sc " == *" $sc "* ]] || uniq_sc+="${uniq_sc:+ }$sc"
 done
 SCENARIOS=$uniq_sc   # each scenario once (results are keyed by scenario)
 for sc in $SCENARIOS; do
     if [[ $sc == f ]]; then
         run_policy
+        continue
+    fi
+    if [[ $sc == g ]]; then
+        run_tls
         continue
     fi
     for s in "${ACTIVE[@]}"; do
@@ -881,6 +1159,11 @@ declare -A TITLE=(
     [d]="(d) 1 KiB cache hit, keep-alive"
     [e]="(e) 64 KiB cache hit, keep-alive"
     [f]="(f) 1 KiB no-store, keep-alive, policy"
+    [g1p]="(g1) 1 KiB keep-alive, plain port"
+    [g1t]="(g1) 1 KiB keep-alive, TLS port"
+    [g2p]="(g2) 1 KiB conn: close, plain port"
+    [g2t]="(g2) 1 KiB conn: close, TLS (resumed)"
+    [g3t]="(g3) 1 KiB conn: close, TLS (full hs)"
 )
 declare -A TARGET=([a]=0.40 [b]=0.50 [c]=0.80 [d]=0.80 [e]=0.70)
 
@@ -895,6 +1178,25 @@ for sc in $SCENARIOS; do
             r="1.00 of off"
             [[ $s == hopcache+policy ]] && r="$(policy_ratio) of off"
             ROWS+=("${TITLE[f]}"$'\t'"$s"$'\t'"$(printf '%.0f' "${RATE[f:$s]}") req/s"$'\t'"${P99[f:$s]}"$'\t'"$r"$'\t'"$errs"$'\t'"$(fmt_mib "${RSSROW[f:$s]}")")
+        done
+        continue
+    fi
+    if [[ $sc == g ]]; then
+        # hopcache only; the ratio column is TLS port / plain port (same
+        # workload, same run; g3 against the g2 plain-port row)
+        for ks in g1p:hopcache g1t:hopcache g2p:hopcache g2t:hopcache g3t:hopcache+notickets; do
+            [[ -n ${RAN[$ks]:-} ]] || continue
+            key=${ks%%:*} s=${ks#*:}
+            case $key in
+                g1p|g2p) r="1.00 vs plain" ;;
+                g1t) r="$(tls_ratio g1t:hopcache g1p:hopcache) vs plain" ;;
+                g2t) r="$(tls_ratio g2t:hopcache g2p:hopcache) vs plain" ;;
+                g3t) r="$(tls_ratio g3t:hopcache+notickets g2p:hopcache) vs plain" ;;
+            esac
+            errs=${ERRS[$ks]}
+            ((errs)) && errs+=" (${ERRDETAIL[$ks]})"
+            [[ -n ${TLS_WARN[$ks]:-} ]] && errs+="; ${TLS_WARN[$ks]}"
+            ROWS+=("${TITLE[$key]}"$'\t'"$s"$'\t'"$(printf '%.0f' "${RATE[$ks]}") req/s"$'\t'"${P99[$ks]}"$'\t'"$r"$'\t'"$errs"$'\t'"$(fmt_mib "${RSSROW[$ks]}")")
         done
         continue
     fi
@@ -920,7 +1222,7 @@ done
 declare -a VERDICT=()
 if [[ " ${ACTIVE[*]} " == *" hopcache "* && " ${ACTIVE[*]} " == *" direct "* ]]; then
     for sc in $SCENARIOS; do
-        [[ $sc == f ]] && continue   # no target; reported under "Policy"
+        [[ $sc == f || $sc == g ]] && continue   # no target; reported under "Policy" / "TLS"
         r=$(ratio "$sc" hopcache)
         ok=PASS; why="ratio $r (target >= ${TARGET[$sc]})"
         if [[ $r == n/a ]] || awk -v r="$r" -v t="${TARGET[$sc]}" 'BEGIN { exit !(r < t) }'; then ok=FAIL; fi
@@ -985,6 +1287,10 @@ print_text() {
         printf '\nPolicy (f, issue 4): hopcache with basic auth + %s-entry domain list vs. policy off:\n' "$POLICY_DOMAINS"
         printf '  %s\n' "${POLICY_LINES[@]}"
     fi
+    if ((${#TLS_LINES[@]})); then
+        printf '\nHTTPS proxy port (g, issue 5): hopcache, TLS port vs. plain port; the (g) rows'"'"' ratio column is rate / plain-port rate:\n'
+        printf '  %s\n' "${TLS_LINES[@]}"
+    fi
     if ((${#VERDICT[@]})); then
         printf '\nTargets (issues 2 and 3):\n'
         printf '  %s\n' "${VERDICT[@]}"
@@ -1045,11 +1351,15 @@ write_markdown() {
             printf '\n## Policy (f, issue 4)\n\nhopcache with `[auth] scheme = basic` and a %s-entry `domain_file` rule loaded, vs. the same run with policy off; the (f) rows show on/off in the ratio column.\n\n' "$POLICY_DOMAINS"
             printf -- '- %s\n' "${POLICY_LINES[@]}"
         fi
+        if ((${#TLS_LINES[@]})); then
+            printf '\n## HTTPS proxy port (g, issue 5)\n\nhopcache only: the same workload on its TLS port and on its plain port, back to back in the same run; in the (g) rows the ratio column is "vs plain": rate / rate of the plain-port row of the same pair (g1: keep-alive; g2 and g3: a new connection per request, both against the (g2) plain-port row). (g3) is a second hopcache that issues no session tickets, so every handshake is a full one.\n\n'
+            printf -- '- %s\n' "${TLS_LINES[@]}"
+        fi
         if ((${#VERDICT[@]})); then
             printf '\n## Targets (issues 2 and 3)\n\n'
             printf -- '- %s\n' "${VERDICT[@]}"
         fi
-        printf '\n"direct" is nginx itself (the limit); "vs direct" is rate / direct rate in the same run.\n'
+        printf '\n"direct" is nginx itself (the limit); "vs direct" is rate / direct rate in the same run ((f) rows: policy on / off; (g) rows: TLS port / plain port of hopcache).\n'
         printf 'MB/s = 10^6 bytes per second of payload, summed over the parallel tunnels.\n'
     } > "$OUT"
 }
@@ -1058,6 +1368,9 @@ LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
 print_text
 write_markdown
 log "wrote $OUT"
-if [[ -n $POLICY_FAILED ]]; then
-    die "scenario (f) FAILED: $POLICY_FAILED"
+fails=""
+[[ -n $POLICY_FAILED ]] && fails+="scenario (f) FAILED: $POLICY_FAILED; "
+[[ -n $TLS_FAILED ]] && fails+="scenario (g) FAILED: $TLS_FAILED; "
+if [[ -n $fails ]]; then
+    die "${fails%; }"
 fi

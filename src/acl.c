@@ -822,6 +822,7 @@ void acl_rule_free(struct acl_rule *rule)
 	acl_names_free(rule->methods, rule->n_methods);
 	domainset_free(rule->domains);
 	domainset_free(rule->domain_file);
+	free(rule->domain_file_path);
 	free(rule->dst);
 	free(rule->ports);
 	acl_regex_free(rule->url_regex);

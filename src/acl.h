@@ -94,6 +94,7 @@ struct acl_rule {
 	size_t n_methods;
 	struct domainset *domains;       /* inline list: exact names and .suffixes */
 	struct domainset *domain_file;   /* file: names and their subdomains */
+	char *domain_file_path;          /* ... and where it was read from */
 	struct cidr *dst;                /* destination address actually connected to */
 	size_t n_dst;
 	struct acl_port_range *ports;    /* destination port in any range */

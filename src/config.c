@@ -1335,6 +1335,8 @@ static void rule_compile(struct load_ctx *ctx, const struct rule_raw *raw, struc
 		case 4: rc = acl_parse_domains(v, &r->domains, err, sizeof(err)); break;
 		case 5:
 			r->domain_file = domainset_load(v, err, sizeof(err));
+			free(r->domain_file_path);
+			r->domain_file_path = strdup(v);
 			rc = r->domain_file == NULL ? -1 : 0;
 			break;
 		case 6: rc = acl_parse_cidrs(v, &r->dst, &r->n_dst, err, sizeof(err)); break;
@@ -1653,16 +1655,14 @@ static void check_files(struct load_ctx *ctx, struct config *cfg)
 	if (cfg->auth_scheme == CONFIG_AUTH_BASIC && cfg->auth_htpasswd == NULL)
 		add_error(ctx, "%s: [auth] htpasswd: required when scheme = basic", ctx->name);
 	if (cfg->auth_scheme == CONFIG_AUTH_BASIC && cfg->auth_htpasswd != NULL) {
-		struct htpasswd *h = htpasswd_load(cfg->auth_htpasswd, err, sizeof(err));
-		if (h == NULL)
+		cfg->htpasswd = htpasswd_load(cfg->auth_htpasswd, err, sizeof(err));
+		if (cfg->htpasswd == NULL)
 			add_error(ctx, "%s: [auth] htpasswd: %s", ctx->name, err);
-		htpasswd_free(h);
 	}
 	if (cfg->auth_groups != NULL) {
-		struct groups *g = groups_load(cfg->auth_groups, err, sizeof(err));
-		if (g == NULL)
+		cfg->groups = groups_load(cfg->auth_groups, err, sizeof(err));
+		if (cfg->groups == NULL)
 			add_error(ctx, "%s: [auth] groups: %s", ctx->name, err);
-		groups_free(g);
 	}
 	if (strchr(cfg->auth_realm, '"') != NULL || strchr(cfg->auth_realm, '\\') != NULL)
 		add_error(ctx, "%s: [auth] realm: must not contain '\"' or '\\'", ctx->name);
@@ -1789,6 +1789,8 @@ void config_free(struct config *cfg)
 		acl_free(cfg->acl);
 		free(cfg->acl);
 	}
+	htpasswd_free(cfg->htpasswd);
+	groups_free(cfg->groups);
 	free(cfg->path);
 	free(cfg);
 }
@@ -1858,6 +1860,16 @@ void config_summary(const struct config *cfg, char *buf, size_t len)
 			append(buf, len, &o, " [%s]:%s", h, cfg->listen[i].port);
 		else
 			append(buf, len, &o, " %s:%s", h, cfg->listen[i].port);
+	}
+	if (cfg->ntls_listen > 0)
+		append(buf, len, &o, ", TLS");
+	for (i = 0; i < cfg->ntls_listen; i++) {
+		const char *h = cfg->tls_listen[i].host;
+
+		if (strchr(h, ':') != NULL)
+			append(buf, len, &o, " [%s]:%s", h, cfg->tls_listen[i].port);
+		else
+			append(buf, len, &o, " %s:%s", h, cfg->tls_listen[i].port);
 	}
 	append(buf, len, &o, ", workers %d, connect ports", cfg->workers);
 	for (i = 0; i < cfg->nconnect_ports; i++) {

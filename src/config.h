@@ -13,6 +13,8 @@ struct config_listen {
 };
 
 struct cidr;
+struct htpasswd;
+struct groups;
 
 struct config_port_range {
 	uint16_t lo, hi; /* inclusive */
@@ -97,6 +99,8 @@ struct config {
 	double auth_credential_ttl;   /* credential_ttl = seconds (default 300) */
 	int auth_max_failures;        /* max_failures = N per client and window (default 10; 0 = off) */
 	double auth_failure_window;   /* failure_window = seconds (default 60) */
+	struct htpasswd *htpasswd;    /* the htpasswd file, read at load (NULL with scheme none) */
+	struct groups *groups;        /* the groups file, read at load, or NULL */
 
 	/* [acl] and its [rule.NAME] sections, compiled (acl.h) */
 	int acl_private;              /* private_destinations = deny|allow (0/1, default deny) */

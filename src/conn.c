@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -27,12 +28,14 @@
 #include <openssl/ssl.h>
 
 #include "acl.h"
+#include "admin.h"
 #include "auth.h"
 #include "config.h"
 #include "conn_cache.h"
 #include "errors.h"
 #include "tls_peek.h"
 #include "log.h"
+#include "metrics.h"
 #include "pool.h"
 #include "tls.h"
 #include "upstream.h"
@@ -57,6 +60,10 @@ static void conn_timer_cb(evutil_socket_t fd, short what, void *arg);
 static bool policy_filter(void *arg, const struct sockaddr *sa);
 static void peek_sni(struct conn *c);
 static void connect_reply(struct conn *c);
+
+/* Draining for a reload: how long an idle keep-alive connection may still
+ * bring one more request. */
+#define DRAIN_IDLE_GRACE 1.0
 
 static struct timeval seconds_tv(double s)
 {
@@ -163,6 +170,8 @@ struct conn *conn_new(struct worker *w, int fd, const struct sockaddr *sa, int s
 		w->conns->prev = c;
 	w->conns = c;
 	w->nconns++;
+	if (!c->internal)
+		metrics_conn(w->metrics, 1);
 	return c;
 fail:
 	close(fd);
@@ -190,7 +199,7 @@ static void upstream_release(struct conn *c, bool reuse)
 		bufferevent_setwatermark(u, EV_WRITE, 0, 0);
 		pool_put(c->w->pool, c->pool_key, u, c->upstream_addr, &c->upstream_sa);
 	} else {
-		bufferevent_free(u);
+		upstream_free(u);
 	}
 }
 
@@ -249,13 +258,76 @@ void conn_close(struct conn *c, const char *reason)
 	event_assign(c->timer, w->base, -1, 0, conn_free_cb, c);
 	event_active(c->timer, EV_TIMEOUT, 0);
 	w->nconns--;
+	if (!c->internal)
+		metrics_conn(w->metrics, -1);
 	worker_conn_closed(w);
 }
 
+/* The cache's part in this request, for the logs and metrics: NULL when
+ * the cache was not involved. */
+static const char *cache_outcome(const struct conn *c)
+{
+	static const char *const served[] = { "HIT", "REFRESH", "STALE" };
+	for (size_t i = 0; c->outcome != NULL && i < 3; i++)
+		if (strcmp(c->outcome, served[i]) == 0)
+			return served[i];
+	return c->cache_on && c->upstream_addr[0] != '\0' ? "MISS" : NULL;
+}
+
+/* The first value of a request (or response) field, copied; NULL if absent. */
+static const char *field_value(const struct http_field *f, size_t n, const char *name, char *buf,
+			       size_t len)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (slice_eq_ci(f[i].name, name)) {
+			slice_copy(buf, len, f[i].value);
+			return buf;
+		}
+	}
+	return NULL;
+}
+
+/* Is this outcome an error the upstream side caused (RFC 9209 types)? */
+static bool upstream_error(const char *outcome)
+{
+	static const char *const types[] = {
+		"dns_error", "dns_timeout", "connection_refused", "connection_timeout",
+		"destination_unavailable", "http_response_timeout", "http_protocol_error",
+		"http_response_incomplete", "tls_certificate_error", "tls_protocol_error",
+		"connection_terminated",
+	};
+	for (size_t i = 0; outcome != NULL && i < sizeof(types) / sizeof(types[0]); i++)
+		if (strcmp(outcome, types[i]) == 0)
+			return true;
+	return false;
+}
+
+/* The request is over: count it (metrics.c) and log it. */
 void conn_log_access(struct conn *c)
 {
+	struct metrics_slot *ms = c->w->metrics;
+	const char *cache = cache_outcome(c);
+	if (!c->internal) {
+		metrics_request(ms, c->method_str, c->status, c->bytes_in, c->bytes_out);
+		if (cache != NULL)
+			metrics_cache(ms, cache, c->sbody.total);
+		if (upstream_error(c->outcome))
+			metrics_upstream_error(ms, c->outcome);
+		if (c->status == 403 && c->outcome != NULL &&
+		    (strcmp(c->outcome, "http_request_denied") == 0 ||
+		     strcmp(c->outcome, "destination_ip_prohibited") == 0))
+			metrics_denied(ms);
+	}
 	if (!log_access_enabled())
 		return;
+	bool have_req = c->req.nfields > 0 && c->method_str[0] != '\0' && strcmp(c->method_str, "-") != 0;
+	bool have_res = c->res.status != 0 && c->res.nfields > 0;
+	char version[16], referer[512], agent[512], ctype[256], uhost[256];
+	snprintf(version, sizeof(version), "HTTP/1.%d", have_req ? c->req.minor : 1);
+	if (c->target.host.len > 0 && c->target.host.p != NULL)
+		slice_copy(uhost, sizeof(uhost), c->target.host);
+	else
+		uhost[0] = '\0';
 	struct access_entry e = {
 		.client = c->client_ip,
 		.user = c->user[0] ? c->user : NULL,
@@ -268,6 +340,17 @@ void conn_log_access(struct conn *c)
 		.upstream = c->upstream_addr[0] ? c->upstream_addr : NULL,
 		.outcome = c->outcome,
 		.rule = c->rule[0] ? c->rule : NULL,
+		.version = version,
+		.referer = have_req ? field_value(c->req.fields, c->req.nfields, "referer", referer,
+						  sizeof(referer)) : NULL,
+		.user_agent = have_req ? field_value(c->req.fields, c->req.nfields, "user-agent",
+						     agent, sizeof(agent)) : NULL,
+		.content_type = have_res ? field_value(c->res.fields, c->res.nfields, "content-type",
+						       ctype, sizeof(ctype)) : NULL,
+		.cache = cache,
+		.upstream_host = c->upstream_addr[0] && uhost[0] ? uhost : NULL,
+		.tunnel = c->tunnel != NULL || (c->connect_replied && c->status == 200),
+		.parent = c->via_parent,
 	};
 	log_access(&e);
 }
@@ -522,11 +605,40 @@ static bool method_idempotent(struct slice m)
 
 /* Write "Host: ..." from the target URI (RFC 9112 §3.2.2: a proxy MUST replace a
  * received Host with the host of an absolute-form target). */
+/* Is host in a list of domains ("example.com" exactly, ".example.com" with
+ * its subdomains)? */
+static bool domain_listed(const char *list, const char *host)
+{
+	size_t hl = strlen(host);
+	while (hl > 0 && host[hl - 1] == '.')
+		hl--; /* a trailing dot names the same host */
+	for (const char *p = list; p != NULL && *p != '\0';) {
+		p += strspn(p, ", \t");
+		size_t n = strcspn(p, ", \t");
+		if (n == 0)
+			break;
+		const char *d = p;
+		size_t dl = n;
+		p += n;
+		bool sub = d[0] == '.';
+		if (sub) {
+			d++;
+			dl--;
+		}
+		if (hl == dl && strncasecmp(host, d, dl) == 0)
+			return true;
+		if (sub && hl > dl && host[hl - dl - 1] == '.' && strncasecmp(host + hl - dl, d, dl) == 0)
+			return true;
+	}
+	return false;
+}
+
 static void add_host(struct evbuffer *out, const struct http_target *t)
 {
 	const char *l = t->ipv6_literal ? "[" : "";
 	const char *r = t->ipv6_literal ? "]" : "";
-	if (t->port_explicit && t->port != 80)
+	unsigned defport = slice_eq_ci(t->scheme, "https") ? 443 : 80;
+	if (t->port_explicit && t->port != defport)
 		evbuffer_add_printf(out, "Host: %s%.*s%s:%u\r\n", l, (int)t->host.len, t->host.p, r,
 				    t->port);
 	else
@@ -594,6 +706,62 @@ static void answer_max_forwards(struct conn *c)
 static void connected_cb(enum upstream_err err, struct bufferevent *bev, const char *addr,
 			 const char *detail, void *arg);
 
+/* GET or HEAD of one of the proxy's own resources (admin.c). */
+static void answer_admin(struct conn *c, enum admin_resource ar)
+{
+	const struct config *cfg = c->w->cfg;
+	struct evbuffer *out = bufferevent_get_output(c->cbev);
+	if (!c->rbody.done)
+		c->client_keepalive = false; /* its body is not read: close after */
+	if (!admin_allowed(cfg, ar, (const struct sockaddr *)&c->peer)) {
+		c->client_keepalive = false;
+		fail_request(c, 403, "http_request_denied", "not an [admin] allow address");
+		return;
+	}
+	if (!method_is(c, "GET") && !c->head_request) {
+		size_t before = evbuffer_get_length(out);
+		errors_respond_fields(out, 405, "http_request_error", "only GET and HEAD", cfg->via,
+				      true, false, "Allow: GET, HEAD\r\n");
+		c->bytes_out += evbuffer_get_length(out) - before;
+		c->status = 405;
+		c->outcome = "http_request_error";
+		conn_log_access(c);
+		flush_close(c);
+		return;
+	}
+	char host[256] = "";
+	for (size_t i = 0; i < c->req.nfields; i++)
+		if (slice_eq_ci(c->req.fields[i].name, "host"))
+			slice_copy(host, sizeof(host), c->req.fields[i].value);
+	struct evbuffer *body = evbuffer_new();
+	const char *ctype = NULL;
+	if (body == NULL || admin_build(ar, cfg, c->w->metrics_all, host[0] ? host : NULL, body,
+					&ctype) != 0) {
+		if (body != NULL)
+			evbuffer_free(body);
+		c->client_keepalive = false;
+		if (ar == ADMIN_PAC)
+			fail_request(c, 404, "http_request_error",
+				     "no proxy address to name: set [pac] proxy");
+		else
+			fail_request(c, 500, "proxy_internal_error", "cannot build the response");
+		return;
+	}
+	size_t before = evbuffer_get_length(out);
+	evbuffer_add_printf(out,
+			    "HTTP/1.1 200 OK\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
+			    "Cache-Control: no-store\r\n%s\r\n",
+			    ctype, evbuffer_get_length(body),
+			    c->client_keepalive ? "" : "Connection: close\r\n");
+	if (!c->head_request)
+		evbuffer_add_buffer(out, body);
+	evbuffer_free(body);
+	c->bytes_out += evbuffer_get_length(out) - before;
+	c->status = 200;
+	c->outcome = "OK";
+	request_done(c);
+}
+
 /* "200 Connection established" for a CONNECT. */
 static void connect_reply(struct conn *c)
 {
@@ -602,6 +770,24 @@ static void connect_reply(struct conn *c)
 	c->bytes_out += sizeof(ok) - 1;
 	c->status = 200;
 	c->connect_replied = true;
+}
+
+/* Where the upstream connection goes: the origin, or [upstream] parent
+ * (through a CONNECT there for tunnels and https://). */
+static void upstream_dest_of(struct conn *c, struct upstream_dest *d, char *host, size_t hostlen)
+{
+	const struct config *cfg = c->w->cfg;
+	slice_copy(host, hostlen, c->target.host);
+	memset(d, 0, sizeof(*d));
+	d->host = host;
+	d->port = c->target.port;
+	d->tls = c->upstream_tls;
+	if (c->via_parent) {
+		d->parent = cfg->parent[0].host;
+		d->parent_port = (uint16_t)atoi(cfg->parent[0].port);
+		d->tunnel = c->upstream_tls || method_is(c, "CONNECT");
+		d->parent_auth = c->w->parent_auth;
+	}
 }
 
 /* Start the upstream side: a pooled connection, or a new one. */
@@ -626,9 +812,9 @@ static void start_upstream(struct conn *c)
 		}
 	}
 	char host[256];
-	slice_copy(host, sizeof(host), c->target.host);
-	c->ureq = upstream_connect(c->w, host, c->target.port, c->upstream_tls, policy_filter,
-				   connected_cb, c);
+	struct upstream_dest d;
+	upstream_dest_of(c, &d, host, sizeof(host));
+	c->ureq = upstream_connect(c->w, &d, policy_filter, connected_cb, c);
 	if (c->ureq == NULL)
 		fail_request(c, 500, "proxy_internal_error", "out of memory");
 }
@@ -638,11 +824,24 @@ static void start_upstream(struct conn *c)
 static void build_request_head(struct conn *c, struct evbuffer *out)
 {
 	const struct config *cfg = c->w->cfg;
+	bool absolute = c->via_parent && !c->upstream_tls; /* a proxy wants absolute-form */
 	evbuffer_add(out, c->req.method.p, c->req.method.len);
-	evbuffer_add(out, c->target.path.p[0] == '?' ? " /" : " ", c->target.path.p[0] == '?' ? 2 : 1);
+	evbuffer_add(out, " ", 1);
+	if (absolute) {
+		const struct http_target *t = &c->target;
+		const char *l = t->ipv6_literal ? "[" : "";
+		const char *r = t->ipv6_literal ? "]" : "";
+		evbuffer_add_printf(out, "http://%s%.*s%s", l, (int)t->host.len, t->host.p, r);
+		if (t->port != 80)
+			evbuffer_add_printf(out, ":%u", t->port);
+	}
+	if (c->target.path.p[0] == '?')
+		evbuffer_add(out, "/", 1);
 	evbuffer_add(out, c->target.path.p, c->target.path.len);
 	evbuffer_add(out, " HTTP/1.1\r\n", 11);
 	add_host(out, &c->target);
+	if (absolute)
+		evbuffer_add(out, c->w->parent_auth, strlen(c->w->parent_auth));
 	int skip = -1;
 	bool mf = (method_is(c, "OPTIONS") || method_is(c, "TRACE")) && c->rinfo.max_forwards > 0;
 	if (mf)
@@ -738,6 +937,7 @@ static bool authenticate(struct conn *c)
 	explicit_bzero(pass, sizeof(pass));
 	if (!ok) {
 		auth_limiter_fail(w->auth_limiter, peer, now.tv_sec);
+		metrics_auth_failure(w->metrics);
 		log_info("authentication failed for user \"%s\" from %s", user, c->client_ip);
 		auth_refuse(c, 407, "wrong user name or password");
 		return false;
@@ -969,6 +1169,9 @@ static bool read_request(struct conn *c)
 	c->res_started = false;
 	c->user[0] = '\0';
 	c->rule[0] = '\0';
+	c->res.status = 0;
+	c->res.nfields = 0;
+	c->via_parent = false;
 	c->upstream_reusable = false;
 	c->retried = false;
 	c->pooled = false;
@@ -1020,6 +1223,8 @@ static bool read_request(struct conn *c)
 	 * with "keep-alive". */
 	c->client_keepalive = c->req.minor >= 1 ? !c->rinfo.conn_close
 						: (c->rinfo.conn_keep_alive && !c->rinfo.conn_close);
+	if (c->w->draining)
+		c->client_keepalive = false; /* the last request on this connection */
 	if (hr == HOP_ERR_CONNECTION_FRAMING) {
 		c->client_keepalive = false;
 		fail_request(c, 400, "http_request_error",
@@ -1066,6 +1271,16 @@ static bool read_request(struct conn *c)
 		fail_request(c, 400, "http_request_error", "invalid request target");
 		return false;
 	}
+	/* The proxy's own resources: before authentication, since a browser
+	 * fetches its PAC file without proxy credentials ([admin] allow
+	 * guards the rest). */
+	if (c->target.form == HTTP_TARGET_ORIGIN && !c->internal) {
+		enum admin_resource ar = admin_lookup(c->req.target.p, c->req.target.len);
+		if (ar != ADMIN_NONE) {
+			answer_admin(c, ar);
+			return true;
+		}
+	}
 	/* A background revalidation of our own repeats a request that a client
 	 * was allowed to make: it is neither authenticated nor filtered. */
 	if (cfg->auth_scheme == CONFIG_AUTH_BASIC && !c->internal && !authenticate(c))
@@ -1094,8 +1309,14 @@ static bool read_request(struct conn *c)
 		slice_copy(host, sizeof(host), c->target.host);
 		snprintf(c->host_port, sizeof(c->host_port),
 			 c->target.ipv6_literal ? "[%s]:%u" : "%s:%u", host, c->target.port);
-		snprintf(c->pool_key, sizeof(c->pool_key), "%s%s", c->upstream_tls ? "tls:" : "",
-			 c->host_port);
+		c->via_parent = cfg->nparent > 0 && !domain_listed(cfg->parent_direct, host);
+		/* plain requests through the parent share its connections */
+		if (c->via_parent && !c->upstream_tls)
+			snprintf(c->pool_key, sizeof(c->pool_key), "parent:%s:%s", cfg->parent[0].host,
+				 cfg->parent[0].port);
+		else
+			snprintf(c->pool_key, sizeof(c->pool_key), "%s%s%s", c->upstream_tls ? "tls:" : "",
+				 c->host_port, c->via_parent ? "@parent" : "");
 	}
 
 	if (!policy_check(c))
@@ -1256,14 +1477,14 @@ static bool maybe_retry(struct conn *c)
 		return false;
 	c->retried = true;
 	c->pooled = false;
-	bufferevent_free(c->ubev);
+	upstream_free(c->ubev);
 	c->ubev = NULL;
 	c->state = CONN_CONNECTING;
-	char host[256];
-	slice_copy(host, sizeof(host), c->target.host);
 	c->upstream_addr[0] = '\0';
-	c->ureq = upstream_connect(c->w, host, c->target.port, c->upstream_tls, policy_filter,
-				   connected_cb, c);
+	char host[256];
+	struct upstream_dest d;
+	upstream_dest_of(c, &d, host, sizeof(host));
+	c->ureq = upstream_connect(c->w, &d, policy_filter, connected_cb, c);
 	if (c->ureq == NULL)
 		fail_request(c, 500, "proxy_internal_error", "out of memory");
 	log_debug("retrying %s on a new connection", c->host_port);
@@ -1580,6 +1801,7 @@ static void client_handshake(struct conn *c, short what)
 	const struct config *cfg = c->w->cfg;
 	if (what & BEV_EVENT_CONNECTED) {
 		c->tls_handshaking = false;
+		metrics_tls_handshake(c->w->metrics, true);
 		set_timer(c, cfg->idle_timeout);
 		return;
 	}
@@ -1590,6 +1812,7 @@ static void client_handshake(struct conn *c, short what)
 	if (why[0] == '\0')
 		snprintf(why, sizeof(why), "%s", (what & BEV_EVENT_EOF) ? "client closed the connection"
 							 : "connection error");
+	metrics_tls_handshake(c->w->metrics, false);
 	log_info("TLS handshake with %s failed: %s", c->client_ip, why);
 	/* Read what the client sent (a plain HTTP request, say), so the close
 	 * is a FIN and not a reset. */
@@ -1698,7 +1921,8 @@ static void conn_timer_cb(evutil_socket_t fd, short what, void *arg)
 	switch (c->state) {
 	case CONN_READ_HEAD:
 		if (c->tls_handshaking) {
-					log_info("TLS handshake with %s failed: timeout", c->client_ip);
+			metrics_tls_handshake(c->w->metrics, false);
+			log_info("TLS handshake with %s failed: timeout", c->client_ip);
 			conn_close(c, "TLS handshake timeout");
 		} else if (c->head_seen) {
 			/* RFC 9110 §15.5.9: 408 for a request not completed in time. */
@@ -1724,11 +1948,19 @@ static void conn_timer_cb(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
-void conn_drain(struct conn *c)
+void conn_drain(struct conn *c, bool grace)
 {
 	if (c->state == CONN_READ_HEAD && !c->head_seen &&
-	    evbuffer_get_length(bufferevent_get_input(c->cbev)) == 0)
-		conn_close(c, "shutdown");
-	else
-		c->client_keepalive = false;
+	    evbuffer_get_length(bufferevent_get_input(c->cbev)) == 0) {
+		if (!grace) {
+			conn_close(c, "shutdown");
+			return;
+		}
+		/* A keep-alive client may be sending its next request right
+		 * now: closing would lose it. Wait a moment for it (it is then
+		 * answered with Connection: close), else close as idle. */
+		double idle = c->w->cfg->idle_timeout;
+		set_timer(c, idle < DRAIN_IDLE_GRACE ? idle : DRAIN_IDLE_GRACE);
+	}
+	c->client_keepalive = false;
 }

@@ -76,8 +76,11 @@ struct conn {
 	bool pooled;               /* the upstream connection came from the pool */
 	bool head_seen;            /* bytes of a new request arrived (header deadline runs) */
 	char host_port[300];       /* "host:port" of the upstream */
-	char pool_key[310];        /* host_port, "tls:"-prefixed for https:// */
+	char pool_key[320];        /* pool key: host_port, "tls:"-prefixed for https://,
+				      "@parent"-suffixed through the parent; plain
+				      requests through the parent: "parent:HOST:PORT" */
 	bool upstream_tls;         /* an https:// URI: TLS to the upstream */
+	bool via_parent;           /* the upstream connection goes through [upstream] parent */
 	char target_str[512];      /* for the access log (truncated) */
 	char method_str[32];
 	char user[256];            /* authenticated user, "" when none */
@@ -140,9 +143,10 @@ void conn_done(struct conn *c);
  * then fetch on its own if there is still nothing usable. */
 void conn_resume_after_wait(struct conn *c);
 
-/* Ask an idle connection (no request in progress) to close now; others finish
- * their current request and close after it (worker drain). */
-void conn_drain(struct conn *c);
+/* Worker drain: a connection finishes its current request and closes after
+ * it. An idle one closes now, or with grace after a moment in which it may
+ * still bring one last request (reload). */
+void conn_drain(struct conn *c, bool grace);
 
 /* The access log line for the current request or tunnel. */
 void conn_log_access(struct conn *c);

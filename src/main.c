@@ -115,11 +115,24 @@ int main(int argc, char **argv)
 	}
 	config_errors_free(&errs);
 	if (test) {
-		char summary[512];
-		config_summary(cfg, summary, sizeof(summary));
-		printf("%s: ok: %s\n", path, summary);
+		struct config_errors warns = { 0 };
+		int bad = master_check(cfg, NULL, &errs, &warns);
+		for (size_t i = 0; i < warns.n; i++)
+			fprintf(stderr, "hopcache: warning: %s\n", warns.msg[i]);
+		for (size_t i = 0; i < errs.n; i++)
+			fprintf(stderr, "%s\n", errs.msg[i]);
+		if (bad != 0) {
+			fprintf(stderr, "hopcache: %zu problem%s in %s\n", errs.n, errs.n == 1 ? "" : "s",
+				path);
+		} else {
+			char summary[512];
+			config_summary(cfg, summary, sizeof(summary));
+			printf("%s: ok: %s\n", path, summary);
+		}
+		config_errors_free(&warns);
+		config_errors_free(&errs);
 		config_free(cfg);
-		return 0;
+		return bad != 0 ? 1 : 0;
 	}
 
 	if (purge != NULL || stats) {
@@ -129,13 +142,13 @@ int main(int argc, char **argv)
 	}
 
 	const char *what = NULL;
+	log_set_access_format(cfg->access_format);
+	log_set_syslog_facility(cfg->syslog_facility);
 	int r = log_open(cfg->error_log, cfg->access_log, cfg->log_level, &what);
 	if (r < 0) {
 		fprintf(stderr, "hopcache: cannot open log %s: %s\n", what, strerror(-r));
 		config_free(cfg);
 		return 1;
 	}
-	int status = master_run(cfg, foreground);
-	config_free(cfg);
-	return status;
+	return master_run(cfg, path, foreground);
 }

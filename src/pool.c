@@ -4,6 +4,7 @@
  * arrives on it means the server is closing it (or misbehaving): either way it
  * is dropped at once. Each entry also expires after the idle timeout. */
 #include "pool.h"
+#include "upstream.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -52,7 +53,7 @@ static void entry_free(struct pool_entry *e, int close_bev)
 	e->pool->n--;
 	event_free(e->timer);
 	if (close_bev)
-		bufferevent_free(e->bev);
+		upstream_free(e->bev);
 	free(e);
 }
 
@@ -81,7 +82,7 @@ void pool_put(struct pool *p, const char *key, struct bufferevent *bev, const ch
 	      const struct sockaddr_storage *sa)
 {
 	if (p->max_idle == 0) {
-		bufferevent_free(bev);
+		upstream_free(bev);
 		return;
 	}
 	if (p->n >= p->max_idle)
@@ -89,7 +90,7 @@ void pool_put(struct pool *p, const char *key, struct bufferevent *bev, const ch
 	size_t klen = strlen(key);
 	struct pool_entry *e = malloc(sizeof(*e) + klen + 1);
 	if (e == NULL) {
-		bufferevent_free(bev);
+		upstream_free(bev);
 		return;
 	}
 	memcpy(e->key, key, klen + 1);
@@ -100,7 +101,7 @@ void pool_put(struct pool *p, const char *key, struct bufferevent *bev, const ch
 	e->timer = evtimer_new(p->base, idle_timeout_cb, e);
 	if (e->timer == NULL) {
 		free(e);
-		bufferevent_free(bev);
+		upstream_free(bev);
 		return;
 	}
 	TAILQ_INSERT_TAIL(&p->idle, e, link);

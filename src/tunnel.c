@@ -36,6 +36,7 @@
 #include "config.h"
 #include "conn.h"
 #include "log.h"
+#include "metrics.h"
 #include "worker.h"
 
 #define READ_SIZE (256 * 1024)
@@ -217,6 +218,7 @@ void tunnel_free(struct conn *c)
 		c->bytes_out += t->down.bytes;
 		conn_log_access(c);
 	}
+	metrics_tunnel(c->w->metrics, -1);
 	dir_free(&t->up);
 	dir_free(&t->down);
 	if (!t->bev_mode) {
@@ -337,6 +339,7 @@ void tunnel_start(struct conn *c)
 	c->state = CONN_TUNNEL;
 	c->tunnel = t;
 	t->c = c;
+	metrics_tunnel(c->w->metrics, 1);
 	if (bufferevent_openssl_get_ssl(c->cbev) != NULL || bufferevent_openssl_get_ssl(c->ubev) != NULL) {
 		bev_tunnel_start(c, t);
 		return;

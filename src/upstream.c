@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
 #include <event2/dns.h>
@@ -38,8 +39,10 @@ struct upstream_req {
 	char port[8];
 	bool tls;                /* https://: handshake after the connect */
 	uint16_t portnum;
-	char detail[512];        /* why TLS failed */
-	char host[256];
+	char detail[512];        /* why TLS or the parent failed */
+	char host[256];          /* the origin (SNI, certificate name, CONNECT target) */
+	bool tunnel;             /* CONNECT through the parent first */
+	char parent_auth[600];   /* the parent's Proxy-Authorization line */
 };
 
 const char *upstream_err_type(enum upstream_err err)
@@ -55,6 +58,7 @@ const char *upstream_err_type(enum upstream_err err)
 	case UPSTREAM_DENIED: return "destination_ip_prohibited";
 	case UPSTREAM_TLS_CERT: return "tls_certificate_error";
 	case UPSTREAM_TLS_ERROR: return "tls_protocol_error";
+	case UPSTREAM_PARENT: return "destination_unavailable";
 	}
 	return "proxy_internal_error";
 }
@@ -71,6 +75,7 @@ int upstream_err_status(enum upstream_err err)
 	case UPSTREAM_UNREACHABLE:
 	case UPSTREAM_TLS_CERT:
 	case UPSTREAM_TLS_ERROR:
+	case UPSTREAM_PARENT:
 		return 502;
 	case UPSTREAM_DENIED:
 		return 403;
@@ -190,12 +195,88 @@ static void start_tls(struct upstream_req *r)
 	bufferevent_enable(r->bev, EV_READ | EV_WRITE);
 }
 
+/* The parent's answer to our CONNECT: a 2xx head opens the tunnel (bytes
+ * after it stay in the input for the tunnel); anything else is reported. */
+static void parent_read_cb(struct bufferevent *bev, void *arg)
+{
+	struct upstream_req *r = arg;
+	struct evbuffer *in = bufferevent_get_input(bev);
+	struct evbuffer_ptr end = evbuffer_search(in, "\r\n\r\n", 4, NULL);
+	if (end.pos < 0) {
+		if (evbuffer_get_length(in) > 16384) {
+			snprintf(r->detail, sizeof(r->detail), "parent %s: response head too long", r->addr);
+			goto fail;
+		}
+		return;
+	}
+	char line[128] = "";
+	size_t n = (size_t)end.pos < sizeof(line) - 1 ? (size_t)end.pos : sizeof(line) - 1;
+	evbuffer_copyout(in, line, n);
+	line[n] = '\0';
+	line[strcspn(line, "\r\n")] = '\0';
+	int status = 0;
+	if (strncmp(line, "HTTP/1.", 7) != 0 || sscanf(line + 8, " %3d", &status) != 1) {
+		snprintf(r->detail, sizeof(r->detail), "parent %s: not an HTTP response", r->addr);
+		goto fail;
+	}
+	if (status < 200 || status > 299) {
+		for (char *p = line; *p; p++)
+			if ((unsigned char)*p < 0x20 || *p == '"' || *p == '\\')
+				*p = ' ';
+		snprintf(r->detail, sizeof(r->detail), "parent %s refused CONNECT %s:%u: %s", r->addr,
+			 r->host, r->portnum, line + 9);
+		goto fail;
+	}
+	evbuffer_drain(in, (size_t)end.pos + 4);
+	bufferevent_setcb(bev, NULL, NULL, NULL, NULL);
+	bufferevent_disable(bev, EV_READ);
+	if (r->tls)
+		start_tls(r);
+	else
+		finish(r, UPSTREAM_OK);
+	return;
+fail:
+	log_info("%s", r->detail);
+	bufferevent_free(r->bev);
+	r->bev = NULL;
+	finish(r, UPSTREAM_PARENT);
+}
+
+static void parent_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	(void)bev;
+	struct upstream_req *r = arg;
+	snprintf(r->detail, sizeof(r->detail), "parent %s: %s before answering CONNECT", r->addr,
+		 (what & BEV_EVENT_TIMEOUT) ? "timeout" : "connection closed");
+	log_info("%s", r->detail);
+	bufferevent_free(r->bev);
+	r->bev = NULL;
+	finish(r, UPSTREAM_PARENT);
+}
+
+/* Connected to the parent: ask it for a tunnel to the origin. */
+static void start_parent_tunnel(struct upstream_req *r)
+{
+	const char *l = strchr(r->host, ':') != NULL ? "[" : "";
+	const char *rb = *l ? "]" : "";
+	evbuffer_add_printf(bufferevent_get_output(r->bev),
+			    "CONNECT %s%s%s:%u HTTP/1.1\r\nHost: %s%s%s:%u\r\n%s\r\n", l, r->host, rb,
+			    r->portnum, l, r->host, rb, r->portnum, r->parent_auth);
+	double s = r->w->cfg->upstream_timeout;
+	struct timeval tv = { (time_t)s, (suseconds_t)((s - (double)(time_t)s) * 1e6) };
+	bufferevent_set_timeouts(r->bev, &tv, &tv);
+	bufferevent_setcb(r->bev, parent_read_cb, NULL, parent_event_cb, r);
+	bufferevent_enable(r->bev, EV_READ | EV_WRITE);
+}
+
 static void connect_event_cb(struct bufferevent *bev, short what, void *arg)
 {
 	(void)bev;
 	struct upstream_req *r = arg;
 	if (what & BEV_EVENT_CONNECTED) {
-		if (r->tls)
+		if (r->tunnel)
+			start_parent_tunnel(r);
+		else if (r->tls)
 			start_tls(r);
 		else
 			finish(r, UPSTREAM_OK);
@@ -269,7 +350,7 @@ static void resolved_cb(int result, struct evutil_addrinfo *res, void *arg)
 	try_next(r);
 }
 
-struct upstream_req *upstream_connect(struct worker *w, const char *host, uint16_t port, bool tls,
+struct upstream_req *upstream_connect(struct worker *w, const struct upstream_dest *d,
 				      upstream_filter filter, upstream_cb cb, void *arg)
 {
 	struct upstream_req *r = calloc(1, sizeof(*r));
@@ -284,10 +365,20 @@ struct upstream_req *upstream_connect(struct worker *w, const char *host, uint16
 		free(r);
 		return NULL;
 	}
+	snprintf(r->host, sizeof(r->host), "%s", d->host);
+	r->portnum = d->port;
+	r->tls = d->tls;
+	const char *host = d->host;
+	uint16_t port = d->port;
+	if (d->parent != NULL) {
+		host = d->parent;
+		port = d->parent_port;
+		r->filter = NULL; /* the parent resolves and connects */
+		r->tunnel = d->tunnel;
+		snprintf(r->parent_auth, sizeof(r->parent_auth), "%s",
+			 d->parent_auth ? d->parent_auth : "");
+	}
 	snprintf(r->port, sizeof(r->port), "%u", port);
-	snprintf(r->host, sizeof(r->host), "%s", host);
-	r->portnum = port;
-	r->tls = tls;
 	struct evutil_addrinfo hints;
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_family = AF_UNSPEC;
@@ -299,6 +390,16 @@ struct upstream_req *upstream_connect(struct worker *w, const char *host, uint16
 	 * error): resolved_cb has run and queued the result or a connect. */
 	r->dns = q;
 	return r;
+}
+
+void upstream_free(struct bufferevent *bev)
+{
+	if (bev == NULL)
+		return;
+	SSL *ssl = bufferevent_openssl_get_ssl(bev);
+	if (ssl != NULL && SSL_is_init_finished(ssl))
+		SSL_set_shutdown(ssl, SSL_get_shutdown(ssl) | SSL_SENT_SHUTDOWN);
+	bufferevent_free(bev);
 }
 
 void upstream_cancel(struct upstream_req *r)

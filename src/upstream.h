@@ -23,6 +23,18 @@ enum upstream_err {
 	UPSTREAM_DENIED,      /* every address was refused by the filter (policy) */
 	UPSTREAM_TLS_CERT,    /* the server's certificate was refused */
 	UPSTREAM_TLS_ERROR,   /* the TLS handshake failed otherwise */
+	UPSTREAM_PARENT,      /* the parent proxy refused the CONNECT (or garbled it) */
+};
+
+/* Where to connect. */
+struct upstream_dest {
+	const char *host;     /* the origin, or the CONNECT target */
+	uint16_t port;
+	bool tls;             /* https://: TLS with the origin (after the tunnel, if any) */
+	const char *parent;   /* NULL, or [upstream] parent's host to go through */
+	uint16_t parent_port;
+	bool tunnel;          /* through the parent: "CONNECT host:port" there first */
+	const char *parent_auth; /* "Proxy-Authorization: ...\r\n" for the parent, or "" */
 };
 
 /* Vets each resolved address before a connection to it is opened; false
@@ -39,8 +51,17 @@ typedef void (*upstream_cb)(enum upstream_err err, struct bufferevent *bev, cons
 
 struct upstream_req;
 
-struct upstream_req *upstream_connect(struct worker *w, const char *host, uint16_t port, bool tls,
+/* Resolve and connect to d's host (or its parent, whose own address is not
+ * filtered: the administrator named it), tunnel through the parent when
+ * asked, then TLS when asked. filter vets each address of a direct
+ * connection. */
+struct upstream_req *upstream_connect(struct worker *w, const struct upstream_dest *d,
 				      upstream_filter filter, upstream_cb cb, void *arg);
+
+/* Close an upstream connection, TLS or not. A TLS session whose connection
+ * ends here stays resumable (without this, OpenSSL would treat it as cut
+ * off and never offer it again). */
+void upstream_free(struct bufferevent *bev);
 
 /* Abandon a pending request: the callback will not be called. */
 void upstream_cancel(struct upstream_req *r);

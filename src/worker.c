@@ -17,6 +17,8 @@
 #include <event2/event.h>
 #include <event2/listener.h>
 
+#include <openssl/evp.h>
+
 #include "acl.h"
 #include "auth.h"
 #include "cache.h"
@@ -114,8 +116,11 @@ static void drain_timeout_cb(evutil_socket_t fd, short what, void *arg)
 	event_base_loopexit(w->base, NULL);
 }
 
-/* Begin a graceful stop. */
-static void worker_stop(struct worker *w)
+/* Begin a graceful stop: for a reload (retire), within drain_timeout, and an
+ * idle keep-alive client gets a moment to send the request it may be sending
+ * already (answered with Connection: close), so no request is cut off;
+ * otherwise within shutdown_timeout, idle clients closed at once. */
+static void worker_stop(struct worker *w, bool retire)
 {
 	if (w->draining)
 		return;
@@ -130,102 +135,38 @@ static void worker_stop(struct worker *w)
 	struct conn *c = w->conns;
 	while (c != NULL) {
 		struct conn *next = c->next;
-		conn_drain(c); /* may free c */
+		conn_drain(c, retire); /* may free c */
 		c = next;
 	}
 	if (w->nconns == 0) {
 		event_base_loopexit(w->base, NULL);
 		return;
 	}
-	double s = w->cfg->shutdown_timeout;
+	double s = retire ? w->cfg->drain_timeout : w->cfg->shutdown_timeout;
 	struct timeval tv = { (time_t)s, (suseconds_t)((s - (double)(time_t)s) * 1e6) };
 	evtimer_add(w->drain_timer, &tv);
 }
 
-/* (Re)load the htpasswd and groups files. On reload a file that does not
- * load leaves the previous one in force. Returns 0, or -1 at start. */
-static int auth_load(struct worker *w, bool reload)
-{
-	const struct config *cfg = w->cfg;
-	char err[512];
-	bool failed = false;
-	if (cfg->auth_scheme == CONFIG_AUTH_BASIC) {
-		struct htpasswd *h = htpasswd_load(cfg->auth_htpasswd, err, sizeof(err));
-		if (h == NULL) {
-			log_error("[auth] htpasswd: %s%s", err, reload ? ": keeping the previous file" : "");
-			if (!reload)
-				return -1;
-			failed = true;
-		} else {
-			htpasswd_free(w->htpasswd);
-			w->htpasswd = h;
-			/* cached credentials may belong to removed users or old passwords */
-			auth_cache_clear(w->auth_cache);
-		}
-	}
-	if (cfg->auth_groups != NULL) {
-		struct groups *g = groups_load(cfg->auth_groups, err, sizeof(err));
-		if (g == NULL) {
-			log_error("[auth] groups: %s%s", err, reload ? ": keeping the previous file" : "");
-			if (!reload)
-				return -1;
-			failed = true;
-		} else {
-			groups_free(w->groups);
-			w->groups = g;
-		}
-	}
-	if (reload && !failed && (cfg->auth_scheme == CONFIG_AUTH_BASIC || cfg->auth_groups != NULL))
-		log_info("SIGHUP: authentication files re-read");
-	return 0;
-}
-
-/* Re-read the policy: the [acl] and [rule.NAME] sections of the INI file
- * and the domain lists they name. Checks are synchronous, so the previous
- * policy can go at once. An INI that no longer loads keeps the old policy. */
-static void acl_reload(struct worker *w)
-{
-	struct config_errors errs = { 0 };
-	struct config *fresh = config_load(w->cfg->path, &errs);
-	if (fresh == NULL) {
-		for (size_t i = 0; i < errs.n; i++)
-			log_error("SIGHUP: %s", errs.msg[i]);
-		log_error("SIGHUP: %s does not load: keeping the current policy", w->cfg->path);
-		config_errors_free(&errs);
-		return;
-	}
-	config_errors_free(&errs);
-	config_free(w->reloaded);
-	w->reloaded = fresh;
-	w->acl = fresh->acl;
-	log_info("SIGHUP: policy re-read (%zu rules)", fresh->acl->n_rules);
-}
-
-/* Re-read the HTTPS port's certificate and key; a pair that does not load
- * keeps the current one. Connections already open keep theirs. */
-static void tls_reload(struct worker *w)
-{
-	const struct config *cfg = w->reloaded != NULL ? w->reloaded : w->cfg;
-	if (w->tls_server == NULL || cfg->ntls_listen == 0)
-		return;
-	char err[768];
-	SSL_CTX *fresh = tls_server_new(cfg, err, sizeof(err));
-	if (fresh == NULL) {
-		log_error("SIGHUP: %s: keeping the current certificate", err);
-		return;
-	}
-	SSL_CTX_free(w->tls_server);
-	w->tls_server = fresh;
-	log_info("SIGHUP: TLS certificate %s re-read", cfg->tls_certificate);
-}
-
-static void hup_cb(evutil_socket_t sig, short what, void *arg)
+/* SIGUSR1: reopen the log files (logrotate moved them away). */
+static void usr1_cb(evutil_socket_t sig, short what, void *arg)
 {
 	(void)sig;
 	(void)what;
-	auth_load(arg, true);
-	acl_reload(arg);
-	tls_reload(arg);
+	struct worker *w = arg;
+	const char *what_failed = NULL;
+	int r = log_open(w->cfg->error_log, w->cfg->access_log, w->cfg->log_level, &what_failed);
+	if (r < 0)
+		log_error("SIGUSR1: cannot reopen %s: %s", what_failed, strerror(-r));
+}
+
+/* SIGUSR2: a new generation took over (reload): finish and exit. */
+static void retire_cb(evutil_socket_t sig, short what, void *arg)
+{
+	(void)sig;
+	(void)what;
+	struct worker *w = arg;
+	log_debug("reload: draining (up to %.0f s)", w->cfg->drain_timeout);
+	worker_stop(w, true);
 }
 
 static void signal_cb(evutil_socket_t sig, short what, void *arg)
@@ -233,24 +174,27 @@ static void signal_cb(evutil_socket_t sig, short what, void *arg)
 	(void)what;
 	struct worker *w = arg;
 	log_debug("signal %d: stopping", (int)sig);
-	worker_stop(w);
+	worker_stop(w, false);
 }
 
 void worker_main(const struct config *cfg, const struct listen_sock *ls, size_t nls, bool use_cache,
-		 SSL_CTX *tls_server)
+		 SSL_CTX *tls_server, struct metrics *metrics, struct metrics_slot *slot)
 {
 	struct worker wk;
 	struct worker *w = &wk;
 	memset(w, 0, sizeof(*w));
 	w->cfg = cfg;
 	w->acl = cfg->acl;
+	w->htpasswd = cfg->htpasswd;
+	w->groups = cfg->groups;
+	w->metrics_all = metrics;
+	w->metrics = slot;
 	log_set_process("worker");
 	/* The master going away (even by SIGKILL) stops the worker gracefully. */
 	prctl(PR_SET_PDEATHSIG, SIGTERM);
 	if (getppid() == 1)
 		exit(0);
 	signal(SIGPIPE, SIG_IGN);
-	signal(SIGUSR1, SIG_IGN);
 
 	struct event_config *ec = event_config_new();
 	event_config_set_flag(ec, EVENT_BASE_FLAG_NOLOCK | EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
@@ -273,6 +217,18 @@ void worker_main(const struct config *cfg, const struct listen_sock *ls, size_t 
 	evdns_base_load_hosts(w->dns, NULL);
 	w->pool = pool_new(w->base, (size_t)cfg->pool_max_idle, cfg->pool_idle_timeout);
 	w->tls_server = tls_server;
+	if (cfg->parent_user != NULL) {
+		/* RFC 7617: base64 of user ":" password */
+		char plain[400];
+		unsigned char b64[560];
+		int n = snprintf(plain, sizeof(plain), "%s:%s", cfg->parent_user, cfg->parent_password);
+		if (n > 0 && (size_t)n < sizeof(plain)) {
+			EVP_EncodeBlock(b64, (const unsigned char *)plain, n);
+			snprintf(w->parent_auth, sizeof(w->parent_auth),
+				 "Proxy-Authorization: Basic %s\r\n", b64);
+		}
+		explicit_bzero(plain, sizeof(plain));
+	}
 	{
 		char err[768];
 		w->tls_sessions = tls_sessions_new(256);
@@ -290,29 +246,31 @@ void worker_main(const struct config *cfg, const struct listen_sock *ls, size_t 
 	w->auth_cache = auth_cache_new(4096);
 	w->auth_limiter = auth_limiter_new((unsigned)cfg->auth_max_failures,
 					   (int64_t)cfg->auth_failure_window);
-	/* A SIGHUP the master sent while this worker started was held (blocked
-	 * in spawn): listen first, then load, then let it in — at worst one
-	 * extra reload. */
-	w->sig_hup = evsignal_new(w->base, SIGHUP, hup_cb, w);
-	if (w->sig_hup != NULL)
-		evsignal_add(w->sig_hup, NULL);
-	if (w->auth_cache == NULL || w->auth_limiter == NULL || auth_load(w, false) != 0)
+	if (w->auth_cache == NULL || w->auth_limiter == NULL)
 		exit(1);
-	sigset_t hup;
-	sigemptyset(&hup);
-	sigaddset(&hup, SIGHUP);
-	sigprocmask(SIG_UNBLOCK, &hup, NULL);
 	w->drain_timer = evtimer_new(w->base, drain_timeout_cb, w);
 	w->accept_timer = evtimer_new(w->base, accept_resume_cb, w);
 	w->sig_term = evsignal_new(w->base, SIGTERM, signal_cb, w);
 	w->sig_int = evsignal_new(w->base, SIGINT, signal_cb, w);
+	w->sig_usr1 = evsignal_new(w->base, SIGUSR1, usr1_cb, w);
+	w->sig_usr2 = evsignal_new(w->base, SIGUSR2, retire_cb, w);
 	if (w->pool == NULL || w->drain_timer == NULL || w->accept_timer == NULL ||
-	    w->sig_term == NULL || w->sig_int == NULL) {
+	    w->sig_term == NULL || w->sig_int == NULL || w->sig_usr1 == NULL || w->sig_usr2 == NULL) {
 		log_error("out of memory starting the worker");
 		exit(1);
 	}
 	evsignal_add(w->sig_term, NULL);
 	evsignal_add(w->sig_int, NULL);
+	evsignal_add(w->sig_usr1, NULL);
+	evsignal_add(w->sig_usr2, NULL);
+	/* Signals the master sent while this worker started were held
+	 * (blocked in spawn): the handlers are in place, let them in. */
+	sigset_t held;
+	sigemptyset(&held);
+	sigaddset(&held, SIGUSR1);
+	sigaddset(&held, SIGUSR2);
+	sigaddset(&held, SIGTERM);
+	sigprocmask(SIG_UNBLOCK, &held, NULL);
 
 	w->listeners = calloc(nls, sizeof(*w->listeners));
 	for (size_t i = 0; i < nls; i++) {
@@ -344,11 +302,8 @@ void worker_main(const struct config *cfg, const struct listen_sock *ls, size_t 
 	event_free(w->accept_timer);
 	event_free(w->sig_term);
 	event_free(w->sig_int);
-	if (w->sig_hup != NULL)
-		event_free(w->sig_hup);
-	htpasswd_free(w->htpasswd);
-	groups_free(w->groups);
-	config_free(w->reloaded);
+	event_free(w->sig_usr1);
+	event_free(w->sig_usr2);
 	auth_cache_free(w->auth_cache);
 	auth_limiter_free(w->auth_limiter);
 	evdns_base_free(w->dns, 0);

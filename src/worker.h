@@ -20,6 +20,8 @@ struct groups;
 struct auth_cache;
 struct auth_limiter;
 struct tls_sessions;
+struct metrics;
+struct metrics_slot;
 struct ssl_ctx_st;
 
 /* A listening socket the master bound: the plain proxy port or, with tls,
@@ -42,29 +44,34 @@ struct worker {
 	struct pool *pool;     /* idle upstream connections */
 	struct cache *cache;   /* the shared store, or NULL when disabled */
 	struct inflight *inflight; /* cache fetches in flight (conn_cache.c) */
-	/* proxy authentication ([auth]; re-read on SIGHUP) */
-	struct htpasswd *htpasswd;
-	struct groups *groups;
+	/* proxy authentication ([auth]; the files as the master read them) */
+	const struct htpasswd *htpasswd;
+	const struct groups *groups;
 	struct auth_cache *auth_cache;
 	struct auth_limiter *auth_limiter;
-	struct event *sig_hup;
-	const struct acl *acl;     /* the policy in force: cfg->acl, or one re-read on SIGHUP */
-	struct config *reloaded;   /* the configuration that acl came from, if re-read */
-	struct event *sig_term, *sig_int, *drain_timer, *accept_timer;
-	/* TLS (tls.c): the HTTPS proxy port's context (re-read on SIGHUP), and
+	const struct acl *acl;     /* the policy in force (cfg->acl) */
+	struct event *sig_term, *sig_int, *sig_usr1, *sig_usr2, *drain_timer, *accept_timer;
+	struct metrics *metrics_all;   /* every worker's counters (for /hopcache/metrics) */
+	struct metrics_slot *metrics;  /* this worker's counters */
+	/* TLS (tls.c): the HTTPS proxy port's context (the master's), and
 	 * the context and session cache for https:// upstreams */
 	struct ssl_ctx_st *tls_server;
 	struct ssl_ctx_st *tls_client;
 	struct tls_sessions *tls_sessions;
+	/* [upstream] parent_user/parent_password as a header line, or "" */
+	char parent_auth[600];
 };
 
 /* Run a worker on the given listening sockets until it is told to stop;
  * with use_cache, open the store the master prepared; tls_server (the
  * master's, shared so session tickets work across workers) serves the TLS
- * listeners.
+ * listeners; the worker counts into slot of metrics.
+ * SIGTERM/SIGINT: stop within shutdown_timeout; SIGUSR2: a newer generation
+ * took over (reload), finish within drain_timeout; SIGUSR1: reopen logs.
  * Never returns: exits the process with its status. */
 void worker_main(const struct config *cfg, const struct listen_sock *ls, size_t nls, bool use_cache,
-		 struct ssl_ctx_st *tls_server) __attribute__((noreturn));
+		 struct ssl_ctx_st *tls_server, struct metrics *metrics, struct metrics_slot *slot)
+	__attribute__((noreturn));
 
 /* A connection closed: maybe resume accepting, maybe finish draining. */
 void worker_conn_closed(struct worker *w);

@@ -88,6 +88,8 @@ class Proxy:
         self.proc = None
         self.port = None
         self.ports = []
+        self.tls_port = None   # first "listening for TLS on" port ([tls] listen)
+        self.tls_ports = []
         self.returncode = None
         self.known_workers = set()
         self.allow_worker_deaths = False  # tests that kill workers set this
@@ -127,22 +129,36 @@ class Proxy:
     def error_log_text(self):
         return self.logs_text()
 
+    def tls_listen_count(self):
+        """How many addresses [tls] listen names (0: no TLS listener)."""
+        v = self.sections.get("tls", {}).get("listen")
+        return len(v.replace(",", " ").split()) if v else 0
+
+    _ADDR = r"(?:127\.0\.0\.1|\[::1\]|\[[0-9a-fA-F:]+\]|[\d.]+)"
+
     def wait_listening(self, timeout=10.0):
+        """Wait for the "listening on ADDR:PORT" line(s) and, when the INI has
+        [tls] listen, one "listening for TLS on ADDR:PORT" line per address."""
         deadline = time.monotonic() + timeout
+        ntls = self.tls_listen_count()
         while time.monotonic() < deadline:
-            found = re.findall(r"listening on (?:127\.0\.0\.1|\[::1\]|\[[0-9a-fA-F:]+\]|[\d.]+):(\d+)",
-                               self.logs_text())
-            if found:
-                # give other listeners of a multi-listen config a moment to be logged
+            text = self.logs_text()
+            # "listening for TLS on" does not match "listening on"
+            found = re.findall(r"listening on %s:(\d+)" % self._ADDR, text)
+            tls = re.findall(r"listening for TLS on %s:(\d+)" % self._ADDR, text)
+            if (found or tls) and len(tls) >= ntls:
                 self.ports = [int(p) for p in found]
-                self.port = self.ports[0]
+                self.port = self.ports[0] if self.ports else None
+                self.tls_ports = [int(p) for p in tls]
+                self.tls_port = self.tls_ports[0] if self.tls_ports else None
                 return
             if self.proc.poll() is not None:
                 pytest.fail("hopcache exited with %s before listening; INI:\n%s\nlogs:\n%s" % (
                     self.proc.returncode, open(self.ini).read(), self.logs_text()))
             time.sleep(0.02)
         self.kill()
-        pytest.fail("no 'listening on' line within %.0fs; logs:\n%s" % (timeout, self.logs_text()))
+        pytest.fail("no 'listening on' line%s within %.0fs; logs:\n%s" % (
+            " (and %d 'listening for TLS on')" % ntls if ntls else "", timeout, self.logs_text()))
 
     def workers(self):
         w = children_of(self.pid)
@@ -342,8 +358,9 @@ def fake_dns():
 
 @pytest.fixture
 def curl(tmp_path):
-    def run(proxy_port, url, *args, timeout=10):
-        return _curl(proxy_port, url, *args, tmpdir=str(tmp_path), timeout=timeout)
+    def run(proxy_port, url, *args, timeout=10, proxy_scheme="http"):
+        return _curl(proxy_port, url, *args, tmpdir=str(tmp_path), timeout=timeout,
+                     proxy_scheme=proxy_scheme)
     return run
 
 

@@ -429,6 +429,12 @@ class OriginConn:
         self.received = bytearray()
         self.reader = Reader(sock, origin.timeout, on_data=self._count)
         self.closed = False
+        # TLS origins fill these in once the handshake is done
+        self.tls = False
+        self.sni = None             # server name the client sent (None: no SNI)
+        self.session_reused = None  # True when the client resumed a session
+        self.tls_version = None     # "TLSv1.3", ...
+        self.alpn = None            # ALPN protocol selected, if any
 
     def _count(self, data):
         with self.origin.lock:
@@ -502,8 +508,16 @@ class Origin:
     (None closes without answering), or for full control
       origin.handler = fn(conn: OriginConn)."""
 
-    def __init__(self, tls_context=None, timeout=TIMEOUT, family=socket.AF_INET, host="127.0.0.1"):
+    def __init__(self, tls_context=None, timeout=TIMEOUT, family=socket.AF_INET, host="127.0.0.1",
+                 tls_sniff=False):
+        """tls_sniff=True with a tls_context: a connection whose first byte
+        is a TLS handshake record (0x16) gets TLS, any other plain HTTP, so
+        one port serves both http:// and https://. Each TLS connection
+        records .sni, .session_reused, .tls_version and .alpn."""
         self.tls_context = tls_context
+        self.tls_sniff = tls_sniff
+        if tls_context is not None and tls_context.sni_callback is None:
+            tls_context.sni_callback = _record_sni
         self.timeout = timeout
         self.lock = threading.Lock()
         self.requests = []
@@ -546,9 +560,19 @@ class Origin:
     def _serve(self, conn):
         try:
             conn.sock.settimeout(self.timeout)
-            if self.tls_context is not None:
+            use_tls = self.tls_context is not None
+            if use_tls and self.tls_sniff:
+                first = conn.sock.recv(1, socket.MSG_PEEK)
+                use_tls = first == b"\x16"
+            if use_tls:
+                _tls_local.sni = None
                 conn.sock = self.tls_context.wrap_socket(conn.sock, server_side=True)
                 conn.reader.sock = conn.sock
+                conn.tls = True
+                conn.sni = _tls_local.sni
+                conn.session_reused = conn.sock.session_reused
+                conn.tls_version = conn.sock.version()
+                conn.alpn = conn.sock.selected_alpn_protocol()
             (self.handler or self.serve_http)(conn)
         except Exception as e:  # recorded for debugging; tests assert on behaviour
             with self.lock:
@@ -692,6 +716,16 @@ class FakeDNS:
 # TLS
 
 
+_tls_local = threading.local()  # the SNI seen by the handshake running in this thread
+
+
+def _record_sni(sslobj, server_name, ctx):
+    """SSLContext.sni_callback of Origin's TLS contexts: remember the name
+    (the handshake runs in the connection's own thread)."""
+    _tls_local.sni = server_name
+    return None
+
+
 def make_cert(dirpath):
     cert = os.path.join(dirpath, "cert.pem")
     key = os.path.join(dirpath, "key.pem")
@@ -703,10 +737,129 @@ def make_cert(dirpath):
     return cert, key
 
 
-def server_tls_context(cert, key):
+def server_tls_context(cert, key, alpn=None):
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(cert, key)
+    if alpn:
+        ctx.set_alpn_protocols(list(alpn))
     return ctx
+
+
+def _openssl(args, timeout=30):
+    p = subprocess.run(["openssl"] + list(args), capture_output=True, timeout=timeout,
+                       stdin=subprocess.DEVNULL)
+    if p.returncode != 0:
+        raise RuntimeError("openssl %s: rc %d\n%s" % (" ".join(args), p.returncode,
+                                                       p.stderr.decode("utf-8", "replace")))
+    return p.stdout
+
+
+class CA:
+    """A throwaway certificate authority made by make_ca: .cert (PEM),
+    .key, .dir, .name (subject CN)."""
+
+    def __init__(self, dirpath, cert, key, name):
+        self.dir, self.cert, self.key, self.name = dirpath, cert, key, name
+
+    def __repr__(self):
+        return "<CA %s %s>" % (self.name, self.cert)
+
+
+_serial = [int(time.time() * 1000) & 0xFFFFFFFF]
+
+
+def _next_serial():
+    _serial[0] += 1
+    return "0x%x%04x" % (_serial[0], random.getrandbits(16))
+
+
+def _ec_key(path):
+    _openssl(["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", path])
+
+
+def make_ca(dirpath, name="hopcache test CA", issuer=None):
+    """A CA certificate and key (EC P-256) in dirpath, self-signed, or an
+    intermediate signed by `issuer` (a CA)."""
+    os.makedirs(dirpath, exist_ok=True)
+    slug = re.sub(r"[^A-Za-z0-9]+", "-", name).strip("-").lower()
+    cert = os.path.join(dirpath, slug + ".pem")
+    key = os.path.join(dirpath, slug + ".key")
+    _ec_key(key)
+    ext = os.path.join(dirpath, slug + ".ext")
+    with open(ext, "w") as f:
+        f.write("[v3_ca]\nbasicConstraints = critical, CA:TRUE\n"
+                "keyUsage = critical, keyCertSign, cRLSign\n"
+                "subjectKeyIdentifier = hash\n"
+                "authorityKeyIdentifier = keyid:always\n")
+    if issuer is None:
+        _openssl(["req", "-x509", "-new", "-key", key, "-subj", "/CN=" + name, "-days", "3",
+                  "-set_serial", _next_serial(), "-config", ext, "-extensions", "v3_ca", "-out", cert])
+    else:
+        csr = os.path.join(dirpath, slug + ".csr")
+        _openssl(["req", "-new", "-key", key, "-subj", "/CN=" + name, "-out", csr])
+        _openssl(["x509", "-req", "-in", csr, "-CA", issuer.cert, "-CAkey", issuer.key,
+                  "-set_serial", _next_serial(), "-days", "3", "-extfile", ext, "-extensions", "v3_ca",
+                  "-out", cert])
+    return CA(dirpath, cert, key, name)
+
+
+def make_leaf(dirpath, ca, names=("localhost",), ips=("127.0.0.1",), cn=None, tag=None, chain=False):
+    """A server certificate signed by `ca` with subjectAltName DNS:names and
+    IP:ips (EC P-256 key). Returns (cert_path, key_path); chain=True puts
+    the issuing CA's certificate after the leaf in cert_path (for an
+    intermediate). `tag` names the files (default: derived from cn/names)."""
+    os.makedirs(dirpath, exist_ok=True)
+    if cn is None:
+        cn = names[0] if names else (ips[0] if ips else "hopcache test leaf")
+    if tag is None:
+        tag = re.sub(r"[^A-Za-z0-9]+", "-", cn).strip("-").lower() + "-%d" % time.monotonic_ns()
+    cert = os.path.join(dirpath, tag + ".pem")
+    key = os.path.join(dirpath, tag + ".key")
+    csr = os.path.join(dirpath, tag + ".csr")
+    ext = os.path.join(dirpath, tag + ".ext")
+    _ec_key(key)
+    _openssl(["req", "-new", "-key", key, "-subj", "/CN=" + cn, "-out", csr])
+    san = ["DNS:" + n for n in names] + ["IP:" + i for i in ips]
+    with open(ext, "w") as f:
+        f.write("[v3_leaf]\nbasicConstraints = critical, CA:FALSE\n"
+                "keyUsage = critical, digitalSignature\n"
+                "extendedKeyUsage = serverAuth\n"
+                "subjectKeyIdentifier = hash\n"
+                "authorityKeyIdentifier = keyid, issuer\n")
+        if san:
+            f.write("subjectAltName = %s\n" % ", ".join(san))
+    _openssl(["x509", "-req", "-in", csr, "-CA", ca.cert, "-CAkey", ca.key, "-set_serial", _next_serial(),
+              "-days", "2", "-extfile", ext, "-extensions", "v3_leaf", "-out", cert])
+    if chain:
+        with open(cert, "ab") as f, open(ca.cert, "rb") as c:
+            f.write(c.read())
+    return cert, key
+
+
+def cert_info(cert_path):
+    """(subject CN, serial hex upper-case) of the first certificate in a PEM file."""
+    out = _openssl(["x509", "-in", cert_path, "-noout", "-serial", "-subject", "-nameopt", "multiline"])
+    text = out.decode("utf-8", "replace")
+    serial = re.search(r"serial=([0-9A-Fa-f]+)", text).group(1).upper()
+    m = re.search(r"commonName\s*=\s*(.+)", text)
+    return (m.group(1).strip() if m else None), serial
+
+
+def tls_client(port, ctx, server_hostname="127.0.0.1", host="127.0.0.1", timeout=TIMEOUT,
+               source_address=None):
+    """A Client whose connection to host:port is wrapped in TLS with ctx
+    (handshake done; raises ssl.SSLError / OSError when it fails)."""
+    raw = socket.create_connection((host, port), timeout=timeout, source_address=source_address)
+    try:
+        s = ctx.wrap_socket(raw, server_hostname=server_hostname)
+    except BaseException:
+        raw.close()
+        raise
+    c = Client.__new__(Client)
+    c.sock = s
+    c.reader = Reader(s, timeout)
+    c.timeout = timeout
+    return c
 
 
 def client_tls_context(cert=None):
@@ -760,10 +913,13 @@ def clean_env():
     return env
 
 
-def curl(proxy_port, url, *args, tmpdir, timeout=10):
+def curl(proxy_port, url, *args, tmpdir, timeout=10, proxy_scheme="http"):
+    """curl through the proxy at 127.0.0.1:proxy_port; proxy_scheme="https"
+    talks TLS to the proxy (add --proxy-cacert)."""
     head = os.path.join(tmpdir, "curl-head-%d" % time.monotonic_ns())
     body = head + ".body"
-    cmd = ["curl", "-q", "-sS", "--max-time", str(timeout), "-x", "http://127.0.0.1:%d" % proxy_port,
+    cmd = ["curl", "-q", "-sS", "--max-time", str(timeout),
+           "-x", "%s://127.0.0.1:%d" % (proxy_scheme, proxy_port),
            "-D", head, "-o", body] + list(args) + [url]
     p = subprocess.run(cmd, capture_output=True, timeout=timeout + 5, env=clean_env())
     try:

@@ -403,9 +403,8 @@ def _reloaded(p, origin, auth, want, tries=6, timeout=5.0):
 
 def _start_for_sighup(proxy_factory, path, **auth):
     """Two workers, debug log; returns once both have logged "worker ready".
-    A SIGHUP that reaches a worker before it installs its handler is lost
-    (the child ignores SIGHUP until then); these tests check the reload
-    itself, so they wait that startup window out."""
+    (SIGHUP goes to the master, which starts a new generation of workers
+    that read the files again.)"""
     p = auth_proxy(proxy_factory, htpasswd=path, workers=2, log_level="debug", **auth)
     p.wait_workers(2)
     if not wait_for(lambda: p.logs_text().count("worker ready") >= 2, timeout=3):

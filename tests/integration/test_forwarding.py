@@ -128,13 +128,6 @@ def test_origin_form_to_proxy_is_400(proxy, origin):
     assert origin.bytes_received == 0
 
 
-def test_https_absolute_uri_not_implemented(proxy, origin):
-    with proxy.client() as c:
-        r = c.exchange("GET", "https://%s/" % origin.authority, hdrs(origin))
-    assert r.status == 501
-    assert origin.bytes_received == 0
-
-
 # -- Via ----------------------------------------------------------------------------
 
 def test_via_added_to_request(proxy, origin):

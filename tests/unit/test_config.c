@@ -576,7 +576,22 @@ static void test_unknown(void **state)
 		{ "[proxy]\nfrobnicate = 1\n", "test.ini: [proxy] frobnicate: unknown key" },
 		{ "[proxi]\nlisten = 127.0.0.1:1\n", "test.ini: [proxi]: unknown section; did you mean [proxy]?" },
 		{ "[LIMIT]\n", "test.ini: [limit]: unknown section; did you mean [limits]?" },
-		{ "[tls]\nlisten = 127.0.0.1:1\n", "test.ini: [tls]: unknown section" },
+		{ "[quic]\nlisten = 127.0.0.1:1\n", "test.ini: [quic]: unknown section" },
+		{ "[upstram]\nverify = no\n", "test.ini: [upstram]: unknown section; did you mean [upstream]?" },
+		{ "[tls]\nlisten = 127.0.0.1:1\nprivate_key = /dev/null\n",
+		  "test.ini: [tls] certificate: required when [tls] listen is set" },
+		{ "[tls]\nprotocols = SSLv3\n",
+		  "test.ini: [tls] protocols: \"SSLv3\": expected TLSv1.2 and/or TLSv1.3 (TLSv1, TLSv1.1 also accepted)" },
+		{ "[upstream]\nparent_user = bob\nparent_password = x\n",
+		  "test.ini: [upstream] parent_user: set only with [upstream] parent" },
+		{ "[upstream]\nparent = 127.0.0.1:3128\nparent_user = bob\n",
+		  "test.ini: [upstream] parent_user: parent_user and parent_password go together" },
+		{ "[upstream]\nparent = 127.0.0.1:3128\nparent_direct = -bad-\u00e9.test\n",
+		  "test.ini: [upstream] parent_direct: \"-bad-\u00e9.test\": expected a domain such as example.com or .example.com (the domain and its subdomains)" },
+		{ "[pac]\ndirect_networks = 2001:db8::/32\n",
+		  "test.ini: [pac] direct_networks: PAC files test IPv4 networks only (isInNet)" },
+		{ "[log]\naccess_format = apache\n",
+		  "test.ini: [log] access_format: expected one of native, squid, combined or json, got \"apache\"" },
 		{ "[cache]\nsize = 1\n",
 		  "test.ini: [cache] size: expected a size between 1M and 16384G (bytes, or with a K, M or G suffix), got \"1\"" },
 		{ "[cache]\npurge_allow = 10.0.0.1/8\n",
@@ -594,7 +609,7 @@ static void test_unknown(void **state)
 	{
 		struct config_errors e = { 0 };
 
-		assert_null(load("[tls]\nlisten = 127.0.0.1:1\nciphers = x\n", &e));
+		assert_null(load("[quic]\nlisten = 127.0.0.1:1\nciphers = x\n", &e));
 		if (e.n != 1)
 			fail_msg("unknown section: got %zu messages (%s), want 1", e.n, joined(&e));
 		config_errors_free(&e);

@@ -1,0 +1,61 @@
+/* admin.c - the proxy's own resources: /hopcache/metrics, /hopcache/status,
+ * /proxy.pac and /wpad.dat. conn.c answers them; this file decides which
+ * resource a target names, who may read it, and builds its body. */
+#include "admin.h"
+
+#include <string.h>
+
+#include <event2/buffer.h>
+
+#include "autoconfig.h"
+#include "cidr.h"
+#include "config.h"
+#include "metrics.h"
+#include "pac.h"
+
+static const struct {
+	const char *path;
+	enum admin_resource r;
+} routes[] = {
+	{ "/hopcache/metrics", ADMIN_METRICS },
+	{ "/hopcache/status", ADMIN_STATUS },
+	{ "/proxy.pac", ADMIN_PAC },
+	{ "/wpad.dat", ADMIN_PAC },
+};
+
+enum admin_resource admin_lookup(const char *target, size_t len)
+{
+	const char *q = memchr(target, '?', len);
+	if (q != NULL)
+		len = (size_t)(q - target);
+	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
+		if (strlen(routes[i].path) == len && memcmp(routes[i].path, target, len) == 0)
+			return routes[i].r;
+	return ADMIN_NONE;
+}
+
+bool admin_allowed(const struct config *cfg, enum admin_resource r, const struct sockaddr *client)
+{
+	if (r == ADMIN_PAC)
+		return true;
+	return cidr_list_match(cfg->admin_allow, cfg->nadmin_allow, client);
+}
+
+int admin_build(enum admin_resource r, const struct config *cfg, const struct metrics *m,
+		const char *host, struct evbuffer *body, const char **content_type)
+{
+	switch (r) {
+	case ADMIN_METRICS:
+		*content_type = "text/plain; version=0.0.4; charset=utf-8";
+		return metrics_render_prometheus(m, body);
+	case ADMIN_STATUS:
+		*content_type = "application/json";
+		return metrics_render_json(m, body, PACKAGE_VERSION);
+	case ADMIN_PAC:
+		*content_type = "application/x-ns-proxy-autoconfig";
+		return pac_generate(cfg, host, body);
+	case ADMIN_NONE:
+		break;
+	}
+	return -1;
+}

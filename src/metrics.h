@@ -1,0 +1,80 @@
+/* metrics.h - request and process counters in a shared memory region that the
+ * master creates before it forks. Each worker counts into its own slot with
+ * relaxed atomic adds; any process renders the totals of all workers (past
+ * and present) as Prometheus text (format 0.0.4) or as JSON status.
+ *
+ * Every function accepts a NULL metrics or slot pointer and then does nothing,
+ * so the proxy runs unchanged when the region could not be created. The
+ * master is the only process that claims and releases slots. */
+#ifndef HOPCACHE_METRICS_H
+#define HOPCACHE_METRICS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct evbuffer;
+
+#define METRICS_MAX_SLOTS 4096
+
+struct metrics;      /* the shared region */
+struct metrics_slot; /* one worker's counters, inside the region */
+
+/* Master: map the region (nslots 1..METRICS_MAX_SLOTS) and record the start
+ * time and the master's pid. NULL (errno set) on failure. */
+struct metrics *metrics_create(unsigned nslots);
+void metrics_destroy(struct metrics *m);
+
+/* Master, just before fork: take a free slot for a worker of `generation`
+ * (pid may be 0 and set after fork). NULL when all slots are in use. */
+struct metrics_slot *metrics_slot_claim(struct metrics *m, pid_t pid, unsigned generation);
+void metrics_slot_set_pid(struct metrics_slot *s, pid_t pid);
+
+/* Master, after reaping worker `pid`: fold its counters into the retired
+ * totals (counters never go down), drop its gauges and free the slot. */
+void metrics_slot_release(struct metrics *m, pid_t pid);
+
+/* The same for a slot whose fork failed (or whose pid is not known). */
+void metrics_slot_free(struct metrics *m, struct metrics_slot *s);
+
+/* Master: a worker died unexpectedly and was replaced. */
+void metrics_worker_restart(struct metrics *m);
+
+/* Master: a reload took effect (ok) or was refused (invalid configuration). */
+void metrics_reload(struct metrics *m, bool ok);
+
+/* Worker side: relaxed atomic adds on the worker's own slot, no locks.
+ * An unknown method counts as OTHER; a status outside 100..599 counts as 0
+ * ("no response sent"). */
+void metrics_request(struct metrics_slot *s, const char *method, int status, uint64_t bytes_in,
+		     uint64_t bytes_out);
+
+/* outcome: "HIT", "MISS", "REFRESH" or "STALE" (others are ignored); bytes =
+ * body bytes served, counted as served from cache for all but MISS. */
+void metrics_cache(struct metrics_slot *s, const char *outcome, uint64_t bytes);
+
+/* Active client connections +1/-1; +1 also counts an accepted connection. */
+void metrics_conn(struct metrics_slot *s, int delta);
+
+/* Active CONNECT tunnels +1/-1; +1 also counts a tunnel. */
+void metrics_tunnel(struct metrics_slot *s, int delta);
+
+/* A TLS client handshake on the HTTPS proxy port finished or failed. */
+void metrics_tls_handshake(struct metrics_slot *s, bool ok);
+
+/* An upstream error, by RFC 9209 error type: dns_error, dns_timeout,
+ * connection_refused, connection_timeout, destination_unavailable,
+ * http_response_timeout, http_protocol_error, tls_certificate_error,
+ * tls_protocol_error, proxy_internal_error; anything else counts as "other". */
+void metrics_upstream_error(struct metrics_slot *s, const char *type);
+
+void metrics_auth_failure(struct metrics_slot *s);
+void metrics_denied(struct metrics_slot *s); /* policy denials (403) */
+
+/* Append the totals to out: Prometheus text exposition format 0.0.4 for
+ * /hopcache/metrics, or a JSON object for /hopcache/status (`version` is
+ * escaped; NULL gives ""). 0, or -1 (out of memory, or m or out NULL). */
+int metrics_render_prometheus(const struct metrics *m, struct evbuffer *out);
+int metrics_render_json(const struct metrics *m, struct evbuffer *out, const char *version);
+
+#endif

@@ -1,0 +1,362 @@
+"""Zero-drop reload (issue 6): SIGHUP re-reads and validates the INI; a valid
+one starts a new generation of workers on the same listening sockets while
+the old generation drains (in-flight requests and tunnels finish, the last
+response on a keep-alive connection says Connection: close) within
+[limits] drain_timeout; an invalid one is refused and the running generation
+keeps serving. A changed [proxy] listen is applied."""
+
+import errno
+import os
+import re
+import signal
+import socket
+import threading
+import time
+
+from conftest import _pid_alive
+from helpers import (Client, Reader, build_request, echo_handler, free_port, http_response,
+                     read_response, wait_for)
+
+
+def reload_count(p):
+    return len(re.findall(r"reload: generation \d+ started", p.logs_text()))
+
+
+def finished_gens(p):
+    return set(int(g) for g in re.findall(r"generation (\d+) finished", p.logs_text()))
+
+
+def wait_reload(p, n, timeout=5.0):
+    """Wait for the n-th "reload: generation ... started" line."""
+    ok = wait_for(lambda: reload_count(p) >= n, timeout=timeout)
+    assert ok, "no reload #%d within %.0fs; logs:\n%s" % (n, timeout, p.logs_text()[-3000:])
+
+
+def listen_holders(port, pids):
+    """Which of pids hold a socket LISTENing on 127.0.0.1:port (from
+    /proc/net/tcp and /proc/PID/fd): [(pid, fd)]."""
+    inodes = set()
+    try:
+        with open("/proc/net/tcp") as f:
+            for line in f.readlines()[1:]:
+                parts = line.split()
+                if parts[3] == "0A" and int(parts[1].split(":")[1], 16) == port:
+                    inodes.add("socket:[%s]" % parts[9])
+    except OSError:
+        return []
+    out = []
+    for pid in pids:
+        try:
+            for fd in os.listdir("/proc/%d/fd" % pid):
+                try:
+                    if os.readlink("/proc/%d/fd/%s" % (pid, fd)) in inodes:
+                        out.append((pid, int(fd)))
+                except OSError:
+                    pass
+        except OSError:
+            pass
+    return out
+
+
+def get(port, origin, path="/", timeout=5.0):
+    with Client(port, timeout=timeout) as c:
+        return c.exchange("GET", origin.url(path), [("Host", origin.authority)])
+
+
+def open_tunnel(p, origin, timeout=8.0):
+    c = Client(p.port, timeout=timeout)
+    c.send(("CONNECT %s HTTP/1.1\r\nHost: %s\r\n\r\n" % (origin.authority, origin.authority)).encode())
+    r = c.read_response("CONNECT")
+    assert r.status == 200, r
+    return c
+
+
+def echo(c, data, timeout=3.0):
+    c.send(data)
+    return c.reader.read_exact(len(data), timeout=timeout)
+
+
+# -- reload under load ----------------------------------------------------------------------
+
+class LoadStats:
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.ok = 0
+        self.conns = 0            # connections opened
+        self.closed_by_server = 0  # responses that said Connection: close
+        self.failures = []
+
+    def fail(self, msg):
+        with self.lock:
+            self.failures.append("%.3f %s" % (time.monotonic(), msg))
+
+
+def load_client(idx, port, origin, deadline, st):
+    """Keep-alive GETs back to back until the deadline. A connection is only
+    given up after a response that said Connection: close. Anything else --
+    a refused connect, a send that fails, EOF/RST before a complete response,
+    a timeout, a wrong status or body -- is a failure; nothing is retried."""
+    sock = reader = None
+    n = on_conn = 0
+    while time.monotonic() < deadline:
+        if sock is None:
+            try:
+                sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+            except OSError as e:
+                st.fail("client %d: connect: %r" % (idx, e))
+                time.sleep(0.05)
+                continue
+            reader = Reader(sock, 5.0)
+            on_conn = 0
+            with st.lock:
+                st.conns += 1
+        path = "/load/%d/%d" % (idx, n)
+        n += 1
+        where = "client %d, request %d on its connection (%s)" % (idx, on_conn + 1, path)
+        try:
+            sock.sendall(build_request("GET", origin.url(path), [("Host", origin.authority)]))
+        except OSError as e:
+            st.fail("%s: send failed: %r" % (where, e))
+            sock.close()
+            sock = None
+            continue
+        try:
+            r = read_response(reader, "GET", timeout=5.0)
+        except (EOFError, ValueError, OSError) as e:  # socket.timeout is an OSError
+            st.fail("%s: no complete response (%s): %r; buffered %r" % (
+                where, "RST" if reader.reset else "EOF" if reader.eof else "no EOF",
+                e, bytes(reader.buf[:200])))
+            sock.close()
+            sock = None
+            continue
+        on_conn += 1
+        want = ("hello from origin: GET %s" % path).encode()
+        if r.status != 200 or r.body != want:
+            st.fail("%s: status %d body %r (want 200 %r)" % (where, r.status, r.body[:100], want))
+        else:
+            with st.lock:
+                st.ok += 1
+        if "close" in r.tokens("connection"):
+            # legitimate: the server announced it; never send on it again
+            with st.lock:
+                st.closed_by_server += 1
+            sock.close()
+            sock = None
+    if sock is not None:
+        sock.close()
+
+
+def test_reload_under_load_drops_nothing(proxy_factory, origin_factory):
+    # a patient origin: it must not close idle upstream connections itself
+    origin = origin_factory(timeout=60)
+    p = proxy_factory({"limits": {"drain_timeout": "10"}}, workers=2)
+    assert len(p.wait_workers(2)) == 2
+    first_workers = set(p.workers())
+    st = LoadStats()
+    duration, nthreads = 10.0, 8
+    deadline = time.monotonic() + duration
+    threads = [threading.Thread(target=load_client, args=(i, p.port, origin, deadline, st), daemon=True)
+               for i in range(nthreads)]
+    for t in threads:
+        t.start()
+    hups = 0
+    vias = ["hopcache-a", "hopcache-b"]
+    time.sleep(0.5)
+    while time.monotonic() < deadline - 0.5:
+        # a real change each time (Via pseudonym), not just the same file again
+        p.sections["proxy"]["via"] = vias[hups % 2]
+        p.write_ini()
+        p.signal(signal.SIGHUP)
+        hups += 1
+        time.sleep(1.0)
+    for t in threads:
+        t.join(10)
+    assert not any(t.is_alive() for t in threads), "a load client hung"
+
+    summary = ("%d ok, %d failures, %d connections, %d Connection: close responses, %d SIGHUPs"
+               % (st.ok, len(st.failures), st.conns, st.closed_by_server, hups))
+    print(summary)
+    assert not st.failures, "%s; first failures:\n%s\nlog tail:\n%s" % (
+        summary, "\n".join(st.failures[:10]), p.logs_text()[-3000:])
+    assert st.ok > 500, summary
+    assert st.closed_by_server > 0, "no response said Connection: close across the reloads: " + summary
+    nreloads = reload_count(p)
+    assert nreloads >= 8, "only %d 'reload: generation' lines for %d SIGHUPs:\n%s" % (
+        nreloads, hups, p.logs_text()[-3000:])
+    assert "reload refused" not in p.logs_text()
+    # both pseudonyms reached the origin: the reloads changed the running config
+    seen = set()
+    with origin.lock:
+        for req in origin.requests:
+            seen.update(req.get_all("via"))
+    assert {"1.1 hopcache-a", "1.1 hopcache-b"} <= seen, seen
+    # every old generation drains and exits; 2 workers remain
+    assert wait_for(lambda: 1 in finished_gens(p), timeout=10), p.logs_text()[-3000:]
+    done = wait_for(lambda: len(finished_gens(p)) >= nreloads and len(p.workers()) == 2, timeout=10)
+    assert done, "after the load: %d of %d old generations finished, workers %r; log tail:\n%s" % (
+        len(finished_gens(p)), nreloads, p.workers(), p.logs_text()[-3000:])
+    assert not (set(p.workers()) & first_workers)
+    assert "did not stop in time" not in p.logs_text(), p.logs_text()[-3000:]
+    assert get(p.port, origin, "/after").status == 200
+
+
+# -- invalid reload --------------------------------------------------------------------------
+
+def test_invalid_reload_keeps_serving(proxy_factory, origin):
+    p = proxy_factory(workers=2)
+    before = sorted(p.wait_workers(2))
+    assert len(before) == 2
+    assert get(p.port, origin, "/before").status == 200
+
+    p.sections["proxy"]["workers"] = "lots"
+    p.sections["proxy"]["bogus_key"] = "1"
+    p.write_ini()
+    p.signal(signal.SIGHUP)
+    line = wait_for(lambda: [l for l in p.logs_text().splitlines() if "reload refused" in l], timeout=5)
+    assert line, "no 'reload refused' line:\n%s" % p.logs_text()
+    assert p.ini in line[0] and "2 problems" in line[0] and "generation 1 keeps running" in line[0], line
+    text = p.logs_text()
+    for key in ("workers", "bogus_key"):
+        assert re.search(r"reload: .*%s.*\[proxy\] %s" % (re.escape(p.ini), key), text), \
+            "no 'reload: ...' line naming %s and [proxy] %s:\n%s" % (p.ini, key, text)
+    assert reload_count(p) == 0
+    for i in range(5):
+        assert get(p.port, origin, "/still%d" % i).status == 200
+    time.sleep(0.3)
+    assert sorted(p.workers()) == before, "workers changed after a refused reload"
+    assert p.running()
+
+    # fixed, and with a visible change
+    p.sections["proxy"]["workers"] = "2"
+    del p.sections["proxy"]["bogus_key"]
+    p.sections["proxy"]["via"] = "newname"
+    p.write_ini()
+    p.signal(signal.SIGHUP)
+    wait_reload(p, 1)
+    r = get(p.port, origin, "/after-fix")
+    assert r.status == 200
+    req = [q for q in origin.requests if q.target == "/after-fix"]
+    assert req and "1.1 newname" in req[-1].get_all("via"), req
+    after = wait_for(lambda: (lambda w: w if len(w) == 2 and not set(w) & set(before) else None)(
+        sorted(p.workers())), timeout=8)
+    assert after, "old workers %r still there or new ones missing: %r" % (before, p.workers())
+    assert wait_for(lambda: 1 in finished_gens(p), timeout=5)
+
+
+def test_reload_refuses_missing_file(proxy_factory, origin, tmp_path):
+    """Files the INI names are checked too (here the htpasswd file)."""
+    p = proxy_factory()
+    before = p.wait_workers(1)
+    missing = str(tmp_path / "no-such-htpasswd")
+    p.sections["auth"] = {"scheme": "basic", "htpasswd": missing}
+    p.write_ini()
+    p.signal(signal.SIGHUP)
+    line = wait_for(lambda: [l for l in p.logs_text().splitlines() if "reload refused" in l], timeout=5)
+    assert line and p.ini in line[0], p.logs_text()
+    assert re.search(r"reload: .*%s" % re.escape(missing), p.logs_text()), p.logs_text()
+    assert get(p.port, origin).status == 200   # still no auth: the old config runs
+    assert p.workers() == before
+
+
+# -- listen change ------------------------------------------------------------------------------
+
+def test_listen_change(proxy_factory, origin):
+    p = proxy_factory()
+    old_port = p.port
+    new_port = free_port()
+    p.sections["proxy"]["listen"] = "127.0.0.1:0, 127.0.0.1:%d" % new_port
+    p.write_ini()
+    p.signal(signal.SIGHUP)
+    wait_reload(p, 1)
+    assert "listening on 127.0.0.1:%d" % new_port in p.logs_text(), p.logs_text()
+    assert get(new_port, origin, "/new-port").status == 200
+    assert get(old_port, origin, "/old-port").status == 200, "127.0.0.1:0 kept: the port must not change"
+    assert "closed listener" not in p.logs_text()
+
+    p.sections["proxy"]["listen"] = "127.0.0.1:%d" % new_port
+    p.write_ini()
+    p.signal(signal.SIGHUP)
+    wait_reload(p, 2)
+    assert wait_for(lambda: "closed listener 127.0.0.1:0" in p.logs_text(), timeout=8), p.logs_text()
+    assert "closed listener 127.0.0.1:%d" % new_port not in p.logs_text()
+    # nothing may listen on the removed address any more
+    s = socket.socket()
+    s.settimeout(2)
+    try:
+        err = s.connect_ex(("127.0.0.1", old_port))
+    finally:
+        s.close()
+    assert err == errno.ECONNREFUSED, \
+        ("connect to the removed listener 127.0.0.1:%d: %s (want ECONNREFUSED); master %d, "
+         "workers %r; processes holding a socket listening there (pid, fd): %r" % (
+             old_port, errno.errorcode.get(err, err) if err else "connected", p.pid, p.workers(),
+             listen_holders(old_port, [p.pid] + p.workers())))
+    assert get(new_port, origin, "/new-port-2").status == 200
+
+
+# -- in-flight work survives -------------------------------------------------------------------
+
+def test_inflight_request_and_tunnel_survive_reload(proxy_factory, origin_factory):
+    slow = origin_factory()
+    body = b"S" * 5000
+    slow.responder = lambda req: [1.5, http_response(200, [("Content-Length", str(len(body)))], body)]
+    echo_origin = origin_factory(timeout=20)
+    echo_origin.handler = echo_handler
+    p = proxy_factory({"limits": {"drain_timeout": "10"}})
+    old = p.wait_workers(1)
+    assert len(old) == 1
+
+    tun = open_tunnel(p, echo_origin)
+    try:
+        assert echo(tun, b"before reload") == b"before reload"
+        with p.client(timeout=8) as c:
+            c.request("GET", slow.url("/slow"), [("Host", slow.authority)])
+            assert slow.wait_requests(1)
+            t0 = time.monotonic()
+            p.signal(signal.SIGHUP)
+            wait_reload(p, 1)
+            r = c.read_response(timeout=8)
+            assert r.status == 200 and r.body == body, r
+            assert time.monotonic() - t0 < 3
+            assert "close" in r.tokens("connection"), \
+                "the last response of a draining worker must say Connection: close: %r" % r
+            closed, extra = c.wait_closed(3)
+            assert closed and not extra
+        # a new connection goes to the new generation meanwhile
+        assert get(p.port, slow, "/new", timeout=8).status == 200
+        # the tunnel opened before the reload keeps working
+        for i in range(3):
+            msg = b"after reload %d" % i
+            assert echo(tun, msg) == msg, "tunnel broken after the reload"
+            time.sleep(0.3)
+        assert _pid_alive(old[0]), "the old worker left while its tunnel was open"
+        assert 1 not in finished_gens(p)
+        tun.shutdown_write()
+        closed, _ = tun.wait_closed(5)
+        assert closed, "tunnel not closed after the client's FIN"
+    finally:
+        tun.close()
+    assert wait_for(lambda: not _pid_alive(old[0]), timeout=5), "old worker still running"
+    assert wait_for(lambda: 1 in finished_gens(p), timeout=3), p.logs_text()
+    assert "did not stop in time" not in p.logs_text()
+
+
+def test_drain_timeout_cuts_old_tunnel(proxy_factory, origin):
+    origin.handler = echo_handler
+    origin.timeout = 20
+    p = proxy_factory({"limits": {"drain_timeout": "1"}})
+    old = p.wait_workers(1)
+    assert len(old) == 1
+    with open_tunnel(p, origin) as tun:
+        assert echo(tun, b"ping") == b"ping"
+        t0 = time.monotonic()
+        p.signal(signal.SIGHUP)
+        wait_reload(p, 1)
+        assert echo(tun, b"still") == b"still", "tunnel cut at once instead of after drain_timeout"
+        closed, _ = tun.wait_closed(6)
+        dt = time.monotonic() - t0
+        assert closed, "tunnel still open %.1fs after the reload with drain_timeout = 1" % dt
+        assert 0.8 <= dt <= 3.0, "tunnel cut after %.2fs (drain_timeout = 1)" % dt
+    assert wait_for(lambda: not _pid_alive(old[0]), timeout=3), "old worker still running"
+    assert wait_for(lambda: 1 in finished_gens(p), timeout=3), p.logs_text()
+    assert len(p.wait_workers(1)) == 1
