@@ -1401,6 +1401,24 @@ static void rules_compile(struct load_ctx *ctx, struct config *cfg)
 	free(used);
 }
 
+/* The [rule.NAME] sections as read, for --print-config. */
+static void rules_text(struct load_ctx *ctx, struct config *cfg)
+{
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+	if (f == NULL)
+		return;
+	for (size_t i = 0; i < ctx->nrules; i++) {
+		fprintf(f, "\n[rule.%s]\n", ctx->rules[i].name);
+		for (size_t k = 0; k < NRULEKEYS; k++)
+			if (ctx->rules[i].val[k] != NULL)
+				fprintf(f, "%s = %s\n", rule_keys[k], ctx->rules[i].val[k]);
+	}
+	fclose(f);
+	cfg->rules_text = text;
+}
+
 /* Check one "section:key = value" entry and apply it. */
 static void check_entry(struct load_ctx *ctx, const dictionary *d, const char *full, const char *val,
 			struct config *cfg)
@@ -1744,6 +1762,7 @@ static struct config *config_load_as(const char *path, const char *name, struct 
 	iniparser_freedict(d);
 	check_files(&ctx, cfg);
 	rules_compile(&ctx, cfg);
+	rules_text(&ctx, cfg);
 	for (size_t r = 0; r < ctx.nrules; r++)
 		for (size_t k = 0; k < NRULEKEYS; k++)
 			free(ctx.rules[r].val[k]);
@@ -1791,6 +1810,7 @@ void config_free(struct config *cfg)
 	}
 	htpasswd_free(cfg->htpasswd);
 	groups_free(cfg->groups);
+	free(cfg->rules_text);
 	free(cfg->path);
 	free(cfg);
 }
@@ -1890,4 +1910,135 @@ void config_summary(const struct config *cfg, char *buf, size_t len)
 	append(buf, len, &o, ", error log %s (%s)",
 	       strcmp(cfg->error_log, "-") == 0 ? "stderr" : cfg->error_log,
 	       log_levels[cfg->log_level].name);
+}
+
+/* One value as it would be written in the file. */
+static void print_value(FILE *out, const struct config_row *r, const struct config *cfg)
+{
+	const char *field = (const char *)cfg + r->off;
+	char buf[64];
+	switch (r->type) {
+	case CT_STRING:
+	case CT_TOKEN: {
+		const char *v;
+		memcpy(&v, field, sizeof(v));
+		fputs(v != NULL ? v : "", out);
+		break;
+	}
+	case CT_BOOL: {
+		bool b;
+		memcpy(&b, field, sizeof(b));
+		fputs(b ? "yes" : "no", out);
+		break;
+	}
+	case CT_INT:
+	case CT_WORKERS:
+	case CT_SIZE: {
+		uint64_t v = 0;
+		if (r->size == sizeof(int)) {
+			int iv;
+			memcpy(&iv, field, sizeof(iv));
+			v = (uint64_t)iv;
+		} else if (r->size == sizeof(uint64_t)) {
+			memcpy(&v, field, sizeof(v));
+		} else {
+			size_t sv;
+			memcpy(&sv, field, sizeof(sv));
+			v = sv;
+		}
+		if (r->type == CT_SIZE)
+			format_size(v, buf, sizeof(buf));
+		else
+			snprintf(buf, sizeof(buf), "%llu", (unsigned long long)v);
+		fputs(buf, out);
+		break;
+	}
+	case CT_DURATION: {
+		double d;
+		memcpy(&d, field, sizeof(d));
+		fprintf(out, "%g", d);
+		break;
+	}
+	case CT_ENUM: {
+		int v;
+		memcpy(&v, field, sizeof(v));
+		for (size_t i = 0; r->names[i].name != NULL; i++)
+			if (r->names[i].value == v) {
+				fputs(r->names[i].name, out);
+				break;
+			}
+		break;
+	}
+	case CT_LISTEN: {
+		const struct config_listen *l;
+		size_t n;
+		memcpy(&l, field, sizeof(l));
+		memcpy(&n, (const char *)cfg + r->off_count, sizeof(n));
+		for (size_t i = 0; i < n; i++)
+			fprintf(out, strchr(l[i].host, ':') ? "%s[%s]:%s" : "%s%s:%s", i ? ", " : "",
+				l[i].host, l[i].port);
+		break;
+	}
+	case CT_PORTS: {
+		const struct config_port_range *p;
+		size_t n;
+		memcpy(&p, field, sizeof(p));
+		memcpy(&n, (const char *)cfg + r->off_count, sizeof(n));
+		for (size_t i = 0; i < n; i++) {
+			if (p[i].lo == p[i].hi)
+				fprintf(out, "%s%u", i ? ", " : "", p[i].lo);
+			else
+				fprintf(out, "%s%u-%u", i ? ", " : "", p[i].lo, p[i].hi);
+		}
+		break;
+	}
+	case CT_CIDRS: {
+		const struct cidr *c;
+		size_t n;
+		memcpy(&c, field, sizeof(c));
+		memcpy(&n, (const char *)cfg + r->off_count, sizeof(n));
+		for (size_t i = 0; i < n; i++) {
+			char ip[INET6_ADDRSTRLEN];
+			inet_ntop(c[i].family, c[i].addr, ip, sizeof(ip));
+			unsigned full = c[i].family == AF_INET ? 32 : 128;
+			if (c[i].prefix == full)
+				fprintf(out, "%s%s", i ? ", " : "", ip);
+			else
+				fprintf(out, "%s%s/%u", i ? ", " : "", ip, c[i].prefix);
+		}
+		break;
+	}
+	}
+}
+
+void config_print(const struct config *cfg, FILE *out)
+{
+	const char *sec = NULL;
+	fprintf(out, "; effective configuration of %s (defaults filled in)\n", cfg->path);
+	for (size_t i = 0; i < NROWS; i++) {
+		const struct config_row *r = &config_rows[i];
+		if (sec == NULL || strcmp(sec, r->section) != 0) {
+			sec = r->section;
+			fprintf(out, "\n[%s]\n", sec);
+		}
+		if (strcmp(r->key, "parent_password") == 0 && cfg->parent_password != NULL) {
+			/* a secret: not for pasting into bug reports */
+			fprintf(out, "; %s = (hidden: see %s)\n", r->key, cfg->path);
+			continue;
+		}
+		fprintf(out, "%s =", r->key);
+		char *v = NULL;
+		size_t vlen = 0;
+		FILE *m = open_memstream(&v, &vlen);
+		if (m != NULL) {
+			print_value(m, r, cfg);
+			fclose(m);
+			fprintf(out, "%s%s\n", vlen > 0 ? " " : "", v != NULL ? v : "");
+			free(v);
+		} else {
+			fputc('\n', out);
+		}
+	}
+	if (cfg->rules_text != NULL)
+		fputs(cfg->rules_text, out);
 }

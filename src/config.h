@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 struct config_listen {
 	char *host; /* "127.0.0.1", "::1", "0.0.0.0", "::", or a name; brackets removed */
@@ -121,6 +122,8 @@ struct config {
 	struct cidr *pac_direct_networks; /* direct_networks = IPv4 CIDRs reached directly */
 	size_t npac_direct_networks;
 	bool pac_https;               /* https = yes|no: offer the [tls] port first (default no) */
+
+	char *rules_text;             /* the [rule.NAME] sections as read (config_print) */
 };
 
 #define CONFIG_LOGFMT_NATIVE 0
@@ -156,6 +159,11 @@ bool config_connect_port_allowed(const struct config *cfg, unsigned port);
 
 /* Is port one whose ClientHello is peeked ([acl] sni_ports)? */
 bool config_sni_port(const struct config *cfg, unsigned port);
+
+/* The effective configuration as INI text, every key with its value
+ * (defaults filled in): `hopcache --print-config`. Loading it again gives
+ * the same configuration. */
+void config_print(const struct config *cfg, FILE *out);
 
 /* One-line summary for `hopcache -t` ("listen 127.0.0.1:3128, 2 workers, ..."). */
 void config_summary(const struct config *cfg, char *buf, size_t len);

@@ -1,4 +1,5 @@
-/* main.c - command line: hopcache [-c FILE] [-f] [-t] [-V] [-h] [--purge URL] [--cache-stats] */
+/* main.c - command line: hopcache [-c FILE] [-f] [-t] [-V] [-h] [--purge URL] [--cache-stats]
+ * [--print-config] */
 #include "autoconfig.h"
 
 #include <getopt.h>
@@ -21,14 +22,15 @@ static void usage(FILE *out)
 {
 	fprintf(out,
 		"usage: hopcache [-c FILE] [-f] [-t] [-V] [-h]\n"
-		"       hopcache [-c FILE] --purge URL | --cache-stats\n"
+		"       hopcache [-c FILE] --purge URL | --cache-stats | --print-config\n"
 		"  -c FILE        configuration file (default %s/hopcache.ini)\n"
 		"  -f             stay in the foreground\n"
 		"  -t             test the configuration and exit (0 valid, 1 invalid)\n"
 		"  -V             print the version and exit\n"
 		"  -h             print this help and exit\n"
 		"  --purge URL    remove URL from the cache (exit 0 removed, 1 not cached)\n"
-		"  --cache-stats  print cache entries, bytes, hits and misses\n",
+		"  --cache-stats  print cache entries, bytes, hits and misses\n"
+		"  --print-config print the effective configuration (defaults filled in)\n",
 		SYSCONFDIR);
 }
 
@@ -76,11 +78,12 @@ static int cache_command(const struct config *cfg, const char *purge)
 int main(int argc, char **argv)
 {
 	const char *path = SYSCONFDIR "/hopcache.ini";
-	bool foreground = false, test = false, stats = false;
+	bool foreground = false, test = false, stats = false, print = false;
 	const char *purge = NULL;
 	static const struct option longopts[] = {
 		{ "purge", required_argument, NULL, 'P' },
 		{ "cache-stats", no_argument, NULL, 'S' },
+		{ "print-config", no_argument, NULL, 'C' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -90,6 +93,7 @@ int main(int argc, char **argv)
 		switch (opt) {
 		case 'P': purge = optarg; break;
 		case 'S': stats = true; break;
+		case 'C': print = true; break;
 		case 'c': path = optarg; break;
 		case 'f': foreground = true; break;
 		case 't': test = true; break;
@@ -114,6 +118,11 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	config_errors_free(&errs);
+	if (print) {
+		config_print(cfg, stdout);
+		config_free(cfg);
+		return 0;
+	}
 	if (test) {
 		struct config_errors warns = { 0 };
 		int bad = master_check(cfg, NULL, &errs, &warns);

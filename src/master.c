@@ -638,7 +638,9 @@ static bool cache_setup(const struct config *cfg, const struct gen *prev)
 	}
 	if (cfg->user != NULL && getuid() == 0) {
 		struct passwd *pw = getpwnam(cfg->user);
-		static const char *const files[] = { "", "/data.mdb", "/lock.mdb" };
+		/* the files first: once the directory is the user's, root
+		 * without CAP_DAC_OVERRIDE (a sandboxed unit) cannot enter it */
+		static const char *const files[] = { "/data.mdb", "/lock.mdb", "" };
 		for (size_t i = 0; pw != NULL && i < 3; i++) {
 			char path[4096];
 			snprintf(path, sizeof(path), "%s%s", cfg->cache_dir, files[i]);
