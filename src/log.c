@@ -13,10 +13,17 @@
  *   combined  Apache/NCSA combined, escaped as Apache's ap_escape_logitem
  *             does (\" \\ \n \r \t \b \v, other controls and non-ASCII as
  *             \xhh); a space in the unquoted client and user fields as \x20.
- *   json      one object per line. Valid UTF-8 passes through; a byte that
- *             is not part of valid UTF-8 is written as \u00XX, i.e. read as
- *             ISO-8859-1 (what obsolete HTTP header text was), and controls,
- *             DEL, '"' and '\' are escaped. */
+ *   json      one object per line: time client user method target version
+ *             status bytes_in bytes_out duration_ms upstream outcome cache
+ *             rule referer user_agent content_type upstream_host tunnel
+ *             parent, absent strings as null. Valid UTF-8 passes through; a
+ *             byte that is not part of valid UTF-8 is written as \u00XX, i.e.
+ *             read as ISO-8859-1 (what obsolete HTTP header text was), and
+ *             controls, DEL, '"' and '\' are escaped.
+ *
+ * A line longer than the buffer loses bytes from its longest fields only:
+ * every field first gets its minimum ("-", null, quotes), the rest is shared
+ * fairly, and escapes and UTF-8 characters are never split. */
 #include "log.h"
 
 #include "config.h"

@@ -52,7 +52,8 @@ struct access_entry {
 	const char *referer;        /* request's Referer */
 	const char *user_agent;     /* request's User-Agent */
 	const char *content_type;   /* response's Content-Type */
-	const char *cache;          /* "HIT", "MISS", "REFRESH", "STALE"; NULL: no cache */
+	const char *cache;          /* "HIT", "MISS", "REFRESH", "STALE"; NULL: the
+				     * outcome when it is HIT/REFRESH/STALE, else none */
 	const char *upstream_host;  /* name of the host connected to */
 	bool tunnel;                /* a CONNECT tunnel */
 	bool parent;                /* went through the parent proxy */
