@@ -405,6 +405,7 @@ static bool serve_stored(struct conn *c, const struct cache_object *obj, int64_t
 	}
 	if (parts != NULL)
 		evbuffer_free(parts);
+	c->sbody.total = c->head_request ? 0 : body_len; /* body bytes served from the store */
 	c->bytes_out += evbuffer_get_length(out) - before;
 	c->status = not_modified ? 304
 		    : range.kind == CACHE_RANGE_SINGLE || range.kind == CACHE_RANGE_MULTI ? 206

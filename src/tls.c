@@ -131,6 +131,11 @@ SSL_CTX *tls_server_new(const struct config *cfg, char *err, size_t errlen)
 	SSL_CTX_set_alpn_select_cb(ctx, alpn_select, NULL);
 	static const unsigned char sid[] = "hopcache";
 	SSL_CTX_set_session_id_context(ctx, sid, sizeof(sid) - 1);
+	/* Resumption is by session tickets, whose keys every worker shares
+	 * (this context is made before the fork). A per-worker session-ID
+	 * cache would only cost each handshake a lock, an insert and, every
+	 * 255 handshakes, a walk of the whole cache. */
+	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
 	return ctx;
 }
 
