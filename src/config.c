@@ -37,6 +37,7 @@
 #include "acl.h"
 #include "auth.h"
 #include "cidr.h"
+#include "pac.h"
 
 /* Larger files are refused: a config is small; long lists live in their own files. */
 #define CONFIG_MAX_FILE (1024 * 1024)
@@ -1623,30 +1624,6 @@ static void check_tls(struct load_ctx *ctx, struct config *cfg)
 					  cfg->listen[j].host, cfg->listen[j].port);
 }
 
-/* [pac] proxy: "host:port" or "[v6]:port"; it goes into JavaScript, so
- * nothing else passes. */
-static bool pac_proxy_ok(const char *v)
-{
-	const char *colon = strrchr(v, ':');
-	char host[256];
-	if (colon == NULL || colon == v || colon[1] == '\0' || strspn(colon + 1, "0123456789") !=
-	    strlen(colon + 1) || strlen(colon + 1) > 5 || atoi(colon + 1) < 1 || atoi(colon + 1) > 65535)
-		return false;
-	size_t hl = (size_t)(colon - v);
-	if (hl >= sizeof(host))
-		return false;
-	memcpy(host, v, hl);
-	host[hl] = '\0';
-	if (host[0] == '[') {
-		struct in6_addr a6;
-		if (hl < 3 || host[hl - 1] != ']')
-			return false;
-		host[hl - 1] = '\0';
-		return inet_pton(AF_INET6, host + 1, &a6) == 1;
-	}
-	return host_ok(host);
-}
-
 /* A list of domain names, each exact or ".suffix". */
 static void check_domain_list(struct load_ctx *ctx, const char *sec, const char *key, const char *val)
 {
@@ -1711,11 +1688,13 @@ static void check_files(struct load_ctx *ctx, struct config *cfg)
 	check_tls(ctx, cfg);
 	check_upstream(ctx, cfg);
 	check_domain_list(ctx, "pac", "direct_domains", cfg->pac_direct_domains);
-	if (cfg->pac_proxy != NULL && !pac_proxy_ok(cfg->pac_proxy)) {
+	if (cfg->pac_https && cfg->ntls_listen == 0)
+		add_error(ctx, "%s: [pac] https: needs a [tls] listen address to offer", ctx->name);
+	if (cfg->pac_proxy != NULL && !pac_hostport_ok(cfg->pac_proxy)) {
 		char q[96];
 		quote(cfg->pac_proxy, q, sizeof(q));
-		add_error(ctx, "%s: [pac] proxy: expected host:port such as proxy.example.com:3128, got %s",
-			  ctx->name, q);
+		add_error(ctx, "%s: [pac] proxy: expected host[:port] such as proxy.example.com:3128, "
+			  "got %s", ctx->name, q);
 	}
 	for (size_t i = 0; i < cfg->npac_direct_networks; i++)
 		if (cfg->pac_direct_networks[i].family != AF_INET)

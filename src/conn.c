@@ -790,15 +790,47 @@ static void upstream_dest_of(struct conn *c, struct upstream_dest *d, char *host
 	}
 }
 
+static void start_upstream(struct conn *c);
+
+/* The policy's look at the origin's addresses, for a request a parent will
+ * connect: refused, or on to the parent. */
+static void vetted_cb(enum upstream_err err, struct bufferevent *bev, const char *addr,
+		      const char *detail, void *arg)
+{
+	(void)bev;
+	(void)addr;
+	struct conn *c = arg;
+	c->ureq = NULL;
+	if (err != UPSTREAM_OK) {
+		connected_cb(err, NULL, "", detail, c);
+		return;
+	}
+	c->dst_vetted = true;
+	start_upstream(c);
+}
+
 /* Start the upstream side: a pooled connection, or a new one. */
 static void start_upstream(struct conn *c)
 {
 	c->state = CONN_CONNECTING;
+	if (c->via_parent && c->policy_need_dst && !c->dst_vetted) {
+		/* The parent resolves and connects, but the decision needs the
+		 * destination's address: resolve it here to vet it. */
+		char host[256];
+		slice_copy(host, sizeof(host), c->target.host);
+		c->ureq = upstream_vet(c->w, host, c->target.port, policy_filter, vetted_cb, c);
+		if (c->ureq == NULL)
+			fail_request(c, 500, "proxy_internal_error", "out of memory");
+		return;
+	}
 	if (!method_is(c, "CONNECT") && !c->upgrading) {
 		char addr[64];
 		struct bufferevent *u = pool_get(c->w->pool, c->pool_key, addr, sizeof(addr),
 						 &c->upstream_sa);
-		if (u != NULL && !policy_filter(c, (const struct sockaddr *)&c->upstream_sa)) {
+		/* (a connection to the parent goes wherever the parent sends it:
+		 * the destination was vetted above) */
+		if (u != NULL && !c->via_parent &&
+		    !policy_filter(c, (const struct sockaddr *)&c->upstream_sa)) {
 			/* this request may not go where the pooled connection goes;
 			 * a fresh connect vets every address and answers */
 			pool_put(c->w->pool, c->pool_key, u, addr, &c->upstream_sa);
@@ -1172,6 +1204,7 @@ static bool read_request(struct conn *c)
 	c->res.status = 0;
 	c->res.nfields = 0;
 	c->via_parent = false;
+	c->dst_vetted = false;
 	c->upstream_reusable = false;
 	c->retried = false;
 	c->pooled = false;

@@ -81,6 +81,7 @@ struct conn {
 				      requests through the parent: "parent:HOST:PORT" */
 	bool upstream_tls;         /* an https:// URI: TLS to the upstream */
 	bool via_parent;           /* the upstream connection goes through [upstream] parent */
+	bool dst_vetted;           /* ... and the policy vetted the origin's addresses */
 	char target_str[512];      /* for the access log (truncated) */
 	char method_str[32];
 	char user[256];            /* authenticated user, "" when none */

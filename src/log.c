@@ -507,7 +507,7 @@ static const char *squid_code(const struct access_entry *e)
 	const char *cache = cache_of(e);
 
 	if (is(e->outcome, "AUTH_REQUIRED") || is(e->outcome, "AUTH_BLOCKED") ||
-	    is(e->outcome, "http_request_denied"))
+	    is(e->outcome, "http_request_denied") || is(e->outcome, "destination_ip_prohibited"))
 		return "TCP_DENIED";
 	if ((e->tunnel || is(e->outcome, "TUNNEL")) && e->status >= 200 && e->status < 300)
 		return "TCP_TUNNEL";

@@ -56,6 +56,7 @@
 #define BACKOFF_MIN 0.1  /* seconds before respawning a worker that died young */
 #define BACKOFF_MAX 10.0
 #define YOUNG 2.0        /* a worker dying within this many seconds is "young" */
+#define METRICS_SLOTS (2 * 256 + 8)
 
 /* A listening socket, shared by the generations whose config names it. */
 struct lsock {
@@ -374,13 +375,15 @@ int master_check(const struct config *cfg, SSL_CTX **tls, struct config_errors *
 			SSL_CTX_free(ctx);
 		}
 	}
-	if (cfg->user == NULL || warns == NULL)
+	if (cfg->user == NULL)
 		return rc;
 	struct passwd *pw = getpwnam(cfg->user);
 	if (pw == NULL) {
 		add_msg(errs, "%s: [proxy] user: no such user \"%s\"", cfg->path, cfg->user);
 		return -1;
 	}
+	if (warns == NULL)
+		return rc;
 	/* After the switch to [proxy] user the master reads these again on
 	 * every reload: say now which it could not. */
 	struct { const char *sec, *key, *path; } files[] = {
@@ -390,6 +393,7 @@ int master_check(const struct config *cfg, SSL_CTX **tls, struct config_errors *
 		{ "auth", "htpasswd", cfg->auth_htpasswd },
 		{ "auth", "groups", cfg->auth_groups },
 		{ "upstream", "ca_file", cfg->upstream_ca_file },
+		{ "upstream", "ca_path", cfg->upstream_ca_path },
 	};
 	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
 		if (files[i].path == NULL || readable_by(files[i].path, pw))
@@ -720,6 +724,12 @@ static void hup_cb(evutil_socket_t sig, short what, void *arg)
 		return;
 	}
 	config_errors_free(&errs);
+	const char *was = m->cur->cfg->user, *now = cfg->user;
+	bool changed = (was == NULL) != (now == NULL) || (was != NULL && strcmp(was, now) != 0);
+	if (changed && getuid() != 0)
+		log_warn("reload: [proxy] user changed (%s -> %s): the master already runs as %s; "
+			 "a restart applies it", was ? was : "none", now ? now : "none",
+			 was ? was : "its user");
 	struct gen *g = gen_new(m, cfg, tls);
 	if (g == NULL) {
 		log_error("reload refused: cannot listen on every address; generation %u keeps "
@@ -818,11 +828,6 @@ int master_run(struct config *cfg, const char *path, bool foreground)
 		return 1;
 	}
 	config_errors_free(&errs);
-	/* Workers of every generation count into one shared region. */
-	unsigned nslots = (unsigned)cfg->workers * 4 + 4;
-	m->metrics = metrics_create(nslots > METRICS_MAX_SLOTS ? METRICS_MAX_SLOTS : nslots);
-	if (m->metrics == NULL)
-		log_warn("metrics unavailable: %s", strerror(errno));
 	m->cur = gen_new(m, cfg, tls);
 	if (m->cur == NULL)
 		return 1;
@@ -835,6 +840,12 @@ int master_run(struct config *cfg, const char *path, bool foreground)
 		log_error("cannot detach: %s", strerror(errno));
 		goto fail;
 	}
+	/* Workers of every generation count into one shared region (made after
+	 * detaching, so it records the master's own pid): room for two full
+	 * generations at the largest worker count, as during a reload. */
+	m->metrics = metrics_create(METRICS_SLOTS);
+	if (m->metrics == NULL)
+		log_warn("metrics unavailable: %s", strerror(errno));
 	if (cfg->pid_file != NULL) {
 		FILE *f = fopen(cfg->pid_file, "w");
 		if (f == NULL) {

@@ -66,6 +66,12 @@ static bool parse_hostport(const char *s, char *host, char *port)
 	return true;
 }
 
+bool pac_hostport_ok(const char *s)
+{
+	char host[HOST_MAX], port[PORT_MAX];
+	return parse_hostport(s, host, port);
+}
+
 /* Is port among the ports of these listen addresses? */
 static bool port_in(const struct config_listen *l, size_t n, const char *port)
 {

@@ -2,6 +2,8 @@
 #ifndef HOPCACHE_PAC_H
 #define HOPCACHE_PAC_H
 
+#include <stdbool.h>
+
 struct config;
 struct evbuffer;
 
@@ -11,6 +13,9 @@ struct evbuffer;
  * [pac] proxy, else a well-formed Host header (port defaulting to the first
  * [proxy] listen port), else the first [proxy] listen address unless it is a
  * wildcard. There is no DIRECT fallback: the proxy must not be bypassed. */
+/* Is s a host[:port] the PAC can name ([pac] proxy; config.c checks it)? */
+bool pac_hostport_ok(const char *s);
+
 int pac_generate(const struct config *cfg, const char *host_header, struct evbuffer *out);
 
 #endif

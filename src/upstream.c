@@ -42,6 +42,7 @@ struct upstream_req {
 	char detail[512];        /* why TLS or the parent failed */
 	char host[256];          /* the origin (SNI, certificate name, CONNECT target) */
 	bool tunnel;             /* CONNECT through the parent first */
+	bool vet_only;           /* upstream_vet: resolve and filter, no connection */
 	char parent_auth[600];   /* the parent's Proxy-Authorization line */
 };
 
@@ -301,6 +302,16 @@ static void connect_event_cb(struct bufferevent *bev, short what, void *arg)
 static void try_next(struct upstream_req *r)
 {
 	const struct config *cfg = r->w->cfg;
+	if (r->vet_only) {
+		for (; r->ai != NULL; r->ai = r->ai->ai_next) {
+			if (r->filter == NULL || r->filter(r->arg, r->ai->ai_addr)) {
+				finish(r, UPSTREAM_OK);
+				return;
+			}
+		}
+		finish(r, UPSTREAM_DENIED);
+		return;
+	}
 	for (; r->ai != NULL; r->ai = r->ai->ai_next) {
 		format_addr(r->ai->ai_addr, r->addr, sizeof(r->addr));
 		if (r->filter != NULL && !r->filter(r->arg, r->ai->ai_addr)) {
@@ -350,13 +361,15 @@ static void resolved_cb(int result, struct evutil_addrinfo *res, void *arg)
 	try_next(r);
 }
 
-struct upstream_req *upstream_connect(struct worker *w, const struct upstream_dest *d,
-				      upstream_filter filter, upstream_cb cb, void *arg)
+static struct upstream_req *request_start(struct worker *w, const struct upstream_dest *d,
+					  upstream_filter filter, upstream_cb cb, void *arg,
+					  bool vet_only)
 {
 	struct upstream_req *r = calloc(1, sizeof(*r));
 	if (r == NULL)
 		return NULL;
 	r->w = w;
+	r->vet_only = vet_only;
 	r->cb = cb;
 	r->filter = filter;
 	r->arg = arg;
@@ -390,6 +403,19 @@ struct upstream_req *upstream_connect(struct worker *w, const struct upstream_de
 	 * error): resolved_cb has run and queued the result or a connect. */
 	r->dns = q;
 	return r;
+}
+
+struct upstream_req *upstream_connect(struct worker *w, const struct upstream_dest *d,
+				      upstream_filter filter, upstream_cb cb, void *arg)
+{
+	return request_start(w, d, filter, cb, arg, false);
+}
+
+struct upstream_req *upstream_vet(struct worker *w, const char *host, uint16_t port,
+				   upstream_filter filter, upstream_cb cb, void *arg)
+{
+	struct upstream_dest d = { .host = host, .port = port };
+	return request_start(w, &d, filter, cb, arg, true);
 }
 
 void upstream_free(struct bufferevent *bev)

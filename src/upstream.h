@@ -58,6 +58,13 @@ struct upstream_req;
 struct upstream_req *upstream_connect(struct worker *w, const struct upstream_dest *d,
 				      upstream_filter filter, upstream_cb cb, void *arg);
 
+/* Resolve host and run filter on its addresses without connecting (the
+ * policy's view of a destination a parent proxy will connect to): cb gets
+ * UPSTREAM_OK (bev NULL) when one address passes, UPSTREAM_DENIED when none
+ * does, or the DNS error. */
+struct upstream_req *upstream_vet(struct worker *w, const char *host, uint16_t port,
+				   upstream_filter filter, upstream_cb cb, void *arg);
+
 /* Close an upstream connection, TLS or not. A TLS session whose connection
  * ends here stays resumable (without this, OpenSSL would treat it as cut
  * off and never offer it again). */
