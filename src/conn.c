@@ -395,7 +395,11 @@ static void request_done(struct conn *c)
 	c->outcome = c->outcome != NULL ? c->outcome : "OK";
 	conn_log_access(c);
 	upstream_release(c, c->upstream_reusable);
-	if (!c->client_keepalive || c->w->draining) {
+	/* client_keepalive is what the response's head told the client. A
+	 * retiring worker (reload) that told it "keep-alive" before the drain
+	 * began must still take the request the client may be sending: it is
+	 * answered with Connection: close. A stopping worker closes. */
+	if (!c->client_keepalive || (c->w->draining && !c->w->retiring)) {
 		flush_close(c);
 		return;
 	}
@@ -406,7 +410,8 @@ static void request_done(struct conn *c)
 	struct timeval wt = seconds_tv(c->w->cfg->client_timeout);
 	bufferevent_set_timeouts(c->cbev, NULL, &wt);
 	bufferevent_enable(c->cbev, EV_READ);
-	set_timer(c, c->w->cfg->idle_timeout);
+	double idle = c->w->cfg->idle_timeout;
+	set_timer(c, c->w->draining && idle > DRAIN_IDLE_GRACE ? DRAIN_IDLE_GRACE : idle);
 	/* A pipelined request may already be buffered: serve it from the event
 	 * loop rather than recursing (a long pipeline must not grow the stack). */
 	if (evbuffer_get_length(bufferevent_get_input(c->cbev)) > 0)
@@ -1994,6 +1999,10 @@ void conn_drain(struct conn *c, bool grace)
 		 * answered with Connection: close), else close as idle. */
 		double idle = c->w->cfg->idle_timeout;
 		set_timer(c, idle < DRAIN_IDLE_GRACE ? idle : DRAIN_IDLE_GRACE);
+		return;
 	}
-	c->client_keepalive = false;
+	/* Busy: a response head not yet sent says Connection: close (the
+	 * draining check where heads are built); one already sent stands. */
+	if (!grace)
+		c->client_keepalive = false;
 }

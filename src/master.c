@@ -416,25 +416,52 @@ int master_check(const struct config *cfg, SSL_CTX **tls, struct config_errors *
 
 /* ---- workers ------------------------------------------------------------------ */
 
+/* The signals the master handles and the workers get from it. */
+static void master_signals(sigset_t *set)
+{
+	sigemptyset(set);
+	sigaddset(set, SIGHUP);
+	sigaddset(set, SIGUSR1);
+	sigaddset(set, SIGUSR2);
+	sigaddset(set, SIGTERM);
+	sigaddset(set, SIGINT);
+	sigaddset(set, SIGCHLD);
+}
+
+/* SIGUSR2 is for workers; the master's own is a no-op handler, not
+ * SIG_IGN, since an ignored signal would be discarded even while a new
+ * worker holds it blocked. */
+static void usr2_noop(int sig)
+{
+	(void)sig;
+}
+
 static void spawn(struct master *m, struct gen *g, size_t i)
 {
 	struct metrics_slot *slot = metrics_slot_claim(m->metrics, 0, g->id);
+	/* The child starts with every signal of ours blocked: one sent before
+	 * the worker listens for it is held (pending), not lost. */
+	sigset_t block, old;
+	master_signals(&block);
+	sigprocmask(SIG_BLOCK, &block, &old);
 	pid_t pid = fork();
 	if (pid < 0) {
 		log_error("fork: %s", strerror(errno));
+		sigprocmask(SIG_SETMASK, &old, NULL);
 		metrics_slot_free(m->metrics, slot);
 		return;
 	}
 	if (pid == 0) {
-		/* The child must not run the master's event handlers. Signals
-		 * the master sends before the worker listens for them are held
-		 * (blocked), not lost. */
-		sigset_t mask;
-		sigemptyset(&mask);
-		sigaddset(&mask, SIGUSR1);
-		sigaddset(&mask, SIGUSR2);
-		sigaddset(&mask, SIGTERM);
-		sigprocmask(SIG_SETMASK, &mask, NULL);
+		/* The child must not run the master's event handlers, nor hold
+		 * listening sockets its generation does not use (a removed
+		 * listen address must stop answering). */
+		for (size_t k = 0; k < m->nsocks; k++) {
+			bool mine = false;
+			for (size_t j = 0; j < g->nls; j++)
+				mine |= g->socks[j] == m->socks[k];
+			if (!mine && m->socks[k]->fd >= 0)
+				close(m->socks[k]->fd);
+		}
 		master_forget(m);
 		signal(SIGINT, SIG_DFL);
 		signal(SIGCHLD, SIG_DFL);
@@ -445,6 +472,7 @@ static void spawn(struct master *m, struct gen *g, size_t i)
 			caps_set(false); /* the master's CAP_NET_BIND_SERVICE stays there */
 		worker_main(g->cfg, g->ls, g->nls, g->cache_ok, g->tls, m->metrics, slot);
 	}
+	sigprocmask(SIG_SETMASK, &old, NULL);
 	metrics_slot_set_pid(slot, pid);
 	g->w[i].pid = pid;
 	clock_gettime(CLOCK_MONOTONIC, &g->w[i].started);
@@ -816,6 +844,15 @@ int master_run(struct config *cfg, const char *path, bool foreground)
 	m->backoff = BACKOFF_MIN;
 	log_set_process("master");
 	signal(SIGPIPE, SIG_IGN);
+	/* A signal that comes before the handlers are in place (a reload
+	 * right after start) waits for them instead of killing the master. */
+	sigset_t sigs;
+	master_signals(&sigs);
+	sigprocmask(SIG_BLOCK, &sigs, NULL);
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = usr2_noop;
+	sigaction(SIGUSR2, &sa, NULL);
 
 	struct config_errors errs = { 0 };
 	SSL_CTX *tls = NULL;
@@ -870,9 +907,9 @@ int master_run(struct config *cfg, const char *path, bool foreground)
 	m->sigs[3] = evsignal_new(m->base, SIGHUP, hup_cb, m);
 	m->sigs[4] = evsignal_new(m->base, SIGUSR1, usr1_cb, m);
 	size_t nsigs = sizeof(m->sigs) / sizeof(m->sigs[0]);
-	signal(SIGUSR2, SIG_IGN);
 	for (size_t i = 0; i < nsigs; i++)
 		evsignal_add(m->sigs[i], NULL);
+	sigprocmask(SIG_UNBLOCK, &sigs, NULL);
 
 	for (size_t i = 0; i < m->cur->nw; i++)
 		spawn(m, m->cur, i);

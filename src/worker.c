@@ -125,6 +125,7 @@ static void worker_stop(struct worker *w, bool retire)
 	if (w->draining)
 		return;
 	w->draining = true;
+	w->retiring = retire;
 	set_accepting(w, false);
 	for (size_t i = 0; i < w->nlisteners; i++) {
 		evconnlistener_free(w->listeners[i]);
@@ -204,6 +205,10 @@ void worker_main(const struct config *cfg, const struct listen_sock *ls, size_t 
 		log_error("cannot create the event loop");
 		exit(1);
 	}
+	/* Two priorities: a signal (a reload's SIGUSR2) that arrives with a
+	 * connection is handled first, so a retiring worker accepts nothing
+	 * more once told to stop. */
+	event_base_priority_init(w->base, 2);
 	w->dns = evdns_base_new(w->base, 0);
 	if (w->dns == NULL) {
 		log_error("cannot create the resolver");
@@ -259,10 +264,11 @@ void worker_main(const struct config *cfg, const struct listen_sock *ls, size_t 
 		log_error("out of memory starting the worker");
 		exit(1);
 	}
-	evsignal_add(w->sig_term, NULL);
-	evsignal_add(w->sig_int, NULL);
-	evsignal_add(w->sig_usr1, NULL);
-	evsignal_add(w->sig_usr2, NULL);
+	struct event *sigs[] = { w->sig_term, w->sig_int, w->sig_usr1, w->sig_usr2 };
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
+		event_priority_set(sigs[i], 0);
+		evsignal_add(sigs[i], NULL);
+	}
 	/* Signals the master sent while this worker started were held
 	 * (blocked in spawn): the handlers are in place, let them in. */
 	sigset_t held;
@@ -270,6 +276,7 @@ void worker_main(const struct config *cfg, const struct listen_sock *ls, size_t 
 	sigaddset(&held, SIGUSR1);
 	sigaddset(&held, SIGUSR2);
 	sigaddset(&held, SIGTERM);
+	sigaddset(&held, SIGINT);
 	sigprocmask(SIG_UNBLOCK, &held, NULL);
 
 	w->listeners = calloc(nls, sizeof(*w->listeners));

@@ -39,6 +39,7 @@ struct worker {
 	size_t nlisteners;
 	bool accepting;        /* listeners enabled */
 	bool draining;         /* stop requested: finish in-flight work, then exit */
+	bool retiring;         /* ... because a newer generation took over (reload) */
 	size_t nconns;         /* client connections open */
 	struct conn *conns;    /* list of open client connections */
 	struct pool *pool;     /* idle upstream connections */

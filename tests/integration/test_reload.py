@@ -10,6 +10,8 @@ import os
 import re
 import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 
@@ -149,6 +151,20 @@ def load_client(idx, port, origin, deadline, st):
 def test_reload_under_load_drops_nothing(proxy_factory, origin_factory):
     # a patient origin: it must not close idle upstream connections itself
     origin = origin_factory(timeout=60)
+
+    def handler(conn):
+        # the head, then the body a moment later: at a reload many responses
+        # are half-way through (head already forwarded, body not yet)
+        conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        while True:
+            req = conn.read_request()
+            if req is None:
+                return
+            body = ("hello from origin: %s %s" % (req.method, req.target)).encode()
+            conn.send(http_response(200, [("Content-Length", str(len(body)))]))
+            time.sleep(0.002)
+            conn.send(body)
+    origin.handler = handler
     p = proxy_factory({"limits": {"drain_timeout": "10"}}, workers=2)
     assert len(p.wait_workers(2)) == 2
     first_workers = set(p.workers())
@@ -161,8 +177,8 @@ def test_reload_under_load_drops_nothing(proxy_factory, origin_factory):
         t.start()
     hups = 0
     vias = ["hopcache-a", "hopcache-b"]
-    time.sleep(0.5)
-    while time.monotonic() < deadline - 0.5:
+    time.sleep(0.3)
+    while time.monotonic() < deadline - 0.3:  # ~10 SIGHUPs, the last ~0.7 s before the end
         # a real change each time (Via pseudonym), not just the same file again
         p.sections["proxy"]["via"] = vias[hups % 2]
         p.write_ini()
@@ -200,6 +216,82 @@ def test_reload_under_load_drops_nothing(proxy_factory, origin_factory):
     assert get(p.port, origin, "/after").status == 200
 
 
+def test_sighup_right_after_start(cache_proxy_factory):
+    """A SIGHUP as soon as the master has bound its sockets ("listening on";
+    the pid_file is written about then, and systemd's Type=exec lets
+    `systemctl reload` come at any time) must not kill the master. With the
+    cache on, the master still prepares the store after that line, which
+    makes the moment last long enough to hit."""
+    for attempt in range(6):
+        p = cache_proxy_factory(workers=2, start=False)
+        p.start(wait=False)
+        assert wait_for(lambda: "listening on" in p.logs_text() or not p.running(), timeout=10,
+                        interval=0.0002), p.logs_text()
+        p.signal(signal.SIGHUP)
+        wait_for(lambda: reload_count(p) >= 1 or not p.running(), timeout=5)
+        assert p.running(), (
+            "attempt %d: the master exited with status %r (negative: killed by that signal) after a "
+            "SIGHUP sent right after its 'listening on' line; logs:\n%s" % (
+                attempt, p.proc.returncode, p.logs_text()))
+        assert reload_count(p) == 1, p.logs_text()
+        assert p.stop() == 0, p.logs_text()
+
+
+def test_reload_right_after_workers_start(proxy_factory):
+    """A SIGHUP that comes while the workers are still starting (right after
+    "started with N workers") must still retire them: generation 1 has to
+    finish at once, not keep serving the old config until drain_timeout.
+    The moment is short: on a 2-core machine this catches a worker that
+    misses its SIGUSR2 in roughly one run in four, not every time."""
+    # A busy CPU makes a just-forked worker wait for its first time slice,
+    # as on a loaded machine: the moment in question then lasts a while.
+    # Each proxy is moved, as soon as it is started, to a CPU where two busy
+    # loops run (its workers inherit that); this test process stays free.
+    cpus = sorted(os.sched_getaffinity(0))
+    cpu = cpus[-1]
+    hogs = []
+    try:
+        hogs = [subprocess.Popen([sys.executable, "-c",
+                                  "import os; os.sched_setaffinity(0, {%d})\nwhile True: pass" % cpu])
+                for _ in range(2)]
+        for attempt in range(12):
+            p = proxy_factory({"log": {"level": "debug"}}, workers=2, start=False)
+            p.start(wait=False)
+            try:
+                os.sched_setaffinity(p.pid, {cpu})
+            except OSError:
+                pass
+            p.wait_listening()
+            _reload_right_after_workers_start(p, attempt)
+    finally:
+        for h in hogs:
+            h.kill()
+            h.wait(5)
+
+
+def _reload_right_after_workers_start(p, attempt):
+    # SIGHUP as soon as the line is there (the workers are being forked)
+    assert wait_for(lambda: "started with 2 workers" in p.logs_text(), timeout=5,
+                    interval=0.0005), p.logs_text()
+    p.signal(signal.SIGHUP)
+    wait_reload(p, 1)
+    finished = wait_for(lambda: 1 in finished_gens(p), timeout=4)
+    kids = p.workers()
+    rc = p.stop()
+    if not finished:
+        text = p.logs_text()
+        gen1 = re.findall(r"generation 1 worker \d+ started as pid (\d+)", text)
+        deaf = [int(w) for w in gen1 if not re.search(r"worker\[%s\]: reload: draining" % w, text)]
+        assert finished, (
+            "attempt %d: generation 1 did not finish within 4 s of the reload (a drain without "
+            "connections takes ms); its workers %r never logged 'reload: draining' (SIGUSR2 "
+            "lost), children before stop: %r; logs:\n%s" % (
+                attempt, deaf, kids, "\n".join(l for l in text.splitlines()
+                                                if "worker ready" in l or "master" in l
+                                                or "draining" in l)))
+    assert rc == 0, p.logs_text()
+
+
 # -- invalid reload --------------------------------------------------------------------------
 
 def test_invalid_reload_keeps_serving(proxy_factory, origin):
@@ -233,14 +325,17 @@ def test_invalid_reload_keeps_serving(proxy_factory, origin):
     p.write_ini()
     p.signal(signal.SIGHUP)
     wait_reload(p, 1)
+    # An old worker may still accept a connection in the instant before it
+    # handles SIGUSR2 (it is then served, by the old config, and closed):
+    # check the new config once generation 1 is gone.
+    assert wait_for(lambda: 1 in finished_gens(p), timeout=5), p.logs_text()
+    after = wait_for(lambda: (lambda w: w if len(w) == 2 and not set(w) & set(before) else None)(
+        sorted(p.workers())), timeout=8)
+    assert after, "old workers %r still there or new ones missing: %r" % (before, p.workers())
     r = get(p.port, origin, "/after-fix")
     assert r.status == 200
     req = [q for q in origin.requests if q.target == "/after-fix"]
     assert req and "1.1 newname" in req[-1].get_all("via"), req
-    after = wait_for(lambda: (lambda w: w if len(w) == 2 and not set(w) & set(before) else None)(
-        sorted(p.workers())), timeout=8)
-    assert after, "old workers %r still there or new ones missing: %r" % (before, p.workers())
-    assert wait_for(lambda: 1 in finished_gens(p), timeout=5)
 
 
 def test_reload_refuses_missing_file(proxy_factory, origin, tmp_path):
@@ -268,7 +363,8 @@ def test_listen_change(proxy_factory, origin):
     p.write_ini()
     p.signal(signal.SIGHUP)
     wait_reload(p, 1)
-    assert "listening on 127.0.0.1:%d" % new_port in p.logs_text(), p.logs_text()
+    assert "listening on 127.0.0.1:%d" % new_port in p.logs_text(), \
+        "no 'listening on 127.0.0.1:%d':\n%s" % (new_port, p.logs_text())
     assert get(new_port, origin, "/new-port").status == 200
     assert get(old_port, origin, "/old-port").status == 200, "127.0.0.1:0 kept: the port must not change"
     assert "closed listener" not in p.logs_text()
@@ -277,7 +373,10 @@ def test_listen_change(proxy_factory, origin):
     p.write_ini()
     p.signal(signal.SIGHUP)
     wait_reload(p, 2)
-    assert wait_for(lambda: "closed listener 127.0.0.1:0" in p.logs_text(), timeout=8), p.logs_text()
+    t0 = time.monotonic()
+    assert wait_for(lambda: "closed listener 127.0.0.1:0" in p.logs_text(), timeout=10), \
+        "no 'closed listener 127.0.0.1:0' %.1fs after the reload; workers %r; logs:\n%s" % (
+            time.monotonic() - t0, p.workers(), p.logs_text())
     assert "closed listener 127.0.0.1:%d" % new_port not in p.logs_text()
     # nothing may listen on the removed address any more
     s = socket.socket()
@@ -339,6 +438,43 @@ def test_inflight_request_and_tunnel_survive_reload(proxy_factory, origin_factor
     assert wait_for(lambda: not _pid_alive(old[0]), timeout=5), "old worker still running"
     assert wait_for(lambda: 1 in finished_gens(p), timeout=3), p.logs_text()
     assert "did not stop in time" not in p.logs_text()
+
+
+def test_response_head_sent_before_reload_keeps_its_connection(proxy_factory, origin):
+    """A response whose head went out (keep-alive: no Connection: close)
+    before the reload, and whose body ends after it: the client may send
+    its next request on that connection as soon as the body is complete, so
+    the worker must not just close it -- it answers that next request (with
+    Connection: close), as it does for a connection that was idle at the
+    reload."""
+    body = b"H" * 1000 + b"T" * 1000
+    origin.responder = lambda req: (
+        [http_response(200, [("Content-Length", "2000")]) + body[:1000], 1.5, body[1000:]]
+        if req.target == "/slow-body" else
+        http_response(200, [], b"next: " + req.target.encode()))
+    p = proxy_factory({"limits": {"drain_timeout": "10"}})
+    with p.client(timeout=8) as c:
+        c.request("GET", origin.url("/slow-body"), [("Host", origin.authority)])
+        head = c.reader.read_until(b"\r\n\r\n", timeout=5)
+        assert head.startswith(b"HTTP/1.1 200"), head
+        assert b"connection: close" not in head.lower(), head
+        p.signal(signal.SIGHUP)
+        wait_reload(p, 1)
+        assert c.reader.read_exact(2000, timeout=5) == body
+        # the response said keep-alive: a client may send its next request now
+        c.request("GET", origin.url("/next"), [("Host", origin.authority)])
+        try:
+            r = c.read_response(timeout=5)
+        except (EOFError, OSError) as e:
+            raise AssertionError(
+                "the draining worker closed a keep-alive connection (its last response had no "
+                "Connection: close) with the next request in flight: %r (%s); log tail:\n%s" % (
+                    e, "RST" if c.reader.reset else "EOF", p.logs_text()[-2000:]))
+        assert r.status == 200 and r.body == b"next: /next", r
+        assert "close" in r.tokens("connection"), r
+        closed, extra = c.wait_closed(3)
+        assert closed and not extra
+    assert wait_for(lambda: 1 in finished_gens(p), timeout=5)
 
 
 def test_drain_timeout_cuts_old_tunnel(proxy_factory, origin):
