@@ -1413,8 +1413,11 @@ static void rules_text(struct load_ctx *ctx, struct config *cfg)
 	for (size_t i = 0; i < ctx->nrules; i++) {
 		fprintf(f, "\n[rule.%s]\n", ctx->rules[i].name);
 		for (size_t k = 0; k < NRULEKEYS; k++)
-			if (ctx->rules[i].val[k] != NULL)
-				fprintf(f, "%s = %s\n", rule_keys[k], ctx->rules[i].val[k]);
+			if (ctx->rules[i].val[k] != NULL) {
+				const char *v = ctx->rules[i].val[k];
+				const char *q = strpbrk(v, ";#") != NULL ? "\"" : "";
+				fprintf(f, "%s = %s%s%s\n", rule_keys[k], q, v, q);
+			}
 	}
 	fclose(f);
 	cfg->rules_text = text;
@@ -2030,8 +2033,10 @@ void config_print(const struct config *cfg, FILE *out)
 			sec = r->section;
 			fprintf(out, "\n[%s]\n", sec);
 		}
-		if (strcmp(r->key, "parent_password") == 0 && cfg->parent_password != NULL) {
-			/* a secret: not for pasting into bug reports */
+		if ((strcmp(r->key, "parent_user") == 0 || strcmp(r->key, "parent_password") == 0) &&
+		    cfg->parent_password != NULL) {
+			/* a secret, not for pasting into bug reports; both keys
+			 * go, since one without the other is an error */
 			fprintf(out, "; %s = (hidden: see %s)\n", r->key, cfg->path);
 			continue;
 		}
@@ -2042,7 +2047,10 @@ void config_print(const struct config *cfg, FILE *out)
 		if (m != NULL) {
 			print_value(m, r, cfg);
 			fclose(m);
-			fprintf(out, "%s%s\n", vlen > 0 ? " " : "", v != NULL ? v : "");
+			/* iniparser ends a value at ';' or '#' unless it is quoted */
+			bool quote_it = v != NULL && strpbrk(v, ";#") != NULL;
+			fprintf(out, "%s%s%s%s\n", vlen > 0 ? " " : "", quote_it ? "\"" : "",
+				v != NULL ? v : "", quote_it ? "\"" : "");
 			free(v);
 		} else {
 			fputc('\n', out);

@@ -1689,6 +1689,21 @@ static void read_response(struct conn *c)
 			bad_response(c, 502, "http_protocol_error", "malformed Connection header in response");
 			return;
 		}
+		if (c->res.status == 407 && c->via_parent && !c->upstream_tls) {
+			/* The parent wants other credentials than [upstream]
+			 * parent_user: the client can do nothing about it (and
+			 * Proxy-Authenticate is not passed on), so say what
+			 * happened, as for a refused CONNECT. */
+			char details[300];
+			snprintf(details, sizeof(details), "parent %s:%s answered 407 %.*s",
+				 cfg->parent[0].host, cfg->parent[0].port, (int)c->res.reason.len,
+				 c->res.reason.p);
+			for (char *p = details; *p; p++)
+				if ((unsigned char)*p < 0x20 || *p == '"' || *p == '\\')
+					*p = ' ';
+			bad_response(c, 502, "destination_unavailable", details);
+			return;
+		}
 		if (c->res.status == 101) {
 			if (!c->upgrading || info.upgrade_index < 0) {
 				bad_response(c, 502, "http_upgrade_failed", "unexpected 101 response");
