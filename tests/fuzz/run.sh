@@ -4,12 +4,12 @@
 # SECONDS (default 60) over a copy of its seed corpus. New interesting inputs
 # stay in the build directory (printed at the end); crashes are left there as
 # crash-* files and make the script exit 1.
-# Targets: http_request http_response chunked config tls_peek (the default: all).
+# Targets: http_request http_response chunked config tls_peek pac (the default: all).
 set -eu
 
 secs=${1:-60}
 [ $# -gt 0 ] && shift
-targets=${*:-http_request http_response chunked config tls_peek}
+targets=${*:-http_request http_response chunked config tls_peek pac}
 
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
@@ -21,8 +21,8 @@ status=0
 for t in $targets; do
 	echo "== $t: building"
 	case $t in
-	config) srcs="$top/src/config.c $top/src/auth.c $top/src/acl.c $top/src/domainset.c $top/src/cidr.c"
-		libs="-liniparser -lcrypt -lcrypto -lpcre2-8" ;;
+	config|pac) srcs="$top/src/config.c $top/src/auth.c $top/src/acl.c $top/src/domainset.c $top/src/cidr.c $top/src/pac.c"
+		libs="-liniparser -lcrypt -lcrypto -lpcre2-8 -levent_core" ;;
 	tls_peek) srcs="$top/src/tls_peek.c"; libs="" ;;
 	*) srcs="$top/src/http_parser.c"; libs="" ;;
 	esac
