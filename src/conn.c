@@ -1208,6 +1208,9 @@ static bool read_request(struct conn *c)
 	c->rule[0] = '\0';
 	c->res.status = 0;
 	c->res.nfields = 0;
+	/* the last request's target points into its head, which the parse
+	 * below may reallocate */
+	memset(&c->target, 0, sizeof(c->target));
 	c->via_parent = false;
 	c->dst_vetted = false;
 	c->upstream_reusable = false;

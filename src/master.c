@@ -77,6 +77,7 @@ struct gen {
 	unsigned id;
 	struct config *cfg;
 	SSL_CTX *tls;               /* the HTTPS port's context, inherited by workers */
+	SSL_CTX *tls_client;        /* https:// upstreams (trust store parsed once) */
 	bool cache_ok;              /* the store is prepared: workers open it */
 	struct listen_sock *ls;     /* its sockets, each plain or TLS */
 	struct lsock **socks;       /* ... and their shared records */
@@ -470,7 +471,7 @@ static void spawn(struct master *m, struct gen *g, size_t i)
 			exit(1);
 		if (getuid() != 0)
 			caps_set(false); /* the master's CAP_NET_BIND_SERVICE stays there */
-		worker_main(g->cfg, g->ls, g->nls, g->cache_ok, g->tls, m->metrics, slot);
+		worker_main(g->cfg, g->ls, g->nls, g->cache_ok, g->tls, g->tls_client, m->metrics, slot);
 	}
 	sigprocmask(SIG_SETMASK, &old, NULL);
 	metrics_slot_set_pid(slot, pid);
@@ -503,6 +504,7 @@ static void gen_free(struct master *m, struct gen *g)
 	if (g->kill_timer != NULL)
 		event_free(g->kill_timer);
 	SSL_CTX_free(g->tls);
+	SSL_CTX_free(g->tls_client);
 	config_free(g->cfg);
 	free(g->ls);
 	free(g->socks);
@@ -724,6 +726,10 @@ static struct gen *gen_new(struct master *m, struct config *cfg, SSL_CTX *tls)
 		return NULL;
 	}
 	g->cache_ok = cache_setup(cfg, m->cur);
+	char err[768];
+	g->tls_client = tls_client_new(cfg, err, sizeof(err));
+	if (g->tls_client == NULL)
+		log_error("https:// upstreams unavailable: %s", err);
 	return g;
 }
 

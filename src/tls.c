@@ -167,8 +167,7 @@ static int new_session(SSL *ssl, SSL_SESSION *sess)
 	return 1;
 }
 
-SSL_CTX *tls_client_new(const struct config *cfg, struct tls_sessions *sessions, char *err,
-			size_t errlen)
+SSL_CTX *tls_client_new(const struct config *cfg, char *err, size_t errlen)
 {
 	ERR_clear_error();
 	if (key_index < 0)
@@ -188,13 +187,14 @@ SSL_CTX *tls_client_new(const struct config *cfg, struct tls_sessions *sessions,
 	}
 	static const unsigned char h11[] = "\x08http/1.1";
 	SSL_CTX_set_alpn_protos(ctx, h11, sizeof(h11) - 1);
-	if (sessions != NULL) {
-		SSL_CTX_set_app_data(ctx, sessions);
-		SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT |
-							    SSL_SESS_CACHE_NO_INTERNAL_STORE);
-		SSL_CTX_sess_set_new_cb(ctx, new_session);
-	}
 	return ctx;
+}
+
+void tls_client_sessions(SSL_CTX *ctx, struct tls_sessions *sessions)
+{
+	SSL_CTX_set_app_data(ctx, sessions);
+	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+	SSL_CTX_sess_set_new_cb(ctx, new_session);
 }
 
 SSL *tls_server_ssl(SSL_CTX *ctx)

@@ -21,10 +21,13 @@ struct tls_sessions;
 SSL_CTX *tls_server_new(const struct config *cfg, char *err, size_t errlen);
 
 /* The client context for https:// upstreams: TLS 1.2+, the system trust
- * store or [upstream] ca_file/ca_path, ALPN http/1.1, client session cache
- * feeding sessions (NULL = no resumption). NULL with the reason in err. */
-SSL_CTX *tls_client_new(const struct config *cfg, struct tls_sessions *sessions, char *err,
-			size_t errlen);
+ * store or [upstream] ca_file/ca_path, ALPN http/1.1. Made by the master
+ * (the trust store is parsed once and shared by the workers). NULL with the
+ * reason in err. */
+SSL_CTX *tls_client_new(const struct config *cfg, char *err, size_t errlen);
+
+/* In a worker: keep the client sessions of ctx in sessions (resumption). */
+void tls_client_sessions(SSL_CTX *ctx, struct tls_sessions *sessions);
 
 /* A server-side SSL for an accepted client (NULL when out of memory). */
 SSL *tls_server_ssl(SSL_CTX *ctx);

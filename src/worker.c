@@ -179,7 +179,8 @@ static void signal_cb(evutil_socket_t sig, short what, void *arg)
 }
 
 void worker_main(const struct config *cfg, const struct listen_sock *ls, size_t nls, bool use_cache,
-		 SSL_CTX *tls_server, struct metrics *metrics, struct metrics_slot *slot)
+		 SSL_CTX *tls_server, SSL_CTX *tls_client, struct metrics *metrics,
+		 struct metrics_slot *slot)
 {
 	struct worker wk;
 	struct worker *w = &wk;
@@ -234,13 +235,10 @@ void worker_main(const struct config *cfg, const struct listen_sock *ls, size_t 
 		}
 		explicit_bzero(plain, sizeof(plain));
 	}
-	{
-		char err[768];
-		w->tls_sessions = tls_sessions_new(256);
-		w->tls_client = tls_client_new(cfg, w->tls_sessions, err, sizeof(err));
-		if (w->tls_client == NULL)
-			log_error("https:// upstreams unavailable: %s", err);
-	}
+	w->tls_client = tls_client;
+	w->tls_sessions = tls_sessions_new(256);
+	if (w->tls_client != NULL && w->tls_sessions != NULL)
+		tls_client_sessions(w->tls_client, w->tls_sessions);
 	if (use_cache) {
 		char err[512];
 		w->cache = cache_open(cfg->cache_dir, (size_t)cfg->cache_size,

@@ -71,8 +71,8 @@ struct worker {
  * took over (reload), finish within drain_timeout; SIGUSR1: reopen logs.
  * Never returns: exits the process with its status. */
 void worker_main(const struct config *cfg, const struct listen_sock *ls, size_t nls, bool use_cache,
-		 struct ssl_ctx_st *tls_server, struct metrics *metrics, struct metrics_slot *slot)
-	__attribute__((noreturn));
+		 struct ssl_ctx_st *tls_server, struct ssl_ctx_st *tls_client, struct metrics *metrics,
+		 struct metrics_slot *slot) __attribute__((noreturn));
 
 /* A connection closed: maybe resume accepting, maybe finish draining. */
 void worker_conn_closed(struct worker *w);

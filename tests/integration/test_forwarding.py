@@ -581,7 +581,11 @@ def test_slow_reader_back_pressure(proxy, origin):
             conn.send(chunk)
             sent[0] += len(chunk)
     origin.handler = handler
+    # the worker has started and answers (the master logs "listening" first)
+    with proxy.client() as c:
+        assert c.exchange("GET", "/hopcache/status", [("Host", "127.0.0.1")]).status == 200
     before = worker_rss_kib(proxy)
+    assert before > 0
     with proxy.client(timeout=30) as c:
         c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
         c.request("GET", origin.url("/huge"), hdrs(origin))
