@@ -496,3 +496,90 @@ def test_drain_timeout_cuts_old_tunnel(proxy_factory, origin):
     assert wait_for(lambda: not _pid_alive(old[0]), timeout=3), "old worker still running"
     assert wait_for(lambda: 1 in finished_gens(p), timeout=3), p.logs_text()
     assert len(p.wait_workers(1)) == 1
+
+
+# -- privileges -------------------------------------------------------------------------------
+
+def _free_low_port():
+    """A port below 1024 nothing listens on (we are root: binding tells)."""
+    for port in range(1023, 900, -1):
+        s = socket.socket()
+        try:
+            s.bind(("127.0.0.1", port))
+            return port
+        except OSError:
+            continue
+        finally:
+            s.close()
+    return None
+
+
+def _open_up(path):
+    """Let other users read path and search its parents (pytest's temp dirs are 0700)."""
+    os.chmod(path, 0o755 if os.path.isdir(path) else 0o644)
+    d = os.path.dirname(path)
+    while d not in ("/", "/tmp", ""):
+        os.chmod(d, os.stat(d).st_mode | 0o755)
+        d = os.path.dirname(d)
+
+
+def _status_field(pid, name):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith(name + ":"):
+                return line.split()[1:]
+    return None
+
+
+def test_reload_after_switching_user_binds_a_low_port(proxy_factory, origin):
+    """The master runs as [proxy] user after the start, keeping only
+    CAP_NET_BIND_SERVICE: a reload still re-reads the INI and binds a new
+    port below 1024; workers keep no capability."""
+    import pwd
+    if os.geteuid() != 0:
+        import pytest
+        pytest.skip("needs root to switch users")
+    nobody = pwd.getpwnam("nobody")
+    low = _free_low_port()
+    assert low is not None, "no free port below 1024"
+    p = proxy_factory({"proxy": {"user": "nobody"}}, workers=1, start=False)
+    p.write_ini()
+    _open_up(p.dir)
+    _open_up(p.ini)
+    p.start()
+    assert get(p.port, origin).status == 200
+    master_uid = int(_status_field(p.pid, "Uid")[1])
+    assert master_uid == nobody.pw_uid, "the master switched to [proxy] user"
+    cap_bind = 1 << 10  # CAP_NET_BIND_SERVICE
+    assert int(_status_field(p.pid, "CapEff")[0], 16) == cap_bind
+    (worker,) = p.workers()
+    assert int(_status_field(worker, "Uid")[1]) == nobody.pw_uid
+    assert int(_status_field(worker, "CapEff")[0], 16) == 0, "workers keep no capability"
+
+    p.sections["proxy"]["listen"] = "127.0.0.1:0, 127.0.0.1:%d" % low
+    p.write_ini()
+    _open_up(p.ini)
+    p.signal(signal.SIGHUP)
+    wait_reload(p, 1)
+    assert "listening on 127.0.0.1:%d" % low in p.logs_text(), p.logs_text()[-2000:]
+    assert get(low, origin).status == 200
+    assert get(p.port, origin).status == 200
+
+
+def test_config_test_warns_about_files_the_user_cannot_read(tmp_path):
+    """-t names each file [proxy] user could not re-read on a reload."""
+    from conftest import BINARY
+    import pytest
+    if os.geteuid() != 0:
+        pytest.skip("needs root to check another user's access")
+    secret = tmp_path / "htpasswd"
+    secret.write_text("alice:{SHA}qUqP5cyxm6YcTAhz05Hph5gvu9M=\n")
+    os.chmod(secret, 0o600)
+    ini = tmp_path / "t.ini"
+    ini.write_text("[proxy]\nuser = nobody\n[auth]\nscheme = basic\nhtpasswd = %s\n" % secret)
+    r = subprocess.run([BINARY, "-t", "-c", str(ini)], capture_output=True, text=True, timeout=20)
+    assert r.returncode == 0, r.stderr
+    assert "warning" in r.stderr and "[auth] htpasswd" in r.stderr and "nobody" in r.stderr, r.stderr
+    os.chmod(secret, 0o644)
+    r = subprocess.run([BINARY, "-t", "-c", str(ini)], capture_output=True, text=True, timeout=20)
+    assert "[auth] htpasswd" not in r.stderr, r.stderr
