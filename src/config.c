@@ -37,6 +37,7 @@
 #include "acl.h"
 #include "auth.h"
 #include "cidr.h"
+#include "domainset.h"
 #include "pac.h"
 
 /* Larger files are refused: a config is small; long lists live in their own files. */
@@ -298,25 +299,38 @@ static void add_error(struct load_ctx *ctx, const char *fmt, ...) __attribute__(
 static void add_error(struct load_ctx *ctx, const char *fmt, ...)
 {
 	va_list ap;
-	char *msg = NULL;
-	char **grown;
-	int n;
 
 	ctx->nerr++;
 	if (ctx->errs == NULL)
 		return;
 	va_start(ap, fmt);
-	n = vasprintf(&msg, fmt, ap);
+	config_errors_vadd(ctx->errs, fmt, ap);
 	va_end(ap);
-	if (n < 0)
+}
+
+void config_errors_vadd(struct config_errors *errs, const char *fmt, va_list ap)
+{
+	char *msg = NULL;
+	char **grown;
+
+	if (vasprintf(&msg, fmt, ap) < 0)
 		return;
-	grown = realloc(ctx->errs->msg, (ctx->errs->n + 1) * sizeof(*grown));
+	grown = realloc(errs->msg, (errs->n + 1) * sizeof(*grown));
 	if (grown == NULL) {
 		free(msg);
 		return;
 	}
-	ctx->errs->msg = grown;
-	ctx->errs->msg[ctx->errs->n++] = msg;
+	errs->msg = grown;
+	errs->msg[errs->n++] = msg;
+}
+
+void config_errors_add(struct config_errors *errs, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	config_errors_vadd(errs, fmt, ap);
+	va_end(ap);
 }
 
 /* Render s as a double-quoted, escaped, possibly shortened string for messages. */
@@ -1627,23 +1641,24 @@ static void check_tls(struct load_ctx *ctx, struct config *cfg)
 					  cfg->listen[j].host, cfg->listen[j].port);
 }
 
-/* A list of domain names, each exact or ".suffix". */
-static void check_domain_list(struct load_ctx *ctx, const char *sec, const char *key, const char *val)
+/* A list of domain names, each exact or ".suffix" (acl.c's parser, as for
+ * [rule.NAME] domains); the set when set is not NULL. */
+static void check_domain_list(struct load_ctx *ctx, const char *sec, const char *key,
+			      const char *val, struct domainset **set)
 {
-	const char *p = val;
-	char item[300], q[96];
-	bool toolong;
+	struct domainset *d = NULL;
+	char err[256];
 
-	while (p != NULL && next_item(&p, item, sizeof(item), &toolong)) {
-		const char *h = item[0] == '.' ? item + 1 : item;
-
-		if (toolong || !host_ok(h) || strchr(h, ':') != NULL) {
-			quote(item, q, sizeof(q));
-			add_error(ctx, "%s: [%s] %s: %s: expected a domain such as example.com or "
-				  ".example.com (the domain and its subdomains)", ctx->name, sec, key, q);
-			return;
-		}
+	if (val == NULL)
+		return;
+	if (acl_parse_domains(val, &d, err, sizeof(err)) < 0) {
+		add_error(ctx, "%s: [%s] %s: %s", ctx->name, sec, key, err);
+		return;
 	}
+	if (set != NULL)
+		*set = d;
+	else
+		domainset_free(d);
 }
 
 static void check_upstream(struct load_ctx *ctx, struct config *cfg)
@@ -1668,7 +1683,7 @@ static void check_upstream(struct load_ctx *ctx, struct config *cfg)
 			  ctx->name, cfg->parent_user == NULL ? "parent_password" : "parent_user");
 	if (cfg->parent_user != NULL && strchr(cfg->parent_user, ':') != NULL)
 		add_error(ctx, "%s: [upstream] parent_user: must not contain ':' (RFC 7617)", ctx->name);
-	check_domain_list(ctx, "upstream", "parent_direct", cfg->parent_direct);
+	check_domain_list(ctx, "upstream", "parent_direct", cfg->parent_direct, &cfg->parent_direct_set);
 }
 
 static void check_files(struct load_ctx *ctx, struct config *cfg)
@@ -1690,7 +1705,7 @@ static void check_files(struct load_ctx *ctx, struct config *cfg)
 		add_error(ctx, "%s: [auth] realm: must not contain '\"' or '\\'", ctx->name);
 	check_tls(ctx, cfg);
 	check_upstream(ctx, cfg);
-	check_domain_list(ctx, "pac", "direct_domains", cfg->pac_direct_domains);
+	check_domain_list(ctx, "pac", "direct_domains", cfg->pac_direct_domains, NULL);
 	if (cfg->pac_https && cfg->ntls_listen == 0)
 		add_error(ctx, "%s: [pac] https: needs a [tls] listen address to offer", ctx->name);
 	if (cfg->pac_proxy != NULL && !pac_hostport_ok(cfg->pac_proxy)) {
@@ -1822,6 +1837,7 @@ void config_free(struct config *cfg)
 	}
 	htpasswd_free(cfg->htpasswd);
 	groups_free(cfg->groups);
+	domainset_free(cfg->parent_direct_set);
 	free(cfg->rules_text);
 	free(cfg->path);
 	free(cfg);

@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdarg.h>
 #include <stdio.h>
 
 struct config_listen {
@@ -16,6 +17,7 @@ struct config_listen {
 struct cidr;
 struct htpasswd;
 struct groups;
+struct domainset;
 
 struct config_port_range {
 	uint16_t lo, hi; /* inclusive */
@@ -63,6 +65,7 @@ struct config {
 	char *parent_user;            /* parent_user = NAME: Basic credentials for the parent */
 	char *parent_password;        /* parent_password = TEXT */
 	char *parent_direct;          /* parent_direct = domains (exact or .suffix) fetched directly */
+	struct domainset *parent_direct_set; /* ... compiled, or NULL */
 
 	/* [tls] the HTTPS proxy port(s) */
 	struct config_listen *tls_listen; /* listen = host:port ... (default none) */
@@ -153,6 +156,11 @@ struct config *config_load_string(const char *text, const char *name, struct con
 
 void config_free(struct config *cfg);
 void config_errors_free(struct config_errors *errs);
+
+/* Append one formatted message (for checks made outside config.c). */
+void config_errors_add(struct config_errors *errs, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+void config_errors_vadd(struct config_errors *errs, const char *fmt, va_list ap);
 
 /* Is port allowed for CONNECT? */
 bool config_connect_port_allowed(const struct config *cfg, unsigned port);

@@ -32,6 +32,7 @@
 #include "auth.h"
 #include "config.h"
 #include "conn_cache.h"
+#include "domainset.h"
 #include "errors.h"
 #include "tls_peek.h"
 #include "log.h"
@@ -610,34 +611,6 @@ static bool method_idempotent(struct slice m)
 
 /* Write "Host: ..." from the target URI (RFC 9112 §3.2.2: a proxy MUST replace a
  * received Host with the host of an absolute-form target). */
-/* Is host in a list of domains ("example.com" exactly, ".example.com" with
- * its subdomains)? */
-static bool domain_listed(const char *list, const char *host)
-{
-	size_t hl = strlen(host);
-	while (hl > 0 && host[hl - 1] == '.')
-		hl--; /* a trailing dot names the same host */
-	for (const char *p = list; p != NULL && *p != '\0';) {
-		p += strspn(p, ", \t");
-		size_t n = strcspn(p, ", \t");
-		if (n == 0)
-			break;
-		const char *d = p;
-		size_t dl = n;
-		p += n;
-		bool sub = d[0] == '.';
-		if (sub) {
-			d++;
-			dl--;
-		}
-		if (hl == dl && strncasecmp(host, d, dl) == 0)
-			return true;
-		if (sub && hl > dl && host[hl - dl - 1] == '.' && strncasecmp(host + hl - dl, d, dl) == 0)
-			return true;
-	}
-	return false;
-}
-
 static void add_host(struct evbuffer *out, const struct http_target *t)
 {
 	const char *l = t->ipv6_literal ? "[" : "";
@@ -1350,7 +1323,8 @@ static bool read_request(struct conn *c)
 		slice_copy(host, sizeof(host), c->target.host);
 		snprintf(c->host_port, sizeof(c->host_port),
 			 c->target.ipv6_literal ? "[%s]:%u" : "%s:%u", host, c->target.port);
-		c->via_parent = cfg->nparent > 0 && !domain_listed(cfg->parent_direct, host);
+		c->via_parent = cfg->nparent > 0 && (cfg->parent_direct_set == NULL ||
+						   !domainset_match(cfg->parent_direct_set, host));
 		/* plain requests through the parent share its connections */
 		if (c->via_parent && !c->upstream_tls)
 			snprintf(c->pool_key, sizeof(c->pool_key), "parent:%s:%s", cfg->parent[0].host,

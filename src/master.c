@@ -29,7 +29,6 @@
 #include <netdb.h>
 #include <pwd.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -340,24 +339,6 @@ static bool readable_by(const char *path, const struct passwd *pw)
 	return (st.st_mode & S_IROTH) != 0;
 }
 
-static void add_msg(struct config_errors *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void add_msg(struct config_errors *e, const char *fmt, ...)
-{
-	va_list ap;
-	char *msg = NULL;
-	va_start(ap, fmt);
-	if (vasprintf(&msg, fmt, ap) < 0)
-		msg = NULL;
-	va_end(ap);
-	char **grown = msg ? realloc(e->msg, (e->n + 1) * sizeof(*grown)) : NULL;
-	if (grown == NULL) {
-		free(msg);
-		return;
-	}
-	e->msg = grown;
-	e->msg[e->n++] = msg;
-}
-
 int master_check(const struct config *cfg, SSL_CTX **tls, struct config_errors *errs,
 		 struct config_errors *warns)
 {
@@ -368,7 +349,7 @@ int master_check(const struct config *cfg, SSL_CTX **tls, struct config_errors *
 		char err[768];
 		SSL_CTX *ctx = tls_server_new(cfg, err, sizeof(err));
 		if (ctx == NULL) {
-			add_msg(errs, "%s: %s", cfg->path, err);
+			config_errors_add(errs, "%s: %s", cfg->path, err);
 			rc = -1;
 		} else if (tls != NULL) {
 			*tls = ctx;
@@ -380,7 +361,7 @@ int master_check(const struct config *cfg, SSL_CTX **tls, struct config_errors *
 		return rc;
 	struct passwd *pw = getpwnam(cfg->user);
 	if (pw == NULL) {
-		add_msg(errs, "%s: [proxy] user: no such user \"%s\"", cfg->path, cfg->user);
+		config_errors_add(errs, "%s: [proxy] user: no such user \"%s\"", cfg->path, cfg->user);
 		return -1;
 	}
 	if (warns == NULL)
@@ -400,16 +381,16 @@ int master_check(const struct config *cfg, SSL_CTX **tls, struct config_errors *
 		if (files[i].path == NULL || readable_by(files[i].path, pw))
 			continue;
 		if (files[i].sec == NULL)
-			add_msg(warns, "%s: not readable by user %s: a reload would fail", files[i].path,
+			config_errors_add(warns, "%s: not readable by user %s: a reload would fail", files[i].path,
 				cfg->user);
 		else
-			add_msg(warns, "%s: [%s] %s: %s: not readable by user %s: a reload would fail",
+			config_errors_add(warns, "%s: [%s] %s: %s: not readable by user %s: a reload would fail",
 				cfg->path, files[i].sec, files[i].key, files[i].path, cfg->user);
 	}
 	for (size_t i = 0; cfg->acl != NULL && i < cfg->acl->n_rules; i++) {
 		const struct acl_rule *r = &cfg->acl->rules[i];
 		if (r->domain_file_path != NULL && !readable_by(r->domain_file_path, pw))
-			add_msg(warns, "%s: [rule.%s] domain_file: %s: not readable by user %s: a reload "
+			config_errors_add(warns, "%s: [rule.%s] domain_file: %s: not readable by user %s: a reload "
 				"would fail", cfg->path, r->name, r->domain_file_path, cfg->user);
 	}
 	return rc;

@@ -587,7 +587,7 @@ static void test_unknown(void **state)
 		{ "[upstream]\nparent = 127.0.0.1:3128\nparent_user = bob\n",
 		  "test.ini: [upstream] parent_user: parent_user and parent_password go together" },
 		{ "[upstream]\nparent = 127.0.0.1:3128\nparent_direct = -bad-\u00e9.test\n",
-		  "test.ini: [upstream] parent_direct: \"-bad-\u00e9.test\": expected a domain such as example.com or .example.com (the domain and its subdomains)" },
+		  "test.ini: [upstream] parent_direct: expected a domain name or .suffix, got \"-bad-\u00e9.test\": non-ASCII name (write IDNA names as punycode, xn--...)" },
 		{ "[pac]\nproxy = evil\"x:80\n",
 		  "test.ini: [pac] proxy: expected host[:port] such as proxy.example.com:3128, got \"evil\\\"x:80\"" },
 		{ "[pac]\nproxy = proxy.example:http\n",
