@@ -56,22 +56,14 @@ unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY all_proxy ALL_PROXY \
 
 log() { printf '[bench] %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
+# shellcheck source=bench/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 for tool in nginx wrk curl python3 timeout; do
     command -v "$tool" >/dev/null 2>&1 || die "'$tool' not found (Debian: apt-get install nginx-light wrk curl python3)"
 done
 [[ -x $HOPCACHE ]] || die "hopcache binary not found: $HOPCACHE (build it, or set HOPCACHE)"
 
-duration_secs() {
-    local d=$1
-    case $d in
-        *ms) echo 1 ;;
-        *s) echo "${d%s}" ;;
-        *m) echo $(( ${d%m} * 60 )) ;;
-        *h) echo $(( ${d%h} * 3600 )) ;;
-        *) echo "$d" ;;
-    esac
-}
 DUR_S=$(duration_secs "$DURATION")
 [[ $DUR_S =~ ^[0-9]+$ && $DUR_S -gt 0 ]] || die "BENCH_RELOAD_DURATION '$DURATION' not understood (use e.g. 30s, 1m)"
 if ! [[ $INTERVAL =~ ^[0-9]+(\.[0-9]+)?$ ]] || ! awk -v i="$INTERVAL" 'BEGIN { exit !(i >= 0.1) }'; then
@@ -85,31 +77,7 @@ WORK=""
 declare -a STARTED=()    # long-running servers
 declare -a LOAD_PIDS=()  # wrk / the SIGHUP loop, while running
 
-descendants() {
-    local parent=$1 kids k
-    kids=$(ps -o pid= --ppid "$parent" 2>/dev/null || true)
-    for k in $kids; do
-        echo "$k"
-        descendants "$k"
-    done
-}
 
-stop_pids() {  # TERM the given PIDs, wait up to ~5 s, then KILL what is left
-    local -a pids=("$@") alive=()
-    local p i
-    ((${#pids[@]})) || return 0
-    for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-    for ((i = 0; i < 50; i++)); do
-        alive=()
-        for p in "${pids[@]}"; do
-            kill -0 "$p" 2>/dev/null && alive+=("$p")
-        done
-        ((${#alive[@]})) || break
-        sleep 0.1
-    done
-    for p in "${alive[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
-    for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-}
 
 cleanup() {
     local rc=$?
@@ -163,18 +131,7 @@ head -c 1024 /dev/urandom | base64 -w0 | head -c 1024 > "$WORK/www/1k"
 chmod 0755 "$WORK/www"
 chmod 0644 "$WORK/www/1k"
 
-port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
-wait_port() {  # wait_port PORT PID NAME
-    local port=$1 pid=$2 name=$3 i
-    for ((i = 0; i < 150; i++)); do
-        kill -0 "$pid" 2>/dev/null || { log "$name (pid $pid) exited during startup"; return 1; }
-        port_open "$port" && return 0
-        sleep 0.1
-    done
-    log "$name did not accept on 127.0.0.1:$port within 15 s"
-    return 1
-}
 
 # --- nginx origin: one worker, the 1 KiB no-store object ---------------------
 nginx_user_line=""

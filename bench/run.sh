@@ -75,22 +75,14 @@ unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY all_proxy ALL_PROXY \
 
 log() { printf '[bench] %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
+# shellcheck source=bench/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 for tool in nginx wrk curl openssl python3 timeout; do
     command -v "$tool" >/dev/null 2>&1 || die "'$tool' not found (Debian: apt-get install nginx-light wrk curl openssl python3)"
 done
 
 # wrk duration -> seconds, for the outer `timeout` guard.
-duration_secs() {
-    local d=$1
-    case $d in
-        *ms) echo 1 ;;
-        *s) echo "${d%s}" ;;
-        *m) echo $(( ${d%m} * 60 )) ;;
-        *h) echo $(( ${d%h} * 3600 )) ;;
-        *) echo "$d" ;;
-    esac
-}
 DUR_S=$(duration_secs "$DURATION")
 [[ $DUR_S =~ ^[0-9]+$ ]] || die "BENCH_DURATION '$DURATION' not understood (use e.g. 10s, 1m)"
 [[ $CONNS =~ ^[0-9]+$ && $CONNECT_PAR =~ ^[0-9]+$ && $CONNECT_ROUNDS =~ ^[0-9]+$ && $BIG_MIB =~ ^[0-9]+$ && $POLICY_DOMAINS =~ ^[0-9]+$ ]] \
@@ -102,31 +94,7 @@ WORK=""
 declare -a STARTED=()     # PIDs of long-running servers we started
 declare -a LOAD_PIDS=()   # PIDs of load generators currently running
 
-descendants() {  # all descendant PIDs of $1 (not $1 itself)
-    local parent=$1 kids k
-    kids=$(ps -o pid= --ppid "$parent" 2>/dev/null || true)
-    for k in $kids; do
-        echo "$k"
-        descendants "$k"
-    done
-}
 
-stop_pids() {  # TERM the given PIDs, wait up to ~5 s, then KILL what is left
-    local -a pids=("$@") alive=()
-    local p i
-    ((${#pids[@]})) || return 0
-    for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-    for ((i = 0; i < 50; i++)); do
-        alive=()
-        for p in "${pids[@]}"; do
-            kill -0 "$p" 2>/dev/null && alive+=("$p")
-        done
-        ((${#alive[@]})) || break
-        sleep 0.1
-    done
-    for p in "${alive[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
-    for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-}
 
 cleanup() {
     local rc=$?
@@ -233,23 +201,7 @@ render() {  # render TEMPLATE OUT KEY=VALUE...
     fi
 }
 
-port_open() {
-    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
-}
 
-wait_port() {  # wait_port PORT PID NAME -> 0 when accepting, 1 if it died / timed out
-    local port=$1 pid=$2 name=$3 i
-    for ((i = 0; i < 150; i++)); do
-        if ! kill -0 "$pid" 2>/dev/null; then
-            log "$name (pid $pid) exited during startup"
-            return 1
-        fi
-        port_open "$port" && return 0
-        sleep 0.1
-    done
-    log "$name did not accept on 127.0.0.1:$port within 15 s"
-    return 1
-}
 
 declare -A PID_OF=() PORT_OF=() NOTE_OF=()
 PORT_OF[direct]=$ORIGIN_PORT
