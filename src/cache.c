@@ -13,7 +13,10 @@
  *   0  u32 magic "HCR\x1a"      4  u16 format version   6  u16 zero
  *   8  u32 flags (CACHE_VARY)  12  u32 head_len        16  u64 body_len
  *  24  i64 request_time        32  i64 response_time   40  u64 stamp (us)
- *  48  head bytes, then body bytes; value size = 48 + head_len + body_len.
+ *  48  u32 ident_len           52  u32 zero
+ *  56  head bytes, body bytes, then the identity the record was stored for
+ *      (cache_key.h: the encoding its key is the hash of);
+ *      value size = 56 + head_len + body_len + ident_len.
  * A value whose magic, version, flags or lengths do not check out is treated
  * as absent; this process remembers its key and deletes it in its next write
  * transaction (a put of the same key replaces it anyway).
@@ -56,13 +59,12 @@
 #include <unistd.h>
 
 #include <lmdb.h>
-#include <openssl/evp.h>
 
 #include "log.h"
 
-#define CACHE_FORMAT 1u
+#define CACHE_FORMAT 2u /* 2: records carry their identity */
 #define REC_MAGIC 0x1a524348u /* "HCR\x1a" as stored (little-endian) */
-#define REC_HDR 48
+#define REC_HDR 56
 #define REC_FLAGS_KNOWN CACHE_VARY
 #define LRU_KEY_LEN (8 + CACHE_KEY_LEN)
 #define HIGH_PCT 85
@@ -244,9 +246,12 @@ static int rec_decode(const MDB_val *v, struct cache_object *o, int64_t *stamp)
 	uint32_t flags = get_le32(p + 8);
 	uint64_t head_len = get_le32(p + 12);
 	uint64_t body_len = get_le64(p + 16);
-	if (flags & ~REC_FLAGS_KNOWN)
+	uint64_t ident_len = get_le32(p + 48);
+	if ((flags & ~REC_FLAGS_KNOWN) || get_le32(p + 52) != 0)
 		return -1;
-	if (head_len > v->mv_size - REC_HDR || body_len != v->mv_size - REC_HDR - head_len)
+	size_t room = v->mv_size - REC_HDR;
+	if (head_len > room || ident_len > room - head_len ||
+	    body_len != room - head_len - ident_len)
 		return -1;
 	o->flags = flags;
 	o->request_time = (int64_t)get_le64(p + 24);
@@ -257,6 +262,8 @@ static int rec_decode(const MDB_val *v, struct cache_object *o, int64_t *stamp)
 	o->head_len = (size_t)head_len;
 	o->body = (const char *)p + REC_HDR + head_len;
 	o->body_len = (size_t)body_len;
+	o->ident = p + REC_HDR + head_len + body_len;
+	o->ident_len = (size_t)ident_len;
 	return 0;
 }
 
@@ -271,6 +278,8 @@ static void rec_header(uint8_t *p, const struct cache_object *o, int64_t stamp)
 	put_le64(p + 24, (uint64_t)o->request_time);
 	put_le64(p + 32, (uint64_t)o->response_time);
 	put_le64(p + 40, (uint64_t)stamp);
+	put_le32(p + 48, (uint32_t)o->ident_len);
+	put_le32(p + 52, 0);
 }
 
 /* Map bytes a value of vlen takes with its key and LRU entry (LMDB puts a
@@ -706,6 +715,8 @@ static int put_once(struct cache *c, const uint8_t *key, const struct cache_obje
 		memcpy(p + REC_HDR, obj->head, obj->head_len);
 	if (obj->body_len > 0)
 		memcpy(p + REC_HDR + obj->head_len, obj->body, obj->body_len);
+	if (obj->ident_len > 0)
+		memcpy(p + REC_HDR + obj->head_len + obj->body_len, obj->ident, obj->ident_len);
 	uint8_t lk[LRU_KEY_LEN];
 	lru_key(lk, stamp, key);
 	MDB_val l = { LRU_KEY_LEN, lk }, empty = { 0, NULL };
@@ -723,10 +734,13 @@ int cache_put(struct cache *c, const uint8_t key[CACHE_KEY_LEN], const struct ca
 	if (c == NULL)
 		return 0;
 	if (obj->body_len > c->max_object || obj->head_len > UINT32_MAX ||
-	    (obj->flags & ~REC_FLAGS_KNOWN) != 0)
+	    obj->ident_len > UINT32_MAX || (obj->flags & ~REC_FLAGS_KNOWN) != 0)
 		return 0;
-	size_t vlen = REC_HDR + obj->head_len + obj->body_len;
-	if (vlen < obj->body_len || rec_cost(c, vlen) > c->mapsize / 100 * PANIC_PCT) {
+	size_t vlen = REC_HDR + obj->head_len + obj->ident_len;
+	if (obj->body_len > SIZE_MAX - vlen)
+		return 0;
+	vlen += obj->body_len;
+	if (rec_cost(c, vlen) > c->mapsize / 100 * PANIC_PCT) {
 		log_debug("cache %s: %zu-byte record too large for the map", c->dir, vlen);
 		return 0;
 	}
@@ -1117,28 +1131,6 @@ void cache_close(struct cache *c)
 	mdb_env_close(c->env);
 	free(c->dir);
 	free(c);
-}
-
-int cache_key(const char *const *parts, const size_t *lens, size_t nparts,
-	      uint8_t out[CACHE_KEY_LEN])
-{
-	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-	unsigned int n = 0;
-	int ok = ctx != NULL && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1;
-	for (size_t i = 0; ok && i < nparts; i++) {
-		uint8_t len[8];
-		put_be64(len, (uint64_t)lens[i]);
-		ok = EVP_DigestUpdate(ctx, len, sizeof(len)) == 1 &&
-		     (lens[i] == 0 || EVP_DigestUpdate(ctx, parts[i], lens[i]) == 1);
-	}
-	ok = ok && EVP_DigestFinal_ex(ctx, out, &n) == 1 && n == CACHE_KEY_LEN;
-	EVP_MD_CTX_free(ctx);
-	if (!ok) {
-		memset(out, 0, CACHE_KEY_LEN);
-		log_error("cache: SHA-256 failed (OpenSSL)");
-		return -1;
-	}
-	return 0;
 }
 
 void cache_set_clock_skew(struct cache *c, int64_t seconds)

@@ -12,7 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define CACHE_KEY_LEN 32 /* SHA-256 */
+#define CACHE_KEY_LEN 32 /* SHA-256 of an identity (cache_key.h) */
 
 struct cache;
 struct cache_read;
@@ -31,6 +31,9 @@ struct cache_object {
 	size_t head_len;
 	const char *body;
 	size_t body_len;
+	const uint8_t *ident;  /* the identity it was stored for (cache_key.h):
+				  a hit compares it byte for byte */
+	size_t ident_len;
 };
 
 #define CACHE_VARY 0x1u
@@ -52,14 +55,6 @@ int cache_prepare(const char *dir, size_t map_size, char *err, size_t errlen);
 struct cache *cache_open(const char *dir, size_t map_size, size_t max_object, char *err,
 			 size_t errlen);
 void cache_close(struct cache *c);
-
-/* Key of a cache entry: SHA-256 over the parts, each preceded by its length
- * as 8 bytes big-endian (so ("ab","c") and ("a","bc") differ). Primary key:
- * parts = { "GET", uri }. Variant key: parts = { primary key bytes,
- * normalised value of each Vary field in order }. Returns 0, or -1 if
- * OpenSSL failed (logged; out is then all zero and must not be used). */
-int cache_key(const char *const *parts, const size_t *lens, size_t nparts,
-	      uint8_t out[CACHE_KEY_LEN]);
 
 /* Look a key up. Returns 1 found (obj filled, *rd holds the read
  * transaction: call cache_release), 0 absent, -1 on error (logged). */

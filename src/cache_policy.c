@@ -582,17 +582,18 @@ int64_t cache_current_age(const struct http_field *f, size_t n, int64_t request_
 	int64_t age_value = 0, date_value, apparent_age, response_delay;
 	int64_t corrected_age_value, corrected_initial_age, resident_time;
 
-	/* An Age that is not exactly one delta-seconds (a list, several
-	 * lines, a sign, a fraction, text) cannot be trusted: the response is
-	 * taken as stale (RFC 9111 §5.1 lets a recipient ignore it; treating it
-	 * as old is the safe reading, and the one the public cache tests check). */
+	/* RFC 9111 §5.1: a list-based Age (one line "0, 7200", or several
+	 * lines, which combine into one list) -> use the first member; a value
+	 * that is not a non-negative integer ("abc", "-1", "1.5") -> ignore
+	 * the field. Overflow past 2^31 reads as 2^31 (§1.2.2). */
 	if (a != NULL) {
-		size_t lines = 0;
-		for (size_t i = 0; i < n; i++)
-			lines += slice_eq_ci(f[i].name, "Age");
-		age_value = cp_delta(a->value);
-		if (lines > 1 || age_value < 0)
-			age_value = (int64_t)1 << 31;
+		struct slice v = a->value;
+		const char *comma = memchr(v.p, ',', v.len);
+		if (comma != NULL)
+			v.len = (size_t)(comma - v.p);
+		age_value = cp_delta(cp_trim(v));
+		if (age_value < 0)
+			age_value = 0;
 	}
 	date_value = cp_field_date(f, n, "Date");
 	if (date_value < 0)
@@ -689,48 +690,42 @@ size_t cache_vary_names(const struct http_field *f, size_t n, struct slice *name
 }
 
 /* Append one byte to a bounded output, counting the full length. */
-static void cp_put(char *out, size_t len, size_t *w, char c)
+/* Append n bytes at *w when they fit in out[len]; *w counts them anyway. */
+static void cp_put_n(char *out, size_t len, size_t *w, const char *p, size_t n)
 {
 	if (*w < len)
-		out[*w] = c;
-	(*w)++;
+		memcpy(out + *w, p, n < len - *w ? n : len - *w);
+	*w += n;
 }
 
-/* Normalised value of a request field for a Vary match. */
+/* Normalised value of a request field for a Vary match: each field line
+ * trimmed, split at its commas, each member trimmed, members and lines
+ * joined by ",". The length counted never depends on what fit in out. */
 size_t cache_vary_value(const struct http_field *f, size_t n, struct slice name, char *out,
 			size_t len, bool *absent)
 {
-	size_t i, k, w = 0;
+	size_t w = 0;
 	bool first = true;
 
 	*absent = true;
-	for (i = 0; i < n; i++) {
-		struct slice v;
-
+	for (size_t i = 0; i < n; i++) {
 		if (!cp_slice_eq_ci(f[i].name, name))
 			continue;
 		*absent = false;
-		v = cp_trim(f[i].value);
 		if (!first)
-			cp_put(out, len, &w, ',');
+			cp_put_n(out, len, &w, ",", 1);
 		first = false;
-		for (k = 0; k < v.len; k++) {
-			if (cp_is_ows(v.p[k])) {
-				size_t j = k;
-
-				while (j < v.len && cp_is_ows(v.p[j]))
-					j++;
-				/* OWS before a comma, or after one: dropped */
-				if (j < v.len && v.p[j] == ',') {
-					k = j - 1;
-					continue;
-				}
-				if (w > 0 && w - 1 < len && out[w - 1] == ',') {
-					k = j - 1;
-					continue;
-				}
-			}
-			cp_put(out, len, &w, v.p[k]);
+		struct slice v = cp_trim(f[i].value);
+		size_t k = 0;
+		for (;;) {
+			const char *comma = v.len > k ? memchr(v.p + k, ',', v.len - k) : NULL;
+			size_t end = comma != NULL ? (size_t)(comma - v.p) : v.len;
+			struct slice m = cp_trim(slice_make(v.p + k, end - k));
+			cp_put_n(out, len, &w, m.p, m.len);
+			if (comma == NULL)
+				break;
+			cp_put_n(out, len, &w, ",", 1);
+			k = end + 1;
 		}
 	}
 	return w;

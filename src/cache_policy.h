@@ -105,9 +105,11 @@ int64_t cache_freshness_lifetime(int status, const struct http_field *f, size_t 
  * response_time - Date); response_delay = response_time - request_time;
  * corrected_age_value = Age + response_delay; corrected_initial_age =
  * max(apparent_age, corrected_age_value); + resident_time (now -
- * response_time). Missing Date -> response_time; missing Age -> 0; an Age
- * that is not exactly one delta-seconds (a list, several lines, a sign, a
- * fraction) -> 2^31, i.e. stale; negative delays (clock steps) count as 0. */
+ * response_time). Missing Date -> response_time; missing Age -> 0. Age
+ * follows RFC 9111 §5.1: a list (one line "0, 7200" or several lines) ->
+ * its first member; an invalid value ("abc", "-1", "1.5", "7200;x=y") ->
+ * the field is ignored (0); past 2^31 -> 2^31. Negative delays (clock
+ * steps) count as 0. */
 int64_t cache_current_age(const struct http_field *f, size_t n, int64_t request_time,
 			  int64_t response_time, int64_t now);
 

@@ -215,8 +215,7 @@ static void conn_free_cb(evutil_socket_t fd, short what, void *arg)
 		evbuffer_free(c->sbody.tee);
 	if (c->rbody.tee != NULL)
 		evbuffer_free(c->rbody.tee);
-	if (c->cache_head != NULL)
-		evbuffer_free(c->cache_head);
+	conn_cache_free(c);
 	free(c->keep);
 	free(c->req.fields);
 	free(c->res.fields);
@@ -347,7 +346,8 @@ void conn_log_access(struct conn *c)
 		.user_agent = have_req ? field_value(c->req.fields, c->req.nfields, "user-agent",
 						     agent, sizeof(agent)) : NULL,
 		.content_type = have_res ? field_value(c->res.fields, c->res.nfields, "content-type",
-						       ctype, sizeof(ctype)) : NULL,
+						       ctype, sizeof(ctype))
+					 : c->cache_ctype,
 		.cache = cache,
 		.upstream_host = c->upstream_addr[0] && uhost[0] ? uhost : NULL,
 		.tunnel = c->tunnel != NULL || (c->connect_replied && c->status == 200),
@@ -650,6 +650,10 @@ static void answer_max_forwards(struct conn *c)
 		/* RFC 9110 §9.3.8: the body is the request as received, less the
 		 * credentials this proxy consumed. */
 		struct evbuffer *body = evbuffer_new();
+		if (body == NULL) {
+			fail_request(c, 500, "proxy_internal_error", "out of memory");
+			return;
+		}
 		evbuffer_add_printf(body, "%.*s %.*s HTTP/1.%d\r\n", (int)c->req.method.len,
 				    c->req.method.p, (int)c->req.target.len, c->req.target.p,
 				    c->req.minor);
@@ -1179,6 +1183,8 @@ static bool read_request(struct conn *c)
 	c->res_started = false;
 	c->user[0] = '\0';
 	c->rule[0] = '\0';
+	free(c->cache_ctype);
+	c->cache_ctype = NULL;
 	c->res.status = 0;
 	c->res.nfields = 0;
 	/* the last request's target points into its head, which the parse
@@ -1389,6 +1395,7 @@ static bool read_request(struct conn *c)
 
 void conn_resume_after_wait(struct conn *c)
 {
+	conn_cache_wait_end(c); /* timed out: leave the queue (woken: already out) */
 	c->collapse_tried = true;
 	c->state = CONN_READ_HEAD; /* between stages: the request is parsed */
 	if (conn_cache_request(c))

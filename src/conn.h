@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "cache.h"
+#include "cache_key.h"
 #include "cache_policy.h"
 #include "hop.h"
 #include "http_parser.h"
@@ -116,11 +117,15 @@ struct conn {
 	int64_t cache_req_time, cache_response_time;
 	uint8_t cache_key[CACHE_KEY_LEN];  /* primary key */
 	uint8_t cache_vkey[CACHE_KEY_LEN]; /* key of the response (variant or primary) */
-	char cache_uri[2048];
+	struct cache_ident cache_id;       /* the identity cache_key names (cache_key.h) */
+	struct cache_ident cache_vid;      /* the identity cache_vkey names */
+	char *cache_uri;                   /* the normalised URI (heap) */
+	size_t cache_uri_len;
 	char cache_validators[1024];
 	size_t cache_validators_len;
-	char cache_vary_marker[512];
-	char cache_vary_gen[17];          /* generation of the Vary marker (conn_cache.c) */
+	char *cache_marker;               /* the Vary marker to store with the response, or NULL */
+	char *cache_ctype;                /* Content-Type of a response served from the store,
+					     for the access log (the stored fields end with the read) */
 	struct evbuffer *cache_head;      /* the head to store */
 	struct inflight *inflight;        /* the fetch this request leads or waits for */
 	struct conn *wait_next;           /* next waiter of the same fetch */

@@ -7,10 +7,18 @@
  * cache.c's; this file turns them into responses and Cache-Status
  * (RFC 9211) values.
  *
- * Keys: the primary key is SHA-256 of ("GET", normalised URI). A response
- * with Vary is stored under a variant key (primary key + the normalised
- * request values of the Vary fields) and the primary key holds a Vary marker
- * naming the fields. */
+ * Keys (cache_key.h): the primary key names ("GET", the whole normalised
+ * URI). A response with Vary is stored under a variant key (the same, the
+ * marker's generation, each Vary'd name with the request's full value) and
+ * the primary key holds a Vary marker naming the fields. Every record keeps
+ * the identity it was stored for, and every read here compares it with the
+ * identity asked for (get_checked): a record stored for another request is
+ * a miss, never served.
+ *
+ * What a hit never carries: Set-Cookie and Set-Cookie2. A shared cache may
+ * store a response that sets a cookie (`[cache] store_set_cookie`), but the
+ * cookie was the first client's (RFC 6265 §8); other clients get the
+ * response without it. */
 #include "conn_cache.h"
 
 #include <errno.h>
@@ -28,12 +36,14 @@
 #include <event2/event.h>
 
 #include "cache.h"
+#include "cache_key.h"
 #include "cache_policy.h"
 #include "cidr.h"
 #include "config.h"
 #include "conn.h"
 #include "errors.h"
 #include "log.h"
+#include "metrics.h"
 #include "worker.h"
 
 #define VARY_MAX 16
@@ -121,71 +131,74 @@ static void inflight_leave(struct conn *c)
 	free(f);
 }
 
-/* The normalised URI of the request target: lower-case scheme and host,
- * port only when not the default, then the path as sent. */
-static size_t normal_uri(const struct http_target *t, char *out, size_t len)
+/* The primary identity and key of a target: id and key filled, the
+ * normalised URI kept in *uri (the caller frees it). false when out of
+ * memory. */
+static bool primary_of(const struct http_target *t, char **uri, size_t *ulen,
+		       struct cache_ident *id, uint8_t key[CACHE_KEY_LEN])
 {
-	int n = snprintf(out, len, "%s://%s", slice_eq_ci(t->scheme, "https") ? "https" : "http",
-			 t->ipv6_literal ? "[" : "");
-	size_t o = n > 0 ? (size_t)n : 0;
-	for (size_t i = 0; i < t->host.len && o + 1 < len; i++) {
-		char ch = t->host.p[i];
-		out[o++] = (ch >= 'A' && ch <= 'Z') ? (char)(ch + 32) : ch;
-	}
-	unsigned defport = slice_eq_ci(t->scheme, "https") ? 443 : 80;
-	n = snprintf(out + o, o < len ? len - o : 0, "%s", t->ipv6_literal ? "]" : "");
-	o += n > 0 ? (size_t)n : 0;
-	if (t->port != defport) {
-		n = snprintf(out + o, o < len ? len - o : 0, ":%u", t->port);
-		o += n > 0 ? (size_t)n : 0;
-	}
-	if (o < len) {
-		size_t room = len - o - 1;
-		size_t pl = t->path.len < room ? t->path.len : room;
-		if (t->path.len > 0 && t->path.p[0] == '?' && room > 0) {
-			out[o++] = '/';
-			room--;
-			pl = t->path.len < room ? t->path.len : room;
-		}
-		memcpy(out + o, t->path.p, pl);
-		o += pl;
-		out[o] = '\0';
-	}
-	return o;
+	*uri = cache_uri_normal(t, ulen);
+	if (*uri == NULL)
+		return false;
+	struct cache_key_input in = { .method_class = SLICE_LIT("GET"),
+				      .uri = slice_make(*uri, *ulen) };
+	return cache_key_make(&in, id, key) == 0;
 }
 
-/* Primary key of an absolute URI. */
-static void primary_key(const char *uri, size_t len, uint8_t key[CACHE_KEY_LEN])
+/* The request's primary identity and key (c->cache_uri, cache_id, cache_key). */
+static bool make_primary(struct conn *c)
 {
-	const char *parts[2] = { "GET", uri };
-	size_t lens[2] = { 3, len };
-	cache_key(parts, lens, 2, key);
+	free(c->cache_uri);
+	c->cache_uri = NULL;
+	return primary_of(&c->target, &c->cache_uri, &c->cache_uri_len, &c->cache_id,
+			  c->cache_key);
 }
 
-/* Variant key: the primary key and the request's values of the Vary names. */
-static void variant_key(const uint8_t primary[CACHE_KEY_LEN], const char *gen,
-			const struct http_field *req, size_t req_n, const struct slice *names,
-			size_t nnames, uint8_t key[CACHE_KEY_LEN])
+/* The identity of the request's variant for these Vary names and marker
+ * generation (c->cache_vid, cache_vkey); with no names, the primary. */
+static bool make_variant(struct conn *c, const char *gen, const struct slice *names, size_t nn)
 {
-	char vals[VARY_MAX][512];
-	const char *parts[VARY_MAX + 2];
-	size_t lens[VARY_MAX + 2];
-	parts[0] = (const char *)primary;
-	lens[0] = CACHE_KEY_LEN;
-	parts[1] = gen;
-	lens[1] = strlen(gen);
-	for (size_t i = 0; i < nnames && i < VARY_MAX; i++) {
-		bool absent = false;
-		size_t n = cache_vary_value(req, req_n, names[i], vals[i], sizeof(vals[i]), &absent);
-		if (absent) {
-			/* differs from every present value: CTLs never pass the parser */
-			vals[i][0] = '\001';
-			n = 1;
-		}
-		parts[i + 2] = vals[i];
-		lens[i + 2] = n < sizeof(vals[i]) ? n : sizeof(vals[i]);
+	struct cache_key_input in = {
+		.method_class = SLICE_LIT("GET"),
+		.uri = slice_make(c->cache_uri, c->cache_uri_len),
+		.generation = slice_make(gen, strlen(gen)),
+		.vary_names = names,
+		.nvary = nn,
+		.req = c->req.fields,
+		.nreq = c->req.nfields,
+	};
+	return cache_key_make(&in, &c->cache_vid, c->cache_vkey) == 0;
+}
+
+/* The primary key of a target, for deletion (PURGE, invalidation). */
+static bool primary_key_of(const struct http_target *t, uint8_t key[CACHE_KEY_LEN])
+{
+	char *uri = NULL;
+	size_t ulen;
+	struct cache_ident id = { 0 };
+	bool ok = primary_of(t, &uri, &ulen, &id, key);
+	free(uri);
+	cache_ident_free(&id);
+	return ok;
+}
+
+/* Read the record at key and check that it was stored for identity id. A
+ * record stored for another identity (a SHA-256 collision, or a damaged
+ * store) is a miss: counted, logged, never served. Returns as cache_get. */
+static int get_checked(struct conn *c, const uint8_t key[CACHE_KEY_LEN],
+		       const struct cache_ident *id, struct cache_object *obj,
+		       struct cache_read **rd)
+{
+	int r = cache_get(c->w->cache, key, obj, rd);
+	if (r == 1 && !cache_ident_equal(id, obj->ident, obj->ident_len)) {
+		cache_release(*rd);
+		*rd = NULL;
+		metrics_cache_key_mismatch(c->w->metrics);
+		log_warn("cache: the record under the key of %s was stored for another request;"
+			 " treated as a miss", c->cache_uri);
+		return 0;
 	}
-	cache_key(parts, lens, 2 + (nnames < VARY_MAX ? nnames : VARY_MAX), key);
+	return r;
 }
 
 /* A Vary marker is stored at the primary key: its head names the fields the
@@ -242,15 +255,19 @@ static bool parse_stored(struct conn *c, const struct cache_object *obj)
  * rd, c->cache_vkey set), 0 absent (c->cache_fwd says why), -1 error. */
 static int lookup(struct conn *c, struct cache_object *obj, struct cache_read **rd)
 {
-	struct cache *store = c->w->cache;
-	int r = cache_get(store, c->cache_key, obj, rd);
+	int r = get_checked(c, c->cache_key, &c->cache_id, obj, rd);
 	if (r <= 0) {
 		c->cache_fwd = "uri-miss";
 		return r;
 	}
-	memcpy(c->cache_vkey, c->cache_key, CACHE_KEY_LEN);
-	if (!(obj->flags & CACHE_VARY))
-		return 1;
+	if (!(obj->flags & CACHE_VARY)) {
+		memcpy(c->cache_vkey, c->cache_key, CACHE_KEY_LEN);
+		if (cache_ident_copy(&c->cache_vid, &c->cache_id) == 0)
+			return 1;
+		cache_release(*rd);
+		*rd = NULL;
+		return -1;
+	}
 	/* A Vary marker: its head lists the fields the variants differ by. */
 	struct slice names[VARY_MAX];
 	size_t nn = 0;
@@ -261,10 +278,12 @@ static int lookup(struct conn *c, struct cache_object *obj, struct cache_read **
 		c->cache_fwd = "vary-miss";
 		return 0;
 	}
-	variant_key(c->cache_key, gen, c->req.fields, c->req.nfields, names, nn, c->cache_vkey);
+	bool made = make_variant(c, gen, names, nn); /* names point into the marker */
 	cache_release(*rd);
 	*rd = NULL;
-	r = cache_get(store, c->cache_vkey, obj, rd);
+	if (!made)
+		return -1;
+	r = get_checked(c, c->cache_vkey, &c->cache_vid, obj, rd);
 	if (r == 0)
 		c->cache_fwd = "vary-miss";
 	return r;
@@ -297,12 +316,20 @@ static void map_ref_done(const void *data, size_t len, void *arg)
 	map_refs--;
 }
 
-/* Write the stored response (or a 304/206/416 made from it) to the client.
- * The body goes from the map to the socket without a copy in between when
- * it can: then the read handle rd is kept until it is written, and this
+/* Fields a response from the store never carries: the cookies it set were
+ * for the client whose request fetched it (RFC 6265 §8). */
+static bool cookie_field(struct slice name)
+{
+	return slice_eq_ci(name, "set-cookie") || slice_eq_ci(name, "set-cookie2");
+}
+
+/* Write the stored response (or a 304/206/416 made from it) to the client,
+ * with extra (complete field lines, or NULL) after the stored fields. The
+ * body goes from the map to the socket without a copy in between when it
+ * can: then the read handle rd is kept until it is written, and this
  * returns true (the caller must not release rd). */
 static bool serve_stored(struct conn *c, const struct cache_object *obj, int64_t age,
-			 const char *cache_status, struct cache_read *rd)
+			 const char *cache_status, const char *extra, struct cache_read *rd)
 {
 	bool rd_taken = false;
 	if (!c->rbody.done)
@@ -314,9 +341,14 @@ static bool serve_stored(struct conn *c, const struct cache_object *obj, int64_t
 	bool not_modified = cache_conditional(c->req.fields, c->req.nfields, c->res.fields,
 					       c->res.nfields) == 304;
 	struct cache_range range = { .kind = CACHE_RANGE_NONE };
-	if (!not_modified && status == 200 && c->creq.has_range)
+	/* RFC 9110 §14.2: range handling is defined for GET only; a HEAD
+	 * ignores Range and answers 200. */
+	if (!not_modified && status == 200 && c->creq.has_range && !c->head_request)
 		cache_range_parse(c->req.fields, c->req.nfields, c->res.fields, c->res.nfields,
 				  obj->body_len, &range);
+	struct evbuffer *parts = NULL;
+	if (range.kind == CACHE_RANGE_MULTI && (parts = evbuffer_new()) == NULL)
+		range.kind = CACHE_RANGE_NONE; /* out of memory: the whole response */
 
 	if (not_modified)
 		evbuffer_add(out, "HTTP/1.1 304 Not Modified\r\n", 27);
@@ -333,6 +365,8 @@ static bool serve_stored(struct conn *c, const struct cache_object *obj, int64_t
 		const struct http_field *f = &c->res.fields[i];
 		if (slice_eq_ci(f->name, "age"))
 			continue; /* replaced by the current age (RFC 9111 §5.1) */
+		if (cookie_field(f->name))
+			continue;
 		if (not_modified && !in_304(f->name))
 			continue;
 		if (range.kind == CACHE_RANGE_MULTI && slice_eq_ci(f->name, "content-type"))
@@ -342,12 +376,16 @@ static bool serve_stored(struct conn *c, const struct cache_object *obj, int64_t
 		evbuffer_add(out, f->value.p, f->value.len);
 		evbuffer_add(out, "\r\n", 2);
 	}
+	if (extra != NULL)
+		evbuffer_add(out, extra, strlen(extra));
 	evbuffer_add_printf(out, "Age: %lld\r\nVia: 1.1 %s\r\nCache-Status: %s\r\n",
 			    (long long)(age < 0 ? 0 : age), via, cache_status);
 
+	const struct http_field *ct = http_field_find(c->res.fields, c->res.nfields, "content-type");
+	free(c->cache_ctype); /* for the access log: the fields end with the read */
+	c->cache_ctype = ct != NULL ? strndup(ct->value.p, ct->value.len) : NULL;
 	const char *body = obj->body;
 	size_t body_len = obj->body_len;
-	struct evbuffer *parts = NULL;
 	if (not_modified) {
 		body_len = 0;
 	} else if (range.kind == CACHE_RANGE_SINGLE) {
@@ -362,10 +400,7 @@ static bool serve_stored(struct conn *c, const struct cache_object *obj, int64_t
 	} else if (range.kind == CACHE_RANGE_MULTI) {
 		/* RFC 9110 §14.6: multipart/byteranges. */
 		static const char boundary[] = "hopcache-byteranges-7d2f9a";
-		const struct http_field *ct =
-			http_field_find(c->res.fields, c->res.nfields, "content-type");
-		parts = evbuffer_new();
-		for (size_t i = 0; i < range.n && parts != NULL; i++) {
+		for (size_t i = 0; i < range.n; i++) {
 			evbuffer_add_printf(parts, "\r\n--%s\r\n", boundary);
 			if (ct != NULL)
 				evbuffer_add_printf(parts, "Content-Type: %.*s\r\n", (int)ct->value.len,
@@ -373,16 +408,14 @@ static bool serve_stored(struct conn *c, const struct cache_object *obj, int64_t
 			evbuffer_add_printf(parts, "Content-Range: bytes %llu-%llu/%zu\r\n\r\n",
 					    (unsigned long long)range.first[i],
 					    (unsigned long long)range.last[i], obj->body_len);
-			if (!c->head_request)
-				evbuffer_add(parts, obj->body + range.first[i],
-					     (size_t)(range.last[i] - range.first[i] + 1));
+			evbuffer_add(parts, obj->body + range.first[i],
+				     (size_t)(range.last[i] - range.first[i] + 1));
 		}
-		if (parts != NULL)
-			evbuffer_add_printf(parts, "\r\n--%s--\r\n", boundary);
+		evbuffer_add_printf(parts, "\r\n--%s--\r\n", boundary);
 		evbuffer_add_printf(out, "Content-Type: multipart/byteranges; boundary=%s\r\n",
 				    boundary);
 		body = NULL;
-		body_len = parts != NULL ? evbuffer_get_length(parts) : 0;
+		body_len = evbuffer_get_length(parts);
 	}
 	if (!not_modified)
 		evbuffer_add_printf(out, "Content-Length: %zu\r\n", body_len);
@@ -507,14 +540,18 @@ bool conn_cache_request(struct conn *c)
 	c->cache_stored = false;
 	c->cache_validators_len = 0;
 	c->cache_fwd = NULL;
+	/* An upgrade asks for a connection, never for a cacheable response:
+	 * no lookup, no collapsed forwarding, never stored. */
 	if (w->cache == NULL || !cache_method_cacheable(c->req.method) ||
-	    c->target.form != HTTP_TARGET_ABSOLUTE)
+	    c->target.form != HTTP_TARGET_ABSOLUTE || c->upgrading)
 		return false;
+	if (!make_primary(c)) {
+		log_error("cache: out of memory computing the key of a request; not cached");
+		return false;
+	}
 	c->cache_on = true;
 	c->cache_req_time = time(NULL);
 	cache_req_parse(c->req.fields, c->req.nfields, &c->creq);
-	size_t ulen = normal_uri(&c->target, c->cache_uri, sizeof(c->cache_uri));
-	primary_key(c->cache_uri, ulen, c->cache_key);
 
 	if (c->creq.cc.no_store || c->creq.cc.no_cache || c->creq.pragma_no_cache) {
 		/* The client asked for a fresh response (RFC 9111 §5.2.1). */
@@ -561,8 +598,9 @@ bool conn_cache_request(struct conn *c)
 	if (d.use == CACHE_USE_FRESH || d.use == CACHE_USE_STALE) {
 		char cs[96];
 		snprintf(cs, sizeof(cs), "%s; hit; ttl=%lld", cfg->via, (long long)d.ttl);
-		if (!serve_stored(c, &obj, d.age, cs, rd))
+		if (!serve_stored(c, &obj, d.age, cs, NULL, rd))
 			cache_release(rd);
+		c->res.nfields = 0; /* they pointed into the map */
 		cache_touch(w->cache, c->cache_vkey);
 		cache_count(w->cache, 1, 0);
 		c->outcome = "HIT";
@@ -573,8 +611,9 @@ bool conn_cache_request(struct conn *c)
 		char cs[128];
 		snprintf(cs, sizeof(cs), "%s; hit; ttl=%lld; detail=stale-while-revalidate",
 			 cfg->via, (long long)d.ttl);
-		if (!serve_stored(c, &obj, d.age, cs, rd))
+		if (!serve_stored(c, &obj, d.age, cs, NULL, rd))
 			cache_release(rd);
+		c->res.nfields = 0; /* they pointed into the map */
 		cache_count(w->cache, 1, 0);
 		c->outcome = "HIT";
 		revalidate_in_background(c);
@@ -605,11 +644,11 @@ bool conn_cache_request(struct conn *c)
 
 /* Serve the stored entry again (after a 304 merge or when upstream failed
  * and stale-if-error allows it). Returns false when it is gone. */
-static bool serve_again(struct conn *c, bool validated, int fwd_status)
+static bool serve_again(struct conn *c, bool validated, int fwd_status, const char *extra)
 {
 	struct cache_object obj;
 	struct cache_read *rd = NULL;
-	if (cache_get(c->w->cache, c->cache_vkey, &obj, &rd) != 1)
+	if (get_checked(c, c->cache_vkey, &c->cache_vid, &obj, &rd) != 1)
 		return false;
 	if (!parse_stored(c, &obj)) {
 		cache_release(rd);
@@ -628,8 +667,9 @@ static bool serve_again(struct conn *c, bool validated, int fwd_status)
 	else
 		snprintf(cs, sizeof(cs), "%s; hit; fwd=stale; fwd-status=%d; ttl=%lld",
 			 c->w->cfg->via, fwd_status, (long long)(life - age));
-	if (!serve_stored(c, &obj, age, cs, rd))
+	if (!serve_stored(c, &obj, age, cs, extra, rd))
 		cache_release(rd);
+	c->res.nfields = 0; /* they pointed into the map */
 	return true;
 }
 
@@ -638,84 +678,47 @@ static bool serve_again(struct conn *c, bool validated, int fwd_status)
 static void invalidate(struct conn *c)
 {
 	struct cache *store = c->w->cache;
-	char uri[2048];
-	size_t ulen = normal_uri(&c->target, uri, sizeof(uri));
+	char *uri = NULL;
+	size_t ulen = 0;
+	struct cache_ident id = { 0 };
 	uint8_t key[CACHE_KEY_LEN];
-	primary_key(uri, ulen, key);
-	cache_delete(store, key);
-	static const char *const names[] = { "location", "content-location" };
-	for (size_t i = 0; i < 2; i++) {
-		const struct http_field *f = http_field_find(c->res.fields, c->res.nfields, names[i]);
-		char abs[2048];
-		if (f == NULL || !cache_same_origin(slice_make(uri, ulen), f->value, abs, sizeof(abs)))
-			continue;
-		struct http_target t;
-		if (http_parse_target(SLICE_LIT("GET"), slice_make(abs, strlen(abs)), &t) != 0)
-			continue;
-		char nuri[2048];
-		size_t nlen = normal_uri(&t, nuri, sizeof(nuri));
-		primary_key(nuri, nlen, key);
+	if (primary_of(&c->target, &uri, &ulen, &id, key))
 		cache_delete(store, key);
+	cache_ident_free(&id);
+	static const char *const names[] = { "location", "content-location" };
+	for (size_t i = 0; uri != NULL && i < 2; i++) {
+		const struct http_field *f = http_field_find(c->res.fields, c->res.nfields, names[i]);
+		if (f == NULL)
+			continue;
+		/* the resolved reference is never longer than both together */
+		size_t cap = ulen + f->value.len + 8;
+		char *abs = malloc(cap);
+		struct http_target t;
+		if (abs != NULL && cache_same_origin(slice_make(uri, ulen), f->value, abs, cap) &&
+		    http_parse_target(SLICE_LIT("GET"), slice_make(abs, strlen(abs)), &t) == 0 &&
+		    primary_key_of(&t, key))
+			cache_delete(store, key);
+		free(abs);
 	}
+	free(uri);
 }
 
-int conn_cache_response(struct conn *c, const bool *keep, const struct http_framing *fr,
-			char *cache_status, size_t cslen)
+/* Get ready to store the response in c->res: keep its head as it leaves
+ * the header stage, decide its identity (the variant's, decided now while
+ * the response fields are at hand, and the Vary marker to write with it),
+ * and tee its body. false when it cannot be stored (out of memory, or Vary
+ * lists more than VARY_MAX fields). */
+static bool prepare_store(struct conn *c, const bool *keep)
 {
 	struct worker *w = c->w;
-	const struct config *cfg = w->cfg;
-	cache_status[0] = '\0';
-	if (w->cache == NULL)
-		return 0;
-	if (!c->cache_on) {
-		if (cache_invalidates(c->req.method, c->res.status))
-			invalidate(c);
-		return 0;
-	}
-	int status = c->res.status;
-	if (c->cache_validating && status == 304) {
-		/* RFC 9111 §4.3.4: update the stored headers, serve the stored
-		 * response. */
-		conn_cache_merge_304(c);
-		inflight_leave(c);
-		c->outcome = "REFRESH";
-		return serve_again(c, true, 304) ? 1 : 0;
-	}
-	if (c->cache_stale_if_error && status >= 500) {
-		/* RFC 5861 §4: stale-if-error. */
-		if (serve_again(c, false, status)) {
-			c->outcome = "STALE";
-			return 1;
-		}
-	}
-	const char *why = cache_storable(c->req.method, status, &c->creq, c->res.fields,
-					 c->res.nfields, (int64_t)cfg->cache_heuristic_max);
-	if (why == NULL && !cfg->cache_store_set_cookie &&
-	    http_field_find(c->res.fields, c->res.nfields, "set-cookie") != NULL)
-		why = "set-cookie ([cache] store_set_cookie = no)";
-	bool store = why == NULL && !c->head_request && fr->kind != HTTP_BODY_NONE &&
-		     !(fr->kind == HTTP_BODY_LENGTH && fr->length > cfg->cache_max_object);
-	if (why == NULL && fr->kind == HTTP_BODY_NONE && status == 204 && !c->head_request)
-		store = true; /* 204: stored with an empty body */
-	if (why != NULL)
-		log_debug("not storing %s: %s", c->cache_uri, why);
-	int n = snprintf(cache_status, cslen, "%s; fwd=%s", cfg->via,
-			 c->cache_fwd != NULL ? c->cache_fwd : "miss");
-	if (c->cache_fwd != NULL && strcmp(c->cache_fwd, "stale") == 0 && n > 0 &&
-	    (size_t)n < cslen)
-		n += snprintf(cache_status + n, cslen - (size_t)n, "; fwd-status=%d", status);
-	if (store && n > 0 && (size_t)n < cslen)
-		snprintf(cache_status + n, cslen - (size_t)n, "; stored");
-	if (!store) {
-		inflight_leave(c); /* waiters fetch on their own */
-		return 0;
-	}
-	/* Keep the head as it leaves the header stage, and tee the body. */
-	if (c->cache_head == NULL)
-		c->cache_head = evbuffer_new();
-	else
-		evbuffer_drain(c->cache_head, evbuffer_get_length(c->cache_head));
-	evbuffer_add_printf(c->cache_head, "HTTP/1.1 %d ", status);
+	struct slice names[VARY_MAX];
+	size_t nn = cache_vary_names(c->res.fields, c->res.nfields, names, VARY_MAX);
+	if (nn > VARY_MAX)
+		return false;
+	if (c->cache_head == NULL && (c->cache_head = evbuffer_new()) == NULL)
+		return false;
+	evbuffer_drain(c->cache_head, evbuffer_get_length(c->cache_head));
+	evbuffer_add_printf(c->cache_head, "HTTP/1.1 %d ", c->res.status);
 	evbuffer_add(c->cache_head, c->res.reason.p, c->res.reason.len);
 	evbuffer_add(c->cache_head, "\r\n", 2);
 	for (size_t i = 0; i < c->res.nfields; i++) {
@@ -734,16 +737,10 @@ int conn_cache_response(struct conn *c, const bool *keep, const struct http_fram
 	}
 	evbuffer_add(c->cache_head, "\r\n", 2);
 	c->cache_response_time = time(NULL);
-	/* Vary: the variant key and the marker's names, decided now while the
-	 * response fields are at hand. */
-	struct slice names[VARY_MAX];
-	size_t nn = cache_vary_names(c->res.fields, c->res.nfields, names, VARY_MAX);
-	c->cache_vary_marker[0] = '\0';
-	if (nn > VARY_MAX) {
-		evbuffer_drain(c->cache_head, evbuffer_get_length(c->cache_head));
-		return 0;
-	}
-	memcpy(c->cache_vkey, c->cache_key, CACHE_KEY_LEN);
+
+	free(c->cache_marker);
+	c->cache_marker = NULL;
+	char gen[MARKER_GEN_LEN + 1] = "";
 	if (nn > 0) {
 		/* Join the current marker's generation when it names the same
 		 * fields; else this response starts a new one. */
@@ -752,9 +749,8 @@ int conn_cache_response(struct conn *c, const bool *keep, const struct http_fram
 		struct slice mnames[VARY_MAX];
 		size_t mnn = 0;
 		bool joined = false;
-		if (cache_get(w->cache, c->cache_key, &mo, &mrd) == 1) {
-			if ((mo.flags & CACHE_VARY) && marker_read(&mo, mnames, &mnn, c->cache_vary_gen) &&
-			    mnn == nn) {
+		if (get_checked(c, c->cache_key, &c->cache_id, &mo, &mrd) == 1) {
+			if ((mo.flags & CACHE_VARY) && marker_read(&mo, mnames, &mnn, gen) && mnn == nn) {
 				joined = true;
 				for (size_t i = 0; i < nn; i++)
 					joined = joined && mnames[i].len == names[i].len &&
@@ -763,23 +759,102 @@ int conn_cache_response(struct conn *c, const bool *keep, const struct http_fram
 			cache_release(mrd);
 		}
 		if (!joined)
-			marker_new_gen(c->cache_vary_gen);
-		variant_key(c->cache_key, c->cache_vary_gen, c->req.fields, c->req.nfields, names,
-			    nn, c->cache_vkey);
-		size_t o = 0;
-		for (size_t i = 0; i < nn; i++) {
-			int k = snprintf(c->cache_vary_marker + o, sizeof(c->cache_vary_marker) - o,
-					 "%s%.*s", i ? ", " : "", (int)names[i].len, names[i].p);
-			if (k < 0 || (size_t)k >= sizeof(c->cache_vary_marker) - o) {
-				evbuffer_drain(c->cache_head, evbuffer_get_length(c->cache_head));
-				return 0;
-			}
-			o += (size_t)k;
+			marker_new_gen(gen);
+		struct evbuffer *m = evbuffer_new();
+		if (m == NULL)
+			return false;
+		evbuffer_add_printf(m, "HTTP/1.1 200 OK\r\nVary: ");
+		for (size_t i = 0; i < nn; i++)
+			evbuffer_add_printf(m, "%s%.*s", i ? ", " : "", (int)names[i].len, names[i].p);
+		evbuffer_add_printf(m, "\r\nGeneration: %s\r\n\r\n", gen);
+		size_t mlen = evbuffer_get_length(m);
+		c->cache_marker = malloc(mlen + 1);
+		if (c->cache_marker != NULL) {
+			evbuffer_remove(m, c->cache_marker, mlen);
+			c->cache_marker[mlen] = '\0';
+		}
+		evbuffer_free(m);
+		if (c->cache_marker == NULL || !make_variant(c, gen, names, nn))
+			return false;
+	} else {
+		memcpy(c->cache_vkey, c->cache_key, CACHE_KEY_LEN);
+		if (cache_ident_copy(&c->cache_vid, &c->cache_id) != 0)
+			return false;
+	}
+	if ((c->sbody.tee = evbuffer_new()) == NULL)
+		return false;
+	c->sbody.tee_max = w->cfg->cache_max_object;
+	c->cache_stored = true;
+	return true;
+}
+
+int conn_cache_response(struct conn *c, const bool *keep, const struct http_framing *fr,
+			char *cache_status, size_t cslen)
+{
+	struct worker *w = c->w;
+	const struct config *cfg = w->cfg;
+	cache_status[0] = '\0';
+	if (w->cache == NULL)
+		return 0;
+	if (!c->cache_on) {
+		if (cache_invalidates(c->req.method, c->res.status))
+			invalidate(c);
+		return 0;
+	}
+	int status = c->res.status;
+	if (c->cache_validating && status == 304) {
+		/* RFC 9111 §4.3.4: update the stored headers, serve the stored
+		 * response. A cookie the 304 sets is this client's: it goes
+		 * to this client, not into the store. */
+		struct evbuffer *cookies = evbuffer_new(); /* NULL: out of memory, none */
+		for (size_t i = 0; cookies != NULL && i < c->res.nfields; i++)
+			if (keep[i] && cookie_field(c->res.fields[i].name))
+				evbuffer_add_printf(cookies, "%.*s: %.*s\r\n",
+						    (int)c->res.fields[i].name.len, c->res.fields[i].name.p,
+						    (int)c->res.fields[i].value.len,
+						    c->res.fields[i].value.p);
+		if (cookies != NULL)
+			evbuffer_add(cookies, "", 1);
+		conn_cache_merge_304(c);
+		inflight_leave(c);
+		c->outcome = "REFRESH";
+		int r = serve_again(c, true, 304,
+				    cookies != NULL ? (const char *)evbuffer_pullup(cookies, -1) : NULL);
+		if (cookies != NULL)
+			evbuffer_free(cookies);
+		return r ? 1 : 0;
+	}
+	if (c->cache_stale_if_error && status >= 500) {
+		/* RFC 5861 §4: stale-if-error. */
+		if (serve_again(c, false, status, NULL)) {
+			c->outcome = "STALE";
+			return 1;
 		}
 	}
-	c->cache_stored = true;
-	c->sbody.tee = evbuffer_new();
-	c->sbody.tee_max = cfg->cache_max_object;
+	const char *why = cache_storable(c->req.method, status, &c->creq, c->res.fields,
+					 c->res.nfields, (int64_t)cfg->cache_heuristic_max);
+	if (why == NULL && !cfg->cache_store_set_cookie &&
+	    http_field_find(c->res.fields, c->res.nfields, "set-cookie") != NULL)
+		why = "set-cookie ([cache] store_set_cookie = no)";
+	bool store = why == NULL && !c->head_request && fr->kind != HTTP_BODY_NONE &&
+		     !(fr->kind == HTTP_BODY_LENGTH && fr->length > cfg->cache_max_object);
+	if (why == NULL && fr->kind == HTTP_BODY_NONE && status == 204 && !c->head_request)
+		store = true; /* 204: stored with an empty body */
+	if (why != NULL)
+		log_debug("not storing %s: %s", c->cache_uri, why);
+	if (store && !prepare_store(c, keep)) {
+		log_error("cache: out of memory preparing to store %s; not stored", c->cache_uri);
+		store = false;
+	}
+	int n = snprintf(cache_status, cslen, "%s; fwd=%s", cfg->via,
+			 c->cache_fwd != NULL ? c->cache_fwd : "miss");
+	if (c->cache_fwd != NULL && strcmp(c->cache_fwd, "stale") == 0 && n > 0 &&
+	    (size_t)n < cslen)
+		n += snprintf(cache_status + n, cslen - (size_t)n, "; fwd-status=%d", status);
+	if (store && n > 0 && (size_t)n < cslen)
+		snprintf(cache_status + n, cslen - (size_t)n, "; stored");
+	if (!store)
+		inflight_leave(c); /* waiters fetch on their own */
 	return 0;
 }
 
@@ -788,7 +863,7 @@ void conn_cache_merge_304(struct conn *c)
 	struct cache *store = c->w->cache;
 	struct cache_object obj;
 	struct cache_read *rd = NULL;
-	if (cache_get(store, c->cache_vkey, &obj, &rd) != 1)
+	if (get_checked(c, c->cache_vkey, &c->cache_vid, &obj, &rd) != 1)
 		return;
 	/* The 304's fields are c->res; the stored ones are parsed into a
 	 * separate array. */
@@ -804,6 +879,10 @@ void conn_cache_merge_304(struct conn *c)
 		goto out;
 	cache_merge_304(stored.fields, stored.nfields, c->res.fields, c->res.nfields, keep_stored,
 			use_new);
+	/* the 304's cookies are its client's (conn_cache_response), not the store's */
+	for (size_t j = 0; j < c->res.nfields; j++)
+		if (cookie_field(c->res.fields[j].name))
+			use_new[j] = false;
 	evbuffer_add_printf(head, "HTTP/1.1 %d ", stored.status);
 	evbuffer_add(head, stored.reason.p, stored.reason.len);
 	evbuffer_add(head, "\r\n", 2);
@@ -825,6 +904,8 @@ void conn_cache_merge_304(struct conn *c)
 		.head_len = evbuffer_get_length(head),
 		.body = obj.body,
 		.body_len = obj.body_len,
+		.ident = c->cache_vid.p,
+		.ident_len = c->cache_vid.len,
 	};
 	/* The body is still in the map: copy it before the read ends. */
 	char *body = upd.body_len > 0 ? malloc(upd.body_len) : NULL;
@@ -880,23 +961,22 @@ static void store_response(struct conn *c, bool complete)
 		.head_len = evbuffer_get_length(c->cache_head),
 		.body = blen > 0 ? (const char *)evbuffer_pullup(tee, -1) : "",
 		.body_len = blen,
+		.ident = c->cache_vid.p,
+		.ident_len = c->cache_vid.len,
 	};
-	if (cache_put(store, c->cache_vkey, &obj) == 1 && c->cache_vary_marker[0] != '\0') {
-		char marker[600];
-		int n = snprintf(marker, sizeof(marker),
-				 "HTTP/1.1 200 OK\r\nVary: %s\r\nGeneration: %s\r\n\r\n",
-				 c->cache_vary_marker, c->cache_vary_gen);
+	if (cache_put(store, c->cache_vkey, &obj) == 1 && c->cache_marker != NULL) {
 		struct cache_object m = {
 			.flags = CACHE_VARY,
 			.request_time = obj.request_time,
 			.response_time = obj.response_time,
-			.head = marker,
-			.head_len = (size_t)n,
+			.head = c->cache_marker,
+			.head_len = strlen(c->cache_marker),
 			.body = "",
 			.body_len = 0,
+			.ident = c->cache_id.p,
+			.ident_len = c->cache_id.len,
 		};
-		if (n > 0 && (size_t)n < sizeof(marker))
-			cache_put(store, c->cache_key, &m);
+		cache_put(store, c->cache_key, &m);
 	}
 	evbuffer_drain(c->cache_head, evbuffer_get_length(c->cache_head));
 	if (tee != NULL)
@@ -907,7 +987,7 @@ bool conn_cache_upstream_failed(struct conn *c)
 {
 	if (c->w->cache == NULL || !c->cache_on || !c->cache_stale_if_error)
 		return false;
-	if (!serve_again(c, false, 502))
+	if (!serve_again(c, false, 502, NULL))
 		return false;
 	c->outcome = "STALE";
 	conn_done(c);
@@ -926,10 +1006,11 @@ void conn_cache_purge(struct conn *c)
 		conn_fail(c, 404, NULL, "the cache is disabled");
 		return;
 	}
-	char uri[2048];
-	size_t ulen = normal_uri(&c->target, uri, sizeof(uri));
 	uint8_t key[CACHE_KEY_LEN];
-	primary_key(uri, ulen, key);
+	if (!primary_key_of(&c->target, key)) {
+		conn_fail(c, 500, "proxy_internal_error", "out of memory");
+		return;
+	}
 	int r = cache_delete(w->cache, key);
 	struct evbuffer *out = bufferevent_get_output(c->cbev);
 	size_t before = evbuffer_get_length(out);
@@ -950,9 +1031,27 @@ int conn_cache_purge_url(struct cache *store, const char *url)
 	if (http_parse_target(SLICE_LIT("GET"), slice_make(url, strlen(url)), &t) != 0 ||
 	    t.form != HTTP_TARGET_ABSOLUTE)
 		return -1;
-	char uri[2048];
-	size_t ulen = normal_uri(&t, uri, sizeof(uri));
 	uint8_t key[CACHE_KEY_LEN];
-	primary_key(uri, ulen, key);
+	if (!primary_key_of(&t, key))
+		return -1;
 	return cache_delete(store, key);
+}
+
+void conn_cache_wait_end(struct conn *c)
+{
+	if (c->inflight != NULL && c->inflight->leader != c)
+		inflight_leave(c);
+}
+
+void conn_cache_free(struct conn *c)
+{
+	free(c->cache_uri);
+	free(c->cache_marker);
+	free(c->cache_ctype);
+	c->cache_uri = c->cache_marker = c->cache_ctype = NULL;
+	cache_ident_free(&c->cache_id);
+	cache_ident_free(&c->cache_vid);
+	if (c->cache_head != NULL)
+		evbuffer_free(c->cache_head);
+	c->cache_head = NULL;
 }

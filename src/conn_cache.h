@@ -39,4 +39,12 @@ void conn_cache_purge(struct conn *c);
 /* `hopcache --purge URL`: 1 deleted, 0 absent, -1 bad URL or error. */
 int conn_cache_purge_url(struct cache *store, const char *url);
 
+/* A request that waited for another's fetch (CONN_WAIT_FETCH) stops
+ * waiting: it leaves that fetch's queue, so the fetch's end no longer
+ * wakes it (its timer may serve another state by then). */
+void conn_cache_wait_end(struct conn *c);
+
+/* Free the cache stage's memory of a connection (conn_free). */
+void conn_cache_free(struct conn *c);
+
 #endif

@@ -62,6 +62,7 @@ enum {
 	C_UPSTREAM, /* + error type */
 	C_AUTH_FAILURES = C_UPSTREAM + NERRORS,
 	C_DENIED,
+	C_CACHE_KEY_MISMATCH,
 	C_REQUESTS, /* + method * NCODES + code index */
 	C_COUNT = C_REQUESTS + NMETHODS * NCODES
 };
@@ -336,6 +337,12 @@ void metrics_denied(struct metrics_slot *s)
 		add(&s->c[C_DENIED], 1);
 }
 
+void metrics_cache_key_mismatch(struct metrics_slot *s)
+{
+	if (s != NULL)
+		add(&s->c[C_CACHE_KEY_MISMATCH], 1);
+}
+
 /* --- reading -------------------------------------------------------------- */
 
 /* Sum retired + in-use slots into snap, once, without checking the lock. */
@@ -480,6 +487,10 @@ static int prom_traffic(const struct snapshot *snap, struct evbuffer *b)
 	rc |= single(b, "hopcache_cache_bytes_served_total", "counter",
 		     "Body bytes served from the cache (hit, refresh, stale).",
 		     (int64_t)snap->c[C_CACHE_BYTES]);
+	rc |= single(b, "hopcache_cache_key_mismatches_total", "counter",
+		     "Stored records found under a request's key but stored for another "
+		     "request (treated as misses).",
+		     (int64_t)snap->c[C_CACHE_KEY_MISMATCH]);
 	return rc;
 }
 
@@ -598,12 +609,14 @@ static int json_totals(const struct snapshot *snap, struct evbuffer *b)
 		b,
 		"\"requests_total\":%" PRIu64 ",\"connections_active\":%" PRId64
 		",\"tunnels_active\":%" PRId64 ",\"cache\":{\"hit\":%" PRIu64 ",\"miss\":%" PRIu64
-		",\"refresh\":%" PRIu64 ",\"stale\":%" PRIu64 ",\"bytes_served\":%" PRIu64 "},"
+		",\"refresh\":%" PRIu64 ",\"stale\":%" PRIu64 ",\"bytes_served\":%" PRIu64
+		",\"key_mismatches\":%" PRIu64 "},"
 		"\"upstream_errors\":%" PRIu64 ",\"auth_failures\":%" PRIu64
 		",\"policy_denials\":%" PRIu64 ",\"worker_restarts\":%" PRIu64
 		",\"reloads\":{\"ok\":%" PRIu64 ",\"failed\":%" PRIu64 "}}\n",
 		sum(c + C_REQUESTS, NMETHODS * NCODES), snap->conns_active, snap->tunnels_active,
 		c[C_CACHE + 0], c[C_CACHE + 1], c[C_CACHE + 2], c[C_CACHE + 3], c[C_CACHE_BYTES],
+		c[C_CACHE_KEY_MISMATCH],
 		sum(c + C_UPSTREAM, NERRORS), c[C_AUTH_FAILURES], c[C_DENIED], snap->worker_restarts,
 		snap->reloads_ok, snap->reloads_failed);
 	return r < 0 ? -1 : 0;

@@ -71,6 +71,10 @@ void metrics_upstream_error(struct metrics_slot *s, const char *type);
 void metrics_auth_failure(struct metrics_slot *s);
 void metrics_denied(struct metrics_slot *s); /* policy denials (403) */
 
+/* A record found under a request's cache key was stored for another
+ * request (its identity differs): it was treated as a miss. */
+void metrics_cache_key_mismatch(struct metrics_slot *s);
+
 /* Append the totals to out: Prometheus text exposition format 0.0.4 for
  * /hopcache/metrics, or a JSON object for /hopcache/status (`version` is
  * escaped; NULL gives ""). 0, or -1 (out of memory, or m or out NULL). */

@@ -1011,9 +1011,10 @@ def mdb_dump_all_print(env_dir, timeout=10):
 
 class CacheRecord:
     """One value of the store's "objects" DB (layout in src/cache.c):
-    48-byte header (magic, u16 version, u16 zero, u32 flags, u32 head_len,
-    u64 body_len, i64 request_time, i64 response_time, u64 stamp), the
-    stored head, then the body."""
+    56-byte header (magic, u16 version, u16 zero, u32 flags, u32 head_len,
+    u64 body_len, i64 request_time, i64 response_time, u64 stamp,
+    u32 ident_len, u32 zero), the stored head, the body, then the identity
+    the record was stored for (src/cache_key.h)."""
 
     def __init__(self, key, value):
         self.key = key
@@ -1022,8 +1023,10 @@ class CacheRecord:
         self.version = struct.unpack_from("<H", value, 4)[0]
         self.flags, self.head_len, self.body_len = struct.unpack_from("<IIQ", value, 8)
         self.request_time, self.response_time, self.stamp = struct.unpack_from("<qqQ", value, 24)
-        self.head = value[48:48 + self.head_len]
-        self.body = value[48 + self.head_len:48 + self.head_len + self.body_len]
+        self.ident_len = struct.unpack_from("<I", value, 48)[0]
+        self.head = value[56:56 + self.head_len]
+        self.body = value[56 + self.head_len:56 + self.head_len + self.body_len]
+        self.ident = value[56 + self.head_len + self.body_len:]
         lines = self.head.split(b"\r\n")
         self.status_line = lines[0]
         self.headers = parse_fields([l for l in lines[1:] if l])

@@ -2,6 +2,7 @@
 back with mdb_dump, and seen in what a hit returns), only complete
 responses, nothing above max_object_size, and no store-and-forward delay."""
 
+import struct
 import re
 import time
 
@@ -66,7 +67,10 @@ def test_store_never_holds_connection_specific_fields(cache_proxy, origin):
     recs = cache_records(cache_proxy.cache_dir)
     assert len(recs) == 1, recs
     rec = recs[0]
-    assert rec.magic == b"HCR\x1a" and rec.version == 1
+    assert rec.magic == b"HCR\x1a" and rec.version == 2
+    # the identity it was stored for: ("GET", the whole URI), length-prefixed
+    u = url.encode()
+    assert rec.ident == struct.pack(">Q", 3) + b"GET" + struct.pack(">Q", len(u)) + u, rec.ident
     assert rec.body == body
     assert rec.get_all("x-e2e") == ["end-to-end-kept"] and rec.get_all("etag") == ['"store-1"']
     assert_no_connection_fields(rec.names(), "the stored head %r" % rec.head)

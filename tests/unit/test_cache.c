@@ -22,6 +22,7 @@
 #include <cmocka.h>
 
 #include "cache.h"
+#include "cache_key.h"
 #include "log.h"
 
 #define KiB 1024u
@@ -81,9 +82,7 @@ static void key_of(unsigned i, uint8_t key[CACHE_KEY_LEN])
 {
 	char uri[64];
 	int n = snprintf(uri, sizeof(uri), "http://example.com/%u", i);
-	const char *parts[2] = { "GET", uri };
-	size_t lens[2] = { 3, (size_t)n };
-	assert_int_equal(cache_key(parts, lens, 2, key), 0);
+	assert_int_equal(cache_key_hash((const uint8_t *)uri, (size_t)n, key), 0);
 }
 
 /* FNV-1a 64 over len bytes. */
@@ -162,23 +161,37 @@ static int has_obj(struct cache *c, unsigned id)
 	return 1;
 }
 
-/* cache_key: length-prefixed parts, so shifting a boundary changes the key. */
-static void test_key_parts(void **state)
+/* A record keeps the identity it was stored for, byte for byte, next to
+ * its head and body; a record without one reads back with none. */
+static void test_identity_kept(void **state)
 {
 	(void)state;
-	uint8_t a[CACHE_KEY_LEN], b[CACHE_KEY_LEN], a2[CACHE_KEY_LEN], e1[CACHE_KEY_LEN],
-		e2[CACHE_KEY_LEN];
-	const char *p1[2] = { "ab", "c" }, *p2[2] = { "a", "bc" };
-	const char *q1[2] = { "", "x" }, *q2[2] = { "x", "" };
-	size_t l1[2] = { 2, 1 }, l2[2] = { 1, 2 }, m1[2] = { 0, 1 }, m2[2] = { 1, 0 };
-	assert_int_equal(cache_key(p1, l1, 2, a), 0);
-	assert_int_equal(cache_key(p2, l2, 2, b), 0);
-	assert_int_equal(cache_key(p1, l1, 2, a2), 0);
-	assert_memory_not_equal(a, b, CACHE_KEY_LEN);
-	assert_memory_equal(a, a2, CACHE_KEY_LEN);
-	assert_int_equal(cache_key(q1, m1, 2, e1), 0);
-	assert_int_equal(cache_key(q2, m2, 2, e2), 0);
-	assert_memory_not_equal(e1, e2, CACHE_KEY_LEN);
+	struct cache *c = open_store(8 * MiB, MiB);
+	uint8_t id[3000];
+	for (size_t i = 0; i < sizeof(id); i++)
+		id[i] = (uint8_t)(i * 7 + 1);
+	struct cache_object o = { .head = "HTTP/1.1 200 OK\r\n\r\n", .head_len = 19,
+				  .body = "abc", .body_len = 3, .ident = id,
+				  .ident_len = sizeof(id) };
+	uint8_t key[CACHE_KEY_LEN];
+	struct cache_object g;
+	struct cache_read *rd;
+	key_of(1, key);
+	assert_int_equal(cache_put(c, key, &o), 1);
+	assert_int_equal(cache_get(c, key, &g, &rd), 1);
+	assert_int_equal(g.ident_len, sizeof(id));
+	assert_memory_equal(g.ident, id, sizeof(id));
+	assert_int_equal(g.head_len, 19);
+	assert_memory_equal(g.body, "abc", 3);
+	cache_release(rd);
+	o.ident = NULL;
+	o.ident_len = 0;
+	assert_int_equal(cache_put(c, key, &o), 1);
+	assert_int_equal(cache_get(c, key, &g, &rd), 1);
+	assert_int_equal(g.ident_len, 0);
+	assert_int_equal(g.body_len, 3);
+	cache_release(rd);
+	cache_close(c);
 }
 
 /* Put then get returns every field; stats count the record and its bytes. */
@@ -208,7 +221,7 @@ static void test_round_trip(void **state)
 
 	assert_int_equal(cache_stats(c, &st), 0);
 	assert_int_equal(st.entries, 1);
-	assert_int_equal(st.bytes, 48 + o.head_len + 5000);
+	assert_int_equal(st.bytes, 56 + o.head_len + 5000);
 	assert_int_equal(st.map_size, 8 * MiB);
 	cache_close(c);
 
@@ -232,7 +245,7 @@ static void test_replace_delete(void **state)
 	assert_int_equal(cache_stats(c, &st), 0);
 	assert_int_equal(st.entries, 2);
 	size_t h1 = strlen("HTTP/1.1 200 OK\r\nX-Id: 1\r\n\r\n");
-	assert_int_equal(st.bytes, (48 + h1 + 300) + (48 + h1 + 400));
+	assert_int_equal(st.bytes, (56 + h1 + 300) + (56 + h1 + 400));
 
 	key_of(1, key);
 	assert_int_equal(cache_delete(c, key), 1);
@@ -309,9 +322,9 @@ static void test_unknown_record_version(void **state)
 	assert_int_equal(put_obj(c, 2, 1000), 1);
 	cache_close(c);
 
-	/* Header: magic "HCR\x1a", u16 version 1; the head follows at 48. */
+	/* Header: magic "HCR\x1a", u16 version 2; the head follows at 56. */
 	snprintf(path, sizeof(path), "%s/data.mdb", store_dir());
-	uint8_t rec[48 + 31], bad[48 + 31];
+	uint8_t rec[56 + 31], bad[56 + 31];
 	int found = 0;
 	int fd = open(path, O_RDONLY);
 	struct stat fst;
@@ -320,8 +333,8 @@ static void test_unknown_record_version(void **state)
 	assert_int_equal(pread(fd, all, (size_t)fst.st_size, 0), fst.st_size);
 	close(fd);
 	for (size_t i = 0; i + sizeof(rec) <= (size_t)fst.st_size && !found; i++) {
-		if (memcmp(all + i, "HCR\x1a\x01\x00", 6) == 0 &&
-		    memcmp(all + i + 48, o.head, 31) == 0) {
+		if (memcmp(all + i, "HCR\x1a\x02\x00", 6) == 0 &&
+		    memcmp(all + i + 56, o.head, 31) == 0) {
 			memcpy(rec, all + i, sizeof(rec));
 			found = 1;
 		}
@@ -560,9 +573,9 @@ static void test_prepare_errors(void **state)
 	assert_true(has_obj(c, 39));
 	cache_close(c);
 
-	/* A store format version we do not know: "version" then u32 1. */
+	/* A store format version we do not know: "version" then u32 2. */
 	snprintf(sub, sizeof(sub), "%s/data.mdb", store_dir());
-	assert_true(patch_file(sub, "version\x01\x00\x00\x00", 11, "version\x63\x00\x00\x00") >= 1);
+	assert_true(patch_file(sub, "version\x02\x00\x00\x00", 11, "version\x63\x00\x00\x00") >= 1);
 	prepare_fails(store_dir(), 8 * MiB, store_dir(), "format version 99 is unknown");
 
 	/* A directory this user may not use. */
@@ -706,7 +719,7 @@ int main(void)
 	const char *what;
 	log_open(NULL, NULL, getenv("TEST_DEBUG") ? HC_LOG_DEBUG : HC_LOG_ERROR, &what);
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_key_parts),
+		cmocka_unit_test_setup_teardown(test_identity_kept, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_round_trip, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_replace_delete, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_vary_marker, setup, teardown),

@@ -416,11 +416,22 @@ static const struct age_row age_rows[] = {
 	{ "no Date: response_time", { { "Age", "5" } }, T0, T0 + 1, T0 + 1, 6 },
 	{ "request after response (clock step): delay 0", { { "Date", D0 }, { "Age", "5" } },
 	  T0 + 10, T0, T0, 5 },
-	{ "invalid Age: stale", { { "Date", D0 }, { "Age", "x5" } }, T0, T0, T0 + 3, 2147483651 },
-	{ "Age list: stale", { { "Date", D0 }, { "Age", "0, 0" } }, T0, T0, T0, 2147483648 },
-	{ "two Age lines: stale", { { "Date", D0 }, { "Age", "0" }, { "Age", "0" } }, T0, T0, T0,
+	/* RFC 9111 §5.1: invalid -> ignored (0); a list -> its first member */
+	{ "invalid Age ignored", { { "Date", D0 }, { "Age", "x5" } }, T0, T0, T0 + 3, 3 },
+	{ "Age 0, 0: first member", { { "Date", D0 }, { "Age", "0, 0" } }, T0, T0, T0, 0 },
+	{ "Age 0, 7200: first member", { { "Date", D0 }, { "Age", "0, 7200" } }, T0, T0, T0, 0 },
+	{ "Age 7200,0: first member", { { "Date", D0 }, { "Age", "7200,0" } }, T0, T0, T0, 7200 },
+	{ "two Age lines: the first", { { "Date", D0 }, { "Age", "0" }, { "Age", "7200" } }, T0,
+	  T0, T0, 0 },
+	{ "two Age lines, old first", { { "Date", D0 }, { "Age", "7200" }, { "Age", "0" } }, T0,
+	  T0, T0, 7200 },
+	{ "negative Age ignored", { { "Date", D0 }, { "Age", "-5" } }, T0, T0, T0, 0 },
+	{ "float Age ignored", { { "Date", D0 }, { "Age", "1.5" } }, T0, T0, T0, 0 },
+	{ "Age with a parameter ignored", { { "Date", D0 }, { "Age", "7200;foo=1" } }, T0, T0, T0,
+	  0 },
+	{ "empty Age ignored", { { "Date", D0 }, { "Age", "" } }, T0, T0, T0, 0 },
+	{ "Age 2^31 is stale", { { "Date", D0 }, { "Age", "2147483648" } }, T0, T0, T0,
 	  2147483648 },
-	{ "negative Age: stale", { { "Date", D0 }, { "Age", "-5" } }, T0, T0, T0, 2147483648 },
 	{ "huge Age clamped", { { "Date", D0 }, { "Age", "99999999999" } }, T0, T0, T0,
 	  2147483648 },
 };
@@ -646,6 +657,19 @@ static void test_vary(void **state)
 
 		if (got != 6 || memcmp(out, "abcx", 4) != 0)
 			fail_msg("truncated vary value: got %zu \"%.4s\", want 6 \"abcx\"", got, out);
+	}
+	{
+		/* the length measured without a buffer is the length written */
+		struct http_field f[MAXF];
+		static const kv t = { { "Accept", " a , b ,c" }, { "accept", "d ,  e" } };
+		char out[64];
+		bool absent;
+		size_t n = mk(t, f);
+		size_t need = cache_vary_value(f, n, SLICE_LIT("Accept"), NULL, 0, &absent);
+		size_t got = cache_vary_value(f, n, SLICE_LIT("Accept"), out, sizeof(out), &absent);
+
+		if (need != got || got != 9 || memcmp(out, "a,b,c,d,e", 9) != 0)
+			fail_msg("measured %zu, wrote %zu \"%.*s\"", need, got, (int)got, out);
 	}
 }
 

@@ -121,6 +121,9 @@ static void test_count_and_render(void **state)
 	metrics_auth_failure(s);
 	metrics_auth_failure(s);
 	metrics_denied(s);
+	metrics_cache_key_mismatch(s);
+	metrics_cache_key_mismatch(s);
+	metrics_cache_key_mismatch(s);
 	metrics_worker_restart(m);
 	metrics_reload(m, true);
 	metrics_reload(m, false);
@@ -144,6 +147,8 @@ static void test_count_and_render(void **state)
 		"hopcache_cache_requests_total{outcome=\"stale\"} 1",
 		"# TYPE hopcache_cache_bytes_served_total counter",
 		"hopcache_cache_bytes_served_total 1034",
+		"# TYPE hopcache_cache_key_mismatches_total counter",
+		"hopcache_cache_key_mismatches_total 3",
 		"# TYPE hopcache_connections_total counter",
 		"hopcache_connections_total 3",
 		"# TYPE hopcache_connections_active gauge",
@@ -194,8 +199,8 @@ static void test_count_and_render(void **state)
 	unsigned help, type;
 	series(t, "# HELP ", &help);
 	series(t, "# TYPE ", &type);
-	assert_int_equal(help, 17);
-	assert_int_equal(type, 17);
+	assert_int_equal(help, 18);
+	assert_int_equal(type, 18);
 	assert_int_equal(t[strlen(t) - 1], '\n');
 
 	long long now = (long long)time(NULL);
@@ -335,6 +340,7 @@ static void test_null(void **state)
 	metrics_upstream_error(NULL, "dns_error");
 	metrics_auth_failure(NULL);
 	metrics_denied(NULL);
+	metrics_cache_key_mismatch(NULL);
 	struct evbuffer *b = evbuffer_new();
 	assert_non_null(b);
 	assert_int_equal(metrics_render_prometheus(NULL, b), -1);
@@ -559,7 +565,7 @@ static void test_json(void **state)
 		"\"connections_active\":1,\"tunnels_active\":0,\"requests\":2}]",
 		"\"requests_total\":3,",
 		"\"connections_active\":1,\"tunnels_active\":0,",
-		"\"cache\":{\"hit\":1,\"miss\":1,\"refresh\":0,\"stale\":1,\"bytes_served\":11}",
+		"\"cache\":{\"hit\":1,\"miss\":1,\"refresh\":0,\"stale\":1,\"bytes_served\":11,\"key_mismatches\":0}",
 		"\"upstream_errors\":2,",
 		"\"auth_failures\":1,",
 		"\"policy_denials\":0,",
