@@ -17,6 +17,8 @@
 #   --trace            relay writes every connection's bytes to WORKDIR/trace/
 #                      (cN.up = sent to the proxy, cN.down = received); implies --keep
 #   --summary-args "…" extra arguments for summarize.mjs (e.g. "--by-suite")
+#   --package-tests    run the package's test groups as published, without
+#                      the files in overrides/ (see README.md, "Overrides")
 #
 # Exit status: 0 when the suite ran and produced results (whatever they say),
 # 1 when it could not run.
@@ -29,6 +31,7 @@ rewrite_host=""
 keep=0
 trace=0
 summary_args=""
+package_tests=0
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --id) test_id=$2; shift 2 ;;
@@ -37,7 +40,8 @@ while [[ $# -gt 0 ]]; do
     --keep) keep=1; shift ;;
     --trace) trace=1; keep=1; shift ;;
     --summary-args) summary_args=$2; shift 2 ;;
-    -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
+    --package-tests) package_tests=1; shift ;;
+    -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
     --*) echo "run.sh: unknown option $1" >&2; exit 2 ;;
     *) break ;;
   esac
@@ -54,6 +58,21 @@ if [[ ! -f "$suite/cli.mjs" ]]; then
   echo "run.sh: installing the suite (npm ci in $here)" >&2
   (cd "$here" && timeout 300 npm ci --no-audit --no-fund --loglevel=error) >&2
 fi
+
+# The groups in overrides/ replace the package's files of the same name, in
+# a copy of the package next to it (so node still finds its dependencies).
+if ((package_tests == 0)); then
+  overlay="$here/node_modules/.suite-with-overrides"
+  rm -rf "$overlay"
+  cp -a "$suite" "$overlay"
+  for f in "$here"/overrides/*.mjs; do
+    [[ -f "$f" ]] || continue
+    cp "$f" "$overlay/tests/$(basename "$f")"
+    echo "run.sh: override: tests/$(basename "$f") (overrides/, see README.md)" >&2
+  done
+  suite="$overlay"
+fi
+export CACHE_TESTS_SUITE_DIR="$suite"
 
 if ! python3 - "$proxy" <<'PY'
 import socket, sys
