@@ -278,6 +278,10 @@ void worker_main(const struct config *cfg, const struct listen_sock *ls, size_t 
 	sigprocmask(SIG_UNBLOCK, &held, NULL);
 
 	w->listeners = calloc(nls, sizeof(*w->listeners));
+	if (nls > 0 && w->listeners == NULL) {
+		log_error("worker: out of memory for %zu listener(s)", nls);
+		exit(1);
+	}
 	for (size_t i = 0; i < nls; i++) {
 		w->listeners[i] = evconnlistener_new(w->base, ls[i].tls ? accept_tls_cb : accept_cb, w,
 						     LEV_OPT_CLOSE_ON_EXEC, -1, ls[i].fd);
