@@ -33,6 +33,9 @@
 #include <iniparser.h>
 #endif
 
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+
 #include "config.h"
 #include "acl.h"
 #include "auth.h"
@@ -1661,6 +1664,36 @@ static void check_domain_list(struct load_ctx *ctx, const char *sec, const char 
 		domainset_free(d);
 }
 
+/* The header line for the parent (RFC 7617: base64 of user ":" password),
+ * allocated to fit whatever lengths the file holds; NULL when out of memory. */
+static char *parent_auth_line(const char *user, const char *password)
+{
+	static const char pre[] = "Proxy-Authorization: Basic ";
+	size_t ul = strlen(user), pl = strlen(password), n = ul + 1 + pl;
+	size_t b64 = 4 * ((n + 2) / 3);
+	char *plain = malloc(n + 1);
+	char *line = malloc(sizeof(pre) - 1 + b64 + 3);
+	if (plain == NULL || line == NULL || n > INT_MAX) {
+		free(plain);
+		free(line);
+		return NULL;
+	}
+	memcpy(plain, user, ul);
+	plain[ul] = ':';
+	memcpy(plain + ul + 1, password, pl + 1);
+	memcpy(line, pre, sizeof(pre) - 1);
+	int w = EVP_EncodeBlock((unsigned char *)line + sizeof(pre) - 1, (const unsigned char *)plain,
+				(int)n);
+	OPENSSL_cleanse(plain, n);
+	free(plain);
+	if (w < 0 || (size_t)w != b64) {
+		free(line);
+		return NULL;
+	}
+	memcpy(line + sizeof(pre) - 1 + b64, "\r\n", 3);
+	return line;
+}
+
 static void check_upstream(struct load_ctx *ctx, struct config *cfg)
 {
 	struct stat st;
@@ -1683,6 +1716,9 @@ static void check_upstream(struct load_ctx *ctx, struct config *cfg)
 			  ctx->name, cfg->parent_user == NULL ? "parent_password" : "parent_user");
 	if (cfg->parent_user != NULL && strchr(cfg->parent_user, ':') != NULL)
 		add_error(ctx, "%s: [upstream] parent_user: must not contain ':' (RFC 7617)", ctx->name);
+	else if (cfg->parent_user != NULL && cfg->parent_password != NULL &&
+		 (cfg->parent_auth = parent_auth_line(cfg->parent_user, cfg->parent_password)) == NULL)
+		add_error(ctx, "%s: [upstream] parent_user: out of memory", ctx->name);
 	check_domain_list(ctx, "upstream", "parent_direct", cfg->parent_direct, &cfg->parent_direct_set);
 }
 
@@ -1838,6 +1874,10 @@ void config_free(struct config *cfg)
 	htpasswd_free(cfg->htpasswd);
 	groups_free(cfg->groups);
 	domainset_free(cfg->parent_direct_set);
+	if (cfg->parent_auth != NULL) {
+		OPENSSL_cleanse(cfg->parent_auth, strlen(cfg->parent_auth));
+		free(cfg->parent_auth);
+	}
 	free(cfg->rules_text);
 	free(cfg->path);
 	free(cfg);

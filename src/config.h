@@ -64,6 +64,8 @@ struct config {
 	size_t nparent;               /* 0 or 1 */
 	char *parent_user;            /* parent_user = NAME: Basic credentials for the parent */
 	char *parent_password;        /* parent_password = TEXT */
+	char *parent_auth;            /* "Proxy-Authorization: Basic base64(user:password)\r\n"
+				         made at load from the two above (sized to them), or NULL */
 	char *parent_direct;          /* parent_direct = domains (exact or .suffix) fetched directly */
 	struct domainset *parent_direct_set; /* ... compiled, or NULL */
 

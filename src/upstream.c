@@ -43,7 +43,7 @@ struct upstream_req {
 	char host[256];          /* the origin (SNI, certificate name, CONNECT target) */
 	bool tunnel;             /* CONNECT through the parent first */
 	bool vet_only;           /* upstream_vet: resolve and filter, no connection */
-	char parent_auth[600];   /* the parent's Proxy-Authorization line */
+	const char *parent_auth; /* the parent's Proxy-Authorization line (the worker's) */
 };
 
 const char *upstream_err_type(enum upstream_err err)
@@ -262,7 +262,8 @@ static void start_parent_tunnel(struct upstream_req *r)
 	const char *rb = *l ? "]" : "";
 	evbuffer_add_printf(bufferevent_get_output(r->bev),
 			    "CONNECT %s%s%s:%u HTTP/1.1\r\nHost: %s%s%s:%u\r\n%s\r\n", l, r->host, rb,
-			    r->portnum, l, r->host, rb, r->portnum, r->parent_auth);
+			    r->portnum, l, r->host, rb, r->portnum,
+			    r->parent_auth != NULL ? r->parent_auth : "");
 	double s = r->w->cfg->upstream_timeout;
 	struct timeval tv = { (time_t)s, (suseconds_t)((s - (double)(time_t)s) * 1e6) };
 	bufferevent_set_timeouts(r->bev, &tv, &tv);
@@ -388,8 +389,7 @@ static struct upstream_req *request_start(struct worker *w, const struct upstrea
 		port = d->parent_port;
 		r->filter = NULL; /* the parent resolves and connects */
 		r->tunnel = d->tunnel;
-		snprintf(r->parent_auth, sizeof(r->parent_auth), "%s",
-			 d->parent_auth ? d->parent_auth : "");
+		r->parent_auth = d->parent_auth;
 	}
 	snprintf(r->port, sizeof(r->port), "%u", port);
 	struct evutil_addrinfo hints;

@@ -17,8 +17,6 @@
 #include <event2/event.h>
 #include <event2/listener.h>
 
-#include <openssl/evp.h>
-
 #include "acl.h"
 #include "auth.h"
 #include "cache.h"
@@ -223,18 +221,7 @@ void worker_main(const struct config *cfg, const struct listen_sock *ls, size_t 
 	evdns_base_load_hosts(w->dns, NULL);
 	w->pool = pool_new(w->base, (size_t)cfg->pool_max_idle, cfg->pool_idle_timeout);
 	w->tls_server = tls_server;
-	if (cfg->parent_user != NULL) {
-		/* RFC 7617: base64 of user ":" password */
-		char plain[400];
-		unsigned char b64[560];
-		int n = snprintf(plain, sizeof(plain), "%s:%s", cfg->parent_user, cfg->parent_password);
-		if (n > 0 && (size_t)n < sizeof(plain)) {
-			EVP_EncodeBlock(b64, (const unsigned char *)plain, n);
-			snprintf(w->parent_auth, sizeof(w->parent_auth),
-				 "Proxy-Authorization: Basic %s\r\n", b64);
-		}
-		explicit_bzero(plain, sizeof(plain));
-	}
+	w->parent_auth = cfg->parent_auth != NULL ? cfg->parent_auth : "";
 	w->tls_client = tls_client;
 	w->tls_sessions = tls_sessions_new(256);
 	if (w->tls_client != NULL && w->tls_sessions != NULL)

@@ -59,8 +59,9 @@ struct worker {
 	struct ssl_ctx_st *tls_server;
 	struct ssl_ctx_st *tls_client;
 	struct tls_sessions *tls_sessions;
-	/* [upstream] parent_user/parent_password as a header line, or "" */
-	char parent_auth[600];
+	/* [upstream] parent_user/parent_password as a header line
+	 * (cfg->parent_auth), or "" */
+	const char *parent_auth;
 };
 
 /* Run a worker on the given listening sockets until it is told to stop;

@@ -765,6 +765,61 @@ static void test_summary(void **state)
 	config_free(NULL);
 }
 
+/* [upstream] parent_user/parent_password: the header line is made at load,
+ * as long as the credentials are (no fixed buffer cuts them). */
+static void test_parent_auth(void **state)
+{
+	static const struct {
+		size_t ulen, plen;
+	} rows[] = { { 3, 4 }, { 100, 298 }, { 100, 299 }, { 200, 700 }, { 900, 900 } };
+	static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < N(rows); i++) {
+		size_t ul = rows[i].ulen, pl = rows[i].plen, n = ul + 1 + pl, k, o;
+		char *ini = malloc(ul + pl + 200), *plain = malloc(n + 1), *want = malloc(2 * n + 64);
+		struct config *c;
+
+		assert_non_null(ini);
+		assert_non_null(plain);
+		assert_non_null(want);
+		for (k = 0; k < ul; k++)
+			plain[k] = (char)('a' + k % 26);
+		plain[ul] = ':';
+		for (k = 0; k < pl; k++)
+			plain[ul + 1 + k] = k % 7 == 3 ? ':' : (char)('A' + k % 26);
+		plain[n] = '\0';
+		o = (size_t)sprintf(want, "Proxy-Authorization: Basic ");
+		for (k = 0; k < n; k += 3) {
+			unsigned v = (unsigned)(unsigned char)plain[k] << 16;
+			if (k + 1 < n)
+				v |= (unsigned)(unsigned char)plain[k + 1] << 8;
+			if (k + 2 < n)
+				v |= (unsigned)(unsigned char)plain[k + 2];
+			want[o++] = b64[v >> 18 & 63];
+			want[o++] = b64[v >> 12 & 63];
+			want[o++] = k + 1 < n ? b64[v >> 6 & 63] : '=';
+			want[o++] = k + 2 < n ? b64[v & 63] : '=';
+		}
+		strcpy(want + o, "\r\n");
+		sprintf(ini, "[upstream]\nparent = 127.0.0.1:3129\nparent_user = %.*s\nparent_password = %s\n",
+			(int)ul, plain, plain + ul + 1);
+		c = load_ok(ini);
+		assert_non_null(c->parent_auth);
+		if (strcmp(c->parent_auth, want) != 0)
+			fail_msg("user %zu + password %zu bytes: got %zu bytes \"%.60s...\", want %zu bytes",
+				 ul, pl, strlen(c->parent_auth), c->parent_auth, strlen(want));
+		config_free(c);
+		free(ini);
+		free(plain);
+		free(want);
+	}
+	struct config *c = load_ok("[upstream]\nparent = 127.0.0.1:3129\n");
+	assert_null(c->parent_auth);
+	config_free(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -782,6 +837,7 @@ int main(void)
 		cmocka_unit_test(test_many_errors),
 		cmocka_unit_test(test_files),
 		cmocka_unit_test(test_summary),
+		cmocka_unit_test(test_parent_auth),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,105 @@
+"""Inputs longer than a buffer are never cut silently: they fit (the buffer is
+sized to them) or they are refused with an error that names the limit.
+
+- [upstream] parent_user / parent_password of any length the INI allows
+  reach the parent whole (Proxy-Authorization built at config load)."""
+
+import base64
+import hashlib
+
+import pytest
+
+from test_parent import FakeParent, basic, connect, get
+from test_process import run_binary
+
+
+def proxy_status_params(r):
+    ps = r.get("Proxy-Status") or ""
+    assert ps.startswith("hopcache;"), "Proxy-Status should be 'hopcache; error=...': %r" % r.headers
+    out = {}
+    for part in ps.split(";")[1:]:
+        if "=" in part:
+            k, v = part.split("=", 1)
+            out[k.strip()] = v.strip().strip('"')
+    return out
+
+
+def assert_error(r, status, error, *words):
+    assert r.status == status, "expected %d, got %r" % (status, r)
+    p = proxy_status_params(r)
+    assert p.get("error") == error, "Proxy-Status error %r, want %r: %r" % (p.get("error"), error, r.headers)
+    for w in words:
+        assert w in p.get("details", ""), "Proxy-Status details should name %r: %r" % (w, p)
+    assert (r.get("Content-Type") or "").startswith("text/html") and r.body, r
+    return p
+
+
+# ---------------------------------------------------------------------------
+# 1. parent credentials
+
+
+@pytest.fixture
+def fake_parent():
+    made = []
+
+    def make(**kw):
+        p = FakeParent(**kw)
+        made.append(p)
+        return p
+    yield make
+    for p in made:
+        p.stop()
+
+
+# plain "user:password" lengths around the old 400-byte buffer, and the
+# longest the INI's 1000-character lines allow
+@pytest.mark.parametrize("ulen,plen", [(100, 298), (100, 299), (200, 700), (900, 900)],
+                         ids=["plain399", "plain400", "plain901", "plain1801"])
+def test_long_parent_credentials_reach_the_parent_whole(proxy_factory, fake_parent, origin, ulen, plen):
+    user = ("user-" + "u" * ulen)[:ulen]
+    password = ("pass word:" + "p" * plen)[:plen]
+    fp = fake_parent(echo=True)
+    child = proxy_factory({"upstream": {"parent": "127.0.0.1:%d" % fp.port,
+                                        "parent_user": user, "parent_password": password}})
+    want = basic(user, password)
+    r = get(child, origin.url("/long-cred"))
+    assert r.status == 200, r
+    req = fp.requests[0]
+    got = req.get_all("Proxy-Authorization")
+    assert got == [want], "the parent should get the exact credentials (%d bytes of base64), got %r" % (
+        len(want) - 6, [len(g) for g in got])
+    # a CONNECT through the parent carries them too
+    c, resp = connect(child, origin.authority)
+    try:
+        assert resp.status == 200, resp
+        c.send(b"ping")
+        assert c.reader.read_exact(4) == b"ping"
+    finally:
+        c.close()
+    creq = [q for q in fp.requests if q.method == "CONNECT"]
+    assert creq and creq[0].get_all("Proxy-Authorization") == [want], creq
+
+
+def test_long_parent_credentials_accepted_by_a_hopcache_parent(proxy_factory, origin, tmp_path):
+    """child -> parent (hopcache with [auth] basic) -> origin: a 200-byte
+    user name and a 700-byte password authenticate."""
+    user = "u" * 200
+    password = "p" * 699 + "!"
+    htp = tmp_path / "htpasswd"
+    htp.write_text("%s:{SHA}%s\n" % (user, base64.b64encode(hashlib.sha1(password.encode()).digest()).decode()))
+    parent = proxy_factory({"proxy": {"via": "parent"}, "auth": {"scheme": "basic", "htpasswd": str(htp)}})
+    child = proxy_factory({"proxy": {"via": "child"},
+                           "upstream": {"parent": "127.0.0.1:%d" % parent.port,
+                                        "parent_user": user, "parent_password": password}})
+    r = get(child, origin.url("/chain-long-cred"))
+    assert r.status == 200, r
+    pe = parent.wait_access(lambda e: e.get("target") == origin.url("/chain-long-cred"))
+    assert pe and pe["user"] == user, parent.read_access_log()
+
+
+def test_config_test_accepts_long_parent_credentials(proxy_factory):
+    p = proxy_factory({"upstream": {"parent": "127.0.0.1:3129", "parent_user": "u" * 900,
+                                    "parent_password": "p" * 900}}, start=False)
+    p.write_ini()
+    rc, out = run_binary("-t", "-c", p.ini)
+    assert rc == 0, out
