@@ -1288,7 +1288,8 @@ static bool read_request(struct conn *c)
 
 	if (http_parse_target(c->req.method, c->req.target, &c->target) != 0) {
 		c->client_keepalive = false;
-		fail_request(c, 400, "http_request_error", "invalid request target");
+		fail_request(c, 400, "http_request_error",
+			     c->target.error != NULL ? c->target.error : "invalid request target");
 		return false;
 	}
 	/* The proxy's own resources: before authentication, since a browser
@@ -1325,6 +1326,13 @@ static bool read_request(struct conn *c)
 	c->upstream_tls = c->target.form == HTTP_TARGET_ABSOLUTE &&
 			  slice_eq_ci(c->target.scheme, "https");
 	{
+		/* http_parse_target refused a longer host: these never cut it */
+		_Static_assert(HTTP_MAX_HOST + 2 <= 256, "the host[256] buffers hold any host");
+		_Static_assert(sizeof(c->host_port) >= HTTP_MAX_HOST + 1 + sizeof("[]:65535"),
+			       "host_port holds any host:port");
+		_Static_assert(sizeof(c->pool_key) >= sizeof("tls:") + sizeof(c->host_port) +
+							 sizeof("@parent") - 2,
+			       "pool_key holds any key");
 		char host[256];
 		slice_copy(host, sizeof(host), c->target.host);
 		snprintf(c->host_port, sizeof(c->host_port),

@@ -41,6 +41,10 @@ static const unsigned char cc[256] = {
 /* Largest Content-Length or chunk size we accept: 2^63 - 1 (fits off_t). */
 #define HTTP_MAX_LENGTH ((uint64_t)INT64_MAX)
 
+/* A number macro as a string literal, for messages that name a limit. */
+#define HTTP_STR_(x) #x
+#define HTTP_STR(x) HTTP_STR_(x)
+
 #define IS_TCHAR(c) (cc[(unsigned char)(c)] & CC_TCHAR)
 #define IS_VCHAR(c) (cc[(unsigned char)(c)] & CC_VCHAR)
 #define IS_FIELD(c) (cc[(unsigned char)(c)] & CC_FIELD)
@@ -911,6 +915,10 @@ static int parse_authority(const char *a, size_t len, bool port_required,
 	}
 	if (he == hs)
 		return 400; /* RFC 9110 §4.2.1: empty host MUST be rejected */
+	if (!out->ipv6_literal && he - hs > HTTP_MAX_HOST + (a[he - 1] == '.' ? 1 : 0)) {
+		out->error = "host name longer than " HTTP_STR(HTTP_MAX_HOST) " characters (RFC 1035)";
+		return 400;
+	}
 	out->host = slice_make(a + hs, he - hs);
 	if (i < len) {
 		if (a[i] != ':')

@@ -133,6 +133,11 @@ enum http_target_form {
 	HTTP_TARGET_ASTERISK,  /* "*" (OPTIONS only) */
 };
 
+/* Longest host name in a request target, one trailing dot not counted: a
+ * DNS name has at most 253 characters (RFC 1035 §2.3.4). A longer one is
+ * refused (400), so it fits every buffer a host is copied into. */
+#define HTTP_MAX_HOST 253
+
 struct http_target {
 	enum http_target_form form;
 	struct slice scheme;   /* lower-cased comparison: "http" or "https" */
@@ -144,12 +149,16 @@ struct http_target {
 				  the sender then writes "/" before it.
 				  For ORIGIN form: the whole target. */
 	int ipv6_literal;
+	const char *error;     /* on 400, when there is more to say than "invalid":
+				  a short reason naming the limit (static), else NULL */
 };
 
 /* Parse a request target for a request with this method. Returns 0 or 400.
  * Absolute-form: scheme http/https (case-insensitive) only, no userinfo
  * (RFC 9110 §4.2.4: reject), no fragment, host must be a valid reg-name /
- * IPv4 / [IPv6], port 1..65535 (empty port -> default). Authority-form only for
+ * IPv4 / [IPv6] (a reg-name at most HTTP_MAX_HOST characters, one trailing
+ * dot more; longer: 400 with out->error saying so), port 1..65535 (empty
+ * port -> default). Authority-form only for
  * CONNECT and mandatory there (host:port, port required). "*" only for OPTIONS.
  * An absolute-form "path" that is empty becomes "/" (for OPTIONS with an empty
  * path it becomes "*", RFC 9112 §3.2.4). */

@@ -20,6 +20,7 @@
 #include <event2/util.h>
 
 #include "config.h"
+#include "http_parser.h"
 #include "log.h"
 #include "tls.h"
 #include "worker.h"
@@ -45,6 +46,10 @@ struct upstream_req {
 	bool vet_only;           /* upstream_vet: resolve and filter, no connection */
 	const char *parent_auth; /* the parent's Proxy-Authorization line (the worker's) */
 };
+
+/* The origin's name is copied into host: http_parse_target refuses longer ones. */
+_Static_assert(sizeof(((struct upstream_req *)0)->host) >= HTTP_MAX_HOST + 2,
+	       "upstream_req.host holds any host");
 
 const char *upstream_err_type(enum upstream_err err)
 {

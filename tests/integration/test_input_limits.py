@@ -2,13 +2,18 @@
 sized to them) or they are refused with an error that names the limit.
 
 - [upstream] parent_user / parent_password of any length the INI allows
-  reach the parent whole (Proxy-Authorization built at config load)."""
+  reach the parent whole (Proxy-Authorization built at config load);
+- a host name longer than 253 characters (RFC 1035; one trailing dot not
+  counted) is refused with 400 naming the limit, before any DNS query or
+  connection; a 253-character name works through every path."""
 
 import base64
 import hashlib
+import time
 
 import pytest
 
+from helpers import Client, FakeDNS, echo_handler
 from test_parent import FakeParent, basic, connect, get
 from test_process import run_binary
 
@@ -103,3 +108,92 @@ def test_config_test_accepts_long_parent_credentials(proxy_factory):
     p.write_ini()
     rc, out = run_binary("-t", "-c", p.ini)
     assert rc == 0, out
+
+
+# ---------------------------------------------------------------------------
+# 2. host names
+
+
+def long_name(n):
+    """A DNS name of n characters: labels of 63 letters, no trailing dot."""
+    s = "".join("." if i % 64 == 63 else "abcdefghij"[i % 10] for i in range(n))
+    return s[:-1] + "z" if s.endswith(".") else s
+
+
+@pytest.fixture
+def dns_proxy(proxy_factory, tmp_path):
+    """(proxy, dns): a proxy resolving through a FakeDNS that maps the given
+    names to 127.0.0.1."""
+    made = []
+
+    def make(names, ini_extra=None):
+        d = FakeDNS({n.rstrip("."): {"A": ["127.0.0.1"]} for n in names})
+        made.append(d)
+        extra = {k: dict(v) for k, v in (ini_extra or {}).items()}
+        extra.setdefault("upstream", {})["resolv_conf"] = d.resolv_conf(str(tmp_path / "resolv.conf"))
+        return proxy_factory(extra), d
+    yield make
+    for d in made:
+        d.stop()
+
+
+@pytest.mark.parametrize("host", [long_name(253), long_name(253) + "."], ids=["253", "253_dot"])
+def test_longest_host_name_works(dns_proxy, origin, host):
+    origin.handler = None
+    p, dns = dns_proxy([host])
+    authority = "%s:%d" % (host, origin.port)
+    with Client(p.port) as c:
+        r = c.exchange("GET", "http://%s/abs" % authority, [("Host", authority)])
+    assert r.status == 200, r
+    req = origin.requests[-1]
+    assert req.target == "/abs" and req.get("Host") == authority, req.raw_head
+    assert host.rstrip(".") in [q[0] for q in dns.queries], dns.queries
+    # CONNECT to the same name
+    origin.handler = echo_handler
+    c, resp = connect(p, authority)
+    try:
+        assert resp.status == 200, resp
+        c.send(b"long name")
+        assert c.reader.read_exact(9) == b"long name"
+    finally:
+        c.close()
+    e = p.wait_access(lambda e: e.get("method") == "CONNECT")
+    assert e and e["target"] == authority, p.read_access_log()
+
+
+@pytest.mark.parametrize("n", [254, 255, 256, 300, 1000])
+@pytest.mark.parametrize("form", ["absolute", "connect", "https"])
+def test_host_name_too_long_is_400(dns_proxy, origin, n, form):
+    host = long_name(n)
+    p, dns = dns_proxy([host, host[:255], host[:253]])
+    authority = "%s:%d" % (host, origin.port)
+    with Client(p.port) as c:
+        if form == "connect":
+            c.request("CONNECT", authority, [("Host", authority)])
+            r = c.read_response("CONNECT")
+        else:
+            scheme = "https" if form == "https" else "http"
+            c.request("GET", "%s://%s/x" % (scheme, authority), [("Host", authority)])
+            r = c.read_response()
+        closed, _ = c.wait_closed(3)
+    assert_error(r, 400, "http_request_error", "host", "253")
+    assert closed, "the connection should close after the 400"
+    time.sleep(0.1)
+    assert dns.queries == [], "nothing may be resolved for a refused host: %r" % dns.queries
+    assert not origin.conns, "nothing may reach the origin"
+    e = p.wait_access(lambda e: e.get("status") == "400")
+    assert e, p.read_access_log()
+
+
+def test_host_name_too_long_through_parent_is_400(proxy_factory, fake_parent, origin):
+    """With a parent the name is not resolved here: still refused whole."""
+    fp = fake_parent()
+    p = proxy_factory({"upstream": {"parent": "127.0.0.1:%d" % fp.port}})
+    host = long_name(300)
+    for method, target in (("GET", "http://%s/x" % host), ("CONNECT", host + ":443")):
+        with Client(p.port) as c:
+            c.request(method, target, [("Host", host)])
+            r = c.read_response(method)
+        assert_error(r, 400, "http_request_error", "253")
+    time.sleep(0.1)
+    assert fp.requests == [] and not fp.conns, fp.requests

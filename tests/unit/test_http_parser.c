@@ -1,6 +1,7 @@
 /* test_http_parser.c - unit tests of the strict HTTP/1.1 parser (RFC 9112). */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -882,6 +883,56 @@ static void test_target_method_case(void **state)
 	assert_int_equal(http_parse_target(SLICE_LIT("options"), SLICE_LIT("*"), &t), 400);
 }
 
+/* Host names: up to HTTP_MAX_HOST characters (one trailing dot more), in
+ * every form; longer: 400 with a reason naming the limit. */
+static void test_target_host_length(void **state)
+{
+	static const struct {
+		size_t len;   /* host characters */
+		bool dot;     /* the last one is a trailing dot */
+		bool ok;
+	} rows[] = {
+		{ 1, false, true }, { 253, false, true }, { 254, true, true },
+		{ 254, false, false }, { 255, true, false }, { 255, false, false },
+		{ 256, false, false }, { 300, false, false }, { 4000, false, false },
+	};
+	static const char *const fmts[][2] = {
+		{ "http://", "/x" }, { "https://", ":8443" }, { "http://", ":80?q" }, { "", ":443" },
+	};
+	char host[4100], target[4200];
+	size_t i, k, f;
+
+	(void)state;
+	for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		for (k = 0; k < rows[i].len; k++)
+			host[k] = k % 64 == 63 ? '.' : (char)('a' + k % 26);
+		if (host[rows[i].len - 1] == '.')
+			host[rows[i].len - 1] = 'z';
+		if (rows[i].dot)
+			host[rows[i].len - 1] = '.';
+		host[rows[i].len] = '\0';
+		for (f = 0; f < sizeof(fmts) / sizeof(fmts[0]); f++) {
+			struct http_target t;
+			const char *m = f == 3 ? "CONNECT" : "GET";
+			snprintf(target, sizeof(target), "%s%s%s", fmts[f][0], host, fmts[f][1]);
+			int ret = http_parse_target(slice_make(m, strlen(m)), slice_make(target, strlen(target)), &t);
+			if (rows[i].ok) {
+				if (ret != 0 || t.error != NULL || !slice_is(t.host, host))
+					fail_msg("%zu-character host (%s): got %d, want it whole", rows[i].len,
+						 fmts[f][0], ret);
+			} else {
+				if (ret != 400 || t.error == NULL || strstr(t.error, "253") == NULL)
+					fail_msg("%zu-character host (%s): got %d \"%s\", want 400 naming 253",
+						 rows[i].len, fmts[f][0], ret, t.error ? t.error : "");
+			}
+		}
+	}
+	/* other refusals say nothing more */
+	struct http_target t;
+	assert_int_equal(http_parse_target(SLICE_LIT("GET"), SLICE_LIT("http://h^x/"), &t), 400);
+	assert_null(t.error);
+}
+
 /* http_is_token. */
 static void test_is_token(void **state)
 {
@@ -1033,6 +1084,7 @@ int main(void)
 		cmocka_unit_test(test_chunked_limits),
 		cmocka_unit_test(test_targets),
 		cmocka_unit_test(test_target_method_case),
+		cmocka_unit_test(test_target_host_length),
 		cmocka_unit_test(test_is_token),
 		cmocka_unit_test(test_no_overread),
 	};
