@@ -436,7 +436,7 @@ static void body_init(struct body *b, const struct http_framing *f, bool out_chu
 	b->in = f->kind;
 	b->left = f->length;
 	b->out_chunked = out_chunked && f->kind != HTTP_BODY_NONE;
-	http_chunked_init(&b->chunked, 4096, cfg->max_header_bytes);
+	http_chunked_init(&b->chunked, HTTP_CHUNK_LINE_MAX, cfg->max_header_bytes);
 	b->done = f->kind == HTTP_BODY_NONE || (f->kind == HTTP_BODY_LENGTH && f->length == 0);
 }
 
@@ -1523,6 +1523,19 @@ static bool maybe_retry(struct conn *c)
 
 /* ---- the response -------------------------------------------------------- */
 
+/* RFC 9209 error type of a chunked response body the decoder refused. */
+static const char *chunked_error_type(const struct http_chunked *ch)
+{
+	switch (ch->error) {
+	case HTTP_CHUNKED_E_TRAILER_LINE:
+		return "http_response_trailer_size";
+	case HTTP_CHUNKED_E_TRAILERS:
+		return "http_response_trailer_section_size";
+	default:
+		return "http_response_transfer_coding";
+	}
+}
+
 /* Relay the response body; finish the request when it is complete. */
 static void relay_response_body(struct conn *c)
 {
@@ -1534,7 +1547,8 @@ static void relay_response_body(struct conn *c)
 	if (r < 0) {
 		/* The head is out: all we can do is cut the connection so the
 		 * client sees an incomplete message. */
-		c->outcome = "http_response_incomplete";
+		c->outcome = c->sbody.in == HTTP_BODY_CHUNKED ? chunked_error_type(&c->sbody.chunked)
+							       : "http_response_incomplete";
 		conn_log_access(c);
 		c->client_keepalive = false;
 		upstream_release(c, false);
@@ -1635,6 +1649,45 @@ static void bad_response(struct conn *c, int status, const char *error, const ch
 	fail_request(c, status, error, details);
 }
 
+/* A chunked final response whose head came with the start of its first
+ * chunk-size line: the head waits for the rest of that line (it is in
+ * flight), so a line the decoder refuses (too long, malformed) is a 502
+ * naming why, not a response cut short. A head with no body bytes behind it
+ * goes out at once (a stream may send its first chunk much later).
+ * Returns 1 to go on, 0 to wait for more bytes, -1 when answered (502). */
+static int first_chunk_line(struct conn *c, struct evbuffer *in, size_t head_len)
+{
+	struct http_framing fr;
+	size_t avail = evbuffer_get_length(in);
+	if (avail <= head_len || c->res.status < 200 || c->res.status == 101 ||
+	    http_response_framing(&c->res, c->head_request, 0, &fr) != 0 ||
+	    fr.kind != HTTP_BODY_CHUNKED)
+		return 1;
+	char line[HTTP_CHUNK_LINE_MAX + 2];
+	struct evbuffer_ptr pos;
+	evbuffer_ptr_set(in, &pos, head_len, EVBUFFER_PTR_SET);
+	ev_ssize_t n = evbuffer_copyout_from(in, &pos, line, sizeof(line));
+	if (n <= 0)
+		return 1;
+	const char *lf = memchr(line, '\n', (size_t)n);
+	size_t len = lf != NULL ? (size_t)(lf - line) + 1 : (size_t)n;
+	struct http_chunked ch;
+	struct slice data;
+	http_chunked_init(&ch, HTTP_CHUNK_LINE_MAX, c->w->cfg->max_header_bytes);
+	int ret = http_chunked_step(&ch, line, len, &data) < 0 ? -1 : lf != NULL ? 1 : 0;
+	if (ret <= 0) {
+		/* c->res points into the input buffer, which is not kept */
+		c->res.status = 0;
+		c->res.nfields = 0;
+	}
+	if (ret < 0) {
+		char why[128];
+		http_chunked_why(&ch, why, sizeof(why));
+		bad_response(c, 502, chunked_error_type(&ch), why);
+	}
+	return ret;
+}
+
 /* Parse response heads until the final one; then start relaying its body. */
 static void read_response(struct conn *c)
 {
@@ -1661,6 +1714,8 @@ static void read_response(struct conn *c)
 			bad_response(c, 502, "http_protocol_error", "malformed response from upstream");
 			return;
 		}
+		if (first_chunk_line(c, uin, (size_t)r) <= 0)
+			return; /* the head is parsed again with the rest of the line */
 		struct slice extra[1] = { c->res.reason };
 		if (keep_head(&c->rhead, &c->rhead_cap, buf, (size_t)r, c->res.fields, c->res.nfields,
 			      extra, 1) < 0) {
@@ -1781,7 +1836,9 @@ static void relay_request_body(struct conn *c)
 			return;
 		}
 		upstream_release(c, false);
-		fail_request(c, 400, "http_request_error", "malformed chunked request body");
+		char why[128];
+		http_chunked_why(&c->rbody.chunked, why, sizeof(why));
+		fail_request(c, 400, "http_request_error", why);
 		return;
 	}
 	if (r == 1) {

@@ -10,6 +10,7 @@
 #include <arpa/inet.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 /* Character classes (one read-only table, indexed by byte). */
@@ -682,9 +683,56 @@ static int ext_end_or(unsigned char ch, int on_ws, int on_semi)
 	return -1;
 }
 
+/* Record why the body is refused; -1 for the caller to return. */
+static ssize_t chunked_fail(struct http_chunked *c, int error)
+{
+	c->error = error;
+	return -1;
+}
+
+static ssize_t chunked_step(struct http_chunked *c, const char *buf, size_t len,
+			    struct slice *data);
+
 /* Feed bytes to the decoder (see http_parser.h for the contract). */
 ssize_t http_chunked_step(struct http_chunked *c, const char *buf, size_t len,
 			  struct slice *data)
+{
+	if (c->error != HTTP_CHUNKED_OK) {
+		data->p = buf;
+		data->len = 0;
+		return -1; /* refused once, refused for good */
+	}
+	ssize_t r = chunked_step(c, buf, len, data);
+	if (r < 0 && c->error == HTTP_CHUNKED_OK)
+		c->error = HTTP_CHUNKED_E_SYNTAX;
+	return r;
+}
+
+/* Why the decoder refused the body, naming the limit when one was exceeded. */
+void http_chunked_why(const struct http_chunked *c, char *out, size_t len)
+{
+	switch (c->error) {
+	case HTTP_CHUNKED_E_LINE:
+		snprintf(out, len, "chunk-size line (size and extensions) longer than %zu bytes",
+			 c->max_line);
+		break;
+	case HTTP_CHUNKED_E_TRAILER_LINE:
+		snprintf(out, len, "chunked trailer line longer than %zu bytes", c->max_line);
+		break;
+	case HTTP_CHUNKED_E_TRAILERS:
+		snprintf(out, len, "chunked trailer section larger than %zu bytes", c->max_trailer);
+		break;
+	case HTTP_CHUNKED_E_SIZE:
+		snprintf(out, len, "chunk size larger than 2^63-1 bytes");
+		break;
+	default:
+		snprintf(out, len, "malformed chunked body");
+		break;
+	}
+}
+
+static ssize_t chunked_step(struct http_chunked *c, const char *buf, size_t len,
+			    struct slice *data)
 {
 	const unsigned char *p = (const unsigned char *)buf;
 	size_t i = 0;
@@ -746,7 +794,7 @@ ssize_t http_chunked_step(struct http_chunked *c, const char *buf, size_t len,
 			c->state = CH_TRAILER_START;
 			c->line_bytes = 0;
 			if (++c->trailer_bytes > c->max_trailer)
-				return -1;
+				return chunked_fail(c, HTTP_CHUNKED_E_TRAILERS);
 			i++;
 			continue;
 		default:
@@ -756,7 +804,8 @@ ssize_t http_chunked_step(struct http_chunked *c, const char *buf, size_t len,
 		/* The rest are line states: CR ends the line, anything else
 		 * counts against max_line. */
 		if (ch != '\r' && ++c->line_bytes > c->max_line)
-			return -1;
+			return chunked_fail(c, st >= CH_TRAILER_START ? HTTP_CHUNKED_E_TRAILER_LINE
+								    : HTTP_CHUNKED_E_LINE);
 		switch (st) {
 		case CH_SIZE_FIRST:
 			if (!IS_HEX(ch))
@@ -768,7 +817,7 @@ ssize_t http_chunked_step(struct http_chunked *c, const char *buf, size_t len,
 			if (IS_HEX(ch)) {
 				/* Refuse sizes past 2^63 - 1 instead of wrapping. */
 				if (c->remaining > (HTTP_MAX_LENGTH >> 4))
-					return -1;
+					return chunked_fail(c, HTTP_CHUNKED_E_SIZE);
 				c->remaining = (c->remaining << 4) | hexval(ch);
 				break;
 			}
@@ -862,7 +911,7 @@ ssize_t http_chunked_step(struct http_chunked *c, const char *buf, size_t len,
 			return -1;
 		if (st >= CH_TRAILER_NAME && st <= CH_TRAILER_LF &&
 		    ++c->trailer_bytes > c->max_trailer)
-			return -1;
+			return chunked_fail(c, HTTP_CHUNKED_E_TRAILERS);
 		c->state = st;
 		i++;
 	}

@@ -93,6 +93,21 @@ int http_response_framing(const struct http_response *res, int head_request,
 
 /* Incremental chunked-body decoder (RFC 9112 §7.1). Chunk extensions are
  * parsed and ignored; trailer fields are parsed, validated and discarded. */
+
+/* The longest chunk-size line (size and extensions, CRLF not counted) and
+ * trailer line the proxy accepts; a longer one refuses the body. */
+#define HTTP_CHUNK_LINE_MAX 4096
+
+/* Why http_chunked_step refused a body (struct http_chunked.error). */
+enum {
+	HTTP_CHUNKED_OK = 0,
+	HTTP_CHUNKED_E_SYNTAX,       /* malformed: bad hex, missing CRLF, bare CR/LF, ... */
+	HTTP_CHUNKED_E_SIZE,         /* a chunk size past 2^63 - 1 */
+	HTTP_CHUNKED_E_LINE,         /* a chunk-size line longer than max_line */
+	HTTP_CHUNKED_E_TRAILER_LINE, /* a trailer line longer than max_line */
+	HTTP_CHUNKED_E_TRAILERS,     /* the trailer section larger than max_trailer */
+};
+
 struct http_chunked {
 	int state;            /* private */
 	uint64_t remaining;   /* private: bytes left in the current chunk */
@@ -100,6 +115,7 @@ struct http_chunked {
 	size_t trailer_bytes; /* private: total trailer bytes so far */
 	size_t max_line;      /* limit for a size line or a trailer line (set by init) */
 	size_t max_trailer;   /* limit for all trailer bytes together (set by init) */
+	int error;            /* HTTP_CHUNKED_OK, or why the body was refused */
 };
 
 void http_chunked_init(struct http_chunked *c, size_t max_line, size_t max_trailer);
@@ -110,13 +126,18 @@ void http_chunked_init(struct http_chunked *c, size_t max_line, size_t max_trail
  * Returns the bytes consumed (>= 0; 0 only when len == 0 or more input is
  * needed before anything can be consumed), or -1 on a malformed body
  * (bad hex, size overflow past 2^63, missing CRLF, bare CR/LF, line too long,
- * invalid trailer field).
+ * invalid trailer field); c->error then says which (and every later call
+ * returns -1 too).
  * Call repeatedly on the remaining bytes; http_chunked_done() tells when the
  * last chunk and trailers (and the final CRLF) have been consumed — after that
  * the decoder consumes nothing more. */
 ssize_t http_chunked_step(struct http_chunked *c, const char *buf, size_t len,
 			  struct slice *data);
 int http_chunked_done(const struct http_chunked *c);
+
+/* After a refusal: why, as a short text that names the limit when one was
+ * exceeded ("chunk-size line (size and extensions) longer than 4096 bytes"). */
+void http_chunked_why(const struct http_chunked *c, char *out, size_t len);
 
 /* Find the first field with this name (case-insensitive); NULL if none. */
 const struct http_field *http_field_find(const struct http_field *f, size_t n,

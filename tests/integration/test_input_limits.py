@@ -5,7 +5,11 @@ sized to them) or they are refused with an error that names the limit.
   reach the parent whole (Proxy-Authorization built at config load);
 - a host name longer than 253 characters (RFC 1035; one trailing dot not
   counted) is refused with 400 naming the limit, before any DNS query or
-  connection; a 253-character name works through every path."""
+  connection; a 253-character name works through every path;
+- a chunk-size line (size and extensions) or trailer line longer than 4096
+  bytes: 400 naming the limit in a request; 502 naming it in a response
+  whose head has not gone out yet, else the client's connection is cut
+  (never a complete-looking message)."""
 
 import base64
 import hashlib
@@ -13,7 +17,7 @@ import time
 
 import pytest
 
-from helpers import Client, FakeDNS, echo_handler
+from helpers import CLOSE, Client, FakeDNS, echo_handler
 from test_parent import FakeParent, basic, connect, get
 from test_process import run_binary
 
@@ -197,3 +201,117 @@ def test_host_name_too_long_through_parent_is_400(proxy_factory, fake_parent, or
         assert_error(r, 400, "http_request_error", "253")
     time.sleep(0.1)
     assert fp.requests == [] and not fp.conns, fp.requests
+
+
+# ---------------------------------------------------------------------------
+# 3. chunk-size lines
+
+
+def chunk_line(total):
+    """A chunk-size line of `total` bytes (CRLF not counted): "5;x=aaa...";
+    the chunk is "hello"."""
+    return b"5;x=" + b"a" * (total - 4)
+
+
+def post_chunked(origin, body_raw):
+    return (b"POST %s HTTP/1.1\r\nHost: %s\r\nTransfer-Encoding: chunked\r\n\r\n" %
+            (origin.url("/up").encode(), origin.authority.encode())) + body_raw
+
+
+def test_request_chunk_line_at_limit_passes(proxy, origin):
+    with proxy.client() as c:
+        c.send(post_chunked(origin, chunk_line(4096) + b"\r\nhello\r\n0\r\n\r\n"))
+        r = c.read_response()
+    assert r.status == 200, r
+    assert origin.requests[-1].body == b"hello" and origin.requests[-1].complete
+
+
+@pytest.mark.parametrize("total", [4097, 5000, 70000])
+def test_request_chunk_line_too_long_is_400(proxy, origin, total):
+    with proxy.client() as c:
+        c.send(post_chunked(origin, chunk_line(total) + b"\r\nhello\r\n0\r\n\r\n"))
+        r = c.read_response()
+        closed, _ = c.wait_closed(3)
+    assert_error(r, 400, "http_request_error", "chunk", "4096")
+    assert closed
+    time.sleep(0.1)
+    assert origin.complete_requests() == [], "the origin got a complete request: %r" % origin.requests
+
+
+def test_request_trailer_line_too_long_is_400(proxy, origin):
+    with proxy.client() as c:
+        c.send(post_chunked(origin, b"5\r\nhello\r\n0\r\nX-T: " + b"t" * 5000 + b"\r\n\r\n"))
+        r = c.read_response()
+    assert_error(r, 400, "http_request_error", "trailer", "4096")
+    time.sleep(0.1)
+    assert origin.complete_requests() == []
+
+
+def chunked_head():
+    return b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Type: text/plain\r\n\r\n"
+
+
+def test_response_chunk_line_at_limit_passes(proxy, origin):
+    origin.responder = lambda req: chunked_head() + chunk_line(4096) + b"\r\nhello\r\n0\r\n\r\n"
+    with proxy.client() as c:
+        r = c.exchange("GET", origin.url("/dl"), [("Host", origin.authority)])
+    assert r.status == 200 and r.body == b"hello", r
+
+
+@pytest.mark.parametrize("total", [4097, 5000, 70000])
+def test_response_chunk_line_too_long_is_502(proxy, origin, total):
+    """Head and the over-long first size line come together: the head is
+    held until the size line is complete (or too long), so the client gets
+    a 502, not a 200 cut short."""
+    origin.responder = lambda req: [chunked_head() + chunk_line(total) + b"\r\nhello\r\n0\r\n\r\n", CLOSE]
+    with proxy.client() as c:
+        r = c.exchange("GET", origin.url("/dl"), [("Host", origin.authority)])
+    assert_error(r, 502, "http_response_transfer_coding", "chunk", "4096")
+    e = proxy.wait_access(lambda e: e.get("status") == "502")
+    assert e and e["outcome"] == "http_response_transfer_coding", proxy.read_access_log()
+
+
+def test_response_chunk_line_split_across_packets_is_502(proxy, origin):
+    """The size line starts in the head's packet and ends later."""
+    origin.responder = lambda req: [chunked_head() + b"5;x=", 0.2, b"a" * 5000 + b"\r\nhello\r\n0\r\n\r\n",
+                                    CLOSE]
+    with proxy.client() as c:
+        r = c.exchange("GET", origin.url("/dl"), [("Host", origin.authority)])
+    assert_error(r, 502, "http_response_transfer_coding", "4096")
+
+
+def test_response_head_alone_is_not_held(proxy, origin):
+    """A head with no body bytes yet goes to the client at once (streams)."""
+    origin.responder = lambda req: [chunked_head(), 1.5, b"5\r\nhello\r\n0\r\n\r\n"]
+    with proxy.client() as c:
+        c.request("GET", origin.url("/stream"), [("Host", origin.authority)])
+        t0 = time.monotonic()
+        head = c.reader.read_until(b"\r\n\r\n", timeout=5)
+        assert time.monotonic() - t0 < 1.0, "the head was held back"
+        assert head.startswith(b"HTTP/1.1 200")
+
+
+def test_response_later_chunk_line_too_long_cuts_the_connection(proxy, origin):
+    """Once the head is out, a bad size line cuts the client's connection: the
+    chunked body it got never ends, so it is never taken as complete."""
+    origin.responder = lambda req: [chunked_head() + b"5\r\nhello\r\n", 0.3,
+                                    chunk_line(5000) + b"\r\nworld\r\n0\r\n\r\n", CLOSE]
+    with proxy.client() as c:
+        c.request("GET", origin.url("/dl2"), [("Host", origin.authority)])
+        closed, data = c.wait_closed(5)
+    assert closed
+    assert data.startswith(b"HTTP/1.1 200"), data[:200]
+    assert not data.endswith(b"0\r\n\r\n"), "a cut body must not look complete: %r" % data[-100:]
+    assert b"world" not in data
+    e = proxy.wait_access(lambda e: e.get("target", "").endswith("/dl2"))
+    assert e and e["outcome"] == "http_response_transfer_coding", proxy.read_access_log()
+
+
+def test_response_trailer_line_too_long_cuts_the_connection(proxy, origin):
+    origin.responder = lambda req: [chunked_head() + b"5\r\nhello\r\n", 0.3,
+                                    b"0\r\nX-T: " + b"t" * 5000 + b"\r\n\r\n", CLOSE]
+    with proxy.client() as c:
+        c.request("GET", origin.url("/tr"), [("Host", origin.authority)])
+        closed, data = c.wait_closed(5)
+    assert closed and data.startswith(b"HTTP/1.1 200"), data[:200]
+    assert not data.endswith(b"0\r\n\r\n"), data[-100:]

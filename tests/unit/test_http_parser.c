@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -752,6 +753,72 @@ static void test_chunked_limits(void **state)
 		fail_msg("no trailers, max_trailer 0: want ok");
 }
 
+/* Every refusal says why (c.error, http_chunked_why naming the limit), at
+ * the proxy's own line limit too, and the decoder stays refused. */
+static void test_chunked_errors(void **state)
+{
+	static const struct {
+		const char *in;   /* "@" is replaced by the filler */
+		size_t fill;      /* bytes of filler */
+		size_t max_trailer;
+		int error;
+		const char *why;  /* substring of http_chunked_why, NULL: ok */
+	} rows[] = {
+		{ "5;x=@\r\nhello\r\n0\r\n\r\n", HTTP_CHUNK_LINE_MAX - 4, 64, HTTP_CHUNKED_OK, NULL },
+		{ "5;x=@\r\nhello\r\n0\r\n\r\n", HTTP_CHUNK_LINE_MAX - 3, 64, HTTP_CHUNKED_E_LINE,
+		  "chunk-size line (size and extensions) longer than 4096 bytes" },
+		{ "5;x=@", 70000, 64, HTTP_CHUNKED_E_LINE, "longer than 4096 bytes" },
+		{ "0;@\r\n\r\n", 5000, 64, HTTP_CHUNKED_E_LINE, "chunk-size line" },
+		{ "0\r\nX: @\r\n\r\n", HTTP_CHUNK_LINE_MAX - 3, 1 << 20, HTTP_CHUNKED_OK, NULL },
+		{ "0\r\nX: @\r\n\r\n", HTTP_CHUNK_LINE_MAX - 2, 1 << 20, HTTP_CHUNKED_E_TRAILER_LINE,
+		  "chunked trailer line longer than 4096 bytes" },
+		{ "0\r\nX: @\r\n\r\n", 100, 50, HTTP_CHUNKED_E_TRAILERS,
+		  "chunked trailer section larger than 50 bytes" },
+		{ "10000000000000000\r\n@", 0, 64, HTTP_CHUNKED_E_SIZE, "2^63" },
+		{ "zz\r\n@", 0, 64, HTTP_CHUNKED_E_SYNTAX, "malformed chunked body" },
+		{ "5\r\nhelloXX@", 0, 64, HTTP_CHUNKED_E_SYNTAX, "malformed chunked body" },
+	};
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		const char *at = strchr(rows[i].in, '@');
+		size_t pre = (size_t)(at - rows[i].in), post = strlen(at + 1);
+		size_t len = pre + rows[i].fill + post, off = 0;
+		char *buf = malloc(len), why[160];
+		struct http_chunked c;
+		struct slice d;
+		ssize_t r = 0;
+
+		assert_non_null(buf);
+		memcpy(buf, rows[i].in, pre);
+		memset(buf + pre, 'a', rows[i].fill);
+		memcpy(buf + pre + rows[i].fill, at + 1, post);
+		http_chunked_init(&c, HTTP_CHUNK_LINE_MAX, rows[i].max_trailer);
+		while (off < len && !http_chunked_done(&c)) {
+			r = http_chunked_step(&c, buf + off, len - off, &d);
+			if (r <= 0)
+				break;
+			off += (size_t)r;
+		}
+		if (rows[i].why == NULL) {
+			if (r < 0 || !http_chunked_done(&c) || c.error != HTTP_CHUNKED_OK)
+				fail_msg("row %zu: got %zd error %d, want the body whole", i, r, c.error);
+		} else {
+			if (r >= 0 || c.error != rows[i].error)
+				fail_msg("row %zu: got %zd error %d, want -1 error %d", i, r, c.error,
+					 rows[i].error);
+			http_chunked_why(&c, why, sizeof(why));
+			if (strstr(why, rows[i].why) == NULL)
+				fail_msg("row %zu: why \"%s\", want \"%s\"", i, why, rows[i].why);
+			/* refused for good */
+			assert_int_equal(http_chunked_step(&c, "0\r\n\r\n", 5, &d), -1);
+			assert_int_equal(d.len, 0);
+		}
+		free(buf);
+	}
+}
+
 /* ------------------------------------------------------------------ target */
 
 struct target_row {
@@ -1082,6 +1149,7 @@ int main(void)
 		cmocka_unit_test(test_chunked_rows),
 		cmocka_unit_test(test_chunked_step_contract),
 		cmocka_unit_test(test_chunked_limits),
+		cmocka_unit_test(test_chunked_errors),
 		cmocka_unit_test(test_targets),
 		cmocka_unit_test(test_target_method_case),
 		cmocka_unit_test(test_target_host_length),
