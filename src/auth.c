@@ -472,8 +472,8 @@ struct htpasswd *htpasswd_load(const char *path, char *err, size_t errlen)
 		char *hash = colon + 1;
 		hash[strcspn(hash, ":")] = '\0'; /* Apache ignores further fields */
 		if (*line == '\0' || has_ctl(line) || strlen(line) >= AUTH_USER_MAX) {
-			set_err(err, errlen, "%s:%u: user name empty, too long or with control characters",
-				path, lineno);
+			set_err(err, errlen, "%s:%u: user name empty, longer than %d characters or with "
+				"control characters", path, lineno, AUTH_USER_MAX - 1);
 			goto fail;
 		}
 		struct hp_entry e;

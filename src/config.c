@@ -43,6 +43,9 @@
 #include "domainset.h"
 #include "pac.h"
 
+/* A listen or parent host name: a DNS name has at most 253 characters. */
+#define CONFIG_HOST_MAX 253
+
 /* Larger files are refused: a config is small; long lists live in their own files. */
 #define CONFIG_MAX_FILE (1024 * 1024)
 /* iniparser 4.1 reads lines into a 1024-byte buffer and fails beyond it. */
@@ -51,8 +54,8 @@
 #define CONFIG_QUOTE_MAX 60
 
 enum config_type {
-	CT_STRING,   /* any text without control characters */
-	CT_TOKEN,    /* an RFC 9110 token */
+	CT_STRING,   /* any text without control characters (at most hi characters if hi > 0) */
+	CT_TOKEN,    /* an RFC 9110 token (ditto) */
 	CT_BOOL,     /* yes/no, true/false, on/off, 1/0 */
 	CT_INT,      /* decimal integer within [lo, hi]; int or size_t field */
 	CT_WORKERS,  /* "auto" (online CPUs) or an integer within [lo, hi] */
@@ -130,7 +133,8 @@ static const struct config_row config_rows[] = {
 	  .lo = 1, .hi = 256, FIELD(workers) },
 	{ .section = "proxy", .key = "user", .type = CT_STRING, .def = NULL,
 	  .flags = CF_OPTIONAL, FIELD(user) },
-	{ .section = "proxy", .key = "via", .type = CT_TOKEN, .def = "hopcache", FIELD(via) },
+	{ .section = "proxy", .key = "via", .type = CT_TOKEN, .def = "hopcache",
+	  .hi = CONFIG_VIA_MAX, FIELD(via) },
 	{ .section = "proxy", .key = "connect_ports", .type = CT_PORTS, .def = "443",
 	  FIELD(connect_ports), COUNT(nconnect_ports) },
 	{ .section = "proxy", .key = "x_forwarded_for", .type = CT_BOOL, .def = "no",
@@ -703,6 +707,10 @@ static int parse_listen_item(char *item, struct config_listen *l, char *why, siz
 			snprintf(why, wlen, "%s: not an IPv4 address or host name", q);
 			return -1;
 		}
+		if (strlen(host) > CONFIG_HOST_MAX) {
+			snprintf(why, wlen, "%s: host name longer than %d characters", q, CONFIG_HOST_MAX);
+			return -1;
+		}
 	}
 	if (strlen(port) > 5 || parse_decimal(port, strlen(port), &pv) < 0 || pv > 65535) {
 		snprintf(why, wlen, "%s: expected a port between 0 and 65535", q);
@@ -731,7 +739,7 @@ static int parse_listen(const struct config_row *r, const char *val, struct conf
 	while (next_item(&p, item, sizeof(item), &toolong)) {
 		if (toolong) {
 			quote(item, q, sizeof(q));
-			snprintf(why, wlen, "%s: too long", q);
+			snprintf(why, wlen, "%s: longer than %zu characters", q, sizeof(item) - 1);
 			goto fail;
 		}
 		grown = realloc(l, (n + 1) * sizeof(*l));
@@ -927,6 +935,10 @@ static int row_apply(const struct config_row *r, const char *val, struct config 
 			for (c = (const unsigned char *)val; *c != '\0'; c++)
 				if (!is_tchar(*c))
 					goto bad_token;
+		}
+		if (r->hi > 0 && strlen(val) > r->hi) {
+			snprintf(why, wlen, "longer than %llu characters: %s", (unsigned long long)r->hi, q);
+			return -1;
 		}
 		if (*val != '\0' && (s = strdup(val)) == NULL) {
 			snprintf(why, wlen, "out of memory");
@@ -1391,6 +1403,12 @@ static void rules_compile(struct load_ctx *ctx, struct config *cfg)
 	bool toolong;
 	while (used != NULL && next_item(&p, item, sizeof(item), &toolong)) {
 		size_t i;
+		if (toolong) {
+			/* cut, it could name another rule */
+			add_error(ctx, "%s: [acl] rules: \"%s...\": a rule name of 1 to %zu characters "
+				  "is expected", ctx->name, item, sizeof(item) - 1);
+			continue;
+		}
 		for (i = 0; i < ctx->nrules; i++)
 			if (strcmp(ctx->rules[i].name, item) == 0)
 				break;

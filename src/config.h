@@ -31,7 +31,8 @@ struct config {
 	size_t nlisten;
 	int workers;                  /* workers = auto|N (1..256); auto resolved to the CPU count */
 	char *user;                   /* user = NAME; NULL = do not drop privileges */
-	char *via;                    /* via = pseudonym (default "hopcache"), a token */
+	char *via;                    /* via = pseudonym (default "hopcache"), a token of at
+				         most CONFIG_VIA_MAX characters */
 	struct config_port_range *connect_ports; /* connect_ports = 443, 8443, 9000-9100 */
 	size_t nconnect_ports;
 	bool x_forwarded_for;         /* x_forwarded_for = yes|no (default no) */
@@ -130,6 +131,10 @@ struct config {
 
 	char *rules_text;             /* the [rule.NAME] sections as read (config_print) */
 };
+
+/* [proxy] via: at most this many characters (it goes into Cache-Status
+ * values and error pages built in fixed-size buffers). */
+#define CONFIG_VIA_MAX 64
 
 #define CONFIG_LOGFMT_NATIVE 0
 #define CONFIG_LOGFMT_SQUID 1

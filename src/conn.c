@@ -890,7 +890,7 @@ static void build_request_head(struct conn *c, struct evbuffer *out)
 static void auth_refuse(struct conn *c, int status, const char *details)
 {
 	const struct config *cfg = c->w->cfg;
-	char fields[600];
+	char fields[strlen(cfg->auth_realm) + 80]; /* the realm whole */
 	if (status == 407)
 		snprintf(fields, sizeof(fields),
 			 "Proxy-Authenticate: Basic realm=\"%s\", charset=\"UTF-8\"\r\n",
@@ -931,6 +931,7 @@ static bool authenticate(struct conn *c)
 		auth_refuse(c, 407, "this proxy requires a user name and password");
 		return false;
 	}
+	_Static_assert(AUTH_USER_MAX == 256 && AUTH_MAX_PASSWORD == 1024, "the message below");
 	char user[AUTH_USER_MAX], pass[AUTH_PASS_MAX];
 	int r = auth_parse_basic(c->req.fields[c->rinfo.proxy_auth_index].value, user, sizeof(user),
 				 pass, sizeof(pass));
@@ -940,7 +941,10 @@ static bool authenticate(struct conn *c)
 	}
 	if (r != 0) {
 		auth_limiter_fail(w->auth_limiter, peer, now.tv_sec);
-		auth_refuse(c, 400, "malformed Proxy-Authorization");
+		auth_refuse(c, 400, r == AUTH_PARSE_TOO_LONG
+					    ? "Proxy-Authorization: user name longer than 255 or password "
+					      "longer than 1024 bytes"
+					    : "malformed Proxy-Authorization");
 		return false;
 	}
 	bool ok = auth_cache_hit(w->auth_cache, user, pass, now.tv_sec);
@@ -1008,12 +1012,16 @@ static enum acl_result policy_run(struct conn *c, const char *sni, const struct 
 				  const struct acl_rule **rule, enum acl_reason *reason)
 {
 	char host[256], small[2048];
-	size_t ulen = c->req.target.len + 1;
-	char *url = ulen <= sizeof(small) ? small : malloc(ulen);
+	size_t ulen = c->req.target.len + 1, mlen = c->req.method.len + 1;
+	char *url = ulen + mlen <= sizeof(small) ? small : malloc(ulen + mlen);
 	if (url == NULL)
 		return ACL_DENY;
 	struct acl_request r;
 	policy_request(c, &r, host, sizeof(host), url, ulen);
+	/* the method whole (method_str, the log's, may be cut): a rule's
+	 * methods must not match a longer method by its prefix */
+	slice_copy(url + ulen, mlen, c->req.method);
+	r.method = url + ulen;
 	if (sni != NULL) {
 		r.host = sni;
 		r.url = NULL;

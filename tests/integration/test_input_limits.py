@@ -9,7 +9,10 @@ sized to them) or they are refused with an error that names the limit.
 - a chunk-size line (size and extensions) or trailer line longer than 4096
   bytes: 400 naming the limit in a request; 502 naming it in a response
   whose head has not gone out yet, else the client's connection is cut
-  (never a complete-looking message)."""
+  (never a complete-looking message);
+- other inputs that went through fixed buffers: the policy compares the
+  whole method, client credentials and config keys over a limit are refused
+  naming it, a long [auth] realm goes out whole."""
 
 import base64
 import hashlib
@@ -18,7 +21,7 @@ import time
 import pytest
 
 from helpers import CLOSE, Client, FakeDNS, echo_handler
-from test_parent import FakeParent, basic, connect, get
+from test_parent import HTPASSWD, FakeParent, basic, connect, get
 from test_process import run_binary
 
 
@@ -315,3 +318,95 @@ def test_response_trailer_line_too_long_cuts_the_connection(proxy, origin):
         closed, data = c.wait_closed(5)
     assert closed and data.startswith(b"HTTP/1.1 200"), data[:200]
     assert not data.endswith(b"0\r\n\r\n"), data[-100:]
+
+
+# ---------------------------------------------------------------------------
+# 4. other inputs that went through fixed buffers
+
+
+M31 = "ABCDEFGHIJKLMNOPQRSTUVWXYZABCDE"  # 31 characters: the old method buffer held 31
+M40 = "LONGMETHOD" * 4
+
+
+@pytest.mark.parametrize("method,denied_by", [(M40, "long"), (M31, "short"), (M31 + "FG", None)],
+                         ids=["40_listed", "31_listed", "33_prefix_listed"])
+def test_policy_sees_the_whole_method(proxy_factory, origin, method, denied_by):
+    """A rule's methods match the request's method whole: not by the first
+    31 characters (the access log's copy)."""
+    p = proxy_factory({"acl": {"rules": "long, short"},
+                       "rule.long": {"methods": M40, "action": "deny"},
+                       "rule.short": {"methods": M31, "action": "deny"}})
+    with Client(p.port) as c:
+        r = c.exchange(method, origin.url("/m"), [("Host", origin.authority)])
+    if denied_by is None:
+        assert r.status == 200, r
+        assert origin.requests[-1].method == method
+    else:
+        assert_error(r, 403, "http_request_denied", "denied by rule " + denied_by)
+        time.sleep(0.1)
+        assert not origin.requests
+
+
+def test_client_credentials_too_long_name_the_limits(proxy_factory, origin):
+    p = proxy_factory({"auth": {"scheme": "basic", "htpasswd": HTPASSWD}})
+    for user, password in (("u" * 256, "pw"), ("alice", "p" * 1025)):
+        with Client(p.port) as c:
+            r = c.exchange("GET", origin.url("/a"), [("Host", origin.authority),
+                                                     ("Proxy-Authorization", basic(user, password))])
+        p_ = assert_error(r, 400, "http_request_denied", "255", "1024")
+        assert "Proxy-Authorization" in p_["details"], p_
+    assert not origin.requests
+
+
+def test_long_realm_goes_out_whole(proxy_factory, origin):
+    realm = "R" * 900
+    p = proxy_factory({"auth": {"scheme": "basic", "htpasswd": HTPASSWD, "realm": realm}})
+    with Client(p.port) as c:
+        r = c.exchange("GET", origin.url("/a"), [("Host", origin.authority)])
+    assert r.status == 407, r
+    assert r.get_all("Proxy-Authenticate") == ['Basic realm="%s", charset="UTF-8"' % realm], r.headers
+    assert (r.get("Content-Type") or "").startswith("text/html"), r.headers
+
+
+def config_test(proxy_factory, ini_extra):
+    p = proxy_factory(ini_extra, start=False)
+    p.write_ini()
+    rc, out = run_binary("-t", "-c", p.ini)
+    return p, rc, out
+
+
+@pytest.mark.parametrize("section,key,value,words", [
+    ("proxy", "listen", long_name(254) + ":3128", ["host name longer than 253 characters"]),
+    ("upstream", "parent", long_name(260) + ":3128", ["host name longer than 253 characters"]),
+    ("tls", "listen", long_name(254) + ":3443", ["host name longer than 253 characters"]),
+    ("proxy", "listen", "127.0.0.1:3128 " + "h" * 400 + ":1", ["longer than 299 characters"]),
+    ("proxy", "via", "v" * 65, ["longer than 64 characters"]),
+    ("acl", "rules", "r" * 63 + "x", ["rule name of 1 to 63 characters"]),
+])
+def test_config_test_names_the_limit(proxy_factory, section, key, value, words):
+    extra = {section: {key: value}}
+    if section == "acl":
+        extra["rule." + "r" * 63] = {"action": "deny"}  # the cut name would have matched it
+    p, rc, out = config_test(proxy_factory, extra)
+    assert rc == 1, "[%s] %s accepted: %s" % (section, key, out)
+    line = [l for l in out.splitlines() if l.startswith("%s: [%s] %s: " % (p.ini, section, key))]
+    assert line, "want a line naming file, section and key: %s" % out
+    for w in words:
+        assert w in line[0], "%r should say %r" % (line[0], w)
+
+
+@pytest.mark.parametrize("section,key,value", [
+    ("proxy", "listen", long_name(253) + ":3128"),
+    ("proxy", "via", "v" * 64),
+])
+def test_config_test_accepts_up_to_the_limit(proxy_factory, section, key, value):
+    p, rc, out = config_test(proxy_factory, {section: {key: value}})
+    assert rc == 0, out
+
+
+def test_config_test_htpasswd_user_too_long_names_the_limit(proxy_factory, tmp_path):
+    htp = tmp_path / "htpasswd"
+    htp.write_text("%s:{SHA}%s\n" % ("u" * 256, base64.b64encode(hashlib.sha1(b"x").digest()).decode()))
+    p, rc, out = config_test(proxy_factory, {"auth": {"scheme": "basic", "htpasswd": str(htp)}})
+    assert rc == 1, out
+    assert "[auth] htpasswd: " in out and "longer than 255 characters" in out, out

@@ -164,7 +164,7 @@ static void test_htpasswd_errors(void **state)
 		{ NULL, "htpasswd.dup", "3: user \"dave\": duplicate user (first on line 1)" },
 		{ "alice\n", NULL, "1: missing ':' between user and password hash" },
 		{ "\n\n:{SHA}/vNB+F2HQ559kaLUZbmHHvZrXpg=\n", NULL,
-		  "3: user name empty, too long or with control characters" },
+		  "3: user name empty, longer than 255 characters or with control characters" },
 		{ "a:\n", NULL, "1: user \"a\": unknown password hash format" },
 		{ "a:pw\n", NULL, "1: user \"a\": unknown password hash format" },
 		/* truncated or damaged hashes are refused while loading */

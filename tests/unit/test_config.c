@@ -820,6 +820,48 @@ static void test_parent_auth(void **state)
 	config_free(c);
 }
 
+/* Values longer than a limit are refused with a message naming it; a value
+ * at the limit is taken whole. */
+static void test_length_limits(void **state)
+{
+	char host[300], ini[1200], want[600];
+	struct config *c;
+	size_t k;
+
+	(void)state;
+	for (k = 0; k < 254; k++)
+		host[k] = k % 64 == 63 ? '.' : (char)('a' + k % 26);
+	host[253] = '\0';
+	snprintf(ini, sizeof(ini), "[proxy]\nlisten = %s:3128\n", host);
+	c = load_ok(ini);
+	assert_string_equal(c->listen[0].host, host);
+	config_free(c);
+	host[253] = 'x';
+	host[254] = '\0';
+	snprintf(ini, sizeof(ini), "[proxy]\nlisten = %s:3128\n", host);
+	snprintf(want, sizeof(want), "test.ini: [proxy] listen: \"%.60s...\": host name longer than 253 characters",
+		 host);
+	expect_error(ini, want);
+	snprintf(ini, sizeof(ini), "[upstream]\nparent = %s:3128\n", host);
+	snprintf(want, sizeof(want), "test.ini: [upstream] parent: \"%.60s...\": host name longer than 253 characters",
+		 host);
+	expect_error(ini, want);
+
+	c = load_ok("[proxy]\nvia = vvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvv\n");
+	assert_int_equal(strlen(c->via), CONFIG_VIA_MAX);
+	config_free(c);
+	expect_error("[proxy]\nvia = vvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvv\n",
+		     "test.ini: [proxy] via: longer than 64 characters: "
+		     "\"vvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvv...\"");
+
+	/* a listed rule name is compared whole: cut to 63, it named rule r...r */
+	static const char r63[] = "rrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrr";
+	snprintf(ini, sizeof(ini), "[acl]\nrules = %s, %sx\n[rule.%s]\naction = deny\n", r63, r63, r63);
+	snprintf(want, sizeof(want),
+		 "test.ini: [acl] rules: \"%s...\": a rule name of 1 to 63 characters is expected", r63);
+	expect_error(ini, want);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -838,6 +880,7 @@ int main(void)
 		cmocka_unit_test(test_files),
 		cmocka_unit_test(test_summary),
 		cmocka_unit_test(test_parent_auth),
+		cmocka_unit_test(test_length_limits),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
