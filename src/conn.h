@@ -121,7 +121,7 @@ struct conn {
 	struct cache_ident cache_vid;      /* the identity cache_vkey names */
 	char *cache_uri;                   /* the normalised URI (heap) */
 	size_t cache_uri_len;
-	char cache_validators[1024];
+	char *cache_validators;           /* If-None-Match / If-Modified-Since lines (heap) */
 	size_t cache_validators_len;
 	char *cache_marker;               /* the Vary marker to store with the response, or NULL */
 	char *cache_ctype;                /* Content-Type of a response served from the store,

@@ -623,9 +623,17 @@ bool conn_cache_request(struct conn *c)
 	/* Stale (or must be validated): ask upstream with our validators,
 	 * unless the client sent its own conditionals (then its 304 is its). */
 	if (d.use != CACHE_USE_MISS && !c->creq.conditional && !c->head_request) {
-		c->cache_validators_len = cache_validators(c->res.fields, c->res.nfields,
-							   c->cache_validators,
-							   sizeof(c->cache_validators));
+		/* sized to the stored validators: none is ever left out */
+		const struct http_field *etag = http_field_find(c->res.fields, c->res.nfields, "etag");
+		const struct http_field *lm =
+			http_field_find(c->res.fields, c->res.nfields, "last-modified");
+		size_t need = 64 + (etag != NULL ? etag->value.len : 0) +
+			      (lm != NULL ? lm->value.len : 0);
+		free(c->cache_validators);
+		c->cache_validators = malloc(need);
+		if (c->cache_validators != NULL)
+			c->cache_validators_len = cache_validators(c->res.fields, c->res.nfields,
+								   c->cache_validators, need);
 		c->cache_validating = c->cache_validators_len > 0;
 	}
 	c->cache_stale_if_error = d.stale_if_error_ok;
@@ -1048,7 +1056,8 @@ void conn_cache_free(struct conn *c)
 	free(c->cache_uri);
 	free(c->cache_marker);
 	free(c->cache_ctype);
-	c->cache_uri = c->cache_marker = c->cache_ctype = NULL;
+	free(c->cache_validators);
+	c->cache_uri = c->cache_marker = c->cache_ctype = c->cache_validators = NULL;
 	cache_ident_free(&c->cache_id);
 	cache_ident_free(&c->cache_vid);
 	if (c->cache_head != NULL)

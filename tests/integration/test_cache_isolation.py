@@ -349,3 +349,22 @@ def test_access_log_content_type_of_hits(cache_proxy_factory, origin):
             break
         time.sleep(0.05)
     assert [e.get("content_type") for e in entries[:3]] == ["text/x-hit-check"] * 3, entries
+
+
+def test_long_validator_is_sent_whole(cache_proxy, origin):
+    """A stale entry is revalidated with its own validators, however long
+    (before: an ETag over ~1000 bytes was left out and the request went
+    upstream unconditional)."""
+    etag = '"' + "e" * 1500 + '"'
+
+    def responder(req):
+        if req.get("if-none-match") == etag:
+            return http_response(304, [("ETag", etag), ("Cache-Control", "max-age=0")], cl=False)
+        return http_response(200, [("ETag", etag), ("Cache-Control", "max-age=0")], b"v1-body")
+    origin.responder = responder
+    get(cache_proxy, origin, "/etag/long")
+    r = get(cache_proxy, origin, "/etag/long")
+    reqs = requests_for(origin, "/etag/long")
+    assert len(reqs) == 2 and reqs[1].get("if-none-match") == etag, reqs[1].raw_head[:200]
+    assert r.status == 200 and r.body == b"v1-body"
+    assert "fwd-status=304" in r.get("cache-status"), r.raw_head
