@@ -1,15 +1,19 @@
 #!/bin/sh
-# run.sh [SECONDS] [TARGET...] - build the parser fuzz targets with clang
+# run.sh [SECONDS] [TARGET...] - build the fuzz targets with clang
 # (libFuzzer + ASan + UBSan) in a temporary directory and run each one for
-# SECONDS (default 60) over a copy of its seed corpus. New interesting inputs
-# stay in the build directory (printed at the end); crashes are left there as
-# crash-* files and make the script exit 1.
-# Targets: http_request http_response chunked config tls_peek pac (the default: all).
+# SECONDS (default 60) over a copy of its seed corpus (with TARGET.dict as
+# its dictionary when there is one). New interesting inputs stay in the
+# build directory (printed at the end); crashes are left there as crash-*
+# files and make the script exit 1.
+# Targets: http_request http_response chunked config tls_peek pac conn (the
+# default: all). conn is the whole request path (fuzz_conn.c: one worker's
+# connection code, the cache on a temporary LMDB directory) and links every
+# module; FUZZ_FLAGS adds libFuzzer options (e.g. FUZZ_FLAGS=-seed=1).
 set -eu
 
 secs=${1:-60}
 [ $# -gt 0 ] && shift
-targets=${*:-http_request http_response chunked config tls_peek pac}
+targets=${*:-http_request http_response chunked config tls_peek pac conn}
 
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
@@ -20,7 +24,15 @@ flags="-std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -fno-sa
 status=0
 for t in $targets; do
 	echo "== $t: building"
+	maxlen=4096
 	case $t in
+	conn)
+		# every module but main.c; admin.c wants autoconfig.h (configure's)
+		srcs=$(ls "$top"/src/*.c | grep -v '/main\.c$')
+		printf '#define PACKAGE_VERSION "fuzz"\n' >"$build/autoconfig.h"
+		srcs="-I$build $srcs"
+		libs="-lcrypt -lpcre2-8 -levent_openssl -levent_extra -levent_core -liniparser -llmdb -lssl -lcrypto"
+		maxlen=8192 ;;
 	config|pac) srcs="$top/src/config.c $top/src/auth.c $top/src/acl.c $top/src/domainset.c $top/src/cidr.c $top/src/pac.c"
 		libs="-liniparser -lcrypt -lcrypto -lpcre2-8 -levent_core" ;;
 	tls_peek) srcs="$top/src/tls_peek.c"; libs="" ;;
@@ -30,9 +42,12 @@ for t in $targets; do
 	$CC $flags -o "$build/fuzz_$t" "$here/fuzz_$t.c" $srcs $libs
 	mkdir -p "$build/corpus_$t"
 	cp "$here/corpus/$t/"* "$build/corpus_$t/"
+	dict=
+	[ -f "$here/$t.dict" ] && dict="-dict=$here/$t.dict"
 	echo "== $t: running ${secs}s"
-	if ! (cd "$build" && "./fuzz_$t" -max_total_time="$secs" -max_len=4096 \
-		-print_final_stats=1 "corpus_$t" >"$build/$t.log" 2>&1); then
+	# shellcheck disable=SC2086
+	if ! (cd "$build" && "./fuzz_$t" -max_total_time="$secs" -max_len=$maxlen $dict \
+		${FUZZ_FLAGS:-} -print_final_stats=1 "corpus_$t" >"$build/$t.log" 2>&1); then
 		echo "== $t: FAILED (see $build/$t.log)"
 		tail -n 40 "$build/$t.log"
 		status=1
