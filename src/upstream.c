@@ -44,6 +44,7 @@ struct upstream_req {
 	char host[256];          /* the origin (SNI, certificate name, CONNECT target) */
 	bool tunnel;             /* CONNECT through the parent first */
 	bool vet_only;           /* upstream_vet: resolve and filter, no connection */
+	bool cancelled;          /* upstream_cancel() ran while the lookup was pending */
 	const char *parent_auth; /* the parent's Proxy-Authorization line (the worker's) */
 };
 
@@ -351,8 +352,14 @@ static void resolved_cb(int result, struct evutil_addrinfo *res, void *arg)
 {
 	struct upstream_req *r = arg;
 	r->dns = NULL;
-	if (result == EVUTIL_EAI_CANCEL)
+	if (r->cancelled) {
+		/* the last call for a cancelled request: evdns delivers it from
+		 * the event loop, after upstream_cancel() has returned */
+		if (res != NULL)
+			evutil_freeaddrinfo(res);
+		free(r);
 		return;
+	}
 	if (result != 0) {
 		log_debug("resolve failed: %s", evutil_gai_strerror(result));
 		finish(r, result == EVUTIL_EAI_AGAIN || result == EVUTIL_EAI_FAIL
@@ -437,15 +444,22 @@ void upstream_cancel(struct upstream_req *r)
 {
 	if (r == NULL)
 		return;
-	if (r->dns != NULL) {
-		struct evdns_getaddrinfo_request *q = r->dns;
-		r->dns = NULL;
-		evdns_getaddrinfo_cancel(q); /* calls resolved_cb with CANCEL */
-	}
 	if (r->bev != NULL)
 		bufferevent_free(r->bev);
+	r->bev = NULL;
 	if (r->ai_list != NULL)
 		evutil_freeaddrinfo(r->ai_list);
+	r->ai_list = NULL;
 	event_free(r->done);
+	r->done = NULL;
+	if (r->dns != NULL) {
+		/* evdns still calls resolved_cb once (EVUTIL_EAI_CANCEL, or the
+		 * answer of a lookup half done), later from the event loop: that
+		 * call frees r. It may also come from inside the cancel, so r is
+		 * not touched after it. */
+		r->cancelled = true;
+		evdns_getaddrinfo_cancel(r->dns);
+		return;
+	}
 	free(r);
 }
