@@ -12,7 +12,10 @@
  * section is what the origin sends on the k-th upstream connection the
  * proxy opens (up to 16; a connection beyond them gets nothing). Within a
  * section "|.|" is a pause: the bytes after it are sent in the next round
- * (see below). In every section "@@" becomes 127.0.0.1:PORT of the origin,
+ * (see below); "|D|" makes the worker drain as for a reload at the end of
+ * the round (conn_drain() on every connection, as worker_stop() does), and
+ * "|T|" then expires every pending connection timer (idle, header, SNI
+ * peek, collapsed-forwarding wait, tunnel idle, drain grace). In every section "@@" becomes 127.0.0.1:PORT of the origin,
  * "@P" that PORT alone, and "@S" 127.0.0.1:SPORT of a second origin
  * listener whose port is an [acl] sni_ports port (CONNECT there peeks at
  * the ClientHello). The test hosts file maps origin.test to 127.0.0.1,
@@ -103,6 +106,8 @@ static struct {
 	struct peer cpeer[MAX_CLIENTS], opeer[MAX_ACCEPTS];
 	size_t naccepted;
 	bool origin_closing;     /* origins shut once written (the end phases) */
+	unsigned drain_rounds;   /* bit r: drain after round r (|D|) */
+	unsigned timer_rounds;   /* bit r: expire the timers after round r (|T|) */
 	unsigned iters;
 } F;
 
@@ -128,12 +133,14 @@ static void sec_add(struct section *s, const void *p, size_t n)
 	s->len += n;
 }
 
-/* Close the current chunk; the next bytes go to a new one (pause marker). */
+/* Close the current chunk; the next bytes go to a new one (pause marker;
+ * past MAX_CHUNKS the last chunk takes the rest). */
 static void sec_pause(struct section *s)
 {
-	if (s->nchunks < MAX_CHUNKS)
+	if (s->nchunks < MAX_CHUNKS) {
+		s->ends[s->nchunks - 1] = s->len;
 		s->nchunks++;
-	s->ends[s->nchunks - 1] = s->len;
+	}
 }
 
 /* Split the input into sections and chunks, substituting the placeholders. */
@@ -150,11 +157,19 @@ static void split_input(const uint8_t *data, size_t size)
 	for (size_t i = 0; i < size;) {
 		size_t left = size - i;
 		const char *p = (const char *)data + i;
-		if (left >= 3 && p[0] == '|' && p[2] == '|' && (p[1] == 'C' || p[1] == 'O' || p[1] == '.')) {
+		if (left >= 3 && p[0] == '|' && p[2] == '|' && p[1] != '\0' && strchr("CO.DT", p[1])) {
 			i += 3;
 			if (p[1] == '.') {
 				if (cur != NULL)
 					sec_pause(cur);
+				continue;
+			}
+			if (p[1] == 'D' || p[1] == 'T') {
+				unsigned bit = cur != NULL ? 1u << (cur->nchunks - 1) : 0;
+				if (p[1] == 'D')
+					F.drain_rounds |= bit;
+				else
+					F.timer_rounds |= bit;
 				continue;
 			}
 			cur = NULL; /* beyond the limits: dropped */
@@ -344,6 +359,34 @@ static void run_until_quiet(void)
 		else
 			quiet++;
 		last = fp;
+	}
+}
+
+/* What worker_stop() does for a reload: stop pooling, and let each
+ * connection finish its request (an idle one gets a grace period). */
+static void drain_worker(void)
+{
+	struct worker *w = &F.w;
+	if (w->draining)
+		return;
+	w->draining = true;
+	w->retiring = true;
+	pool_clear(w->pool);
+	for (struct conn *c = w->conns, *next; c != NULL; c = next) {
+		next = c->next;
+		conn_drain(c, true); /* may free c */
+	}
+}
+
+/* Expire every connection timer that is pending, as if its time had come
+ * (the callbacks run from the loop). */
+static void expire_timers(void)
+{
+	for (struct conn *c = F.w.conns; c != NULL; c = c->next) {
+		if (evtimer_pending(c->timer, NULL)) {
+			evtimer_del(c->timer);
+			event_active(c->timer, EV_TIMEOUT, 0);
+		}
 	}
 }
 
@@ -580,6 +623,8 @@ static void end_input(void)
 		    event_base_get_num_events(w->base, EVENT_BASE_COUNT_ADDED) <= F.baseline_events)
 			break;
 	}
+	w->draining = false;
+	w->retiring = false;
 	if (w->nconns != 0 || w->conns != NULL || w->inflight != NULL) {
 		fprintf(stderr, "fuzz_conn: state left after the input: %zu connections, inflight %p\n",
 			w->nconns, (void *)w->inflight);
@@ -607,6 +652,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		F.origin[i].len = 0;
 		F.origin[i].nchunks = 0;
 	}
+	F.drain_rounds = 0;
+	F.timer_rounds = 0;
 	split_input(data, size);
 	F.naccepted = 0;
 	F.origin_closing = false;
@@ -642,6 +689,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (!any && r > 0)
 			break;
 		run_until_quiet();
+		if (F.drain_rounds & (1u << r)) {
+			drain_worker();
+			run_until_quiet();
+		}
+		if (F.timer_rounds & (1u << r)) {
+			expire_timers();
+			run_until_quiet();
+		}
 	}
 	/* the origins close, then the clients */
 	F.origin_closing = true;
