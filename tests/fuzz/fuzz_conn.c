@@ -94,7 +94,7 @@ struct peer {
 static struct {
 	bool ready;
 	bool verbose;
-	char dir[4096];          /* temporary directory: cache, hosts file */
+	char dir[4096];          /* temporary directory: cache, hosts file (removed once open) */
 	struct config *cfg;
 	struct worker w;
 	int lfd[2];              /* origin listeners: plain, SNI-peeked port */
@@ -390,7 +390,8 @@ static void expire_timers(void)
 	}
 }
 
-static void rm_dir(const char *dir)
+/* rm -r dir (a file or a directory of files and directories). */
+static void rm_tree(const char *dir)
 {
 	DIR *d = opendir(dir);
 	if (d != NULL) {
@@ -400,14 +401,15 @@ static void rm_dir(const char *dir)
 			if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
 				continue;
 			snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
-			unlink(p);
+			if (unlink(p) != 0 && (errno == EISDIR || errno == EPERM))
+				rm_tree(p);
 		}
 		closedir(d);
 	}
 	rmdir(dir);
 }
 
-/* At exit: free the worker and remove the temporary directory. */
+/* At exit: free the worker. */
 static void teardown_all(void)
 {
 	struct worker *w = &F.w;
@@ -430,7 +432,6 @@ static void teardown_all(void)
 		free(F.client[i].buf);
 	for (size_t i = 0; i < MAX_ORIGINS; i++)
 		free(F.origin[i].buf);
-	rm_dir(F.dir);
 }
 
 static int listen_loopback(unsigned *port)
@@ -573,6 +574,10 @@ static void setup(void)
 	    w->auth_limiter == NULL)
 		die("worker");
 	w->accepting = true; /* no listeners to pause or resume */
+	/* LMDB keeps its files open and the hosts file has been read: the
+	 * directory can go now, so that no run (a crash included) leaves it
+	 * behind. */
+	rm_tree(F.dir);
 	F.baseline_events = event_base_get_num_events(w->base, EVENT_BASE_COUNT_ADDED);
 	F.ready = true;
 	atexit(teardown_all);
