@@ -21,7 +21,7 @@ import time
 import pytest
 
 from helpers import CLOSE, Client, FakeDNS, echo_handler
-from test_parent import HTPASSWD, FakeParent, basic, connect, get
+from test_parent import HTPASSWD, basic, connect, fake_parent, get  # noqa: F401 (fixture)
 from test_process import run_binary
 
 
@@ -48,19 +48,6 @@ def assert_error(r, status, error, *words):
 
 # ---------------------------------------------------------------------------
 # 1. parent credentials
-
-
-@pytest.fixture
-def fake_parent():
-    made = []
-
-    def make(**kw):
-        p = FakeParent(**kw)
-        made.append(p)
-        return p
-    yield make
-    for p in made:
-        p.stop()
 
 
 # plain "user:password" lengths around the old 400-byte buffer, and the
