@@ -1247,10 +1247,10 @@ static bool read_request(struct conn *c)
 	/* The header stage. */
 	enum hop_result hr =
 		hop_classify(c->req.fields, c->req.nfields, HOP_REQUEST, false, c->keep, &c->rinfo);
-	/* Persistence (RFC 9112 §9.3): 1.1 persists unless "close"; 1.0 only
-	 * with "keep-alive". */
-	c->client_keepalive = c->req.minor >= 1 ? !c->rinfo.conn_close
-						: (c->rinfo.conn_keep_alive && !c->rinfo.conn_close);
+	/* Persistence (RFC 9112 §9.3): 1.1 persists unless "close"; "A proxy
+	 * server MUST NOT maintain a persistent connection with an HTTP/1.0
+	 * client", whatever its Connection: keep-alive says. */
+	c->client_keepalive = c->req.minor >= 1 && !c->rinfo.conn_close;
 	if (c->w->draining)
 		c->client_keepalive = false; /* the last request on this connection */
 	if (hr == HOP_ERR_CONNECTION_FRAMING) {
@@ -1617,8 +1617,6 @@ static void send_response_head(struct conn *c, const bool *keep, const struct ht
 	}
 	if (!c->client_keepalive)
 		evbuffer_add(out, "Connection: close\r\n", 19);
-	else if (c->req.minor == 0)
-		evbuffer_add(out, "Connection: keep-alive\r\n", 24);
 	evbuffer_add(out, "\r\n", 2);
 	c->bytes_out += evbuffer_get_length(out) - before;
 	c->status = c->res.status;
