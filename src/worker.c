@@ -270,8 +270,12 @@ void worker_main(const struct config *cfg, const struct listen_sock *ls, size_t 
 		exit(1);
 	}
 	for (size_t i = 0; i < nls; i++) {
+		/* CLOSE_ON_FREE: a stopping worker lets go of the socket, so once
+		 * the master has closed its own copy too, new clients are refused
+		 * at once instead of queueing until the drain ends. */
 		w->listeners[i] = evconnlistener_new(w->base, ls[i].tls ? accept_tls_cb : accept_cb, w,
-						     LEV_OPT_CLOSE_ON_EXEC, -1, ls[i].fd);
+						     LEV_OPT_CLOSE_ON_EXEC | LEV_OPT_CLOSE_ON_FREE, -1,
+						     ls[i].fd);
 		if (w->listeners[i] == NULL) {
 			log_error("cannot listen on inherited socket %d", ls[i].fd);
 			exit(1);
