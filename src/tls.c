@@ -82,8 +82,10 @@ static SSL_CTX *ctx_fail(SSL_CTX *ctx, char *err, size_t errlen, const char *wha
 	return NULL;
 }
 
-/* ALPN: this port speaks HTTP/1.1 only. A client offering something else
- * gets no ALPN answer and may still try HTTP/1.1. */
+/* ALPN: this port speaks HTTP/1.1 only. A client whose list lacks
+ * http/1.1 gets the fatal no_application_protocol alert (RFC 7301 §3.2:
+ * the server "SHALL respond" so when it supports none of the protocols the
+ * client advertises). A client that sends no ALPN is not asked about. */
 static int alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outlen,
 		       const unsigned char *in, unsigned int inlen, void *arg)
 {
@@ -93,7 +95,7 @@ static int alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outle
 	unsigned char *sel = NULL;
 	if (SSL_select_next_proto(&sel, outlen, h11, sizeof(h11) - 1, in, inlen) !=
 	    OPENSSL_NPN_NEGOTIATED)
-		return SSL_TLSEXT_ERR_NOACK;
+		return SSL_TLSEXT_ERR_ALERT_FATAL;
 	*out = sel;
 	return SSL_TLSEXT_ERR_OK;
 }
