@@ -190,9 +190,11 @@ def test_stale_if_error_on_connect_failure_status_and_outcome(cache_proxy, origi
     r = fetch(cache_proxy.port, url)
     assert r.status == 200 and r.body == body, r
     cs = one(r, "cache-status")
-    m = re.match(r"^hopcache; hit; fwd=stale; fwd-status=(5\d\d); ttl=(-?\d+)$", cs)
+    # the refused connection is the 502 the proxy answers without a cache
+    # (connection_refused, hopcache(8) ERROR RESPONSES)
+    m = re.match(r"^hopcache; hit; fwd=stale; fwd-status=502; ttl=(-?\d+)$", cs)
     assert m, "stale-if-error Cache-Status, got %r" % cs
-    assert int(m.group(2)) <= 0
+    assert int(m.group(1)) <= 0
     assert outcomes(cache_proxy, 2) == ["OK", "STALE"], cache_proxy.read_access_log()
 
 
@@ -302,11 +304,14 @@ def test_hit_for_get_with_body_keeps_framing(cache_proxy, origin, framing):
         c.request("GET", url, hdrs, body)
         r = c.read_response()
         assert r.status == 200 and r.body == b"body /resp/getbody", r
-        closed, extra = c.wait_closed(1.0)
+        # a hit does not read the request body: it closes after the
+        # response (RFC 9112 §9.3; conn_cache.c serve_stored), and says so
+        assert "close" in r.tokens("connection"), r.raw_head
+        closed, extra = c.wait_closed(3.0)
+    assert closed, "the connection stayed open with the GET's body unread"
+    assert extra == b"", "bytes after the hit (the body answered as a request?): %r" % extra[:300]
     assert requests_for(origin, "/resp/smuggled") == [], \
         "the GET's body was parsed as a second request and forwarded"
-    assert b"smuggled" not in extra and not extra.startswith(b"HTTP/"), \
-        "a second response for the body bytes: %r" % extra[:300]
 
 
 def test_pipelined_hit_behind_a_slow_miss_keeps_order(cache_proxy, origin):

@@ -55,10 +55,9 @@ def test_store_never_holds_connection_specific_fields(cache_proxy, origin):
     assert is_hit(r2), r2.raw_head
     assert r2.body == body
     assert r2.get("x-e2e") == "end-to-end-kept"
-    names = r2.names()
-    # the proxy may add its own Connection: close, nothing else of that kind
-    assert_no_connection_fields([n for n in names if n != "connection"], "a hit: %r" % r2.raw_head)
-    assert "close" in r2.tokens("connection") or not r2.has("connection"), r2.raw_head
+    # a keep-alive HTTP/1.1 exchange: the hit has no Connection field at all
+    # (nothing to close, RFC 9112 §9.3), nor any other of that kind
+    assert_no_connection_fields(r2.names(), "a hit: %r" % r2.raw_head)
     for s in SECRETS:
         assert s.encode() not in r2.raw_head, "%s replayed by a hit: %r" % (s, r2.raw_head)
     assert len(requests_for(origin, "/store/hop")) == 1
@@ -102,7 +101,7 @@ def test_304_merge_never_stores_connection_specific_fields(cache_proxy, origin):
     r3 = fetch(cache_proxy.port, url)
     assert is_hit(r3) and r3.get("x-fresh") == "from-304", r3.raw_head
     for r in (r2, r3):
-        assert_no_connection_fields([n for n in r.names() if n != "connection"], repr(r.raw_head))
+        assert_no_connection_fields(r.names(), repr(r.raw_head))
         for s in SECRETS:
             assert s.encode() not in r.raw_head, r.raw_head
     recs = cache_records(cache_proxy.cache_dir)
@@ -116,14 +115,16 @@ def test_304_merge_never_stores_connection_specific_fields(cache_proxy, origin):
 
 def _truncated_then_whole(origin, path, first):
     """Origin: `first` (a truncated response, then close) for the first
-    request, a complete one afterwards."""
+    request, a complete one afterwards. The pause before the close lets the
+    head reach the client first, whatever the load (a close seen in the same
+    pass as the head loses the head: see test_upstream_errors.py)."""
     n = [0]
     whole = data_of(1000, seed=3)
 
     def responder(req):
         n[0] += 1
         if n[0] == 1:
-            return [first, 0.05, CLOSE]
+            return [first, 0.3, CLOSE]
         return http_response(200, [("Cache-Control", "max-age=60")], whole)
     origin.responder = responder
     return whole

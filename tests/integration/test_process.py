@@ -57,10 +57,10 @@ def test_killed_worker_is_replaced(proxy_factory, origin):
     new = [w for w in after if w not in before]
     assert len(new) == 1
     # the master logs the death with pid and signal
-    line = wait_for(lambda: [l for l in p.logs_text().splitlines() if str(victim) in l
-                             and re.search(r"(?i)signal|sigkill|killed", l)], timeout=3)
-    assert line, "no error-log line names pid %d and its signal:\n%s" % (victim, p.logs_text())
-    assert re.search(r"\b9\b|SIGKILL|Killed", line[0]), line
+    want = "worker pid %d killed by signal 9 (" % victim
+    line = wait_for(lambda: [l for l in p.logs_text().splitlines() if want in l], timeout=3)
+    assert line, "no error-log line %r...:\n%s" % (want, p.logs_text())
+    assert "[error]" in line[0], line
     # and the proxy keeps serving
     for i in range(10):
         assert ok_get(p.port, origin, "/after%d" % i)
@@ -147,15 +147,11 @@ def test_sigterm_stops_accepting(proxy_factory, origin):
         origin.wait_requests(1)
         p.signal(signal.SIGTERM)
         time.sleep(0.5)
-        served = False
-        try:
-            with Client(p.port, timeout=2) as c2:
-                c2.request("GET", origin.url("/new"), [("Host", origin.authority)])
-                r = c2.read_response()
-                served = r.status == 200
-        except (ConnectionRefusedError, ConnectionResetError, EOFError, socket.timeout, OSError, ValueError):
-            pass
-        assert not served, "a new connection was served after SIGTERM"
+        # hopcache(8) SIGNALS: the master closes the listening sockets, and so
+        # do the stopping workers: a new client is refused at once (it does
+        # not wait in the listen queue for the drain to end)
+        with pytest.raises(ConnectionRefusedError):
+            Client(p.port, timeout=2).close()
         assert c.read_response().body == b"late"
     assert p.proc.wait(8) == 0
 
@@ -193,7 +189,7 @@ def test_listen_on_ipv4_and_ipv6(proxy_factory, origin):
         r = c.exchange("GET", origin.url("/v6"), [("Host", origin.authority)])
     assert r.status == 200
     e = p.wait_access(lambda e: e.get("target", "").endswith("/v6"))
-    assert e and e["client"].startswith(("::1", "[::1]")), e
+    assert e and e["client"] == "::1", "CLIENT is the client's IP address: %r" % e
 
 
 # -- command line ----------------------------------------------------------------------------
@@ -268,7 +264,7 @@ def test_invalid_config_refuses_to_start(proxy_factory):
     p = proxy_factory({"proxy": {"workers": "banana"}}, start=False)
     p.write_ini()
     rc, out = run_binary("-f", "-c", p.ini, timeout=10)
-    assert rc != 0
+    assert rc == 1, "hopcache(8) EXIT STATUS: 1 for an invalid configuration: %d %s" % (rc, out)
     assert "workers" in out
 
 
@@ -287,7 +283,7 @@ def test_help():
 
 def test_unknown_option():
     rc, out = run_binary("-Z")
-    assert rc != 0
+    assert rc == 2, "hopcache(8) EXIT STATUS: 2 for a usage error: %d %s" % (rc, out)
     assert "-c" in out, "an unknown option should print the usage"
 
 

@@ -103,16 +103,18 @@ def test_rejected_body(proxy, origin, name):
 
 
 def test_http09_rejected(proxy, origin):
+    # a request line without a version is an invalid request line: 400 and
+    # close (hopcache(8) ERROR RESPONSES), like every case above
     with proxy.client() as c:
         c.send(("GET %s\r\n" % origin.url("/nine")).encode())
         closed, data = c.wait_closed(4)
     assert closed
-    assert data == b"" or data.startswith(b"HTTP/1.1 400 "), "HTTP/0.9 must be rejected, got %r" % data[:200]
+    assert data.startswith(b"HTTP/1.1 400 "), "HTTP/0.9 must be rejected, got %r" % data[:200]
     with proxy.client() as c:
         c.send(b"GET /\r\n")
         closed, data = c.wait_closed(4)
     assert closed
-    assert data == b"" or data.startswith(b"HTTP/1.1 400 ")
+    assert data.startswith(b"HTTP/1.1 400 "), data[:200]
     time.sleep(0.1)
     assert origin.bytes_received == 0
 
