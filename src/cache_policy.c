@@ -632,9 +632,9 @@ void cache_decide(const struct cache_req *req, int status, const struct http_fie
 	 * (s-maxage implies proxy-revalidate for a shared cache). */
 	no_stale = rc.must_revalidate || rc.proxy_revalidate || rc.s_maxage != CC_ABSENT;
 
-	sie = rc.stale_if_error;
-	if (q->stale_if_error > sie)
-		sie = q->stale_if_error;
+	/* RFC 5861 §4: the request's stale-if-error is an upper limit for
+	 * that request, so it wins over the response's (it may tighten it) */
+	sie = q->stale_if_error != CC_ABSENT ? q->stale_if_error : rc.stale_if_error;
 	out->stale_if_error_ok = !q->no_store && !no_stale && !rc.no_cache &&
 				 sie != CC_ABSENT && staleness <= sie;
 

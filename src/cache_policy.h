@@ -137,8 +137,8 @@ enum cache_use {
  *   request max-stale (no value, or >= staleness) -> STALE
  *   response stale-while-revalidate >= staleness  -> STALE_REVALIDATE
  *   otherwise                            -> VALIDATE
- * stale_if_error_ok: the larger of the response's and the request's
- * stale-if-error covers the staleness (a fresh response is covered), and
+ * stale_if_error_ok: the request's stale-if-error, or without one the
+ * response's, covers the staleness (a fresh response is covered), and
  * neither must-revalidate, proxy-revalidate, s-maxage nor response no-cache
  * forbids stale use, and the request is not no-store.
  * only-if-cached is the caller's: when the decision is not FRESH or STALE

@@ -1469,7 +1469,7 @@ static void connected_cb(enum upstream_err err, struct bufferevent *bev, const c
 		return;
 	}
 	if (err != UPSTREAM_OK) {
-		if (conn_cache_upstream_failed(c))
+		if (conn_cache_upstream_failed(c, upstream_err_status(err)))
 			return;
 		char details[800];
 		if (detail != NULL)
@@ -1649,7 +1649,7 @@ static void bad_response(struct conn *c, int status, const char *error, const ch
 		return;
 	}
 	upstream_release(c, false);
-	if (conn_cache_upstream_failed(c))
+	if (conn_cache_upstream_failed(c, status))
 		return;
 	c->client_keepalive = false;
 	fail_request(c, status, error, details);
@@ -1802,7 +1802,13 @@ static void read_response(struct conn *c)
 		c->upstream_reusable = c->res.minor >= 1 && !info.conn_close &&
 				       fr.kind != HTTP_BODY_CLOSE && !c->upgrading;
 		char cache_status[160];
-		if (conn_cache_response(c, keep, &fr, cache_status, sizeof(cache_status)) == 1) {
+		int cr = conn_cache_response(c, keep, &fr, cache_status, sizeof(cache_status));
+		if (cr < 0) {
+			bad_response(c, 500, "proxy_internal_error",
+				     "the stored response was lost while it was revalidated");
+			return;
+		}
+		if (cr == 1) {
 			/* answered from the store: the upstream connection is
 			 * reusable only if no body follows */
 			c->upstream_reusable = c->upstream_reusable && fr.kind == HTTP_BODY_NONE;

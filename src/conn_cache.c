@@ -242,13 +242,32 @@ static void marker_new_gen(char gen[MARKER_GEN_LEN + 1])
 }
 
 /* Parse a stored head into c->res (fields point into the map). */
+/* Parse a stored head into c->res (fields point into the map). A stored
+ * head holds at most max_headers + 1 fields (a response's kept fields and
+ * the Date we add; a 304 merge that would make more is not stored). It is
+ * parsed into a spare array first: on failure c->res is left exactly as it
+ * was (the upstream response it holds may still be relayed). */
 static bool parse_stored(struct conn *c, const struct cache_object *obj)
 {
-	const struct config *cfg = c->w->cfg;
-	struct http_limits lim = { obj->head_len + 1, obj->head_len + 1, cfg->max_headers };
-	c->res.nfields = 0;
-	ssize_t r = http_parse_response(obj->head, obj->head_len, &c->res, &lim);
-	return r > 0 && (size_t)r == obj->head_len;
+	static struct http_field *spare; /* one per worker process */
+	static size_t spare_cap;
+	size_t cap = c->res.fields_cap;
+	if (spare_cap != cap) {
+		free(spare);
+		spare = calloc(cap, sizeof(*spare));
+		spare_cap = spare != NULL ? cap : 0;
+		if (spare == NULL)
+			return false;
+	}
+	struct http_response res = { .fields = spare, .fields_cap = cap };
+	struct http_limits lim = { obj->head_len + 1, obj->head_len + 1, cap };
+	ssize_t r = http_parse_response(obj->head, obj->head_len, &res, &lim);
+	if (r <= 0 || (size_t)r != obj->head_len)
+		return false;
+	/* swap: the conn owns the parsed array, the spare takes its old one */
+	spare = c->res.fields;
+	c->res = res;
+	return true;
 }
 
 /* Look up the request's entry; follows a Vary marker. Returns 1 found (obj,
@@ -421,8 +440,6 @@ static bool serve_stored(struct conn *c, const struct cache_object *obj, int64_t
 		evbuffer_add_printf(out, "Content-Length: %zu\r\n", body_len);
 	if (!c->client_keepalive)
 		evbuffer_add(out, "Connection: close\r\n", 19);
-	else if (c->req.minor == 0)
-		evbuffer_add(out, "Connection: keep-alive\r\n", 24);
 	evbuffer_add(out, "\r\n", 2);
 	if (!c->head_request) {
 		if (parts != NULL) {
@@ -826,13 +843,17 @@ int conn_cache_response(struct conn *c, const bool *keep, const struct http_fram
 		conn_cache_merge_304(c);
 		inflight_leave(c);
 		c->outcome = "REFRESH";
-		int r = serve_again(c, true, 304,
-				    cookies != NULL ? (const char *)evbuffer_pullup(cookies, -1) : NULL);
+		bool served = serve_again(c, true, 304,
+					  cookies != NULL ? (const char *)evbuffer_pullup(cookies, -1)
+							  : NULL);
 		if (cookies != NULL)
 			evbuffer_free(cookies);
-		return r ? 1 : 0;
+		/* The 304 answers our validators, not the client's request:
+		 * without the stored response it cannot be relayed. */
+		return served ? 1 : -1;
 	}
-	if (c->cache_stale_if_error && status >= 500) {
+	if (c->cache_stale_if_error &&
+	    (status == 500 || status == 502 || status == 503 || status == 504)) {
 		/* RFC 5861 §4: stale-if-error. */
 		if (serve_again(c, false, status, NULL)) {
 			c->outcome = "STALE";
@@ -881,16 +902,27 @@ void conn_cache_merge_304(struct conn *c)
 	bool *use_new = calloc(cap, sizeof(bool));
 	struct evbuffer *head = evbuffer_new();
 	struct http_response stored = { .fields = sf, .fields_cap = cap };
-	struct http_limits lim = { obj.head_len + 1, obj.head_len + 1, cap - 1 };
+	struct http_limits lim = { obj.head_len + 1, obj.head_len + 1, cap };
 	if (sf == NULL || keep_stored == NULL || use_new == NULL || head == NULL ||
 	    http_parse_response(obj.head, obj.head_len, &stored, &lim) != (ssize_t)obj.head_len)
 		goto out;
 	cache_merge_304(stored.fields, stored.nfields, c->res.fields, c->res.nfields, keep_stored,
 			use_new);
+	size_t merged = 0;
 	/* the 304's cookies are its client's (conn_cache_response), not the store's */
 	for (size_t j = 0; j < c->res.nfields; j++)
 		if (cookie_field(c->res.fields[j].name))
 			use_new[j] = false;
+	for (size_t i = 0; i < stored.nfields; i++)
+		merged += keep_stored[i];
+	for (size_t j = 0; j < c->res.nfields; j++)
+		merged += use_new[j];
+	if (merged > cap) {
+		/* more fields than a stored head may hold (parse_stored): keep
+		 * the stored response as it is; it was validated all the same */
+		log_debug("304 for %s: merged head of %zu fields not stored", c->cache_uri, merged);
+		goto out;
+	}
 	evbuffer_add_printf(head, "HTTP/1.1 %d ", stored.status);
 	evbuffer_add(head, stored.reason.p, stored.reason.len);
 	evbuffer_add(head, "\r\n", 2);
@@ -991,11 +1023,11 @@ static void store_response(struct conn *c, bool complete)
 		evbuffer_free(tee);
 }
 
-bool conn_cache_upstream_failed(struct conn *c)
+bool conn_cache_upstream_failed(struct conn *c, int status)
 {
 	if (c->w->cache == NULL || !c->cache_on || !c->cache_stale_if_error)
 		return false;
-	if (!serve_again(c, false, 502, NULL))
+	if (!serve_again(c, false, status, NULL))
 		return false;
 	c->outcome = "STALE";
 	conn_done(c);

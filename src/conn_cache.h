@@ -17,7 +17,9 @@ bool conn_cache_request(struct conn *c);
 
 /* A final response head from upstream (c->res, keep[] from the header
  * stage, fr its framing). Returns 1 when the client was answered here (a
- * merged 304, or stale-if-error); 0 to relay the response, with a
+ * merged 304, or stale-if-error); -1 when the client must get an error
+ * (our validators got a 304 but the stored response is gone: the 304 is
+ * not the client's to have); 0 to relay the response, with a
  * Cache-Status value in cache_status ("" for none) and, when it will be
  * stored, the body tee set up. Also invalidates after unsafe methods. */
 int conn_cache_response(struct conn *c, const bool *keep, const struct http_framing *fr,
@@ -29,9 +31,11 @@ void conn_cache_merge_304(struct conn *c);
 /* The response is over: store it when it is complete and was chosen. */
 void conn_cache_finish(struct conn *c, bool complete);
 
-/* Upstream failed before a response: serve the stale entry when
- * stale-if-error allows. Returns true when the client was answered. */
-bool conn_cache_upstream_failed(struct conn *c);
+/* Upstream failed before a response, with the error status the client
+ * would get (502, 504): serve the stale entry when stale-if-error allows
+ * (Cache-Status fwd-status says that status). Returns true when the client
+ * was answered. */
+bool conn_cache_upstream_failed(struct conn *c, int status);
 
 /* PURGE absolute-URI from an allowed client. */
 void conn_cache_purge(struct conn *c);

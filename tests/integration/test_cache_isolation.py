@@ -368,3 +368,25 @@ def test_long_validator_is_sent_whole(cache_proxy, origin):
     assert len(reqs) == 2 and reqs[1].get("if-none-match") == etag, reqs[1].raw_head[:200]
     assert r.status == 200 and r.body == b"v1-body"
     assert "fwd-status=304" in r.get("cache-status"), r.raw_head
+
+
+def test_304_merge_that_outgrows_max_headers(cache_proxy_factory, origin):
+    """Found by fuzz_conn: a 304 whose fields, merged into the stored head,
+    make more fields than [limits] max_headers. The merged head was stored,
+    could not be parsed again, and the 304 itself was then relayed with the
+    stored response's fields in place of its own (undefined keep flags; an
+    unconditional client got a 304). Now the merge that would not fit is not
+    stored and the client gets the stored response, validated."""
+    p = cache_proxy_factory(ini_extra={"limits": {"max_headers": "12"}})
+    base = [("ETag", '"m"'), ("Cache-Control", "max-age=0"), ("Date", http_date())]
+
+    def responder(req):
+        if req.get("if-none-match") == '"m"':
+            return http_response(304, base + [("X-New-%d" % i, "n") for i in range(9)], cl=False)
+        return http_response(200, base + [("X-Old-%d" % i, "o") for i in range(8)], b"stored-body")
+    origin.responder = responder
+    assert get(p, origin, "/merge/big").body == b"stored-body"
+    for _ in range(2):
+        r = get(p, origin, "/merge/big")
+        assert r.status == 200 and r.body == b"stored-body", r.raw_head
+        assert "fwd-status=304" in r.get("cache-status"), r.raw_head

@@ -85,12 +85,12 @@ def test_malformed_response_is_502(proxy, origin, raw):
 def test_invalid_chunk_in_response_with_the_head_is_502(proxy, origin):
     """The bad chunk size comes in the same packet as the head: the proxy
     holds both before it has sent the client anything, so the response is
-    one it cannot pass on: 502 http_protocol_error (hopcache(8) ERROR
-    RESPONSES; conn.c bad_response: "502 if nothing was sent yet")."""
+    one it cannot pass on: 502 with RFC 9209's http_response_transfer_coding
+    (the transfer coding cannot be decoded; hopcache(8) ERROR RESPONSES)."""
     origin.responder = lambda req: [b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n",
                                     CLOSE]
     r = get(proxy, origin.url("/chunk"), origin.authority)
-    assert_proxy_error(r, 502, "http_protocol_error")
+    assert_proxy_error(r, 502, "http_response_transfer_coding")
     assert b"hello" not in r.body
 
 

@@ -541,6 +541,13 @@ static const struct dec_row dec_rows[] = {
 	  { "Cache-Control", "max-age=100, stale-if-error=60" } }, 161, VAL, -61, false },
 	{ "stale-if-error request", { { "Cache-Control", "stale-if-error=100" } },
 	  { { "Date", D0 }, { "Cache-Control", "max-age=100" } }, 150, VAL, -50, true },
+	/* RFC 5861 §4: the request's value is that request's upper limit */
+	{ "request stale-if-error=0 tightens", { { "Cache-Control", "stale-if-error=0" } },
+	  { { "Date", D0 }, { "Cache-Control", "max-age=100, stale-if-error=600" } }, 150, VAL, -50,
+	  false },
+	{ "request stale-if-error widens", { { "Cache-Control", "stale-if-error=100" } },
+	  { { "Date", D0 }, { "Cache-Control", "max-age=100, stale-if-error=10" } }, 150, VAL, -50,
+	  true },
 	{ "stale-if-error vs must-revalidate", { { NULL } }, { { "Date", D0 },
 	  { "Cache-Control", "max-age=100, stale-if-error=60, must-revalidate" } }, 150, VAL, -50,
 	  false },
