@@ -698,24 +698,50 @@ static void cp_put_n(char *out, size_t len, size_t *w, const char *p, size_t n)
 	*w += n;
 }
 
-/* Normalised value of a request field for a Vary match: each field line
- * trimmed, split at its commas, each member trimmed, members and lines
- * joined by ",". The length counted never depends on what fit in out. */
+/* Request fields whose syntax is a comma-separated list (RFC 9110, RFC
+ * 9111 §5.2): whitespace around their commas may be dropped. */
+static bool cp_list_field(struct slice name)
+{
+	static const char *const lists[] = {
+		"accept", "accept-charset", "accept-encoding", "accept-language", "cache-control",
+		"connection", "content-encoding", "content-language", "expect", "if-match",
+		"if-none-match", "pragma", "te", "trailer", "transfer-encoding", "upgrade", "via",
+	};
+	for (size_t i = 0; i < sizeof(lists) / sizeof(lists[0]); i++)
+		if (cp_slice_eq_ci(name, slice_make(lists[i], strlen(lists[i]))))
+			return true;
+	return false;
+}
+
+/* Normalised value of a request field for a Vary match. For a list field:
+ * each field line trimmed, split at its commas, each member trimmed,
+ * members and lines joined by ",". For any other field only the field lines
+ * are combined (RFC 9110 §5.3: joined by ", "); its bytes are kept, since
+ * whitespace after a comma may be part of the value ("(KHTML, like
+ * Gecko)"). The length counted never depends on what fit in out. */
 size_t cache_vary_value(const struct http_field *f, size_t n, struct slice name, char *out,
 			size_t len, bool *absent)
 {
 	size_t w = 0;
 	bool first = true;
+	bool list = cp_list_field(name);
 
 	*absent = true;
 	for (size_t i = 0; i < n; i++) {
 		if (!cp_slice_eq_ci(f[i].name, name))
 			continue;
 		*absent = false;
+		struct slice v = cp_trim(f[i].value);
+		if (!list) {
+			if (!first)
+				cp_put_n(out, len, &w, ", ", 2);
+			first = false;
+			cp_put_n(out, len, &w, v.p, v.len);
+			continue;
+		}
 		if (!first)
 			cp_put_n(out, len, &w, ",", 1);
 		first = false;
-		struct slice v = cp_trim(f[i].value);
 		size_t k = 0;
 		for (;;) {
 			const char *comma = v.len > k ? memchr(v.p + k, ',', v.len - k) : NULL;

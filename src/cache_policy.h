@@ -162,8 +162,10 @@ void cache_decide(const struct cache_req *req, int status, const struct http_fie
 bool cache_vary_star(const struct http_field *f, size_t n);
 size_t cache_vary_names(const struct http_field *f, size_t n, struct slice *names, size_t max);
 
-/* Normalised value of a request field for a Vary match: every field line
- * with that name joined by ",", OWS around commas removed, written to out
+/* Normalised value of a request field for a Vary match (RFC 9111 §4.1):
+ * for a field whose syntax is a list (Accept*, Cache-Control, TE, ...)
+ * every field line joined by ",", OWS around commas removed; for any other
+ * field the lines joined by ", ", bytes kept. Written to out
  * (truncated to len, not NUL-terminated; returns the full length). Absent
  * field -> "" with return 0 and *absent = true (a present empty field gives
  * 0 with *absent = false). Case and quoted-strings are kept as sent. */

@@ -1193,6 +1193,7 @@ static bool read_request(struct conn *c)
 	c->rule[0] = '\0';
 	free(c->cache_ctype);
 	c->cache_ctype = NULL;
+	conn_cache_reset(c);
 	c->res.status = 0;
 	c->res.nfields = 0;
 	/* the last request's target points into its head, which the parse

@@ -270,6 +270,15 @@ static bool parse_stored(struct conn *c, const struct cache_object *obj)
 	return true;
 }
 
+/* End the read of a stored entry whose head was parsed into c->res: the
+ * fields point into the map, so they go with it. */
+static void release_stored(struct conn *c, struct cache_read *rd)
+{
+	cache_release(rd);
+	c->res.status = 0;
+	c->res.nfields = 0;
+}
+
 /* Look up the request's entry; follows a Vary marker. Returns 1 found (obj,
  * rd, c->cache_vkey set), 0 absent (c->cache_fwd says why), -1 error. */
 static int lookup(struct conn *c, struct cache_object *obj, struct cache_read **rd)
@@ -547,16 +556,21 @@ fail:
 	close(sv[1]);
 }
 
-bool conn_cache_request(struct conn *c)
+void conn_cache_reset(struct conn *c)
 {
-	struct worker *w = c->w;
-	const struct config *cfg = w->cfg;
 	c->cache_on = false;
 	c->cache_validating = false;
 	c->cache_stale_if_error = false;
 	c->cache_stored = false;
 	c->cache_validators_len = 0;
 	c->cache_fwd = NULL;
+}
+
+bool conn_cache_request(struct conn *c)
+{
+	struct worker *w = c->w;
+	const struct config *cfg = w->cfg;
+	conn_cache_reset(c);
 	/* An upgrade asks for a connection, never for a cacheable response:
 	 * no lookup, no collapsed forwarding, never stored. */
 	if (w->cache == NULL || !cache_method_cacheable(c->req.method) ||
@@ -582,13 +596,13 @@ bool conn_cache_request(struct conn *c)
 	if (r < 0)
 		c->cache_fwd = "miss";
 	if (r == 1 && !parse_stored(c, &obj)) {
-		cache_release(rd);
+		cache_release(rd); /* c->res is untouched */
 		cache_delete(w->cache, c->cache_vkey);
 		c->cache_fwd = "miss";
 		r = 0;
 	}
 	if (r == 1 && c->creq.has_authorization && !auth_allows(c)) {
-		cache_release(rd);
+		release_stored(c, rd);
 		c->cache_fwd = "request";
 		r = 0;
 	}
@@ -655,7 +669,7 @@ bool conn_cache_request(struct conn *c)
 	}
 	c->cache_stale_if_error = d.stale_if_error_ok;
 	c->cache_fwd = "stale";
-	cache_release(rd);
+	release_stored(c, rd);
 	if (c->creq.cc.only_if_cached) {
 		conn_fail(c, 504, NULL, "only-if-cached: the stored response is stale");
 		return true;
@@ -728,6 +742,85 @@ static void invalidate(struct conn *c)
 	free(uri);
 }
 
+static bool merge_304(struct conn *c);
+
+/* A response that varies on a field this proxy writes per client
+ * (X-Forwarded-For, Forwarded: the client's address) was selected by a
+ * value the request as received does not hold, so no key can name it.
+ * Returns why it is not stored, or NULL. */
+static const char *varies_on_our_fields(const struct config *cfg, const struct http_field *f,
+					size_t n)
+{
+	struct slice names[VARY_MAX];
+	size_t nn = cache_vary_names(f, n, names, VARY_MAX);
+	for (size_t i = 0; i < nn && i < VARY_MAX; i++) {
+		if (cfg->x_forwarded_for && slice_eq_ci(names[i], "x-forwarded-for"))
+			return "Vary: X-Forwarded-For, which this proxy sets per client";
+		if (cfg->forwarded && slice_eq_ci(names[i], "forwarded"))
+			return "Vary: Forwarded, which this proxy sets per client";
+	}
+	return NULL;
+}
+
+/* The head of a Vary marker naming these fields with this generation (a
+ * new string), or NULL when out of memory. */
+static char *marker_text(const struct slice *names, size_t nn, const char *gen)
+{
+	struct evbuffer *m = evbuffer_new();
+	if (m == NULL)
+		return NULL;
+	evbuffer_add_printf(m, "HTTP/1.1 200 OK\r\nVary: ");
+	for (size_t i = 0; i < nn; i++)
+		evbuffer_add_printf(m, "%s%.*s", i ? ", " : "", (int)names[i].len, names[i].p);
+	evbuffer_add_printf(m, "\r\nGeneration: %s\r\n\r\n", gen);
+	size_t mlen = evbuffer_get_length(m);
+	char *out = malloc(mlen + 1);
+	if (out != NULL) {
+		evbuffer_remove(m, out, mlen);
+		out[mlen] = '\0';
+	}
+	evbuffer_free(m);
+	return out;
+}
+
+/* At store time, the variant joins the marker that is there now. A PURGE
+ * or an invalidation may have deleted the marker this response's head saw
+ * while the body came: its generation must not be written back (every
+ * variant stored under it would be reachable again). Without a marker of
+ * the same fields, a new generation starts; the variant's identity follows
+ * the generation. false when it cannot be stored (out of memory). */
+static bool settle_generation(struct conn *c)
+{
+	struct cache_object mine = { .head = c->cache_marker, .head_len = strlen(c->cache_marker) };
+	struct slice names[VARY_MAX], now_names[VARY_MAX];
+	size_t nn = 0, now_nn = 0;
+	char gen[MARKER_GEN_LEN + 1], now_gen[MARKER_GEN_LEN + 1] = "";
+	if (!marker_read(&mine, names, &nn, gen))
+		return false;
+	struct cache_object mo;
+	struct cache_read *mrd = NULL;
+	bool same = false;
+	if (get_checked(c, c->cache_key, &c->cache_id, &mo, &mrd) == 1) {
+		if ((mo.flags & CACHE_VARY) && marker_read(&mo, now_names, &now_nn, now_gen) &&
+		    now_nn == nn) {
+			same = true;
+			for (size_t i = 0; i < nn; i++)
+				same = same && now_names[i].len == names[i].len &&
+				       strncasecmp(now_names[i].p, names[i].p, names[i].len) == 0;
+		}
+		cache_release(mrd);
+	}
+	if (same && strcmp(now_gen, gen) == 0)
+		return true;
+	if (!same)
+		marker_new_gen(now_gen);
+	char *m = marker_text(names, nn, now_gen);
+	bool ok = m != NULL && make_variant(c, now_gen, names, nn); /* names: the old text */
+	free(c->cache_marker);
+	c->cache_marker = m;
+	return ok;
+}
+
 /* Get ready to store the response in c->res: keep its head as it leaves
  * the header stage, decide its identity (the variant's, decided now while
  * the response fields are at hand, and the Vary marker to write with it),
@@ -785,20 +878,7 @@ static bool prepare_store(struct conn *c, const bool *keep)
 		}
 		if (!joined)
 			marker_new_gen(gen);
-		struct evbuffer *m = evbuffer_new();
-		if (m == NULL)
-			return false;
-		evbuffer_add_printf(m, "HTTP/1.1 200 OK\r\nVary: ");
-		for (size_t i = 0; i < nn; i++)
-			evbuffer_add_printf(m, "%s%.*s", i ? ", " : "", (int)names[i].len, names[i].p);
-		evbuffer_add_printf(m, "\r\nGeneration: %s\r\n\r\n", gen);
-		size_t mlen = evbuffer_get_length(m);
-		c->cache_marker = malloc(mlen + 1);
-		if (c->cache_marker != NULL) {
-			evbuffer_remove(m, c->cache_marker, mlen);
-			c->cache_marker[mlen] = '\0';
-		}
-		evbuffer_free(m);
+		c->cache_marker = marker_text(names, nn, gen);
 		if (c->cache_marker == NULL || !make_variant(c, gen, names, nn))
 			return false;
 	} else {
@@ -840,7 +920,7 @@ int conn_cache_response(struct conn *c, const bool *keep, const struct http_fram
 						    c->res.fields[i].value.p);
 		if (cookies != NULL)
 			evbuffer_add(cookies, "", 1);
-		conn_cache_merge_304(c);
+		bool keep_record = merge_304(c);
 		inflight_leave(c);
 		c->outcome = "REFRESH";
 		bool served = serve_again(c, true, 304,
@@ -848,6 +928,12 @@ int conn_cache_response(struct conn *c, const bool *keep, const struct http_fram
 							  : NULL);
 		if (cookies != NULL)
 			evbuffer_free(cookies);
+		if (!keep_record) {
+			/* this client's request was validated; nobody else's was */
+			log_debug("304 for %s changes Vary: the stored response is dropped",
+				  c->cache_uri);
+			cache_delete(w->cache, c->cache_vkey);
+		}
 		/* The 304 answers our validators, not the client's request:
 		 * without the stored response it cannot be relayed. */
 		return served ? 1 : -1;
@@ -865,6 +951,8 @@ int conn_cache_response(struct conn *c, const bool *keep, const struct http_fram
 	if (why == NULL && !cfg->cache_store_set_cookie &&
 	    http_field_find(c->res.fields, c->res.nfields, "set-cookie") != NULL)
 		why = "set-cookie ([cache] store_set_cookie = no)";
+	if (why == NULL)
+		why = varies_on_our_fields(cfg, c->res.fields, c->res.nfields);
 	bool store = why == NULL && !c->head_request && fr->kind != HTTP_BODY_NONE &&
 		     !(fr->kind == HTTP_BODY_LENGTH && fr->length > cfg->cache_max_object);
 	if (why == NULL && fr->kind == HTTP_BODY_NONE && status == 204 && !c->head_request)
@@ -887,16 +975,37 @@ int conn_cache_response(struct conn *c, const bool *keep, const struct http_fram
 	return 0;
 }
 
-void conn_cache_merge_304(struct conn *c)
+/* Do two field sets' Vary lists name the same fields (case-insensitive,
+ * in order)? */
+static bool same_vary(const struct http_field *a, size_t na, const struct http_field *b,
+		      size_t nb)
+{
+	struct slice an[VARY_MAX + 1], bn[VARY_MAX + 1];
+	size_t x = cache_vary_names(a, na, an, VARY_MAX + 1);
+	size_t y = cache_vary_names(b, nb, bn, VARY_MAX + 1);
+	if (x != y || x > VARY_MAX)
+		return false;
+	for (size_t i = 0; i < x; i++)
+		if (an[i].len != bn[i].len || strncasecmp(an[i].p, bn[i].p, an[i].len) != 0)
+			return false;
+	return true;
+}
+
+/* Update the stored entry from a 304 (c->res holds the 304's fields).
+ * Returns false when the 304 changes what the response varies on: the
+ * record's key was made for the old Vary, so it must not be kept (the
+ * caller serves this client, then deletes the record). */
+static bool merge_304(struct conn *c)
 {
 	struct cache *store = c->w->cache;
 	struct cache_object obj;
 	struct cache_read *rd = NULL;
+	bool keep_record = true;
 	if (get_checked(c, c->cache_vkey, &c->cache_vid, &obj, &rd) != 1)
-		return;
+		return true;
 	/* The 304's fields are c->res; the stored ones are parsed into a
 	 * separate array. */
-	size_t cap = c->w->cfg->max_headers + 1;
+	size_t cap = c->res.fields_cap;
 	struct http_field *sf = calloc(cap, sizeof(*sf));
 	bool *keep_stored = calloc(cap, sizeof(bool));
 	bool *use_new = calloc(cap, sizeof(bool));
@@ -906,6 +1015,13 @@ void conn_cache_merge_304(struct conn *c)
 	if (sf == NULL || keep_stored == NULL || use_new == NULL || head == NULL ||
 	    http_parse_response(obj.head, obj.head_len, &stored, &lim) != (ssize_t)obj.head_len)
 		goto out;
+	if (http_field_find(c->res.fields, c->res.nfields, "vary") != NULL &&
+	    !same_vary(stored.fields, stored.nfields, c->res.fields, c->res.nfields)) {
+		/* RFC 9111 §4.1: the record answers the requests its key was
+		 * made for, which knew only the old Vary */
+		keep_record = false;
+		goto out;
+	}
 	cache_merge_304(stored.fields, stored.nfields, c->res.fields, c->res.nfields, keep_stored,
 			use_new);
 	size_t merged = 0;
@@ -966,6 +1082,7 @@ out:
 	free(sf);
 	free(keep_stored);
 	free(use_new);
+	return keep_record;
 }
 
 static void store_response(struct conn *c, bool complete);
@@ -988,6 +1105,11 @@ static void store_response(struct conn *c, bool complete)
 	if (store == NULL || !complete || c->cache_head == NULL ||
 	    (tee == NULL && c->res.status != 204)) {
 		/* truncated, failed or too large: never stored */
+		if (tee != NULL)
+			evbuffer_free(tee);
+		return;
+	}
+	if (c->cache_marker != NULL && !settle_generation(c)) {
 		if (tee != NULL)
 			evbuffer_free(tee);
 		return;

@@ -25,8 +25,6 @@ bool conn_cache_request(struct conn *c);
 int conn_cache_response(struct conn *c, const bool *keep, const struct http_framing *fr,
 			char *cache_status, size_t cslen);
 
-/* Update the stored entry from a 304 (c->res holds the 304's fields). */
-void conn_cache_merge_304(struct conn *c);
 
 /* The response is over: store it when it is complete and was chosen. */
 void conn_cache_finish(struct conn *c, bool complete);
@@ -47,6 +45,10 @@ int conn_cache_purge_url(struct cache *store, const char *url);
  * waiting: it leaves that fetch's queue, so the fetch's end no longer
  * wakes it (its timer may serve another state by then). */
 void conn_cache_wait_end(struct conn *c);
+
+/* A new request on the connection: nothing of the last one's cache state
+ * carries over (a CONNECT after a GET must not find its stale entry). */
+void conn_cache_reset(struct conn *c);
 
 /* Free the cache stage's memory of a connection (conn_free). */
 void conn_cache_free(struct conn *c);

@@ -390,3 +390,144 @@ def test_304_merge_that_outgrows_max_headers(cache_proxy_factory, origin):
         r = get(p, origin, "/merge/big")
         assert r.status == 200 and r.body == b"stored-body", r.raw_head
         assert "fwd-status=304" in r.get("cache-status"), r.raw_head
+
+
+# ---------------------------------------------------------------------------
+# found in review: what a record answers when its response changes under it
+
+
+def test_304_that_adds_vary_drops_the_record(cache_proxy, origin):
+    """A stored response without Vary is revalidated by alice; the 304 says
+    Vary: Cookie. The record's key knew no Vary, so it cannot answer bob:
+    alice gets the validated response, the record is dropped."""
+    n = {"n": 0}
+
+    def responder(req):
+        if req.get("if-none-match") == '"v1"':
+            return http_response(304, [("ETag", '"v1"'), ("Cache-Control", "max-age=600"),
+                                       ("Vary", "Cookie")], cl=False)
+        n["n"] += 1
+        return http_response(200, [("ETag", '"v1"'), ("Cache-Control", "max-age=0")],
+                             ("body #%d" % n["n"]).encode())
+    origin.responder = responder
+    get(cache_proxy, origin, "/pv")
+    r2 = get(cache_proxy, origin, "/pv", [("Cookie", "user=alice")])
+    assert r2.status == 200 and r2.body == b"body #1", r2.raw_head
+    r3 = get(cache_proxy, origin, "/pv", [("Cookie", "user=bob")])
+    assert not is_hit(r3) and r3.body == b"body #2", r3.raw_head
+
+
+def test_connect_after_a_stale_get_never_gets_the_stored_response(cache_proxy, origin):
+    """The cache state of a GET must not carry over to the next request on
+    the connection: a CONNECT to a dead port after a GET whose stale entry
+    stale-if-error covers gets its own 502, not the GET's stored 200."""
+    n = {"n": 0}
+
+    def responder(req):
+        n["n"] += 1
+        return http_response(200, [("Cache-Control", "max-age=1, stale-if-error=600")],
+                             ("stored #%d" % n["n"]).encode())
+    origin.responder = responder
+    get(cache_proxy, origin, "/sie")
+    time.sleep(2.2)
+    dead = socket.socket()
+    dead.bind(("127.0.0.1", 0))
+    port = dead.getsockname()[1]  # bound, never listening: refused
+    try:
+        with Client(cache_proxy.port) as c:
+            r = c.exchange("GET", origin.url("/sie"), [("Host", origin.authority)])
+            assert r.status == 200 and r.body == b"stored #2", r.raw_head
+            c.request("CONNECT", "127.0.0.1:%d" % port, [("Host", "127.0.0.1:%d" % port)])
+            rc = c.read_response()
+    finally:
+        dead.close()
+    assert rc.status == 502 and "error=connection_refused" in rc.get("proxy-status"), rc.raw_head
+    assert not rc.has("cache-status"), rc.raw_head
+
+
+def test_purge_while_a_variant_is_being_stored(cache_proxy, origin):
+    """PURGE deletes the Vary marker while another variant's body is still
+    arriving; storing that variant must not write the purged generation
+    back (which would make the purged variants reachable again)."""
+    n = {"n": 0}
+
+    def responder(req):
+        n["n"] += 1
+        body = ("%s #%d" % (req.get("x-v"), n["n"])).encode()
+        full = http_response(200, [("Cache-Control", "max-age=600"), ("Vary", "X-V")], body)
+        if req.get("x-v") == "slow":
+            i = full.index(b"\r\n\r\n") + 4
+            return [full[:i], 1.5, full[i:]]
+        return full
+    origin.responder = responder
+    assert get(cache_proxy, origin, "/pg", [("X-V", "a")]).body == b"a #1"
+    assert fresh_hit(get(cache_proxy, origin, "/pg", [("X-V", "a")]))
+    out = {}
+    t = threading.Thread(target=lambda: out.setdefault(
+        "r", get(cache_proxy, origin, "/pg", [("X-V", "slow")])))
+    t.start()
+    time.sleep(0.5)
+    with Client(cache_proxy.port) as c:
+        pr = c.exchange("PURGE", origin.url("/pg"), [("Host", origin.authority)])
+    assert pr.status == 200
+    t.join(timeout=10)
+    assert out["r"].body == b"slow #2"
+    r = get(cache_proxy, origin, "/pg", [("X-V", "a")])
+    assert not is_hit(r) and r.body == b"a #3", r.raw_head
+    # the slow variant itself was stored under a generation of its own
+    s = get(cache_proxy, origin, "/pg", [("X-V", "slow")])
+    assert fresh_hit(s) and s.body == b"slow #2", s.raw_head
+
+
+def _get_from(src_ip, port, url, host):
+    s = socket.socket()
+    s.settimeout(5)
+    s.bind((src_ip, 0))
+    s.connect(("127.0.0.1", port))
+    s.sendall(("GET %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n" % (url, host)).encode())
+    data = b""
+    while True:
+        d = s.recv(65536)
+        if not d:
+            break
+        data += d
+    s.close()
+    return data
+
+
+def test_vary_on_x_forwarded_for_set_by_the_proxy_is_not_stored(cache_proxy_factory, origin):
+    """With [proxy] x_forwarded_for the origin sees the client's address,
+    which the request as received does not hold: a response that varies on
+    it cannot be keyed, so it is not stored."""
+    p = cache_proxy_factory(ini_extra={"proxy": {"x_forwarded_for": "yes"}})
+    origin.responder = lambda req: http_response(
+        200, [("Cache-Control", "max-age=600"), ("Vary", "X-Forwarded-For")],
+        ("for %s" % req.get("x-forwarded-for")).encode())
+    r1 = _get_from("127.0.0.1", p.port, origin.url("/xff"), origin.authority)
+    r2 = _get_from("127.0.0.2", p.port, origin.url("/xff"), origin.authority)
+    assert r1.endswith(b"\r\n\r\nfor 127.0.0.1"), r1
+    assert r2.endswith(b"\r\n\r\nfor 127.0.0.2"), r2
+    assert cache_records(p.cache_dir) == []
+
+
+def test_only_if_cached_on_stale_logs_no_stored_content_type(cache_proxy_factory, origin):
+    """The 504 for only-if-cached on a stale entry is the proxy's own: its
+    access-log line has no Content-Type (before, it read the stored one
+    through released LMDB pages)."""
+    p = cache_proxy_factory(ini_extra={"log": {"access_format": "json"}})
+    origin.responder = lambda req: http_response(
+        200, [("Cache-Control", "max-age=1"), ("ETag", '"e"'),
+              ("Content-Type", "text/x-from-the-map")], b"x")
+    get(p, origin, "/oic")
+    time.sleep(2.2)
+    r = get(p, origin, "/oic", [("Cache-Control", "only-if-cached")])
+    assert r.status == 504
+    deadline = time.monotonic() + 3
+    entries = []
+    while time.monotonic() < deadline:
+        entries = [json.loads(l) for l in p.read_access_log() if l.startswith("{")]
+        if any(e.get("status") == 504 for e in entries):
+            break
+        time.sleep(0.05)
+    e = [e for e in entries if e.get("status") == 504]
+    assert len(e) == 1 and e[0]["content_type"] is None, entries

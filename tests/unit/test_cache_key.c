@@ -9,9 +9,11 @@
  * comparison is the oracle, and it never looks at the code under test.
  *
  * Each logical identity is then rendered as request field lines in random
- * ways: members split over several lines or joined on one, random OWS
- * around commas and at both ends, the name's case changed, unrelated fields
- * interleaved. The properties, over random inputs from 0 to 64 KiB with
+ * ways: members split over several lines or joined on one, the name's case
+ * changed, unrelated fields interleaved, and for list fields (Accept-*)
+ * random OWS around commas and at both ends; other fields (Cookie,
+ * User-Agent, X-*) keep their bytes, so their members are joined by exactly
+ * ", " (RFC 9110 §5.3 combining) and only line ends get OWS. The properties, over random inputs from 0 to 64 KiB with
  * long shared prefixes and delimiter characters (, ; = " : space tab) in
  * values:
  *   - two renderings of one identity give one key and one encoding;
@@ -101,6 +103,12 @@ struct logical {
 static const char *const name_pool[] = { "Cookie", "Accept-Language", "X-A", "X-B",
 					 "Accept-Encoding", "User-Agent", "X-Long-Name" };
 
+/* Does the key function treat this name as a comma list (OWS dropped)? */
+static bool list_name(const char *name)
+{
+	return strncasecmp(name, "accept", 6) == 0;
+}
+
 /* Shared prefixes: most URIs and values start with one of these. */
 static struct str prefixes[4];
 
@@ -155,8 +163,13 @@ static void random_logical(struct logical *l)
 		snprintf(v->name, sizeof(v->name), "%s", name_pool[below(7)]);
 		v->present = below(5) != 0;
 		v->nmem = v->present ? 1 + below(MAX_MEMBERS) : 0;
-		for (size_t k = 0; k < v->nmem; k++)
+		for (size_t k = 0; k < v->nmem; k++) {
 			random_member(&v->mem[k]);
+			/* a line ending in ", " cannot be sent (ends are trimmed):
+			 * an empty member of a non-list field only stands alone */
+			if (!list_name(v->name) && v->nmem > 1 && v->mem[k].len == 0)
+				str_addc(&v->mem[k], 'e');
+		}
 	}
 }
 
@@ -280,8 +293,11 @@ static void render(const struct logical *l, struct rendering *r)
 			str_add(&line, ows(), 0);
 			const char *w = ows();
 			str_add(&line, w, strlen(w));
+			bool list = list_name(v->name);
 			for (size_t m = 0; m < take; m++) {
-				if (m) {
+				if (m && !list) {
+					str_add(&line, ", ", 2);
+				} else if (m) {
 					w = ows();
 					str_add(&line, w, strlen(w));
 					str_addc(&line, ',');
@@ -428,7 +444,7 @@ static const char *mutate(struct logical *b)
 		case 5: /* a member split in two (a comma inserted) */
 			for (size_t i = 0; i < b->nvary; i++) {
 				struct lvary *x = &b->v[i];
-				if (x->present && x->nmem < MAX_MEMBERS) {
+				if (x->present && x->nmem < MAX_MEMBERS && list_name(x->name)) {
 					str_add(&x->mem[x->nmem], "", 0);
 					x->mem[x->nmem].len = 0;
 					x->nmem++;
@@ -548,11 +564,25 @@ static void test_key_examples(void **state)
 	key_of_fields(f1, 2, ab, 2, k1);
 	key_of_fields(f2, 2, ab, 2, k2);
 	assert_memory_not_equal(k1, k2, CACHE_KEY_LEN);
-	/* split vs joined lines, OWS around commas, name case */
-	const char *f3[] = { "x-a", "p , q", "X-A", "r" }, *f4[] = { "X-A", "p,q,r" };
+	/* a list field: split vs joined lines, OWS around commas, name case */
+	const char *f3[] = { "accept-language", "de , en", "Accept-Language", "fr" },
+		   *f4[] = { "Accept-Language", "de,en,fr" };
+	static const char *const al[] = { "ACCEPT-language" };
+	key_of_fields(f3, 2, al, 1, k3);
+	key_of_fields(f4, 1, al, 1, k4);
+	assert_memory_equal(k3, k4, CACHE_KEY_LEN);
+	/* any other field keeps its bytes: the space after a comma counts */
+	const char *u1[] = { "User-Agent", "Mozilla/5.0 (KHTML, like Gecko)" },
+		   *u2[] = { "User-Agent", "Mozilla/5.0 (KHTML,like Gecko)" };
+	static const char *const ua[] = { "User-Agent" };
+	key_of_fields(u1, 1, ua, 1, k3);
+	key_of_fields(u2, 1, ua, 1, k4);
+	assert_memory_not_equal(k3, k4, CACHE_KEY_LEN);
+	/* ... but its field lines combine as RFC 9110 §5.3 says */
+	const char *x1[] = { "X-A", "p", "x-a", "q" }, *x2[] = { "X-A", "p, q" };
 	static const char *const a[] = { "x-A" };
-	key_of_fields(f3, 2, a, 1, k3);
-	key_of_fields(f4, 1, a, 1, k4);
+	key_of_fields(x1, 2, a, 1, k3);
+	key_of_fields(x2, 1, a, 1, k4);
 	assert_memory_equal(k3, k4, CACHE_KEY_LEN);
 	/* absent differs from present and empty */
 	const char *f5[] = { "X-Other", "1" }, *f6[] = { "X-A", "" };
