@@ -762,6 +762,38 @@ static const char *varies_on_our_fields(const struct config *cfg, const struct h
 	return NULL;
 }
 
+/* Two lists of field names, the same (case-insensitive, in order)? */
+static bool names_equal(const struct slice *a, size_t na, const struct slice *b, size_t nb)
+{
+	if (na != nb)
+		return false;
+	for (size_t i = 0; i < na; i++)
+		if (a[i].len != b[i].len || strncasecmp(a[i].p, b[i].p, a[i].len) != 0)
+			return false;
+	return true;
+}
+
+/* Does the Vary marker stored now name these fields? Then its generation
+ * is written to gen. */
+static bool current_generation(struct conn *c, const struct slice *names, size_t nn,
+			       char gen[MARKER_GEN_LEN + 1])
+{
+	struct cache_object mo;
+	struct cache_read *mrd = NULL;
+	struct slice now[VARY_MAX];
+	size_t now_nn = 0;
+	char g[MARKER_GEN_LEN + 1];
+	bool same = false;
+	if (get_checked(c, c->cache_key, &c->cache_id, &mo, &mrd) == 1) {
+		same = (mo.flags & CACHE_VARY) && marker_read(&mo, now, &now_nn, g) &&
+		       names_equal(now, now_nn, names, nn);
+		cache_release(mrd);
+	}
+	if (same)
+		memcpy(gen, g, sizeof(g));
+	return same;
+}
+
 /* The head of a Vary marker naming these fields with this generation (a
  * new string), or NULL when out of memory. */
 static char *marker_text(const struct slice *names, size_t nn, const char *gen)
@@ -792,24 +824,12 @@ static char *marker_text(const struct slice *names, size_t nn, const char *gen)
 static bool settle_generation(struct conn *c)
 {
 	struct cache_object mine = { .head = c->cache_marker, .head_len = strlen(c->cache_marker) };
-	struct slice names[VARY_MAX], now_names[VARY_MAX];
-	size_t nn = 0, now_nn = 0;
+	struct slice names[VARY_MAX];
+	size_t nn = 0;
 	char gen[MARKER_GEN_LEN + 1], now_gen[MARKER_GEN_LEN + 1] = "";
 	if (!marker_read(&mine, names, &nn, gen))
 		return false;
-	struct cache_object mo;
-	struct cache_read *mrd = NULL;
-	bool same = false;
-	if (get_checked(c, c->cache_key, &c->cache_id, &mo, &mrd) == 1) {
-		if ((mo.flags & CACHE_VARY) && marker_read(&mo, now_names, &now_nn, now_gen) &&
-		    now_nn == nn) {
-			same = true;
-			for (size_t i = 0; i < nn; i++)
-				same = same && now_names[i].len == names[i].len &&
-				       strncasecmp(now_names[i].p, names[i].p, names[i].len) == 0;
-		}
-		cache_release(mrd);
-	}
+	bool same = current_generation(c, names, nn, now_gen);
 	if (same && strcmp(now_gen, gen) == 0)
 		return true;
 	if (!same)
@@ -862,21 +882,7 @@ static bool prepare_store(struct conn *c, const bool *keep)
 	if (nn > 0) {
 		/* Join the current marker's generation when it names the same
 		 * fields; else this response starts a new one. */
-		struct cache_object mo;
-		struct cache_read *mrd = NULL;
-		struct slice mnames[VARY_MAX];
-		size_t mnn = 0;
-		bool joined = false;
-		if (get_checked(c, c->cache_key, &c->cache_id, &mo, &mrd) == 1) {
-			if ((mo.flags & CACHE_VARY) && marker_read(&mo, mnames, &mnn, gen) && mnn == nn) {
-				joined = true;
-				for (size_t i = 0; i < nn; i++)
-					joined = joined && mnames[i].len == names[i].len &&
-						 strncasecmp(mnames[i].p, names[i].p, names[i].len) == 0;
-			}
-			cache_release(mrd);
-		}
-		if (!joined)
+		if (!current_generation(c, names, nn, gen))
 			marker_new_gen(gen);
 		c->cache_marker = marker_text(names, nn, gen);
 		if (c->cache_marker == NULL || !make_variant(c, gen, names, nn))
@@ -985,10 +991,7 @@ static bool same_vary(const struct http_field *a, size_t na, const struct http_f
 	size_t y = cache_vary_names(b, nb, bn, VARY_MAX + 1);
 	if (x != y || x > VARY_MAX)
 		return false;
-	for (size_t i = 0; i < x; i++)
-		if (an[i].len != bn[i].len || strncasecmp(an[i].p, bn[i].p, an[i].len) != 0)
-			return false;
-	return true;
+	return names_equal(an, x, bn, y);
 }
 
 /* Update the stored entry from a 304 (c->res holds the 304's fields).
