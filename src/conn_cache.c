@@ -47,6 +47,7 @@
 #include "worker.h"
 
 #define VARY_MAX 16
+_Static_assert(VARY_MAX == 16, "conn_cache_response says \"more than 16 fields\"");
 #define MARKER_GEN_LEN 16
 
 /* A fetch in flight for a cache key, and the requests waiting for it
@@ -959,6 +960,10 @@ int conn_cache_response(struct conn *c, const bool *keep, const struct http_fram
 		why = "set-cookie ([cache] store_set_cookie = no)";
 	if (why == NULL)
 		why = varies_on_our_fields(cfg, c->res.fields, c->res.nfields);
+	struct slice vnames[VARY_MAX];
+	if (why == NULL && cache_vary_names(c->res.fields, c->res.nfields, vnames, VARY_MAX) >
+				   VARY_MAX)
+		why = "Vary lists more than 16 fields";
 	bool store = why == NULL && !c->head_request && fr->kind != HTTP_BODY_NONE &&
 		     !(fr->kind == HTTP_BODY_LENGTH && fr->length > cfg->cache_max_object);
 	if (why == NULL && fr->kind == HTTP_BODY_NONE && status == 204 && !c->head_request)
@@ -966,7 +971,8 @@ int conn_cache_response(struct conn *c, const bool *keep, const struct http_fram
 	if (why != NULL)
 		log_debug("not storing %s: %s", c->cache_uri, why);
 	if (store && !prepare_store(c, keep)) {
-		log_error("cache: out of memory preparing to store %s; not stored", c->cache_uri);
+		log_error("cache: out of memory preparing to store %s; not stored",
+			  c->cache_uri);
 		store = false;
 	}
 	int n = snprintf(cache_status, cslen, "%s; fwd=%s", cfg->via,
