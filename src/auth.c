@@ -31,6 +31,7 @@
 #include <openssl/rand.h>
 
 #include "auth.h"
+#include "http_parser.h"
 
 /* The alphabet of crypt(3) strings, also the order of MD5-crypt's to64(). */
 static const char crypt_alphabet[] =
@@ -580,13 +581,6 @@ int htpasswd_verify(const struct htpasswd *h, const char *user, const char *pass
 
 /* --- Basic credentials ------------------------------------------------ */
 
-/* Is c a tchar (RFC 9110 §5.6.2)? */
-static bool is_tchar(char c)
-{
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-	       (c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL);
-}
-
 /* Decode base64 user:pass into the two buffers; the body of auth_parse_basic(). */
 static int basic_decode(const char *s, size_t n, char *user, size_t ulen, char *pass, size_t plen)
 {
@@ -638,7 +632,7 @@ int auth_parse_basic(struct slice value, char *user, size_t ulen, char *pass, si
 		end--;
 	/* credentials = auth-scheme [ 1*SP ( token68 / #auth-param ) ] (RFC 9110 §11.4) */
 	const char *scheme = p;
-	while (p < end && is_tchar(*p))
+	while (p < end && http_is_tchar((unsigned char)*p))
 		p++;
 	if (!slice_eq_ci(slice_make(scheme, (size_t)(p - scheme)), "Basic"))
 		return AUTH_PARSE_NOT_BASIC; /* the scheme is case-insensitive (§11.1) */

@@ -41,6 +41,7 @@
 #include "auth.h"
 #include "cidr.h"
 #include "domainset.h"
+#include "http_parser.h"
 #include "pac.h"
 
 /* A listen or parent host name: a DNS name has at most 253 characters. */
@@ -596,12 +597,6 @@ static bool is_alnum(unsigned char c)
 	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
 }
 
-/* RFC 9110 tchar. */
-static bool is_tchar(unsigned char c)
-{
-	return is_alnum(c) || (c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL);
-}
-
 /* Is this a plausible host: an IPv4 address or a DNS name? */
 static bool host_ok(const char *h)
 {
@@ -933,7 +928,7 @@ static int row_apply(const struct config_row *r, const char *val, struct config 
 			if (*val == '\0')
 				goto bad_token;
 			for (c = (const unsigned char *)val; *c != '\0'; c++)
-				if (!is_tchar(*c))
+				if (!http_is_tchar(*c))
 					goto bad_token;
 		}
 		if (r->hi > 0 && strlen(val) > r->hi) {

@@ -41,6 +41,7 @@
 #include "tls.h"
 #include "upstream.h"
 #include "worker.h"
+#include "timeval.h"
 
 /* Back-pressure: stop reading one side when the other side's output holds
  * this much, resume when it drains to half. */
@@ -66,14 +67,6 @@ static void connect_reply(struct conn *c);
  * bring one more request. */
 #define DRAIN_IDLE_GRACE 1.0
 
-static struct timeval seconds_tv(double s)
-{
-	struct timeval tv;
-	tv.tv_sec = (time_t)s;
-	tv.tv_usec = (suseconds_t)((s - (double)tv.tv_sec) * 1e6);
-	return tv;
-}
-
 static uint64_t elapsed_ms(const struct timespec *t0)
 {
 	struct timespec now;
@@ -92,7 +85,7 @@ static void slice_copy(char *out, size_t len, struct slice s)
 
 static void set_timer(struct conn *c, double seconds)
 {
-	struct timeval tv = seconds_tv(seconds);
+	struct timeval tv = timeval_of(seconds);
 	evtimer_add(c->timer, &tv);
 }
 
@@ -155,7 +148,7 @@ struct conn *conn_new(struct worker *w, int fd, const struct sockaddr *sa, int s
 	}
 	int one = 1;
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	struct timeval wt = seconds_tv(cfg->client_timeout);
+	struct timeval wt = timeval_of(cfg->client_timeout);
 	bufferevent_set_timeouts(c->cbev, NULL, &wt);
 	bufferevent_set_max_single_write(c->cbev, RELAY_HIGH);
 	/* The client is always read (an EOF is seen at once); pipelined bytes
@@ -408,7 +401,7 @@ static void request_done(struct conn *c)
 	c->outcome = NULL;
 	c->head_seen = false;
 	bufferevent_set_timeouts(c->cbev, NULL, NULL);
-	struct timeval wt = seconds_tv(c->w->cfg->client_timeout);
+	struct timeval wt = timeval_of(c->w->cfg->client_timeout);
 	bufferevent_set_timeouts(c->cbev, NULL, &wt);
 	bufferevent_enable(c->cbev, EV_READ);
 	double idle = c->w->cfg->idle_timeout;
@@ -1429,12 +1422,12 @@ static void send_request(struct conn *c)
 	c->state = CONN_FORWARD;
 	/* The upstream read timeout runs once the whole request is sent: a slow
 	 * upload is the client's timeout, not the server's. */
-	struct timeval ut = seconds_tv(c->w->cfg->upstream_timeout);
+	struct timeval ut = timeval_of(c->w->cfg->upstream_timeout);
 	bufferevent_set_timeouts(c->ubev, c->rbody.done ? &ut : NULL, &ut);
 	bufferevent_setcb(c->ubev, upstream_read_cb, upstream_write_cb, upstream_event_cb, c);
 	bufferevent_enable(c->ubev, EV_READ | EV_WRITE);
 	if (!c->rbody.done) {
-		struct timeval ct = seconds_tv(c->w->cfg->client_timeout);
+		struct timeval ct = timeval_of(c->w->cfg->client_timeout);
 		struct timeval wt = ct;
 		bufferevent_set_timeouts(c->cbev, &ct, &wt);
 		bufferevent_enable(c->cbev, EV_READ);
@@ -1856,9 +1849,9 @@ static void relay_request_body(struct conn *c)
 	}
 	if (r == 1) {
 		/* Body complete: pipelined bytes wait in the buffer. */
-		struct timeval wt = seconds_tv(c->w->cfg->client_timeout);
+		struct timeval wt = timeval_of(c->w->cfg->client_timeout);
 		bufferevent_set_timeouts(c->cbev, NULL, &wt);
-		struct timeval ut = seconds_tv(c->w->cfg->upstream_timeout);
+		struct timeval ut = timeval_of(c->w->cfg->upstream_timeout);
 		bufferevent_set_timeouts(c->ubev, &ut, &ut);
 		return;
 	}

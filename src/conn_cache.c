@@ -45,6 +45,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "worker.h"
+#include "timeval.h"
 
 #define VARY_MAX 16
 _Static_assert(VARY_MAX == 16, "conn_cache_response says \"more than 16 fields\"");
@@ -78,8 +79,7 @@ static bool inflight_wait(struct conn *c)
 	c->inflight = f;
 	c->state = CONN_WAIT_FETCH;
 	bufferevent_disable(c->cbev, EV_READ);
-	double s = c->w->cfg->connect_timeout + c->w->cfg->upstream_timeout;
-	struct timeval tv = { (time_t)s, (suseconds_t)((s - (double)(time_t)s) * 1e6) };
+	struct timeval tv = timeval_of(c->w->cfg->connect_timeout + c->w->cfg->upstream_timeout);
 	evtimer_add(c->timer, &tv);
 	return true;
 }

@@ -141,34 +141,6 @@ static enum hop_id hop_id_of(struct slice name)
 	return r ? r->id : HID_OTHER;
 }
 
-/* tchar (RFC 9110 §5.6.2). */
-static bool hop_is_tchar(unsigned char c)
-{
-	if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
-		return true;
-	switch (c) {
-	case '!': case '#': case '$': case '%': case '&': case '\'': case '*':
-	case '+': case '-': case '.': case '^': case '_': case '`': case '|':
-	case '~':
-		return true;
-	default:
-		return false;
-	}
-}
-
-/* token = 1*tchar (RFC 9110 §5.6.2). */
-static bool hop_is_token(struct slice s)
-{
-	size_t i;
-
-	if (s.len == 0)
-		return false;
-	for (i = 0; i < s.len; i++)
-		if (!hop_is_tchar((unsigned char)s.p[i]))
-			return false;
-	return true;
-}
-
 /* OWS = *( SP / HTAB ) (RFC 9110 §5.6.3). */
 static bool hop_is_ows(char c)
 {
@@ -238,7 +210,7 @@ static enum hop_result hop_parse_connection(struct slice v, struct hop_info *inf
 
 		if (e.len == 0)
 			continue; /* RFC 9110 §5.6.1: empty elements are tolerated */
-		if (!hop_is_token(e))
+		if (!http_is_token(e))
 			return HOP_ERR_SYNTAX;
 		r = hop_lookup(e);
 		if (r && (r->flags & HF_NO_LIST))

@@ -350,6 +350,11 @@ const struct http_field *http_field_find(const struct http_field *f, size_t n,
 }
 
 /* A valid token (RFC 9110 §5.6.2: 1*tchar). */
+bool http_is_tchar(unsigned char c)
+{
+	return IS_TCHAR(c);
+}
+
 int http_is_token(struct slice s)
 {
 	size_t i;

@@ -146,6 +146,9 @@ const struct http_field *http_field_find(const struct http_field *f, size_t n,
 /* A valid token (RFC 9110 §5.6.2: 1*tchar). */
 int http_is_token(struct slice s);
 
+/* A tchar (RFC 9110 §5.6.2)? The one definition every module uses. */
+bool http_is_tchar(unsigned char c);
+
 /* Request target (RFC 9112 §3.2) of a request to a proxy. */
 enum http_target_form {
 	HTTP_TARGET_ORIGIN,    /* "/path?q"              */

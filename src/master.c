@@ -51,6 +51,7 @@
 #include "metrics.h"
 #include "tls.h"
 #include "worker.h"
+#include "timeval.h"
 
 #define BACKOFF_MIN 0.1  /* seconds before respawning a worker that died young */
 #define BACKOFF_MAX 10.0
@@ -127,12 +128,6 @@ static double since(const struct timespec *t)
 	struct timespec now;
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	return (double)(now.tv_sec - t->tv_sec) + (double)(now.tv_nsec - t->tv_nsec) / 1e9;
-}
-
-static struct timeval tv_of(double s)
-{
-	struct timeval tv = { (time_t)s, (suseconds_t)((s - (double)(time_t)s) * 1e6) };
-	return tv;
 }
 
 /* ---- listening sockets ---------------------------------------------------- */
@@ -572,7 +567,7 @@ static void sigchld_cb(evutil_socket_t sig, short what, void *arg)
 	} else {
 		m->backoff = BACKOFF_MIN;
 	}
-	struct timeval tv = tv_of(delay);
+	struct timeval tv = timeval_of(delay);
 	evtimer_add(m->respawn_timer, &tv);
 }
 
@@ -625,7 +620,7 @@ static void stop_cb(evutil_socket_t sig, short what, void *arg)
 		event_base_loopexit(m->base, NULL);
 		return;
 	}
-	struct timeval tv = tv_of(m->cur->cfg->shutdown_timeout + 1);
+	struct timeval tv = timeval_of(m->cur->cfg->shutdown_timeout + 1);
 	evtimer_add(m->stop_timer, &tv);
 }
 
@@ -771,7 +766,7 @@ static void hup_cb(evutil_socket_t sig, short what, void *arg)
 	signal_gen(prev, SIGUSR2);
 	prev->kill_timer = evtimer_new(m->base, drain_timeout_cb, prev);
 	if (prev->kill_timer != NULL) {
-		struct timeval tv = tv_of(prev->cfg->drain_timeout + 1);
+		struct timeval tv = timeval_of(prev->cfg->drain_timeout + 1);
 		evtimer_add(prev->kill_timer, &tv);
 	}
 	metrics_reload(m->metrics, true);

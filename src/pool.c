@@ -5,6 +5,7 @@
  * is dropped at once. Each entry also expires after the idle timeout. */
 #include "pool.h"
 #include "upstream.h"
+#include "timeval.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,8 +42,7 @@ struct pool *pool_new(struct event_base *base, size_t max_idle, double idle_time
 	p->base = base;
 	p->max_idle = max_idle;
 	TAILQ_INIT(&p->idle);
-	p->timeout.tv_sec = (time_t)idle_timeout;
-	p->timeout.tv_usec = (suseconds_t)((idle_timeout - (double)p->timeout.tv_sec) * 1e6);
+	p->timeout = timeval_of(idle_timeout);
 	return p;
 }
 

@@ -38,6 +38,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "worker.h"
+#include "timeval.h"
 
 #define READ_SIZE (256 * 1024)
 #define TUNNEL_HIGH (256 * 1024) /* bufferevent mode: output bytes held per side */
@@ -71,8 +72,7 @@ static void tunnel_end(struct conn *c, const char *reason)
 /* Re-arm the idle timer: any byte either way counts as activity. */
 static void touch(struct conn *c)
 {
-	double s = c->w->cfg->tunnel_idle_timeout;
-	struct timeval tv = { (time_t)s, (suseconds_t)((s - (double)(time_t)s) * 1e6) };
+	struct timeval tv = timeval_of(c->w->cfg->tunnel_idle_timeout);
 	evtimer_add(c->timer, &tv);
 }
 

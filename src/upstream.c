@@ -24,6 +24,7 @@
 #include "log.h"
 #include "tls.h"
 #include "worker.h"
+#include "timeval.h"
 
 struct upstream_req {
 	struct worker *w;
@@ -195,8 +196,7 @@ static void start_tls(struct upstream_req *r)
 	/* Many servers close without close_notify; the framing tells us
 	 * whether a message is complete. */
 	bufferevent_openssl_set_allow_dirty_shutdown(r->bev, 1);
-	double s = w->cfg->connect_timeout;
-	struct timeval tv = { (time_t)s, (suseconds_t)((s - (double)(time_t)s) * 1e6) };
+	struct timeval tv = timeval_of(w->cfg->connect_timeout);
 	bufferevent_set_timeouts(r->bev, &tv, &tv);
 	bufferevent_setcb(r->bev, NULL, NULL, tls_event_cb, r);
 	bufferevent_enable(r->bev, EV_READ | EV_WRITE);
@@ -270,8 +270,7 @@ static void start_parent_tunnel(struct upstream_req *r)
 			    "CONNECT %s%s%s:%u HTTP/1.1\r\nHost: %s%s%s:%u\r\n%s\r\n", l, r->host, rb,
 			    r->portnum, l, r->host, rb, r->portnum,
 			    r->parent_auth != NULL ? r->parent_auth : "");
-	double s = r->w->cfg->upstream_timeout;
-	struct timeval tv = { (time_t)s, (suseconds_t)((s - (double)(time_t)s) * 1e6) };
+	struct timeval tv = timeval_of(r->w->cfg->upstream_timeout);
 	bufferevent_set_timeouts(r->bev, &tv, &tv);
 	bufferevent_setcb(r->bev, parent_read_cb, NULL, parent_event_cb, r);
 	bufferevent_enable(r->bev, EV_READ | EV_WRITE);
@@ -333,9 +332,7 @@ static void try_next(struct upstream_req *r)
 			finish(r, UPSTREAM_INTERNAL);
 			return;
 		}
-		struct timeval tv;
-		tv.tv_sec = (time_t)cfg->connect_timeout;
-		tv.tv_usec = (suseconds_t)((cfg->connect_timeout - (double)tv.tv_sec) * 1e6);
+		struct timeval tv = timeval_of(cfg->connect_timeout);
 		bufferevent_set_timeouts(r->bev, NULL, &tv);
 		bufferevent_setcb(r->bev, NULL, NULL, connect_event_cb, r);
 		if (bufferevent_socket_connect(r->bev, r->ai->ai_addr, (int)r->ai->ai_addrlen) == 0)

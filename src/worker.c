@@ -25,6 +25,7 @@
 #include "log.h"
 #include "pool.h"
 #include "tls.h"
+#include "timeval.h"
 
 static void set_accepting(struct worker *w, bool on)
 {
@@ -141,8 +142,7 @@ static void worker_stop(struct worker *w, bool retire)
 		event_base_loopexit(w->base, NULL);
 		return;
 	}
-	double s = retire ? w->cfg->drain_timeout : w->cfg->shutdown_timeout;
-	struct timeval tv = { (time_t)s, (suseconds_t)((s - (double)(time_t)s) * 1e6) };
+	struct timeval tv = timeval_of(retire ? w->cfg->drain_timeout : w->cfg->shutdown_timeout);
 	evtimer_add(w->drain_timer, &tv);
 }
 
