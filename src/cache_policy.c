@@ -46,12 +46,6 @@ static struct slice cp_trim(struct slice s)
 	return s;
 }
 
-/* Case-insensitive equality of two slices. */
-static bool cp_slice_eq_ci(struct slice a, struct slice b)
-{
-	return a.len == b.len && (a.len == 0 || strncasecmp(a.p, b.p, a.len) == 0);
-}
-
 /* Next element of a comma-separated list (RFC 9110 §5.6.1) in v starting at
  * *pos, honouring quoted-strings (a comma inside quotes does not split).
  * Empty elements are skipped. Returns false at the end. */
@@ -708,7 +702,7 @@ static bool cp_list_field(struct slice name)
 		"if-none-match", "pragma", "te", "trailer", "transfer-encoding", "upgrade", "via",
 	};
 	for (size_t i = 0; i < sizeof(lists) / sizeof(lists[0]); i++)
-		if (cp_slice_eq_ci(name, slice_make(lists[i], strlen(lists[i]))))
+		if (slices_eq_ci(name, slice_make(lists[i], strlen(lists[i]))))
 			return true;
 	return false;
 }
@@ -728,7 +722,7 @@ size_t cache_vary_value(const struct http_field *f, size_t n, struct slice name,
 
 	*absent = true;
 	for (size_t i = 0; i < n; i++) {
-		if (!cp_slice_eq_ci(f[i].name, name))
+		if (!slices_eq_ci(f[i].name, name))
 			continue;
 		*absent = false;
 		struct slice v = cp_trim(f[i].value);
@@ -907,14 +901,14 @@ void cache_merge_304(const struct http_field *stored, size_t stored_n,
 			if (!slice_eq_ci(fresh[i].name, "Connection"))
 				continue;
 			while (cp_list_next(fresh[i].value, &pos, &e))
-				if (cp_slice_eq_ci(e, fresh[j].name))
+				if (slices_eq_ci(e, fresh[j].name))
 					use_new[j] = false;
 		}
 	}
 	for (i = 0; i < stored_n; i++) {
 		keep_stored[i] = true;
 		for (j = 0; j < fresh_n; j++)
-			if (use_new[j] && cp_slice_eq_ci(stored[i].name, fresh[j].name))
+			if (use_new[j] && slices_eq_ci(stored[i].name, fresh[j].name))
 				keep_stored[i] = false;
 	}
 }
@@ -1134,8 +1128,8 @@ bool cache_same_origin(struct slice base_uri, struct slice ref, char *out, size_
 	if (slen > 0) {
 		/* absolute URI: http(s) only, compared by scheme, host, port */
 		if (http_parse_target(SLICE_LIT("GET"), ref, &rt) != 0 ||
-		    rt.form != HTTP_TARGET_ABSOLUTE || !cp_slice_eq_ci(rt.scheme, bt.scheme) ||
-		    !cp_slice_eq_ci(rt.host, bt.host) || rt.port != bt.port || ref.len >= len)
+		    rt.form != HTTP_TARGET_ABSOLUTE || !slices_eq_ci(rt.scheme, bt.scheme) ||
+		    !slices_eq_ci(rt.host, bt.host) || rt.port != bt.port || ref.len >= len)
 			return false;
 		memmove(out, ref.p, ref.len); /* ref may already be in out */
 		out[ref.len] = '\0';

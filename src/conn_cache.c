@@ -769,7 +769,7 @@ static bool names_equal(const struct slice *a, size_t na, const struct slice *b,
 	if (na != nb)
 		return false;
 	for (size_t i = 0; i < na; i++)
-		if (a[i].len != b[i].len || strncasecmp(a[i].p, b[i].p, a[i].len) != 0)
+		if (!slices_eq_ci(a[i], b[i]))
 			return false;
 	return true;
 }

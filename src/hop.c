@@ -109,16 +109,10 @@ static bool hop_ci_eq(const char *a, const char *b, size_t n)
 	return true;
 }
 
-/* Case-insensitive equality of two slices. */
-static bool hop_slice_eq_ci(struct slice a, struct slice b)
-{
-	return a.len == b.len && hop_ci_eq(a.p, b.p, a.len);
-}
-
 /* Case-insensitive equality of a slice and a NUL-terminated ASCII literal. */
 static bool hop_eq_lit(struct slice s, const char *lit)
 {
-	return hop_slice_eq_ci(s, slice_make(lit, strlen(lit)));
+	return slices_eq_ci(s, slice_make(lit, strlen(lit)));
 }
 
 /* The table row for a field name, or NULL for an end-to-end field. */
@@ -238,7 +232,7 @@ static bool hop_listed(const struct http_field *fields, size_t n, struct slice n
 		if (hop_id_of(fields[i].name) != HID_CONNECTION)
 			continue;
 		while (hop_list_next(fields[i].value, &pos, &e))
-			if (hop_slice_eq_ci(e, name))
+			if (slices_eq_ci(e, name))
 				return true;
 	}
 	return false;

@@ -26,6 +26,12 @@ static inline bool slice_eq_ci(struct slice s, const char *lit)
 	return s.len == n && strncasecmp(s.p, lit, n) == 0;
 }
 
+/* Case-insensitive equality of two slices. */
+static inline bool slices_eq_ci(struct slice a, struct slice b)
+{
+	return a.len == b.len && (a.len == 0 || strncasecmp(a.p, b.p, a.len) == 0);
+}
+
 static inline bool slice_eq(struct slice s, const char *lit)
 {
 	size_t n = strlen(lit);
