@@ -21,7 +21,7 @@ import time
 import pytest
 
 from helpers import CLOSE, Client, FakeDNS, echo_handler
-from test_parent import HTPASSWD, basic, connect, fake_parent, get  # noqa: F401 (fixture)
+from test_parent import HTPASSWD, basic, fake_parent, get, tunnel_echoes  # noqa: F401 (fixture)
 from test_process import run_binary
 
 
@@ -68,13 +68,7 @@ def test_long_parent_credentials_reach_the_parent_whole(proxy_factory, fake_pare
     assert got == [want], "the parent should get the exact credentials (%d bytes of base64), got %r" % (
         len(want) - 6, [len(g) for g in got])
     # a CONNECT through the parent carries them too
-    c, resp = connect(child, origin.authority)
-    try:
-        assert resp.status == 200, resp
-        c.send(b"ping")
-        assert c.reader.read_exact(4) == b"ping"
-    finally:
-        c.close()
+    tunnel_echoes(child, origin.authority, b"ping")
     creq = [q for q in fp.requests if q.method == "CONNECT"]
     assert creq and creq[0].get_all("Proxy-Authorization") == [want], creq
 
@@ -144,13 +138,7 @@ def test_longest_host_name_works(dns_proxy, origin, host):
     assert host.rstrip(".") in [q[0] for q in dns.queries], dns.queries
     # CONNECT to the same name
     origin.handler = echo_handler
-    c, resp = connect(p, authority)
-    try:
-        assert resp.status == 200, resp
-        c.send(b"long name")
-        assert c.reader.read_exact(9) == b"long name"
-    finally:
-        c.close()
+    tunnel_echoes(p, authority, b"long name")
     e = p.wait_access(lambda e: e.get("method") == "CONNECT")
     assert e and e["target"] == authority, p.read_access_log()
 

@@ -150,6 +150,18 @@ def connect(p, authority, auth=None):
     return c, c.read_response("CONNECT")
 
 
+def tunnel_echoes(p, authority, data, auth=None):
+    """A CONNECT through p gets 200 and the tunnel carries data both ways
+    (the far end echoes)."""
+    c, resp = connect(p, authority, auth)
+    try:
+        assert resp.status == 200, resp
+        c.send(data)
+        assert c.reader.read_exact(len(data)) == data
+    finally:
+        c.close()
+
+
 def admin_text(p, path):
     with Client(p.port) as c:
         r = c.exchange("GET", path, [("Host", "127.0.0.1:%d" % p.port)])
@@ -198,13 +210,7 @@ def test_parent_credentials_replace_the_clients(proxy_factory, fake_parent, orig
     assert req.get_all("Proxy-Authorization") == [want], req.raw_head
     assert_no_client_creds(req)
     # a CONNECT carries them too
-    c, resp = connect(child, origin.authority, auth=CLIENT_CREDS)
-    try:
-        assert resp.status == 200, resp
-        c.send(b"ping")
-        assert c.reader.read_exact(4) == b"ping"
-    finally:
-        c.close()
+    tunnel_echoes(child, origin.authority, b"ping", auth=CLIENT_CREDS)
     creq = [q for q in fp.requests if q.method == "CONNECT"]
     assert creq and creq[0].target == origin.authority, fp.requests
     assert creq[0].get_all("Proxy-Authorization") == [want], creq[0].raw_head
@@ -402,13 +408,7 @@ def test_chain_parent_auth(chain, origin):
     assert pe and pe["user"] == ALICE[0], parent.read_access_log()
     # and a tunnel through both
     origin.handler = echo_handler
-    c, resp = connect(child, origin.authority)
-    try:
-        assert resp.status == 200, resp
-        c.send(b"abc")
-        assert c.reader.read_exact(3) == b"abc"
-    finally:
-        c.close()
+    tunnel_echoes(child, origin.authority, b"abc")
 
 
 def test_chain_parent_auth_wrong_password(chain, origin):
