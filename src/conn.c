@@ -30,10 +30,12 @@
 #include "acl.h"
 #include "admin.h"
 #include "auth.h"
+#include "body.h"
 #include "config.h"
 #include "conn_cache.h"
 #include "domainset.h"
 #include "errors.h"
+#include "head.h"
 #include "tls_peek.h"
 #include "log.h"
 #include "metrics.h"
@@ -204,10 +206,8 @@ static void conn_free_cb(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	struct conn *c = arg;
 	event_free(c->timer);
-	if (c->sbody.tee != NULL)
-		evbuffer_free(c->sbody.tee);
-	if (c->rbody.tee != NULL)
-		evbuffer_free(c->rbody.tee);
+	body_free(&c->sbody);
+	body_free(&c->rbody);
 	conn_cache_free(c);
 	free(c->keep);
 	free(c->req.fields);
@@ -418,150 +418,6 @@ void conn_done(struct conn *c)
 	request_done(c);
 }
 
-/* ---- body relay ---------------------------------------------------------- */
-
-static void body_init(struct body *b, const struct http_framing *f, bool out_chunked,
-		      const struct config *cfg)
-{
-	if (b->tee != NULL)
-		evbuffer_free(b->tee);
-	memset(b, 0, sizeof(*b));
-	b->in = f->kind;
-	b->left = f->length;
-	b->out_chunked = out_chunked && f->kind != HTTP_BODY_NONE;
-	http_chunked_init(&b->chunked, HTTP_CHUNK_LINE_MAX, cfg->max_header_bytes);
-	b->done = f->kind == HTTP_BODY_NONE || (f->kind == HTTP_BODY_LENGTH && f->length == 0);
-}
-
-/* Keep a copy of body data for the cache, up to tee_max bytes; past that the
- * copy is dropped (the object is too large to store). */
-static void body_tee(struct body *b, const char *p, size_t n)
-{
-	if (b->tee == NULL)
-		return;
-	if (evbuffer_get_length(b->tee) + n > b->tee_max) {
-		evbuffer_free(b->tee);
-		b->tee = NULL;
-		return;
-	}
-	evbuffer_add(b->tee, p, n);
-}
-
-/* body_tee for the first n bytes of an evbuffer (before they move on). */
-static void body_tee_buffer(struct body *b, struct evbuffer *src, size_t n)
-{
-	if (b->tee == NULL)
-		return;
-	struct evbuffer_iovec v[16];
-	struct evbuffer_ptr pos;
-	evbuffer_ptr_set(src, &pos, 0, EVBUFFER_PTR_SET);
-	while (n > 0 && b->tee != NULL) {
-		int k = evbuffer_peek(src, (ev_ssize_t)n, &pos, v, 16);
-		if (k <= 0)
-			break;
-		for (int i = 0; i < k && i < 16 && n > 0; i++) {
-			size_t len = v[i].iov_len < n ? v[i].iov_len : n;
-			body_tee(b, v[i].iov_base, len);
-			n -= len;
-			evbuffer_ptr_set(src, &pos, len, EVBUFFER_PTR_ADD);
-		}
-	}
-}
-
-/* Move n bytes from src to dst, as a chunk when the next hop gets chunked. */
-static void body_move(struct body *b, struct evbuffer *src, struct evbuffer *dst, size_t n)
-{
-	body_tee_buffer(b, src, n);
-	if (b->out_chunked) {
-		evbuffer_add_printf(dst, "%zx\r\n", n);
-		evbuffer_remove_buffer(src, dst, n);
-		evbuffer_add(dst, "\r\n", 2);
-	} else {
-		evbuffer_remove_buffer(src, dst, n);
-	}
-	b->total += n;
-}
-
-/* Append data to dst, as a chunk when the next hop gets chunked coding. */
-static void body_emit(struct body *b, struct evbuffer *dst, const char *p, size_t n)
-{
-	if (n == 0)
-		return;
-	body_tee(b, p, n);
-	if (b->out_chunked) {
-		evbuffer_add_printf(dst, "%zx\r\n", n);
-		evbuffer_add(dst, p, n);
-		evbuffer_add(dst, "\r\n", 2);
-	} else {
-		evbuffer_add(dst, p, n);
-	}
-	b->total += n;
-}
-
-/* Move body bytes from src to dst as the framing says. Returns 1 when the body
- * is complete, 0 when more is needed, -1 when it is malformed. `limit` caps
- * the body size (0 = none): -2 when it is exceeded. */
-static int body_relay(struct body *b, struct evbuffer *src, struct evbuffer *dst, uint64_t limit)
-{
-	if (b->done)
-		return 1;
-	size_t avail = evbuffer_get_length(src);
-	switch (b->in) {
-	case HTTP_BODY_NONE:
-		b->done = true;
-		return 1;
-	case HTTP_BODY_LENGTH: {
-		size_t n = avail < b->left ? avail : (size_t)b->left;
-		if (n > 0) {
-			body_move(b, src, dst, n);
-			b->left -= n;
-		}
-		if (b->left == 0) {
-			b->done = true;
-			if (b->out_chunked)
-				evbuffer_add(dst, "0\r\n\r\n", 5);
-		}
-		return b->done ? 1 : 0;
-	}
-	case HTTP_BODY_CLOSE:
-		if (avail > 0)
-			body_move(b, src, dst, avail);
-		return 0; /* complete only at EOF */
-	case HTTP_BODY_CHUNKED:
-		while (evbuffer_get_length(src) > 0 && !http_chunked_done(&b->chunked)) {
-			struct evbuffer_iovec v;
-			if (evbuffer_peek(src, -1, NULL, &v, 1) < 1)
-				break;
-			const char *p = v.iov_base;
-			size_t len = v.iov_len;
-			size_t used = 0;
-			while (used < len && !http_chunked_done(&b->chunked)) {
-				struct slice data = { NULL, 0 };
-				ssize_t r = http_chunked_step(&b->chunked, p + used, len - used, &data);
-				if (r < 0)
-					return -1;
-				if (r == 0)
-					break;
-				body_emit(b, dst, data.p, data.len);
-				used += (size_t)r;
-			}
-			evbuffer_drain(src, used);
-			if (used == 0)
-				break;
-			if (limit > 0 && b->total > limit)
-				return -2;
-		}
-		if (http_chunked_done(&b->chunked)) {
-			b->done = true;
-			if (b->out_chunked)
-				evbuffer_add(dst, "0\r\n\r\n", 5);
-			return 1;
-		}
-		return 0;
-	}
-	return -1;
-}
-
 /* ---- the request --------------------------------------------------------- */
 
 /* Relocate the parsed request's slices from the parse buffer to c->head. */
@@ -616,20 +472,6 @@ static void add_host(struct evbuffer *out, const struct http_target *t)
 		evbuffer_add_printf(out, "Host: %s%.*s%s\r\n", l, (int)t->host.len, t->host.p, r);
 }
 
-/* Append the kept fields of a message, skipping `skip` (-1 for none). */
-static void add_fields(struct evbuffer *out, const struct http_field *f, size_t n,
-		       const bool *keep, int skip)
-{
-	for (size_t i = 0; i < n; i++) {
-		if (!keep[i] || (int)i == skip)
-			continue;
-		evbuffer_add(out, f[i].name.p, f[i].name.len);
-		evbuffer_add(out, ": ", 2);
-		evbuffer_add(out, f[i].value.p, f[i].value.len);
-		evbuffer_add(out, "\r\n", 2);
-	}
-}
-
 /* Max-Forwards reached 0 on OPTIONS or TRACE: answer as the final recipient
  * (RFC 9110 §7.6.2). */
 static void answer_max_forwards(struct conn *c)
@@ -658,19 +500,19 @@ static void answer_max_forwards(struct conn *c)
 					    c->req.fields[i].value.p);
 		}
 		evbuffer_add(body, "\r\n", 2);
-		evbuffer_add_printf(out,
-				    "HTTP/1.1 200 OK\r\nContent-Type: message/http\r\n"
-				    "Content-Length: %zu\r\nVia: 1.%d %s\r\n%s\r\n",
-				    evbuffer_get_length(body), c->req.minor, via,
-				    c->client_keepalive ? "" : "Connection: close\r\n");
+		head_status_str(out, 200, "OK");
+		head_field_str(out, "Content-Type", "message/http");
+		head_framing(out, HTTP_BODY_LENGTH, evbuffer_get_length(body));
+		head_via(out, c->req.minor, via);
+		head_end(out, !c->client_keepalive);
 		evbuffer_add_buffer(out, body);
 		evbuffer_free(body);
 	} else {
-		evbuffer_add_printf(out,
-				    "HTTP/1.1 200 OK\r\n"
-				    "Allow: GET, HEAD, POST, PUT, DELETE, OPTIONS, TRACE, CONNECT\r\n"
-				    "Content-Length: 0\r\nVia: 1.%d %s\r\n%s\r\n",
-				    c->req.minor, via, c->client_keepalive ? "" : "Connection: close\r\n");
+		head_status_str(out, 200, "OK");
+		head_field_str(out, "Allow", "GET, HEAD, POST, PUT, DELETE, OPTIONS, TRACE, CONNECT");
+		head_framing(out, HTTP_BODY_LENGTH, 0);
+		head_via(out, c->req.minor, via);
+		head_end(out, !c->client_keepalive);
 	}
 	c->bytes_out += evbuffer_get_length(out) - before;
 	c->status = 200;
@@ -723,11 +565,11 @@ static void answer_admin(struct conn *c, enum admin_resource ar)
 		return;
 	}
 	size_t before = evbuffer_get_length(out);
-	evbuffer_add_printf(out,
-			    "HTTP/1.1 200 OK\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
-			    "Cache-Control: no-store\r\n%s\r\n",
-			    ctype, evbuffer_get_length(body),
-			    c->client_keepalive ? "" : "Connection: close\r\n");
+	head_status_str(out, 200, "OK");
+	head_field_str(out, "Content-Type", ctype);
+	head_framing(out, HTTP_BODY_LENGTH, evbuffer_get_length(body));
+	head_field_str(out, "Cache-Control", "no-store");
+	head_end(out, !c->client_keepalive);
 	if (!c->head_request)
 		evbuffer_add_buffer(out, body);
 	evbuffer_free(body);
@@ -740,9 +582,11 @@ static void answer_admin(struct conn *c, enum admin_resource ar)
 /* "200 Connection established" for a CONNECT. */
 static void connect_reply(struct conn *c)
 {
-	static const char ok[] = "HTTP/1.1 200 Connection established\r\n\r\n";
-	evbuffer_add(bufferevent_get_output(c->cbev), ok, sizeof(ok) - 1);
-	c->bytes_out += sizeof(ok) - 1;
+	struct evbuffer *out = bufferevent_get_output(c->cbev);
+	size_t before = evbuffer_get_length(out);
+	head_status_str(out, 200, "Connection established");
+	head_end(out, false);
+	c->bytes_out += evbuffer_get_length(out) - before;
 	c->status = 200;
 	c->connect_replied = true;
 }
@@ -853,12 +697,12 @@ static void build_request_head(struct conn *c, struct evbuffer *out)
 	bool mf = (method_is(c, "OPTIONS") || method_is(c, "TRACE")) && c->rinfo.max_forwards > 0;
 	if (mf)
 		skip = c->rinfo.max_forwards_index;
-	add_fields(out, c->req.fields, c->req.nfields, c->keep, skip);
+	head_fields(out, c->req.fields, c->req.nfields, c->keep, skip);
 	if (mf)
 		evbuffer_add_printf(out, "Max-Forwards: %d\r\n", c->rinfo.max_forwards - 1);
 	/* Fields the proxy adds come after removal, so a client cannot strip
 	 * them by listing them in Connection (RFC 9110 §7.6.3 Via). */
-	evbuffer_add_printf(out, "Via: 1.%d %s\r\n", c->req.minor, cfg->via);
+	head_via(out, c->req.minor, cfg->via);
 	if (cfg->x_forwarded_for)
 		evbuffer_add_printf(out, "X-Forwarded-For: %s\r\n", c->client_ip);
 	if (cfg->forwarded) {
@@ -871,11 +715,8 @@ static void build_request_head(struct conn *c, struct evbuffer *out)
 		evbuffer_add(out, c->cache_validators, c->cache_validators_len);
 	if (c->upgrading)
 		evbuffer_add(out, "Connection: upgrade\r\n", 21);
-	if (c->rbody.in == HTTP_BODY_LENGTH)
-		evbuffer_add_printf(out, "Content-Length: %llu\r\n", (unsigned long long)c->rbody.left);
-	else if (c->rbody.in == HTTP_BODY_CHUNKED)
-		evbuffer_add(out, "Transfer-Encoding: chunked\r\n", 28);
-	evbuffer_add(out, "\r\n", 2);
+	head_framing(out, c->rbody.in, c->rbody.left);
+	head_end(out, false);
 }
 
 /* Answer 407 (or 429 / 400) for a request that did not authenticate. The
@@ -1268,7 +1109,7 @@ static bool read_request(struct conn *c)
 		fail_request(c, fs, "http_request_error", "invalid message framing");
 		return false;
 	}
-	body_init(&c->rbody, &fr, fr.kind == HTTP_BODY_CHUNKED, cfg);
+	body_init(&c->rbody, &fr, fr.kind == HTTP_BODY_CHUNKED, cfg->max_header_bytes);
 	if (cfg->max_body > 0 && fr.kind == HTTP_BODY_LENGTH && fr.length > cfg->max_body) {
 		c->client_keepalive = false;
 		fail_request(c, 413, "http_request_error", "request body too large");
@@ -1546,7 +1387,7 @@ static void relay_response_body(struct conn *c)
 	size_t before = evbuffer_get_length(cout);
 	int r = body_relay(&c->sbody, uin, cout, 0);
 	c->bytes_out += evbuffer_get_length(cout) - before;
-	if (r < 0) {
+	if (r == BODY_MALFORMED) {
 		/* The head is out: all we can do is cut the connection so the
 		 * client sees an incomplete message. */
 		c->outcome = c->sbody.in == HTTP_BODY_CHUNKED ? chunked_error_type(&c->sbody.chunked)
@@ -1557,7 +1398,7 @@ static void relay_response_body(struct conn *c)
 		conn_close(c, "malformed response body");
 		return;
 	}
-	if (r == 1) {
+	if (r == BODY_DONE) {
 		if (!c->rbody.done) {
 			/* Early response: the rest of the request body cannot be
 			 * told apart from a next request, so close after this. */
@@ -1580,22 +1421,14 @@ static void send_response_head(struct conn *c, const bool *keep, const struct ht
 	const struct config *cfg = c->w->cfg;
 	struct evbuffer *out = bufferevent_get_output(c->cbev);
 	size_t before = evbuffer_get_length(out);
-	evbuffer_add_printf(out, "HTTP/1.1 %d ", c->res.status);
-	evbuffer_add(out, c->res.reason.p, c->res.reason.len);
-	evbuffer_add(out, "\r\n", 2);
-	add_fields(out, c->res.fields, c->res.nfields, keep, -1);
-	if (http_field_find(c->res.fields, c->res.nfields, "date") == NULL) {
-		/* RFC 9110 §6.6.1: a recipient with a clock MUST add Date to a
-		 * response it forwards or caches without one. */
-		char date[40];
-		http_date_format(time(NULL), date, sizeof(date));
-		evbuffer_add_printf(out, "Date: %s\r\n", date);
-	}
-	evbuffer_add_printf(out, "Via: 1.%d %s\r\n", c->res.minor, cfg->via);
+	head_status(out, c->res.status, c->res.reason);
+	head_fields(out, c->res.fields, c->res.nfields, keep, -1);
+	head_date_if_missing(out, c->res.fields, c->res.nfields);
+	head_via(out, c->res.minor, cfg->via);
 	if (cache_status[0] != '\0')
-		evbuffer_add_printf(out, "Cache-Status: %s\r\n", cache_status);
+		head_field_str(out, "Cache-Status", cache_status);
 	if (fr->kind == HTTP_BODY_LENGTH) {
-		evbuffer_add_printf(out, "Content-Length: %llu\r\n", (unsigned long long)fr->length);
+		head_framing(out, fr->kind, fr->length);
 	} else if (fr->kind == HTTP_BODY_NONE) {
 		/* HEAD and 304 keep the Content-Length that describes the
 		 * selected representation (RFC 9110 §8.6). */
@@ -1607,11 +1440,9 @@ static void send_response_head(struct conn *c, const bool *keep, const struct ht
 						    cl->value.p);
 		}
 	} else if (c->sbody.out_chunked) {
-		evbuffer_add(out, "Transfer-Encoding: chunked\r\n", 28);
+		head_framing(out, HTTP_BODY_CHUNKED, 0);
 	}
-	if (!c->client_keepalive)
-		evbuffer_add(out, "Connection: close\r\n", 19);
-	evbuffer_add(out, "\r\n", 2);
+	head_end(out, !c->client_keepalive);
 	c->bytes_out += evbuffer_get_length(out) - before;
 	c->status = c->res.status;
 	c->res_started = true;
@@ -1625,11 +1456,10 @@ static void send_interim(struct conn *c, const bool *keep)
 		return;
 	struct evbuffer *out = bufferevent_get_output(c->cbev);
 	size_t before = evbuffer_get_length(out);
-	evbuffer_add_printf(out, "HTTP/1.1 %d ", c->res.status);
-	evbuffer_add(out, c->res.reason.p, c->res.reason.len);
-	evbuffer_add(out, "\r\n", 2);
-	add_fields(out, c->res.fields, c->res.nfields, keep, -1);
-	evbuffer_add_printf(out, "Via: 1.%d %s\r\n\r\n", c->res.minor, c->w->cfg->via);
+	head_status(out, c->res.status, c->res.reason);
+	head_fields(out, c->res.fields, c->res.nfields, keep, -1);
+	head_via(out, c->res.minor, c->w->cfg->via);
+	head_end(out, false);
 	c->bytes_out += evbuffer_get_length(out) - before;
 }
 
@@ -1759,12 +1589,11 @@ static void read_response(struct conn *c)
 			keep[info.upgrade_index] = true;
 			struct evbuffer *out = bufferevent_get_output(c->cbev);
 			size_t before = evbuffer_get_length(out);
-			evbuffer_add_printf(out, "HTTP/1.1 101 ");
-			evbuffer_add(out, c->res.reason.p, c->res.reason.len);
-			evbuffer_add(out, "\r\n", 2);
-			add_fields(out, c->res.fields, c->res.nfields, keep, -1);
-			evbuffer_add_printf(out, "Via: 1.%d %s\r\nConnection: upgrade\r\n\r\n",
-					    c->res.minor, cfg->via);
+			head_status(out, 101, c->res.reason);
+			head_fields(out, c->res.fields, c->res.nfields, keep, -1);
+			head_via(out, c->res.minor, cfg->via);
+			head_field_str(out, "Connection", "upgrade");
+			head_end(out, false);
 			c->bytes_out += evbuffer_get_length(out) - before;
 			c->status = 101;
 			c->res_started = true;
@@ -1792,7 +1621,7 @@ static void read_response(struct conn *c)
 		}
 		if (c->w->draining)
 			c->client_keepalive = false;
-		body_init(&c->sbody, &fr, out_chunked, cfg);
+		body_init(&c->sbody, &fr, out_chunked, cfg->max_header_bytes);
 		c->upstream_reusable = c->res.minor >= 1 && !info.conn_close &&
 				       fr.kind != HTTP_BODY_CLOSE && !c->upgrading;
 		char cache_status[160];
@@ -1825,7 +1654,7 @@ static void relay_request_body(struct conn *c)
 	size_t before = evbuffer_get_length(cin);
 	int r = body_relay(&c->rbody, cin, uout, c->w->cfg->max_body);
 	c->bytes_in += before - evbuffer_get_length(cin);
-	if (r == -2 || (r >= 0 && c->w->cfg->max_body > 0 && c->rbody.total > c->w->cfg->max_body)) {
+	if (r == BODY_TOO_LARGE || (r >= 0 && c->w->cfg->max_body > 0 && c->rbody.total > c->w->cfg->max_body)) {
 		c->client_keepalive = false;
 		if (c->res_started) {
 			conn_close(c, "request body too large");
@@ -1835,7 +1664,7 @@ static void relay_request_body(struct conn *c)
 		fail_request(c, 413, "http_request_error", "request body too large");
 		return;
 	}
-	if (r < 0) {
+	if (r == BODY_MALFORMED) {
 		c->client_keepalive = false;
 		if (c->res_started) {
 			conn_close(c, "malformed request body");
@@ -1847,7 +1676,7 @@ static void relay_request_body(struct conn *c)
 		fail_request(c, 400, "http_request_error", why);
 		return;
 	}
-	if (r == 1) {
+	if (r == BODY_DONE) {
 		/* Body complete: pipelined bytes wait in the buffer. */
 		struct timeval wt = timeval_of(c->w->cfg->client_timeout);
 		bufferevent_set_timeouts(c->cbev, NULL, &wt);
@@ -2003,12 +1832,7 @@ static void upstream_event_cb(struct bufferevent *bev, short what, void *arg)
 		if (c->dead || c->state != CONN_FORWARD)
 			return;
 		if (c->sbody.in == HTTP_BODY_CLOSE) {
-			c->sbody.done = true;
-			if (c->sbody.out_chunked) {
-				struct evbuffer *out = bufferevent_get_output(c->cbev);
-				evbuffer_add(out, "0\r\n\r\n", 5);
-				c->bytes_out += 5;
-			}
+			c->bytes_out += body_close(&c->sbody, bufferevent_get_output(c->cbev));
 			c->upstream_reusable = false;
 			if (!c->rbody.done)
 				c->client_keepalive = false;

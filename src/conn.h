@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include "body.h"
 #include "cache.h"
 #include "cache_key.h"
 #include "cache_policy.h"
@@ -33,18 +34,6 @@ enum conn_state {
 	CONN_PEEK_SNI,    /* CONNECT answered; reading the ClientHello's server name */
 	CONN_WAIT_FETCH,  /* a miss waiting for another request's fetch of the
 			     same URI (collapsed forwarding) */
-};
-
-/* One direction of a message body being relayed. */
-struct body {
-	enum http_body_kind in; /* how the received body is delimited */
-	uint64_t left;          /* LENGTH: bytes still to come */
-	uint64_t total;         /* body bytes relayed so far */
-	struct http_chunked chunked;
-	bool out_chunked;       /* wrap the data in chunked coding for the next hop */
-	bool done;
-	struct evbuffer *tee;   /* a copy of the data for the cache, or NULL */
-	size_t tee_max;
 };
 
 struct conn {

@@ -20,6 +20,7 @@
  * cookie was the first client's (RFC 6265 §8); other clients get the
  * response without it. */
 #include "conn_cache.h"
+#include "head.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -380,16 +381,13 @@ static bool serve_stored(struct conn *c, const struct cache_object *obj, int64_t
 		range.kind = CACHE_RANGE_NONE; /* out of memory: the whole response */
 
 	if (not_modified)
-		evbuffer_add(out, "HTTP/1.1 304 Not Modified\r\n", 27);
+		head_status_str(out, 304, "Not Modified");
 	else if (range.kind == CACHE_RANGE_SINGLE || range.kind == CACHE_RANGE_MULTI)
-		evbuffer_add(out, "HTTP/1.1 206 Partial Content\r\n", 30);
+		head_status_str(out, 206, "Partial Content");
 	else if (range.kind == CACHE_RANGE_UNSATISFIABLE)
-		evbuffer_add(out, "HTTP/1.1 416 Range Not Satisfiable\r\n", 36);
-	else {
-		evbuffer_add_printf(out, "HTTP/1.1 %d ", status);
-		evbuffer_add(out, c->res.reason.p, c->res.reason.len);
-		evbuffer_add(out, "\r\n", 2);
-	}
+		head_status_str(out, 416, "Range Not Satisfiable");
+	else
+		head_status(out, status, c->res.reason);
 	for (size_t i = 0; i < c->res.nfields; i++) {
 		const struct http_field *f = &c->res.fields[i];
 		if (slice_eq_ci(f->name, "age"))
@@ -400,15 +398,13 @@ static bool serve_stored(struct conn *c, const struct cache_object *obj, int64_t
 			continue;
 		if (range.kind == CACHE_RANGE_MULTI && slice_eq_ci(f->name, "content-type"))
 			continue; /* the parts carry it */
-		evbuffer_add(out, f->name.p, f->name.len);
-		evbuffer_add(out, ": ", 2);
-		evbuffer_add(out, f->value.p, f->value.len);
-		evbuffer_add(out, "\r\n", 2);
+		head_field(out, f->name, f->value);
 	}
 	if (extra != NULL)
 		evbuffer_add(out, extra, strlen(extra));
-	evbuffer_add_printf(out, "Age: %lld\r\nVia: 1.1 %s\r\nCache-Status: %s\r\n",
-			    (long long)(age < 0 ? 0 : age), via, cache_status);
+	evbuffer_add_printf(out, "Age: %lld\r\n", (long long)(age < 0 ? 0 : age));
+	head_via(out, 1, via);
+	head_field_str(out, "Cache-Status", cache_status);
 
 	const struct http_field *ct = http_field_find(c->res.fields, c->res.nfields, "content-type");
 	free(c->cache_ctype); /* for the access log: the fields end with the read */
@@ -447,10 +443,8 @@ static bool serve_stored(struct conn *c, const struct cache_object *obj, int64_t
 		body_len = evbuffer_get_length(parts);
 	}
 	if (!not_modified)
-		evbuffer_add_printf(out, "Content-Length: %zu\r\n", body_len);
-	if (!c->client_keepalive)
-		evbuffer_add(out, "Connection: close\r\n", 19);
-	evbuffer_add(out, "\r\n", 2);
+		head_framing(out, HTTP_BODY_LENGTH, body_len);
+	head_end(out, !c->client_keepalive);
 	if (!c->head_request) {
 		if (parts != NULL) {
 			evbuffer_add_buffer(out, parts);
@@ -857,24 +851,10 @@ static bool prepare_store(struct conn *c, const bool *keep)
 	if (c->cache_head == NULL && (c->cache_head = evbuffer_new()) == NULL)
 		return false;
 	evbuffer_drain(c->cache_head, evbuffer_get_length(c->cache_head));
-	evbuffer_add_printf(c->cache_head, "HTTP/1.1 %d ", c->res.status);
-	evbuffer_add(c->cache_head, c->res.reason.p, c->res.reason.len);
-	evbuffer_add(c->cache_head, "\r\n", 2);
-	for (size_t i = 0; i < c->res.nfields; i++) {
-		if (!keep[i])
-			continue;
-		const struct http_field *f = &c->res.fields[i];
-		evbuffer_add(c->cache_head, f->name.p, f->name.len);
-		evbuffer_add(c->cache_head, ": ", 2);
-		evbuffer_add(c->cache_head, f->value.p, f->value.len);
-		evbuffer_add(c->cache_head, "\r\n", 2);
-	}
-	if (http_field_find(c->res.fields, c->res.nfields, "date") == NULL) {
-		char date[40]; /* as sent to the client (RFC 9110 §6.6.1) */
-		http_date_format(time(NULL), date, sizeof(date));
-		evbuffer_add_printf(c->cache_head, "Date: %s\r\n", date);
-	}
-	evbuffer_add(c->cache_head, "\r\n", 2);
+	head_status(c->cache_head, c->res.status, c->res.reason);
+	head_fields(c->cache_head, c->res.fields, c->res.nfields, keep, -1);
+	head_date_if_missing(c->cache_head, c->res.fields, c->res.nfields); /* as sent */
+	head_end(c->cache_head, false);
 	c->cache_response_time = time(NULL);
 
 	free(c->cache_marker);
@@ -1048,19 +1028,10 @@ static bool merge_304(struct conn *c)
 		log_debug("304 for %s: merged head of %zu fields not stored", c->cache_uri, merged);
 		goto out;
 	}
-	evbuffer_add_printf(head, "HTTP/1.1 %d ", stored.status);
-	evbuffer_add(head, stored.reason.p, stored.reason.len);
-	evbuffer_add(head, "\r\n", 2);
-	for (size_t i = 0; i < stored.nfields; i++)
-		if (keep_stored[i])
-			evbuffer_add_printf(head, "%.*s: %.*s\r\n", (int)sf[i].name.len, sf[i].name.p,
-					    (int)sf[i].value.len, sf[i].value.p);
-	for (size_t j = 0; j < c->res.nfields; j++)
-		if (use_new[j])
-			evbuffer_add_printf(head, "%.*s: %.*s\r\n", (int)c->res.fields[j].name.len,
-					    c->res.fields[j].name.p, (int)c->res.fields[j].value.len,
-					    c->res.fields[j].value.p);
-	evbuffer_add(head, "\r\n", 2);
+	head_status(head, stored.status, stored.reason);
+	head_fields(head, sf, stored.nfields, keep_stored, -1);
+	head_fields(head, c->res.fields, c->res.nfields, use_new, -1);
+	head_end(head, false);
 	struct cache_object upd = {
 		.flags = 0,
 		.request_time = c->cache_req_time,
@@ -1186,9 +1157,10 @@ void conn_cache_purge(struct conn *c)
 	struct evbuffer *out = bufferevent_get_output(c->cbev);
 	size_t before = evbuffer_get_length(out);
 	c->status = r == 1 ? 200 : 404;
-	evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\nContent-Length: 0\r\nVia: 1.%d %s\r\n%s\r\n",
-			    c->status, r == 1 ? "OK" : "Not Found", c->req.minor, w->cfg->via,
-			    c->client_keepalive && c->rbody.done ? "" : "Connection: close\r\n");
+	head_status_str(out, c->status, r == 1 ? "OK" : "Not Found");
+	head_framing(out, HTTP_BODY_LENGTH, 0);
+	head_via(out, c->req.minor, w->cfg->via);
+	head_end(out, !(c->client_keepalive && c->rbody.done));
 	if (!c->rbody.done)
 		c->client_keepalive = false;
 	c->bytes_out += evbuffer_get_length(out) - before;

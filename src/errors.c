@@ -1,5 +1,6 @@
 /* errors.c - proxy-generated responses. */
 #include "errors.h"
+#include "head.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -92,7 +93,7 @@ void errors_respond_fields(struct evbuffer *out, int status, const char *error,
 	if (blen < 0 || (size_t)blen >= sizeof(body))
 		blen = (int)strlen(body);
 
-	evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\n", status, reason);
+	head_status_str(out, status, reason);
 	if (error != NULL) {
 		if (details != NULL && *details) {
 			sf_string(esc, sizeof(esc), details);
