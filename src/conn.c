@@ -91,20 +91,49 @@ static void set_timer(struct conn *c, double seconds)
 	evtimer_add(c->timer, &tv);
 }
 
+bool conn_request_start(struct conn *c)
+{
+	if (c->rq != NULL)
+		return true;
+	size_t n = c->w->cfg->max_headers + 1;
+	_Static_assert(_Alignof(struct request) >= _Alignof(struct http_field),
+		       "the field arrays follow the struct");
+	struct request *rq =
+		malloc(sizeof(*rq) + 2 * n * sizeof(struct http_field) + n * sizeof(bool));
+	if (rq == NULL)
+		return false;
+	memset(rq, 0, sizeof(*rq));
+	struct http_field *f = (struct http_field *)(rq + 1);
+	rq->req.fields = f;
+	rq->req.fields_cap = n;
+	rq->res.fields = f + n;
+	rq->res.fields_cap = n;
+	rq->keep = (bool *)(f + 2 * n);
+	c->rq = rq;
+	return true;
+}
+
+/* The request is over (answered and logged): free what it held. */
+static void request_free(struct conn *c)
+{
+	struct request *rq = c->rq;
+	if (rq == NULL)
+		return;
+	conn_cache_free(c);
+	body_free(&rq->sbody);
+	body_free(&rq->rbody);
+	free(rq->head);
+	free(rq->rhead);
+	free(rq);
+	c->rq = NULL;
+}
+
 struct conn *conn_new(struct worker *w, int fd, const struct sockaddr *sa, int salen, SSL_CTX *tls)
 {
 	const struct config *cfg = w->cfg;
 	struct conn *c = calloc(1, sizeof(*c));
-	bool *keep = calloc(cfg->max_headers + 1, sizeof(bool));
-	struct http_field *rf = calloc(cfg->max_headers + 1, sizeof(struct http_field));
-	struct http_field *sf = calloc(cfg->max_headers + 1, sizeof(struct http_field));
-	if (c == NULL || keep == NULL || rf == NULL || sf == NULL)
+	if (c == NULL)
 		goto fail;
-	c->keep = keep;
-	c->req.fields = rf;
-	c->req.fields_cap = cfg->max_headers + 1;
-	c->res.fields = sf;
-	c->res.fields_cap = cfg->max_headers + 1;
 	c->w = w;
 	if ((size_t)salen <= sizeof(c->peer))
 		memcpy(&c->peer, sa, (size_t)salen);
@@ -117,6 +146,9 @@ struct conn *conn_new(struct worker *w, int fd, const struct sockaddr *sa, int s
 	} else {
 		strcpy(c->client_ip, "background"); /* a revalidation of our own */
 		c->internal = true;
+		/* the cache stage fills its request in before it is parsed */
+		if (!conn_request_start(c))
+			goto fail;
 	}
 	if (tls != NULL) {
 		/* The HTTPS proxy port: the same protocol once the handshake is
@@ -142,10 +174,8 @@ struct conn *conn_new(struct worker *w, int fd, const struct sockaddr *sa, int s
 			close(fd);
 		if (c->timer != NULL)
 			event_free(c->timer);
+		request_free(c);
 		free(c);
-		free(keep);
-		free(rf);
-		free(sf);
 		return NULL;
 	}
 	int one = 1;
@@ -171,10 +201,9 @@ struct conn *conn_new(struct worker *w, int fd, const struct sockaddr *sa, int s
 	return c;
 fail:
 	close(fd);
+	if (c != NULL)
+		request_free(c);
 	free(c);
-	free(keep);
-	free(rf);
-	free(sf);
 	log_error("out of memory accepting a connection");
 	return NULL;
 }
@@ -193,7 +222,7 @@ static void upstream_release(struct conn *c, bool reuse)
 	if (reuse && !c->w->draining && evbuffer_get_length(bufferevent_get_input(u)) == 0 &&
 	    evbuffer_get_length(bufferevent_get_output(u)) == 0) {
 		bufferevent_setwatermark(u, EV_WRITE, 0, 0);
-		pool_put(c->w->pool, c->pool_key, u, c->upstream_addr, &c->upstream_sa);
+		pool_put(c->w->pool, c->rq->pool_key, u, c->rq->upstream_addr, &c->rq->upstream_sa);
 	} else {
 		upstream_free(u);
 	}
@@ -206,14 +235,7 @@ static void conn_free_cb(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	struct conn *c = arg;
 	event_free(c->timer);
-	body_free(&c->sbody);
-	body_free(&c->rbody);
-	conn_cache_free(c);
-	free(c->keep);
-	free(c->req.fields);
-	free(c->res.fields);
-	free(c->head);
-	free(c->rhead);
+	request_free(c);
 	free(c);
 }
 
@@ -227,9 +249,11 @@ void conn_close(struct conn *c, const char *reason)
 	c->dead = true;
 	log_debug("close %s: %s", c->client_ip, reason);
 	tunnel_free(c);
-	conn_cache_finish(c, false);
-	if (c->outcome == NULL && c->state != CONN_READ_HEAD && c->state != CONN_FLUSH_CLOSE) {
-		c->outcome = "client_closed";
+	if (c->rq != NULL)
+		conn_cache_finish(c, false);
+	if (c->rq != NULL && c->rq->outcome == NULL && c->state != CONN_READ_HEAD &&
+	    c->state != CONN_FLUSH_CLOSE) {
+		c->rq->outcome = "client_closed";
 		conn_log_access(c);
 	}
 	upstream_release(c, false);
@@ -261,10 +285,10 @@ void conn_close(struct conn *c, const char *reason)
 static const char *cache_outcome(const struct conn *c)
 {
 	static const char *const served[] = { "HIT", "REFRESH", "STALE" };
-	for (size_t i = 0; c->outcome != NULL && i < 3; i++)
-		if (strcmp(c->outcome, served[i]) == 0)
+	for (size_t i = 0; c->rq->outcome != NULL && i < 3; i++)
+		if (strcmp(c->rq->outcome, served[i]) == 0)
 			return served[i];
-	return c->cache_on && c->upstream_addr[0] != '\0' ? "MISS" : NULL;
+	return c->rq->cache_on && c->rq->upstream_addr[0] != '\0' ? "MISS" : NULL;
 }
 
 /* The first value of a request (or response) field, copied; NULL if absent. */
@@ -301,50 +325,50 @@ void conn_log_access(struct conn *c)
 	struct metrics_slot *ms = c->w->metrics;
 	const char *cache = cache_outcome(c);
 	if (!c->internal) {
-		metrics_request(ms, c->method_str, c->status, c->bytes_in, c->bytes_out);
+		metrics_request(ms, c->rq->method_str, c->rq->status, c->rq->bytes_in, c->rq->bytes_out);
 		if (cache != NULL)
-			metrics_cache(ms, cache, c->sbody.total);
-		if (upstream_error(c->outcome))
-			metrics_upstream_error(ms, c->outcome);
-		if (c->status == 403 && c->outcome != NULL &&
-		    (strcmp(c->outcome, "http_request_denied") == 0 ||
-		     strcmp(c->outcome, "destination_ip_prohibited") == 0))
+			metrics_cache(ms, cache, c->rq->sbody.total);
+		if (upstream_error(c->rq->outcome))
+			metrics_upstream_error(ms, c->rq->outcome);
+		if (c->rq->status == 403 && c->rq->outcome != NULL &&
+		    (strcmp(c->rq->outcome, "http_request_denied") == 0 ||
+		     strcmp(c->rq->outcome, "destination_ip_prohibited") == 0))
 			metrics_denied(ms);
 	}
 	if (!log_access_enabled())
 		return;
-	bool have_req = c->req.nfields > 0 && c->method_str[0] != '\0' && strcmp(c->method_str, "-") != 0;
-	bool have_res = c->res.status != 0 && c->res.nfields > 0;
+	bool have_req = c->rq->req.nfields > 0 && c->rq->method_str[0] != '\0' && strcmp(c->rq->method_str, "-") != 0;
+	bool have_res = c->rq->res.status != 0 && c->rq->res.nfields > 0;
 	char version[16], referer[512], agent[512], ctype[256], uhost[256];
-	snprintf(version, sizeof(version), "HTTP/1.%d", have_req ? c->req.minor : 1);
-	if (c->target.host.len > 0 && c->target.host.p != NULL)
-		slice_copy(uhost, sizeof(uhost), c->target.host);
+	snprintf(version, sizeof(version), "HTTP/1.%d", have_req ? c->rq->req.minor : 1);
+	if (c->rq->target.host.len > 0 && c->rq->target.host.p != NULL)
+		slice_copy(uhost, sizeof(uhost), c->rq->target.host);
 	else
 		uhost[0] = '\0';
 	struct access_entry e = {
 		.client = c->client_ip,
-		.user = c->user[0] ? c->user : NULL,
-		.method = c->method_str,
-		.target = c->target_str,
-		.status = c->status,
-		.bytes_in = c->bytes_in,
-		.bytes_out = c->bytes_out,
-		.duration_ms = elapsed_ms(&c->t_start),
-		.upstream = c->upstream_addr[0] ? c->upstream_addr : NULL,
-		.outcome = c->outcome,
-		.rule = c->rule[0] ? c->rule : NULL,
+		.user = c->rq->user[0] ? c->rq->user : NULL,
+		.method = c->rq->method_str,
+		.target = c->rq->target_str,
+		.status = c->rq->status,
+		.bytes_in = c->rq->bytes_in,
+		.bytes_out = c->rq->bytes_out,
+		.duration_ms = elapsed_ms(&c->rq->t_start),
+		.upstream = c->rq->upstream_addr[0] ? c->rq->upstream_addr : NULL,
+		.outcome = c->rq->outcome,
+		.rule = c->rq->rule[0] ? c->rq->rule : NULL,
 		.version = version,
-		.referer = have_req ? field_value(c->req.fields, c->req.nfields, "referer", referer,
+		.referer = have_req ? field_value(c->rq->req.fields, c->rq->req.nfields, "referer", referer,
 						  sizeof(referer)) : NULL,
-		.user_agent = have_req ? field_value(c->req.fields, c->req.nfields, "user-agent",
+		.user_agent = have_req ? field_value(c->rq->req.fields, c->rq->req.nfields, "user-agent",
 						     agent, sizeof(agent)) : NULL,
-		.content_type = have_res ? field_value(c->res.fields, c->res.nfields, "content-type",
+		.content_type = have_res ? field_value(c->rq->res.fields, c->rq->res.nfields, "content-type",
 						       ctype, sizeof(ctype))
-					 : c->cache_ctype,
+					 : c->rq->cache_ctype,
 		.cache = cache,
-		.upstream_host = c->upstream_addr[0] && uhost[0] ? uhost : NULL,
-		.tunnel = c->tunnel != NULL || (c->connect_replied && c->status == 200),
-		.parent = c->via_parent,
+		.upstream_host = c->rq->upstream_addr[0] && uhost[0] ? uhost : NULL,
+		.tunnel = c->tunnel != NULL || (c->rq->connect_replied && c->rq->status == 200),
+		.parent = c->rq->via_parent,
 	};
 	log_access(&e);
 }
@@ -369,10 +393,10 @@ static void fail_request(struct conn *c, int status, const char *error, const ch
 {
 	struct evbuffer *out = bufferevent_get_output(c->cbev);
 	size_t before = evbuffer_get_length(out);
-	errors_respond(out, status, error, details, c->w->cfg->via, true, c->head_request);
-	c->bytes_out += evbuffer_get_length(out) - before;
-	c->status = status;
-	c->outcome = error != NULL ? error : "OK";
+	errors_respond(out, status, error, details, c->w->cfg->via, true, c->rq->head_request);
+	c->rq->bytes_out += evbuffer_get_length(out) - before;
+	c->rq->status = status;
+	c->rq->outcome = error != NULL ? error : "OK";
 	conn_log_access(c);
 	flush_close(c);
 }
@@ -385,10 +409,10 @@ void conn_fail(struct conn *c, int status, const char *error, const char *detail
 /* A request is over: log it, then serve the next one or close. */
 static void request_done(struct conn *c)
 {
-	conn_cache_finish(c, c->sbody.done);
-	c->outcome = c->outcome != NULL ? c->outcome : "OK";
+	conn_cache_finish(c, c->rq->sbody.done);
+	c->rq->outcome = c->rq->outcome != NULL ? c->rq->outcome : "OK";
 	conn_log_access(c);
-	upstream_release(c, c->upstream_reusable);
+	upstream_release(c, c->rq->upstream_reusable);
 	/* client_keepalive is what the response's head told the client. A
 	 * retiring worker (reload) that told it "keep-alive" before the drain
 	 * began must still take the request the client may be sending: it is
@@ -397,8 +421,8 @@ static void request_done(struct conn *c)
 		flush_close(c);
 		return;
 	}
+	request_free(c); /* idle: only the connection stays */
 	c->state = CONN_READ_HEAD;
-	c->outcome = NULL;
 	c->head_seen = false;
 	bufferevent_set_timeouts(c->cbev, NULL, NULL);
 	struct timeval wt = timeval_of(c->w->cfg->client_timeout);
@@ -420,7 +444,7 @@ void conn_done(struct conn *c)
 
 /* ---- the request --------------------------------------------------------- */
 
-/* Relocate the parsed request's slices from the parse buffer to c->head. */
+/* Relocate the parsed request's slices from the parse buffer to c->rq->head. */
 static int keep_head(char **buf, size_t *cap, const char *src, size_t len,
 		     struct http_field *f, size_t n, struct slice *extra, size_t nextra)
 {
@@ -445,7 +469,7 @@ static int keep_head(char **buf, size_t *cap, const char *src, size_t len,
 
 static bool method_is(const struct conn *c, const char *m)
 {
-	return slice_eq(c->req.method, m);
+	return slice_eq(c->rq->req.method, m);
 }
 
 /* Idempotent methods (RFC 9110 §9.2.2) may be retried on a fresh connection. */
@@ -479,7 +503,7 @@ static void answer_max_forwards(struct conn *c)
 	struct evbuffer *out = bufferevent_get_output(c->cbev);
 	size_t before = evbuffer_get_length(out);
 	const char *via = c->w->cfg->via;
-	if (!c->rbody.done)
+	if (!c->rq->rbody.done)
 		c->client_keepalive = false; /* its body is not read: close after */
 	if (method_is(c, "TRACE")) {
 		/* RFC 9110 §9.3.8: the body is the request as received, less the
@@ -489,21 +513,21 @@ static void answer_max_forwards(struct conn *c)
 			fail_request(c, 500, "proxy_internal_error", "out of memory");
 			return;
 		}
-		evbuffer_add_printf(body, "%.*s %.*s HTTP/1.%d\r\n", (int)c->req.method.len,
-				    c->req.method.p, (int)c->req.target.len, c->req.target.p,
-				    c->req.minor);
-		for (size_t i = 0; i < c->req.nfields; i++) {
-			if (slice_eq_ci(c->req.fields[i].name, "proxy-authorization"))
+		evbuffer_add_printf(body, "%.*s %.*s HTTP/1.%d\r\n", (int)c->rq->req.method.len,
+				    c->rq->req.method.p, (int)c->rq->req.target.len, c->rq->req.target.p,
+				    c->rq->req.minor);
+		for (size_t i = 0; i < c->rq->req.nfields; i++) {
+			if (slice_eq_ci(c->rq->req.fields[i].name, "proxy-authorization"))
 				continue;
-			evbuffer_add_printf(body, "%.*s: %.*s\r\n", (int)c->req.fields[i].name.len,
-					    c->req.fields[i].name.p, (int)c->req.fields[i].value.len,
-					    c->req.fields[i].value.p);
+			evbuffer_add_printf(body, "%.*s: %.*s\r\n", (int)c->rq->req.fields[i].name.len,
+					    c->rq->req.fields[i].name.p, (int)c->rq->req.fields[i].value.len,
+					    c->rq->req.fields[i].value.p);
 		}
 		evbuffer_add(body, "\r\n", 2);
 		head_status_str(out, 200, "OK");
 		head_field_str(out, "Content-Type", "message/http");
 		head_framing(out, HTTP_BODY_LENGTH, evbuffer_get_length(body));
-		head_via(out, c->req.minor, via);
+		head_via(out, c->rq->req.minor, via);
 		head_end(out, !c->client_keepalive);
 		evbuffer_add_buffer(out, body);
 		evbuffer_free(body);
@@ -511,12 +535,12 @@ static void answer_max_forwards(struct conn *c)
 		head_status_str(out, 200, "OK");
 		head_field_str(out, "Allow", "GET, HEAD, POST, PUT, DELETE, OPTIONS, TRACE, CONNECT");
 		head_framing(out, HTTP_BODY_LENGTH, 0);
-		head_via(out, c->req.minor, via);
+		head_via(out, c->rq->req.minor, via);
 		head_end(out, !c->client_keepalive);
 	}
-	c->bytes_out += evbuffer_get_length(out) - before;
-	c->status = 200;
-	c->outcome = "OK";
+	c->rq->bytes_out += evbuffer_get_length(out) - before;
+	c->rq->status = 200;
+	c->rq->outcome = "OK";
 	request_done(c);
 }
 
@@ -528,28 +552,28 @@ static void answer_admin(struct conn *c, enum admin_resource ar)
 {
 	const struct config *cfg = c->w->cfg;
 	struct evbuffer *out = bufferevent_get_output(c->cbev);
-	if (!c->rbody.done)
+	if (!c->rq->rbody.done)
 		c->client_keepalive = false; /* its body is not read: close after */
 	if (!admin_allowed(cfg, ar, (const struct sockaddr *)&c->peer)) {
 		c->client_keepalive = false;
 		fail_request(c, 403, "http_request_denied", "not an [admin] allow address");
 		return;
 	}
-	if (!method_is(c, "GET") && !c->head_request) {
+	if (!method_is(c, "GET") && !c->rq->head_request) {
 		size_t before = evbuffer_get_length(out);
 		errors_respond_fields(out, 405, "http_request_error", "only GET and HEAD", cfg->via,
 				      true, false, "Allow: GET, HEAD\r\n");
-		c->bytes_out += evbuffer_get_length(out) - before;
-		c->status = 405;
-		c->outcome = "http_request_error";
+		c->rq->bytes_out += evbuffer_get_length(out) - before;
+		c->rq->status = 405;
+		c->rq->outcome = "http_request_error";
 		conn_log_access(c);
 		flush_close(c);
 		return;
 	}
 	char host[256] = "";
-	for (size_t i = 0; i < c->req.nfields; i++)
-		if (slice_eq_ci(c->req.fields[i].name, "host"))
-			slice_copy(host, sizeof(host), c->req.fields[i].value);
+	for (size_t i = 0; i < c->rq->req.nfields; i++)
+		if (slice_eq_ci(c->rq->req.fields[i].name, "host"))
+			slice_copy(host, sizeof(host), c->rq->req.fields[i].value);
 	struct evbuffer *body = evbuffer_new();
 	const char *ctype = NULL;
 	if (body == NULL || admin_build(ar, cfg, c->w->metrics_all, host[0] ? host : NULL, body,
@@ -570,12 +594,12 @@ static void answer_admin(struct conn *c, enum admin_resource ar)
 	head_framing(out, HTTP_BODY_LENGTH, evbuffer_get_length(body));
 	head_field_str(out, "Cache-Control", "no-store");
 	head_end(out, !c->client_keepalive);
-	if (!c->head_request)
+	if (!c->rq->head_request)
 		evbuffer_add_buffer(out, body);
 	evbuffer_free(body);
-	c->bytes_out += evbuffer_get_length(out) - before;
-	c->status = 200;
-	c->outcome = "OK";
+	c->rq->bytes_out += evbuffer_get_length(out) - before;
+	c->rq->status = 200;
+	c->rq->outcome = "OK";
 	request_done(c);
 }
 
@@ -586,9 +610,9 @@ static void connect_reply(struct conn *c)
 	size_t before = evbuffer_get_length(out);
 	head_status_str(out, 200, "Connection established");
 	head_end(out, false);
-	c->bytes_out += evbuffer_get_length(out) - before;
-	c->status = 200;
-	c->connect_replied = true;
+	c->rq->bytes_out += evbuffer_get_length(out) - before;
+	c->rq->status = 200;
+	c->rq->connect_replied = true;
 }
 
 /* Where the upstream connection goes: the origin, or [upstream] parent
@@ -596,15 +620,15 @@ static void connect_reply(struct conn *c)
 static void upstream_dest_of(struct conn *c, struct upstream_dest *d, char *host, size_t hostlen)
 {
 	const struct config *cfg = c->w->cfg;
-	slice_copy(host, hostlen, c->target.host);
+	slice_copy(host, hostlen, c->rq->target.host);
 	memset(d, 0, sizeof(*d));
 	d->host = host;
-	d->port = c->target.port;
-	d->tls = c->upstream_tls;
-	if (c->via_parent) {
+	d->port = c->rq->target.port;
+	d->tls = c->rq->upstream_tls;
+	if (c->rq->via_parent) {
 		d->parent = cfg->parent[0].host;
 		d->parent_port = (uint16_t)atoi(cfg->parent[0].port);
-		d->tunnel = c->upstream_tls || method_is(c, "CONNECT");
+		d->tunnel = c->rq->upstream_tls || method_is(c, "CONNECT");
 		d->parent_auth = c->w->parent_auth;
 	}
 }
@@ -624,7 +648,7 @@ static void vetted_cb(enum upstream_err err, struct bufferevent *bev, const char
 		connected_cb(err, NULL, "", detail, c);
 		return;
 	}
-	c->dst_vetted = true;
+	c->rq->dst_vetted = true;
 	start_upstream(c);
 }
 
@@ -632,32 +656,32 @@ static void vetted_cb(enum upstream_err err, struct bufferevent *bev, const char
 static void start_upstream(struct conn *c)
 {
 	c->state = CONN_CONNECTING;
-	if (c->via_parent && c->policy_need_dst && !c->dst_vetted) {
+	if (c->rq->via_parent && c->rq->policy_need_dst && !c->rq->dst_vetted) {
 		/* The parent resolves and connects, but the decision needs the
 		 * destination's address: resolve it here to vet it. */
 		char host[256];
-		slice_copy(host, sizeof(host), c->target.host);
-		c->ureq = upstream_vet(c->w, host, c->target.port, policy_filter, vetted_cb, c);
+		slice_copy(host, sizeof(host), c->rq->target.host);
+		c->ureq = upstream_vet(c->w, host, c->rq->target.port, policy_filter, vetted_cb, c);
 		if (c->ureq == NULL)
 			fail_request(c, 500, "proxy_internal_error", "out of memory");
 		return;
 	}
-	if (!method_is(c, "CONNECT") && !c->upgrading) {
+	if (!method_is(c, "CONNECT") && !c->rq->upgrading) {
 		char addr[64];
-		struct bufferevent *u = pool_get(c->w->pool, c->pool_key, addr, sizeof(addr),
-						 &c->upstream_sa);
+		struct bufferevent *u = pool_get(c->w->pool, c->rq->pool_key, addr, sizeof(addr),
+						 &c->rq->upstream_sa);
 		/* (a connection to the parent goes wherever the parent sends it:
 		 * the destination was vetted above) */
-		if (u != NULL && !c->via_parent &&
-		    !policy_filter(c, (const struct sockaddr *)&c->upstream_sa)) {
+		if (u != NULL && !c->rq->via_parent &&
+		    !policy_filter(c, (const struct sockaddr *)&c->rq->upstream_sa)) {
 			/* this request may not go where the pooled connection goes;
 			 * a fresh connect vets every address and answers */
-			pool_put(c->w->pool, c->pool_key, u, addr, &c->upstream_sa);
+			pool_put(c->w->pool, c->rq->pool_key, u, addr, &c->rq->upstream_sa);
 			u = NULL;
 		}
 		if (u != NULL) {
-			c->upstream_reusable = false;
-			c->pooled = true;
+			c->rq->upstream_reusable = false;
+			c->rq->pooled = true;
 			connected_cb(UPSTREAM_OK, u, addr, NULL, c);
 			return;
 		}
@@ -675,34 +699,34 @@ static void start_upstream(struct conn *c)
 static void build_request_head(struct conn *c, struct evbuffer *out)
 {
 	const struct config *cfg = c->w->cfg;
-	bool absolute = c->via_parent && !c->upstream_tls; /* a proxy wants absolute-form */
-	evbuffer_add(out, c->req.method.p, c->req.method.len);
+	bool absolute = c->rq->via_parent && !c->rq->upstream_tls; /* a proxy wants absolute-form */
+	evbuffer_add(out, c->rq->req.method.p, c->rq->req.method.len);
 	evbuffer_add(out, " ", 1);
 	if (absolute) {
-		const struct http_target *t = &c->target;
+		const struct http_target *t = &c->rq->target;
 		const char *l = t->ipv6_literal ? "[" : "";
 		const char *r = t->ipv6_literal ? "]" : "";
 		evbuffer_add_printf(out, "http://%s%.*s%s", l, (int)t->host.len, t->host.p, r);
 		if (t->port != 80)
 			evbuffer_add_printf(out, ":%u", t->port);
 	}
-	if (c->target.path.p[0] == '?')
+	if (c->rq->target.path.p[0] == '?')
 		evbuffer_add(out, "/", 1);
-	evbuffer_add(out, c->target.path.p, c->target.path.len);
+	evbuffer_add(out, c->rq->target.path.p, c->rq->target.path.len);
 	evbuffer_add(out, " HTTP/1.1\r\n", 11);
-	add_host(out, &c->target);
+	add_host(out, &c->rq->target);
 	if (absolute)
 		evbuffer_add(out, c->w->parent_auth, strlen(c->w->parent_auth));
 	int skip = -1;
-	bool mf = (method_is(c, "OPTIONS") || method_is(c, "TRACE")) && c->rinfo.max_forwards > 0;
+	bool mf = (method_is(c, "OPTIONS") || method_is(c, "TRACE")) && c->rq->rinfo.max_forwards > 0;
 	if (mf)
-		skip = c->rinfo.max_forwards_index;
-	head_fields(out, c->req.fields, c->req.nfields, c->keep, skip);
+		skip = c->rq->rinfo.max_forwards_index;
+	head_fields(out, c->rq->req.fields, c->rq->req.nfields, c->rq->keep, skip);
 	if (mf)
-		evbuffer_add_printf(out, "Max-Forwards: %d\r\n", c->rinfo.max_forwards - 1);
+		evbuffer_add_printf(out, "Max-Forwards: %d\r\n", c->rq->rinfo.max_forwards - 1);
 	/* Fields the proxy adds come after removal, so a client cannot strip
 	 * them by listing them in Connection (RFC 9110 §7.6.3 Via). */
-	head_via(out, c->req.minor, cfg->via);
+	head_via(out, c->rq->req.minor, cfg->via);
 	if (cfg->x_forwarded_for)
 		evbuffer_add_printf(out, "X-Forwarded-For: %s\r\n", c->client_ip);
 	if (cfg->forwarded) {
@@ -711,11 +735,11 @@ static void build_request_head(struct conn *c, struct evbuffer *out)
 		else
 			evbuffer_add_printf(out, "Forwarded: for=%s\r\n", c->client_ip);
 	}
-	if (c->cache_validating)
-		evbuffer_add(out, c->cache_validators, c->cache_validators_len);
-	if (c->upgrading)
+	if (c->rq->cache_validating)
+		evbuffer_add(out, c->rq->cache_validators, c->rq->cache_validators_len);
+	if (c->rq->upgrading)
 		evbuffer_add(out, "Connection: upgrade\r\n", 21);
-	head_framing(out, c->rbody.in, c->rbody.left);
+	head_framing(out, c->rq->rbody.in, c->rq->rbody.left);
 	head_end(out, false);
 }
 
@@ -733,15 +757,15 @@ static void auth_refuse(struct conn *c, int status, const char *details)
 		snprintf(fields, sizeof(fields), "Retry-After: %.0f\r\n", cfg->auth_failure_window);
 	else
 		fields[0] = '\0';
-	if (status == 400 || !c->rbody.done)
+	if (status == 400 || !c->rq->rbody.done)
 		c->client_keepalive = false;
 	struct evbuffer *out = bufferevent_get_output(c->cbev);
 	size_t before = evbuffer_get_length(out);
 	errors_respond_fields(out, status, status == 407 ? NULL : "http_request_denied", details,
-			      cfg->via, !c->client_keepalive, c->head_request, fields);
-	c->bytes_out += evbuffer_get_length(out) - before;
-	c->status = status;
-	c->outcome = status == 407 ? "AUTH_REQUIRED" : status == 429 ? "AUTH_BLOCKED" : "http_request_error";
+			      cfg->via, !c->client_keepalive, c->rq->head_request, fields);
+	c->rq->bytes_out += evbuffer_get_length(out) - before;
+	c->rq->status = status;
+	c->rq->outcome = status == 407 ? "AUTH_REQUIRED" : status == 429 ? "AUTH_BLOCKED" : "http_request_error";
 	request_done(c);
 }
 
@@ -761,13 +785,13 @@ static bool authenticate(struct conn *c)
 		auth_refuse(c, 429, "too many failed authentication attempts: try again later");
 		return false;
 	}
-	if (c->rinfo.proxy_auth_index < 0) {
+	if (c->rq->rinfo.proxy_auth_index < 0) {
 		auth_refuse(c, 407, "this proxy requires a user name and password");
 		return false;
 	}
 	_Static_assert(AUTH_USER_MAX == 256 && AUTH_MAX_PASSWORD == 1024, "the message below");
 	char user[AUTH_USER_MAX], pass[AUTH_PASS_MAX];
-	int r = auth_parse_basic(c->req.fields[c->rinfo.proxy_auth_index].value, user, sizeof(user),
+	int r = auth_parse_basic(c->rq->req.fields[c->rq->rinfo.proxy_auth_index].value, user, sizeof(user),
 				 pass, sizeof(pass));
 	if (r == -2) {
 		auth_refuse(c, 407, "only the Basic scheme is supported");
@@ -794,7 +818,7 @@ static bool authenticate(struct conn *c)
 		auth_refuse(c, 407, "wrong user name or password");
 		return false;
 	}
-	snprintf(c->user, sizeof(c->user), "%s", user);
+	snprintf(c->rq->user, sizeof(c->rq->user), "%s", user);
 	return true;
 }
 
@@ -812,16 +836,16 @@ static void policy_request(struct conn *c, struct acl_request *r, char *host, si
 	time_t now = time(NULL);
 	struct tm tm;
 	localtime_r(&now, &tm);
-	slice_copy(host, hostlen, c->target.host);
+	slice_copy(host, hostlen, c->rq->target.host);
 	bool connect = method_is(c, "CONNECT");
 	if (!connect)
-		slice_copy(url, urllen, c->req.target);
+		slice_copy(url, urllen, c->rq->req.target);
 	*r = (struct acl_request){
 		.client = (const struct sockaddr *)&c->peer,
-		.user = c->user[0] ? c->user : NULL,
-		.method = c->method_str,
+		.user = c->rq->user[0] ? c->rq->user : NULL,
+		.method = c->rq->method_str,
 		.host = host,
-		.port = c->target.port,
+		.port = c->rq->target.port,
 		.url = connect ? NULL : url,
 		.weekday = tm.tm_wday,
 		.minute = tm.tm_hour * 60 + tm.tm_min,
@@ -834,7 +858,7 @@ static void policy_request(struct conn *c, struct acl_request *r, char *host, si
 /* Record what decided, for the access log's RULE field. */
 static void rule_label(struct conn *c, const struct acl_rule *rule, enum acl_reason reason)
 {
-	snprintf(c->rule, sizeof(c->rule), "%s",
+	snprintf(c->rq->rule, sizeof(c->rq->rule), "%s",
 		 rule != NULL ? rule->name
 		 : reason == ACL_REASON_DEFAULT ? "default"
 		 : reason == ACL_REASON_PRIVATE_DST ? "private_destinations" : "-");
@@ -846,7 +870,7 @@ static enum acl_result policy_run(struct conn *c, const char *sni, const struct 
 				  const struct acl_rule **rule, enum acl_reason *reason)
 {
 	char host[256], small[2048];
-	size_t ulen = c->req.target.len + 1, mlen = c->req.method.len + 1;
+	size_t ulen = c->rq->req.target.len + 1, mlen = c->rq->req.method.len + 1;
 	char *url = ulen + mlen <= sizeof(small) ? small : malloc(ulen + mlen);
 	if (url == NULL)
 		return ACL_DENY;
@@ -854,7 +878,7 @@ static enum acl_result policy_run(struct conn *c, const char *sni, const struct 
 	policy_request(c, &r, host, sizeof(host), url, ulen);
 	/* the method whole (method_str, the log's, may be cut): a rule's
 	 * methods must not match a longer method by its prefix */
-	slice_copy(url + ulen, mlen, c->req.method);
+	slice_copy(url + ulen, mlen, c->rq->req.method);
 	r.method = url + ulen;
 	if (sni != NULL) {
 		r.host = sni;
@@ -890,8 +914,8 @@ static void policy_refuse(struct conn *c, enum acl_reason reason, const struct a
 static bool policy_check(struct conn *c)
 {
 	const struct acl *a = c->w->acl;
-	c->policy_need_dst = false;
-	snprintf(c->rule, sizeof(c->rule), "-");
+	c->rq->policy_need_dst = false;
+	snprintf(c->rq->rule, sizeof(c->rq->rule), "-");
 	if (a == NULL || c->internal)
 		return true;
 	const struct acl_rule *rule = NULL;
@@ -903,7 +927,7 @@ static bool policy_check(struct conn *c)
 		return false;
 	}
 	if (res == ACL_NEED_DST) {
-		c->policy_need_dst = true;
+		c->rq->policy_need_dst = true;
 		return true;
 	}
 	rule_label(c, rule, reason);
@@ -914,7 +938,7 @@ static bool policy_check(struct conn *c)
 static bool policy_filter(void *arg, const struct sockaddr *sa)
 {
 	struct conn *c = arg;
-	if (!c->policy_need_dst)
+	if (!c->rq->policy_need_dst)
 		return true;
 	const struct acl_rule *rule = NULL;
 	enum acl_reason reason = ACL_REASON_DEFAULT;
@@ -927,10 +951,10 @@ static bool policy_filter(void *arg, const struct sockaddr *sa)
  * to close it, and say why in the logs. */
 static void sni_refuse(struct conn *c, const char *why)
 {
-	log_info("CONNECT %s from %s refused: %s", c->host_port, c->client_ip, why);
+	log_info("CONNECT %s from %s refused: %s", c->rq->host_port, c->client_ip, why);
 	if (strncmp(why, "server name ", 12) != 0 || strstr(why, " denied by ") == NULL)
-		snprintf(c->rule, sizeof(c->rule), "connect_sni");
-	c->outcome = "http_request_denied";
+		snprintf(c->rq->rule, sizeof(c->rq->rule), "connect_sni");
+	c->rq->outcome = "http_request_denied";
 	conn_log_access(c);
 	conn_close(c, why);
 }
@@ -957,13 +981,13 @@ static void peek_sni(struct conn *c)
 		return;
 	}
 	char host[256];
-	slice_copy(host, sizeof(host), c->target.host);
+	slice_copy(host, sizeof(host), c->rq->target.host);
 	size_t hl = strlen(host);
 	if (hl > 0 && host[hl - 1] == '.')
 		host[hl - 1] = '\0';
 	struct in_addr a4;
 	/* a client that CONNECTs to an address sends no server name */
-	bool literal = c->target.ipv6_literal || acl_parse_ipv4_loose(host, &a4) != 0;
+	bool literal = c->rq->target.ipv6_literal || acl_parse_ipv4_loose(host, &a4) != 0;
 	if (r != TLS_PEEK_SNI) {
 		if (match && (r != TLS_PEEK_NO_SNI || !literal)) {
 			sni_refuse(c, r == TLS_PEEK_NO_SNI ? "ClientHello without a server name"
@@ -983,7 +1007,7 @@ static void peek_sni(struct conn *c)
 			if (policy_run(c, sni, NULL, &rule, &reason) == ACL_DENY) {
 				rule_label(c, rule, reason);
 				char why[600];
-				snprintf(why, sizeof(why), "server name %s denied by %s", sni, c->rule);
+				snprintf(why, sizeof(why), "server name %s denied by %s", sni, c->rq->rule);
 				sni_refuse(c, why);
 				return;
 			}
@@ -1002,47 +1026,52 @@ static bool read_request(struct conn *c)
 	size_t avail = evbuffer_get_length(in);
 	if (avail == 0)
 		return false;
+	if (!conn_request_start(c)) {
+		log_error("out of memory starting a request from %s", c->client_ip);
+		conn_close(c, "out of memory");
+		return false;
+	}
 	if (!c->head_seen) {
 		/* The header deadline runs from the first byte of a request:
 		 * a client that trickles bytes cannot pin the worker. */
 		c->head_seen = true;
-		clock_gettime(CLOCK_MONOTONIC, &c->t_start);
+		clock_gettime(CLOCK_MONOTONIC, &c->rq->t_start);
 		set_timer(c, cfg->header_timeout);
 	}
 	size_t want = avail < cfg->max_header_bytes + 4 ? avail : cfg->max_header_bytes + 4;
 	const char *buf = (const char *)evbuffer_pullup(in, (ev_ssize_t)want);
 	struct http_limits lim = { cfg->max_request_line, cfg->max_header_bytes, cfg->max_headers };
 	int status = 0;
-	c->req.nfields = 0;
-	ssize_t r = http_parse_request(buf, want, &c->req, &lim, &status);
-	c->bytes_in = 0;
-	c->bytes_out = 0;
-	c->status = 0;
-	c->outcome = NULL;
-	c->upstream_addr[0] = '\0';
-	c->target_str[0] = '\0';
-	c->method_str[0] = '\0';
-	c->res_started = false;
-	c->user[0] = '\0';
-	c->rule[0] = '\0';
-	free(c->cache_ctype);
-	c->cache_ctype = NULL;
+	c->rq->req.nfields = 0;
+	ssize_t r = http_parse_request(buf, want, &c->rq->req, &lim, &status);
+	c->rq->bytes_in = 0;
+	c->rq->bytes_out = 0;
+	c->rq->status = 0;
+	c->rq->outcome = NULL;
+	c->rq->upstream_addr[0] = '\0';
+	c->rq->target_str[0] = '\0';
+	c->rq->method_str[0] = '\0';
+	c->rq->res_started = false;
+	c->rq->user[0] = '\0';
+	c->rq->rule[0] = '\0';
+	free(c->rq->cache_ctype);
+	c->rq->cache_ctype = NULL;
 	conn_cache_reset(c);
-	c->res.status = 0;
-	c->res.nfields = 0;
+	c->rq->res.status = 0;
+	c->rq->res.nfields = 0;
 	/* the last request's target points into its head, which the parse
 	 * below may reallocate */
-	memset(&c->target, 0, sizeof(c->target));
-	c->via_parent = false;
-	c->dst_vetted = false;
-	c->upstream_reusable = false;
-	c->retried = false;
-	c->pooled = false;
-	c->connect_replied = false;
-	c->collapse_tried = false;
-	c->res.status = 0;
-	c->upgrading = false;
-	c->head_request = false;
+	memset(&c->rq->target, 0, sizeof(c->rq->target));
+	c->rq->via_parent = false;
+	c->rq->dst_vetted = false;
+	c->rq->upstream_reusable = false;
+	c->rq->retried = false;
+	c->rq->pooled = false;
+	c->rq->connect_replied = false;
+	c->rq->collapse_tried = false;
+	c->rq->res.status = 0;
+	c->rq->upgrading = false;
+	c->rq->head_request = false;
 	if (r == HTTP_NEED_MORE) {
 		if (want > cfg->max_header_bytes) {
 			status = 431;
@@ -1053,8 +1082,8 @@ static bool read_request(struct conn *c)
 	}
 	if (r == HTTP_ERROR) {
 		c->client_keepalive = false;
-		strcpy(c->method_str, "-");
-		c->bytes_in = avail;
+		strcpy(c->rq->method_str, "-");
+		c->rq->bytes_in = avail;
 		const char *why = status == 414 ? "request line too long"
 				  : status == 431 ? "request header section too large"
 				  : status == 505 ? "HTTP version not supported"
@@ -1063,29 +1092,29 @@ static bool read_request(struct conn *c)
 		return false;
 	}
 	size_t head_len = (size_t)r;
-	struct slice extra[2] = { c->req.method, c->req.target };
-	if (keep_head(&c->head, &c->head_cap, buf, head_len, c->req.fields, c->req.nfields, extra,
+	struct slice extra[2] = { c->rq->req.method, c->rq->req.target };
+	if (keep_head(&c->rq->head, &c->rq->head_cap, buf, head_len, c->rq->req.fields, c->rq->req.nfields, extra,
 		      2) < 0) {
 		fail_request(c, 500, "proxy_internal_error", "out of memory");
 		return false;
 	}
-	c->req.method = extra[0];
-	c->req.target = extra[1];
+	c->rq->req.method = extra[0];
+	c->rq->req.target = extra[1];
 	evbuffer_drain(in, head_len);
-	c->bytes_in = head_len;
+	c->rq->bytes_in = head_len;
 	evtimer_del(c->timer);
-	slice_copy(c->method_str, sizeof(c->method_str), c->req.method);
-	slice_copy(c->target_str, sizeof(c->target_str), c->req.target);
-	c->head_request = method_is(c, "HEAD");
-	c->idempotent = method_idempotent(c->req.method);
+	slice_copy(c->rq->method_str, sizeof(c->rq->method_str), c->rq->req.method);
+	slice_copy(c->rq->target_str, sizeof(c->rq->target_str), c->rq->req.target);
+	c->rq->head_request = method_is(c, "HEAD");
+	c->rq->idempotent = method_idempotent(c->rq->req.method);
 
 	/* The header stage. */
 	enum hop_result hr =
-		hop_classify(c->req.fields, c->req.nfields, HOP_REQUEST, false, c->keep, &c->rinfo);
+		hop_classify(c->rq->req.fields, c->rq->req.nfields, HOP_REQUEST, false, c->rq->keep, &c->rq->rinfo);
 	/* Persistence (RFC 9112 §9.3): 1.1 persists unless "close"; "A proxy
 	 * server MUST NOT maintain a persistent connection with an HTTP/1.0
 	 * client", whatever its Connection: keep-alive says. */
-	c->client_keepalive = c->req.minor >= 1 && !c->rinfo.conn_close;
+	c->client_keepalive = c->rq->req.minor >= 1 && !c->rq->rinfo.conn_close;
 	if (c->w->draining)
 		c->client_keepalive = false; /* the last request on this connection */
 	if (hr == HOP_ERR_CONNECTION_FRAMING) {
@@ -1101,7 +1130,7 @@ static bool read_request(struct conn *c)
 	}
 
 	struct http_framing fr;
-	int fs = http_request_framing(&c->req, &fr);
+	int fs = http_request_framing(&c->rq->req, &fr);
 	if (fs != 0) {
 		/* Ambiguous framing: answer and close, the rest of the stream cannot
 		 * be trusted (RFC 9112 §6.3). */
@@ -1109,7 +1138,7 @@ static bool read_request(struct conn *c)
 		fail_request(c, fs, "http_request_error", "invalid message framing");
 		return false;
 	}
-	body_init(&c->rbody, &fr, fr.kind == HTTP_BODY_CHUNKED, cfg->max_header_bytes);
+	body_init(&c->rq->rbody, &fr, fr.kind == HTTP_BODY_CHUNKED, cfg->max_header_bytes);
 	if (cfg->max_body > 0 && fr.kind == HTTP_BODY_LENGTH && fr.length > cfg->max_body) {
 		c->client_keepalive = false;
 		fail_request(c, 413, "http_request_error", "request body too large");
@@ -1119,27 +1148,27 @@ static bool read_request(struct conn *c)
 	/* RFC 9112 §3.2: 400 for a request with more than one Host, or an
 	 * HTTP/1.1 request with none. */
 	size_t nhost = 0;
-	for (size_t i = 0; i < c->req.nfields; i++)
-		if (slice_eq_ci(c->req.fields[i].name, "host"))
+	for (size_t i = 0; i < c->rq->req.nfields; i++)
+		if (slice_eq_ci(c->rq->req.fields[i].name, "host"))
 			nhost++;
-	if (nhost > 1 || (nhost == 0 && c->req.minor >= 1)) {
+	if (nhost > 1 || (nhost == 0 && c->rq->req.minor >= 1)) {
 		c->client_keepalive = false;
 		fail_request(c, 400, "http_request_error",
 			     nhost ? "more than one Host field" : "missing Host field");
 		return false;
 	}
 
-	if (http_parse_target(c->req.method, c->req.target, &c->target) != 0) {
+	if (http_parse_target(c->rq->req.method, c->rq->req.target, &c->rq->target) != 0) {
 		c->client_keepalive = false;
 		fail_request(c, 400, "http_request_error",
-			     c->target.error != NULL ? c->target.error : "invalid request target");
+			     c->rq->target.error != NULL ? c->rq->target.error : "invalid request target");
 		return false;
 	}
 	/* The proxy's own resources: before authentication, since a browser
 	 * fetches its PAC file without proxy credentials ([admin] allow
 	 * guards the rest). */
-	if (c->target.form == HTTP_TARGET_ORIGIN && !c->internal) {
-		enum admin_resource ar = admin_lookup(c->req.target.p, c->req.target.len);
+	if (c->rq->target.form == HTTP_TARGET_ORIGIN && !c->internal) {
+		enum admin_resource ar = admin_lookup(c->rq->req.target.p, c->rq->req.target.len);
 		if (ar != ADMIN_NONE) {
 			answer_admin(c, ar);
 			return true;
@@ -1149,7 +1178,7 @@ static bool read_request(struct conn *c)
 	 * was allowed to make: it is neither authenticated nor filtered. */
 	if (cfg->auth_scheme == CONFIG_AUTH_BASIC && !c->internal && !authenticate(c))
 		return false;
-	switch (c->target.form) {
+	switch (c->rq->target.form) {
 	case HTTP_TARGET_ORIGIN:
 		c->client_keepalive = false;
 		fail_request(c, 400, "http_request_error",
@@ -1157,7 +1186,7 @@ static bool read_request(struct conn *c)
 		return false;
 	case HTTP_TARGET_ASTERISK:
 		/* OPTIONS * asks the proxy itself. */
-		c->rinfo.max_forwards = 0;
+		c->rq->rinfo.max_forwards = 0;
 		answer_max_forwards(c);
 		return true;
 	case HTTP_TARGET_AUTHORITY:
@@ -1166,47 +1195,47 @@ static bool read_request(struct conn *c)
 	}
 	/* An https:// URI is fetched over TLS (verified, tls.c); its pooled
 	 * connections are kept apart from plain ones to the same host:port. */
-	c->upstream_tls = c->target.form == HTTP_TARGET_ABSOLUTE &&
-			  slice_eq_ci(c->target.scheme, "https");
+	c->rq->upstream_tls = c->rq->target.form == HTTP_TARGET_ABSOLUTE &&
+			  slice_eq_ci(c->rq->target.scheme, "https");
 	{
 		/* http_parse_target refused a longer host: these never cut it */
 		_Static_assert(HTTP_MAX_HOST + 2 <= 256, "the host[256] buffers hold any host");
-		_Static_assert(sizeof(c->host_port) >= HTTP_MAX_HOST + 1 + sizeof("[]:65535"),
+		_Static_assert(sizeof(c->rq->host_port) >= HTTP_MAX_HOST + 1 + sizeof("[]:65535"),
 			       "host_port holds any host:port");
-		_Static_assert(sizeof(c->pool_key) >= sizeof("tls:") + sizeof(c->host_port) +
+		_Static_assert(sizeof(c->rq->pool_key) >= sizeof("tls:") + sizeof(c->rq->host_port) +
 							 sizeof("@parent") - 2,
 			       "pool_key holds any key");
 		char host[256];
-		slice_copy(host, sizeof(host), c->target.host);
-		snprintf(c->host_port, sizeof(c->host_port),
-			 c->target.ipv6_literal ? "[%s]:%u" : "%s:%u", host, c->target.port);
-		c->via_parent = cfg->nparent > 0 && (cfg->parent_direct_set == NULL ||
+		slice_copy(host, sizeof(host), c->rq->target.host);
+		snprintf(c->rq->host_port, sizeof(c->rq->host_port),
+			 c->rq->target.ipv6_literal ? "[%s]:%u" : "%s:%u", host, c->rq->target.port);
+		c->rq->via_parent = cfg->nparent > 0 && (cfg->parent_direct_set == NULL ||
 						   !domainset_match(cfg->parent_direct_set, host));
 		/* plain requests through the parent share its connections */
-		if (c->via_parent && !c->upstream_tls)
-			snprintf(c->pool_key, sizeof(c->pool_key), "parent:%s:%s", cfg->parent[0].host,
+		if (c->rq->via_parent && !c->rq->upstream_tls)
+			snprintf(c->rq->pool_key, sizeof(c->rq->pool_key), "parent:%s:%s", cfg->parent[0].host,
 				 cfg->parent[0].port);
 		else
-			snprintf(c->pool_key, sizeof(c->pool_key), "%s%s%s", c->upstream_tls ? "tls:" : "",
-				 c->host_port, c->via_parent ? "@parent" : "");
+			snprintf(c->rq->pool_key, sizeof(c->rq->pool_key), "%s%s%s", c->rq->upstream_tls ? "tls:" : "",
+				 c->rq->host_port, c->rq->via_parent ? "@parent" : "");
 	}
 
 	if (!policy_check(c))
 		return false;
 
-	if ((method_is(c, "OPTIONS") || method_is(c, "TRACE")) && c->rinfo.max_forwards == 0) {
+	if ((method_is(c, "OPTIONS") || method_is(c, "TRACE")) && c->rq->rinfo.max_forwards == 0) {
 		answer_max_forwards(c);
 		return true;
 	}
 
 	if (method_is(c, "CONNECT")) {
-		if (!config_connect_port_allowed(cfg, c->target.port)) {
+		if (!config_connect_port_allowed(cfg, c->rq->target.port)) {
 			c->client_keepalive = false;
 			fail_request(c, 403, "http_request_denied", "CONNECT to this port is not allowed");
 			return false;
 		}
-		snprintf(c->target_str, sizeof(c->target_str), "%s", c->host_port);
-		if (cfg->acl_connect_sni != CONFIG_SNI_OFF && config_sni_port(cfg, c->target.port) &&
+		snprintf(c->rq->target_str, sizeof(c->rq->target_str), "%s", c->rq->host_port);
+		if (cfg->acl_connect_sni != CONFIG_SNI_OFF && config_sni_port(cfg, c->rq->target.port) &&
 		    !c->internal) {
 			/* Answer now so the client sends its ClientHello; the
 			 * upstream is opened once its SNI passes the policy. */
@@ -1222,16 +1251,16 @@ static bool read_request(struct conn *c)
 
 	/* Upgrade (RFC 9110 §7.8): carried out only for HTTP/1.1 clients that
 	 * list it in Connection; the proxy then tunnels after a 101. */
-	if (c->rinfo.conn_upgrade && c->rinfo.upgrade_index >= 0 && c->req.minor >= 1) {
-		c->upgrading = true;
-		c->keep[c->rinfo.upgrade_index] = true;
+	if (c->rq->rinfo.conn_upgrade && c->rq->rinfo.upgrade_index >= 0 && c->rq->req.minor >= 1) {
+		c->rq->upgrading = true;
+		c->rq->keep[c->rq->rinfo.upgrade_index] = true;
 	}
 	/* RFC 9110 §10.1.1: a 100-continue expectation in an HTTP/1.0 request
 	 * is ignored; we do not pass it on either. */
-	if (c->req.minor == 0) {
-		for (size_t i = 0; i < c->req.nfields; i++)
-			if (slice_eq_ci(c->req.fields[i].name, "expect"))
-				c->keep[i] = false;
+	if (c->rq->req.minor == 0) {
+		for (size_t i = 0; i < c->rq->req.nfields; i++)
+			if (slice_eq_ci(c->rq->req.fields[i].name, "expect"))
+				c->rq->keep[i] = false;
 	}
 	if (method_is(c, "PURGE")) {
 		conn_cache_purge(c);
@@ -1239,7 +1268,7 @@ static bool read_request(struct conn *c)
 	}
 	if (conn_cache_request(c))
 		return true;
-	c->res.status = 0; /* the lookup parsed a stored head into c->res */
+	c->rq->res.status = 0; /* the lookup parsed a stored head into c->rq->res */
 	start_upstream(c);
 	return true;
 }
@@ -1247,11 +1276,11 @@ static bool read_request(struct conn *c)
 void conn_resume_after_wait(struct conn *c)
 {
 	conn_cache_wait_end(c); /* timed out: leave the queue (woken: already out) */
-	c->collapse_tried = true;
+	c->rq->collapse_tried = true;
 	c->state = CONN_READ_HEAD; /* between stages: the request is parsed */
 	if (conn_cache_request(c))
 		return;
-	c->res.status = 0;
+	c->rq->res.status = 0;
 	start_upstream(c);
 }
 
@@ -1264,10 +1293,10 @@ static void send_request(struct conn *c)
 	/* The upstream read timeout runs once the whole request is sent: a slow
 	 * upload is the client's timeout, not the server's. */
 	struct timeval ut = timeval_of(c->w->cfg->upstream_timeout);
-	bufferevent_set_timeouts(c->ubev, c->rbody.done ? &ut : NULL, &ut);
+	bufferevent_set_timeouts(c->ubev, c->rq->rbody.done ? &ut : NULL, &ut);
 	bufferevent_setcb(c->ubev, upstream_read_cb, upstream_write_cb, upstream_event_cb, c);
 	bufferevent_enable(c->ubev, EV_READ | EV_WRITE);
-	if (!c->rbody.done) {
+	if (!c->rq->rbody.done) {
 		struct timeval ct = timeval_of(c->w->cfg->client_timeout);
 		struct timeval wt = ct;
 		bufferevent_set_timeouts(c->cbev, &ct, &wt);
@@ -1281,9 +1310,9 @@ static void connected_cb(enum upstream_err err, struct bufferevent *bev, const c
 {
 	struct conn *c = arg;
 	c->ureq = NULL;
-	if (err != UPSTREAM_OK && c->connect_replied) {
+	if (err != UPSTREAM_OK && c->rq->connect_replied) {
 		/* the 200 is out (SNI peek): an error can only close the tunnel */
-		c->outcome = err == UPSTREAM_DENIED ? "http_request_denied" : upstream_err_type(err);
+		c->rq->outcome = err == UPSTREAM_DENIED ? "http_request_denied" : upstream_err_type(err);
 		conn_log_access(c);
 		conn_close(c, "tunnel upstream failed");
 		return;
@@ -1292,13 +1321,13 @@ static void connected_cb(enum upstream_err err, struct bufferevent *bev, const c
 		/* the policy refused every address the name resolved to */
 		c->client_keepalive = false;
 		char details[160];
-		bool private_dst = strcmp(c->rule, "private_destinations") == 0;
+		bool private_dst = strcmp(c->rq->rule, "private_destinations") == 0;
 		if (private_dst)
 			snprintf(details, sizeof(details), "denied: private destination");
-		else if (strcmp(c->rule, "default") == 0)
+		else if (strcmp(c->rq->rule, "default") == 0)
 			snprintf(details, sizeof(details), "denied: default");
 		else
-			snprintf(details, sizeof(details), "denied by rule %s", c->rule);
+			snprintf(details, sizeof(details), "denied by rule %s", c->rq->rule);
 		fail_request(c, 403, private_dst ? "destination_ip_prohibited" : "http_request_denied",
 			     details);
 		return;
@@ -1308,21 +1337,21 @@ static void connected_cb(enum upstream_err err, struct bufferevent *bev, const c
 			return;
 		char details[800];
 		if (detail != NULL)
-			snprintf(details, sizeof(details), "%s: %s", c->host_port, detail);
+			snprintf(details, sizeof(details), "%s: %s", c->rq->host_port, detail);
 		else
-			snprintf(details, sizeof(details), "cannot reach %s", c->host_port);
+			snprintf(details, sizeof(details), "cannot reach %s", c->rq->host_port);
 		if (method_is(c, "CONNECT"))
 			c->client_keepalive = false;
 		fail_request(c, upstream_err_status(err), upstream_err_type(err), details);
 		return;
 	}
 	c->ubev = bev;
-	snprintf(c->upstream_addr, sizeof(c->upstream_addr), "%s", addr);
-	if (!c->pooled) {
-		socklen_t sl = sizeof(c->upstream_sa);
-		if (getpeername(bufferevent_getfd(bev), (struct sockaddr *)&c->upstream_sa, &sl) != 0)
-			memset(&c->upstream_sa, 0, sizeof(c->upstream_sa));
-		c->retried = true;
+	snprintf(c->rq->upstream_addr, sizeof(c->rq->upstream_addr), "%s", addr);
+	if (!c->rq->pooled) {
+		socklen_t sl = sizeof(c->rq->upstream_sa);
+		if (getpeername(bufferevent_getfd(bev), (struct sockaddr *)&c->rq->upstream_sa, &sl) != 0)
+			memset(&c->rq->upstream_sa, 0, sizeof(c->rq->upstream_sa));
+		c->rq->retried = true;
 		bufferevent_set_max_single_read(bev, RELAY_HIGH / 2);
 		bufferevent_set_max_single_write(bev, RELAY_HIGH);
 		int one = 1;
@@ -1330,10 +1359,10 @@ static void connected_cb(enum upstream_err err, struct bufferevent *bev, const c
 	} else {
 		/* A pooled connection may have been closed by the server while
 		 * idle: one retry, only when the request can be sent again. */
-		c->retried = !c->idempotent || c->rbody.in != HTTP_BODY_NONE;
+		c->rq->retried = !c->rq->idempotent || c->rq->rbody.in != HTTP_BODY_NONE;
 	}
 	if (method_is(c, "CONNECT")) {
-		if (!c->connect_replied)
+		if (!c->rq->connect_replied)
 			connect_reply(c);
 		tunnel_start(c);
 		return;
@@ -1344,23 +1373,23 @@ static void connected_cb(enum upstream_err err, struct bufferevent *bev, const c
 /* A pooled connection died before any response byte: retry once on a new one. */
 static bool maybe_retry(struct conn *c)
 {
-	if (c->retried || c->res.status != 0)
+	if (c->rq->retried || c->rq->res.status != 0)
 		return false;
 	if (evbuffer_get_length(bufferevent_get_input(c->ubev)) > 0)
 		return false;
-	c->retried = true;
-	c->pooled = false;
+	c->rq->retried = true;
+	c->rq->pooled = false;
 	upstream_free(c->ubev);
 	c->ubev = NULL;
 	c->state = CONN_CONNECTING;
-	c->upstream_addr[0] = '\0';
+	c->rq->upstream_addr[0] = '\0';
 	char host[256];
 	struct upstream_dest d;
 	upstream_dest_of(c, &d, host, sizeof(host));
 	c->ureq = upstream_connect(c->w, &d, policy_filter, connected_cb, c);
 	if (c->ureq == NULL)
 		fail_request(c, 500, "proxy_internal_error", "out of memory");
-	log_debug("retrying %s on a new connection", c->host_port);
+	log_debug("retrying %s on a new connection", c->rq->host_port);
 	return true;
 }
 
@@ -1385,12 +1414,12 @@ static void relay_response_body(struct conn *c)
 	struct evbuffer *uin = bufferevent_get_input(c->ubev);
 	struct evbuffer *cout = bufferevent_get_output(c->cbev);
 	size_t before = evbuffer_get_length(cout);
-	int r = body_relay(&c->sbody, uin, cout, 0);
-	c->bytes_out += evbuffer_get_length(cout) - before;
+	int r = body_relay(&c->rq->sbody, uin, cout, 0);
+	c->rq->bytes_out += evbuffer_get_length(cout) - before;
 	if (r == BODY_MALFORMED) {
 		/* The head is out: all we can do is cut the connection so the
 		 * client sees an incomplete message. */
-		c->outcome = c->sbody.in == HTTP_BODY_CHUNKED ? chunked_error_type(&c->sbody.chunked)
+		c->rq->outcome = c->rq->sbody.in == HTTP_BODY_CHUNKED ? chunked_error_type(&c->rq->sbody.chunked)
 							       : "http_response_incomplete";
 		conn_log_access(c);
 		c->client_keepalive = false;
@@ -1399,11 +1428,11 @@ static void relay_response_body(struct conn *c)
 		return;
 	}
 	if (r == BODY_DONE) {
-		if (!c->rbody.done) {
+		if (!c->rq->rbody.done) {
 			/* Early response: the rest of the request body cannot be
 			 * told apart from a next request, so close after this. */
 			c->client_keepalive = false;
-			c->upstream_reusable = false;
+			c->rq->upstream_reusable = false;
 		}
 		request_done(c);
 		return;
@@ -1421,10 +1450,10 @@ static void send_response_head(struct conn *c, const bool *keep, const struct ht
 	const struct config *cfg = c->w->cfg;
 	struct evbuffer *out = bufferevent_get_output(c->cbev);
 	size_t before = evbuffer_get_length(out);
-	head_status(out, c->res.status, c->res.reason);
-	head_fields(out, c->res.fields, c->res.nfields, keep, -1);
-	head_date_if_missing(out, c->res.fields, c->res.nfields);
-	head_via(out, c->res.minor, cfg->via);
+	head_status(out, c->rq->res.status, c->rq->res.reason);
+	head_fields(out, c->rq->res.fields, c->rq->res.nfields, keep, -1);
+	head_date_if_missing(out, c->rq->res.fields, c->rq->res.nfields);
+	head_via(out, c->rq->res.minor, cfg->via);
 	if (cache_status[0] != '\0')
 		head_field_str(out, "Cache-Status", cache_status);
 	if (fr->kind == HTTP_BODY_LENGTH) {
@@ -1432,42 +1461,42 @@ static void send_response_head(struct conn *c, const bool *keep, const struct ht
 	} else if (fr->kind == HTTP_BODY_NONE) {
 		/* HEAD and 304 keep the Content-Length that describes the
 		 * selected representation (RFC 9110 §8.6). */
-		if (c->res.status != 204 && c->res.status >= 200) {
+		if (c->rq->res.status != 204 && c->rq->res.status >= 200) {
 			const struct http_field *cl =
-				http_field_find(c->res.fields, c->res.nfields, "content-length");
+				http_field_find(c->rq->res.fields, c->rq->res.nfields, "content-length");
 			if (cl != NULL)
 				evbuffer_add_printf(out, "Content-Length: %.*s\r\n", (int)cl->value.len,
 						    cl->value.p);
 		}
-	} else if (c->sbody.out_chunked) {
+	} else if (c->rq->sbody.out_chunked) {
 		head_framing(out, HTTP_BODY_CHUNKED, 0);
 	}
 	head_end(out, !c->client_keepalive);
-	c->bytes_out += evbuffer_get_length(out) - before;
-	c->status = c->res.status;
-	c->res_started = true;
+	c->rq->bytes_out += evbuffer_get_length(out) - before;
+	c->rq->status = c->rq->res.status;
+	c->rq->res_started = true;
 }
 
 /* Forward a 1xx interim response to an HTTP/1.1 client (RFC 9110 §15.2: not
  * to 1.0 clients). */
 static void send_interim(struct conn *c, const bool *keep)
 {
-	if (c->req.minor == 0)
+	if (c->rq->req.minor == 0)
 		return;
 	struct evbuffer *out = bufferevent_get_output(c->cbev);
 	size_t before = evbuffer_get_length(out);
-	head_status(out, c->res.status, c->res.reason);
-	head_fields(out, c->res.fields, c->res.nfields, keep, -1);
-	head_via(out, c->res.minor, c->w->cfg->via);
+	head_status(out, c->rq->res.status, c->rq->res.reason);
+	head_fields(out, c->rq->res.fields, c->rq->res.nfields, keep, -1);
+	head_via(out, c->rq->res.minor, c->w->cfg->via);
 	head_end(out, false);
-	c->bytes_out += evbuffer_get_length(out) - before;
+	c->rq->bytes_out += evbuffer_get_length(out) - before;
 }
 
 /* Upstream answered something we cannot pass on: 502 if nothing was sent yet. */
 static void bad_response(struct conn *c, int status, const char *error, const char *details)
 {
-	if (c->res_started) {
-		c->outcome = error;
+	if (c->rq->res_started) {
+		c->rq->outcome = error;
 		conn_log_access(c);
 		conn_close(c, details);
 		return;
@@ -1489,8 +1518,8 @@ static int first_chunk_line(struct conn *c, struct evbuffer *in, size_t head_len
 {
 	struct http_framing fr;
 	size_t avail = evbuffer_get_length(in);
-	if (avail <= head_len || c->res.status < 200 || c->res.status == 101 ||
-	    http_response_framing(&c->res, c->head_request, 0, &fr) != 0 ||
+	if (avail <= head_len || c->rq->res.status < 200 || c->rq->res.status == 101 ||
+	    http_response_framing(&c->rq->res, c->rq->head_request, 0, &fr) != 0 ||
 	    fr.kind != HTTP_BODY_CHUNKED)
 		return 1;
 	char line[HTTP_CHUNK_LINE_MAX + 2];
@@ -1506,9 +1535,9 @@ static int first_chunk_line(struct conn *c, struct evbuffer *in, size_t head_len
 	http_chunked_init(&ch, HTTP_CHUNK_LINE_MAX, c->w->cfg->max_header_bytes);
 	int ret = http_chunked_step(&ch, line, len, &data) < 0 ? -1 : lf != NULL ? 1 : 0;
 	if (ret <= 0) {
-		/* c->res points into the input buffer, which is not kept */
-		c->res.status = 0;
-		c->res.nfields = 0;
+		/* c->rq->res points into the input buffer, which is not kept */
+		c->rq->res.status = 0;
+		c->rq->res.nfields = 0;
 	}
 	if (ret < 0) {
 		char why[128];
@@ -1524,7 +1553,7 @@ static void read_response(struct conn *c)
 	const struct config *cfg = c->w->cfg;
 	struct evbuffer *uin = bufferevent_get_input(c->ubev);
 	bool keep[cfg->max_headers + 1];
-	while (!c->res_started) {
+	while (!c->rq->res_started) {
 		size_t avail = evbuffer_get_length(uin);
 		if (avail == 0)
 			return;
@@ -1532,8 +1561,8 @@ static void read_response(struct conn *c)
 		const char *buf = (const char *)evbuffer_pullup(uin, (ev_ssize_t)want);
 		struct http_limits lim = { cfg->max_header_bytes, cfg->max_header_bytes,
 					   cfg->max_headers };
-		c->res.nfields = 0;
-		ssize_t r = http_parse_response(buf, want, &c->res, &lim);
+		c->rq->res.nfields = 0;
+		ssize_t r = http_parse_response(buf, want, &c->rq->res, &lim);
 		if (r == HTTP_NEED_MORE) {
 			if (want > cfg->max_header_bytes)
 				bad_response(c, 502, "http_response_header_section_size",
@@ -1546,17 +1575,17 @@ static void read_response(struct conn *c)
 		}
 		if (first_chunk_line(c, uin, (size_t)r) <= 0)
 			return; /* the head is parsed again with the rest of the line */
-		struct slice extra[1] = { c->res.reason };
-		if (keep_head(&c->rhead, &c->rhead_cap, buf, (size_t)r, c->res.fields, c->res.nfields,
+		struct slice extra[1] = { c->rq->res.reason };
+		if (keep_head(&c->rq->rhead, &c->rq->rhead_cap, buf, (size_t)r, c->rq->res.fields, c->rq->res.nfields,
 			      extra, 1) < 0) {
 			bad_response(c, 500, "proxy_internal_error", "out of memory");
 			return;
 		}
-		c->res.reason = extra[0];
+		c->rq->res.reason = extra[0];
 		evbuffer_drain(uin, (size_t)r);
 		struct hop_info info;
 		enum hop_result hr =
-			hop_classify(c->res.fields, c->res.nfields, HOP_RESPONSE, false, keep, &info);
+			hop_classify(c->rq->res.fields, c->rq->res.nfields, HOP_RESPONSE, false, keep, &info);
 		if (hr == HOP_ERR_CONNECTION_FRAMING) {
 			bad_response(c, 502, "http_protocol_error",
 				     "response Connection lists a field needed by every recipient");
@@ -1566,46 +1595,46 @@ static void read_response(struct conn *c)
 			bad_response(c, 502, "http_protocol_error", "malformed Connection header in response");
 			return;
 		}
-		if (c->res.status == 407 && c->via_parent && !c->upstream_tls) {
+		if (c->rq->res.status == 407 && c->rq->via_parent && !c->rq->upstream_tls) {
 			/* The parent wants other credentials than [upstream]
 			 * parent_user: the client can do nothing about it (and
 			 * Proxy-Authenticate is not passed on), so say what
 			 * happened, as for a refused CONNECT. */
 			char details[300];
 			snprintf(details, sizeof(details), "parent %s:%s answered 407 %.*s",
-				 cfg->parent[0].host, cfg->parent[0].port, (int)c->res.reason.len,
-				 c->res.reason.p);
+				 cfg->parent[0].host, cfg->parent[0].port, (int)c->rq->res.reason.len,
+				 c->rq->res.reason.p);
 			for (char *p = details; *p; p++)
 				if ((unsigned char)*p < 0x20 || *p == '"' || *p == '\\')
 					*p = ' ';
 			bad_response(c, 502, "destination_unavailable", details);
 			return;
 		}
-		if (c->res.status == 101) {
-			if (!c->upgrading || info.upgrade_index < 0) {
+		if (c->rq->res.status == 101) {
+			if (!c->rq->upgrading || info.upgrade_index < 0) {
 				bad_response(c, 502, "http_upgrade_failed", "unexpected 101 response");
 				return;
 			}
 			keep[info.upgrade_index] = true;
 			struct evbuffer *out = bufferevent_get_output(c->cbev);
 			size_t before = evbuffer_get_length(out);
-			head_status(out, 101, c->res.reason);
-			head_fields(out, c->res.fields, c->res.nfields, keep, -1);
-			head_via(out, c->res.minor, cfg->via);
+			head_status(out, 101, c->rq->res.reason);
+			head_fields(out, c->rq->res.fields, c->rq->res.nfields, keep, -1);
+			head_via(out, c->rq->res.minor, cfg->via);
 			head_field_str(out, "Connection", "upgrade");
 			head_end(out, false);
-			c->bytes_out += evbuffer_get_length(out) - before;
-			c->status = 101;
-			c->res_started = true;
+			c->rq->bytes_out += evbuffer_get_length(out) - before;
+			c->rq->status = 101;
+			c->rq->res_started = true;
 			tunnel_start(c);
 			return;
 		}
-		if (c->res.status < 200) {
+		if (c->rq->res.status < 200) {
 			send_interim(c, keep);
 			continue;
 		}
 		struct http_framing fr;
-		if (http_response_framing(&c->res, c->head_request, 0, &fr) != 0) {
+		if (http_response_framing(&c->rq->res, c->rq->head_request, 0, &fr) != 0) {
 			bad_response(c, 502, "http_protocol_error", "invalid response framing");
 			return;
 		}
@@ -1614,16 +1643,16 @@ static void read_response(struct conn *c)
 		 * close-delimited to 1.0 clients. */
 		bool out_chunked = false;
 		if (fr.kind == HTTP_BODY_CHUNKED || fr.kind == HTTP_BODY_CLOSE) {
-			if (c->req.minor >= 1)
+			if (c->rq->req.minor >= 1)
 				out_chunked = true;
 			else
 				c->client_keepalive = false;
 		}
 		if (c->w->draining)
 			c->client_keepalive = false;
-		body_init(&c->sbody, &fr, out_chunked, cfg->max_header_bytes);
-		c->upstream_reusable = c->res.minor >= 1 && !info.conn_close &&
-				       fr.kind != HTTP_BODY_CLOSE && !c->upgrading;
+		body_init(&c->rq->sbody, &fr, out_chunked, cfg->max_header_bytes);
+		c->rq->upstream_reusable = c->rq->res.minor >= 1 && !info.conn_close &&
+				       fr.kind != HTTP_BODY_CLOSE && !c->rq->upgrading;
 		char cache_status[160];
 		int cr = conn_cache_response(c, keep, &fr, cache_status, sizeof(cache_status));
 		if (cr < 0) {
@@ -1634,8 +1663,8 @@ static void read_response(struct conn *c)
 		if (cr == 1) {
 			/* answered from the store: the upstream connection is
 			 * reusable only if no body follows */
-			c->upstream_reusable = c->upstream_reusable && fr.kind == HTTP_BODY_NONE;
-			c->sbody.done = false;
+			c->rq->upstream_reusable = c->rq->upstream_reusable && fr.kind == HTTP_BODY_NONE;
+			c->rq->sbody.done = false;
 			request_done(c);
 			return;
 		}
@@ -1652,11 +1681,11 @@ static void relay_request_body(struct conn *c)
 	struct evbuffer *cin = bufferevent_get_input(c->cbev);
 	struct evbuffer *uout = bufferevent_get_output(c->ubev);
 	size_t before = evbuffer_get_length(cin);
-	int r = body_relay(&c->rbody, cin, uout, c->w->cfg->max_body);
-	c->bytes_in += before - evbuffer_get_length(cin);
-	if (r == BODY_TOO_LARGE || (r >= 0 && c->w->cfg->max_body > 0 && c->rbody.total > c->w->cfg->max_body)) {
+	int r = body_relay(&c->rq->rbody, cin, uout, c->w->cfg->max_body);
+	c->rq->bytes_in += before - evbuffer_get_length(cin);
+	if (r == BODY_TOO_LARGE || (r >= 0 && c->w->cfg->max_body > 0 && c->rq->rbody.total > c->w->cfg->max_body)) {
 		c->client_keepalive = false;
-		if (c->res_started) {
+		if (c->rq->res_started) {
 			conn_close(c, "request body too large");
 			return;
 		}
@@ -1666,13 +1695,13 @@ static void relay_request_body(struct conn *c)
 	}
 	if (r == BODY_MALFORMED) {
 		c->client_keepalive = false;
-		if (c->res_started) {
+		if (c->rq->res_started) {
 			conn_close(c, "malformed request body");
 			return;
 		}
 		upstream_release(c, false);
 		char why[128];
-		http_chunked_why(&c->rbody.chunked, why, sizeof(why));
+		http_chunked_why(&c->rq->rbody.chunked, why, sizeof(why));
 		fail_request(c, 400, "http_request_error", why);
 		return;
 	}
@@ -1698,7 +1727,7 @@ static void conn_advance(struct conn *c)
 		read_request(c);
 		break;
 	case CONN_FORWARD:
-		if (!c->rbody.done)
+		if (!c->rq->rbody.done)
 			relay_request_body(c);
 		break;
 	case CONN_PEEK_SNI:
@@ -1727,7 +1756,7 @@ static void client_write_cb(struct bufferevent *bev, void *arg)
 		/* drained below the low mark: resume reading the response */
 		bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
 		bufferevent_enable(c->ubev, EV_READ);
-		if (c->res_started)
+		if (c->rq->res_started)
 			relay_response_body(c);
 	}
 }
@@ -1768,7 +1797,8 @@ static void client_event_cb(struct bufferevent *bev, short what, void *arg)
 		client_handshake(c, what);
 		return;
 	}
-	if ((what & BEV_EVENT_EOF) && !(what & BEV_EVENT_ERROR) && c->rbody.done &&
+	if ((what & BEV_EVENT_EOF) && !(what & BEV_EVENT_ERROR) && c->rq != NULL &&
+	    c->rq->rbody.done &&
 	    (c->state == CONN_CONNECTING || c->state == CONN_FORWARD)) {
 		/* Half-close after a complete request: answer it, then close. */
 		c->client_keepalive = false;
@@ -1785,7 +1815,7 @@ static void upstream_read_cb(struct bufferevent *bev, void *arg)
 {
 	(void)bev;
 	struct conn *c = arg;
-	if (!c->res_started)
+	if (!c->rq->res_started)
 		read_response(c);
 	else
 		relay_response_body(c);
@@ -1794,7 +1824,7 @@ static void upstream_read_cb(struct bufferevent *bev, void *arg)
 static void upstream_write_cb(struct bufferevent *bev, void *arg)
 {
 	struct conn *c = arg;
-	if (!c->rbody.done) {
+	if (!c->rq->rbody.done) {
 		bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
 		bufferevent_enable(c->cbev, EV_READ);
 		relay_request_body(c);
@@ -1806,23 +1836,23 @@ static void upstream_event_cb(struct bufferevent *bev, short what, void *arg)
 	(void)bev;
 	struct conn *c = arg;
 	if (what & BEV_EVENT_TIMEOUT) {
-		if (!c->res_started)
+		if (!c->rq->res_started)
 			bad_response(c, 504, "http_response_timeout", "upstream did not answer in time");
 		else
 			bad_response(c, 504, "connection_read_timeout", "upstream stalled");
 		return;
 	}
-	if (!c->res_started && c->res.status == 0 &&
+	if (!c->rq->res_started && c->rq->res.status == 0 &&
 	    evbuffer_get_length(bufferevent_get_input(c->ubev)) == 0 && maybe_retry(c))
 		return;
 	if (what & BEV_EVENT_EOF) {
 		/* Bytes may still sit in the input buffer: parse and relay them
 		 * first. Either step may end the request or the connection. */
-		if (!c->res_started) {
+		if (!c->rq->res_started) {
 			read_response(c);
 			if (c->dead || c->state != CONN_FORWARD)
 				return;
-			if (!c->res_started) {
+			if (!c->rq->res_started) {
 				bad_response(c, 502, "http_response_incomplete",
 					     "upstream closed without a complete response");
 				return;
@@ -1831,10 +1861,10 @@ static void upstream_event_cb(struct bufferevent *bev, short what, void *arg)
 		relay_response_body(c);
 		if (c->dead || c->state != CONN_FORWARD)
 			return;
-		if (c->sbody.in == HTTP_BODY_CLOSE) {
-			c->bytes_out += body_close(&c->sbody, bufferevent_get_output(c->cbev));
-			c->upstream_reusable = false;
-			if (!c->rbody.done)
+		if (c->rq->sbody.in == HTTP_BODY_CLOSE) {
+			c->rq->bytes_out += body_close(&c->rq->sbody, bufferevent_get_output(c->cbev));
+			c->rq->upstream_reusable = false;
+			if (!c->rq->rbody.done)
 				c->client_keepalive = false;
 			request_done(c);
 			return;
@@ -1859,7 +1889,7 @@ static void conn_timer_cb(evutil_socket_t fd, short what, void *arg)
 		} else if (c->head_seen) {
 			/* RFC 9110 §15.5.9: 408 for a request not completed in time. */
 			c->client_keepalive = false;
-			strcpy(c->method_str, "-");
+			strcpy(c->rq->method_str, "-");
 			fail_request(c, 408, "http_request_error", "request header timeout");
 		} else {
 			conn_close(c, "idle timeout");

@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <time.h>
 
@@ -36,21 +37,12 @@ enum conn_state {
 			     same URI (collapsed forwarding) */
 };
 
-struct conn {
-	struct conn *next, *prev; /* worker's list */
-	struct worker *w;
-	struct bufferevent *cbev;  /* client */
-	struct bufferevent *ubev;  /* upstream, when connected */
-	struct upstream_req *ureq; /* pending connect */
-	struct event *timer;       /* one timeout per state */
-	enum conn_state state;
-	bool dead;                 /* closed; memory freed from the event loop */
-	char client_ip[64];
-	bool tls;                  /* came in on the HTTPS proxy port ([tls]) */
-	bool tls_handshaking;      /* ... and the handshake is not done yet */
-	struct sockaddr_storage peer;
-
-	/* the request in flight */
+/* One request on a client connection, from its first byte to its access
+ * log line: the parsed head (its field arrays sized by [limits] max_headers
+ * follow the struct in the same allocation), the bodies, the upstream and
+ * cache decisions. Allocated when a request starts and freed when it ends,
+ * so an idle keep-alive connection holds only its struct conn. */
+struct request {
 	char *head;                /* copy of the request head; fields point here */
 	size_t head_cap;
 	struct http_request req;
@@ -58,13 +50,11 @@ struct conn {
 	struct hop_info rinfo;
 	bool *keep;                /* per-field keep flags (max_headers entries) */
 	struct body rbody;         /* request body */
-	bool client_keepalive;     /* the client connection may carry another request */
 	bool upgrading;            /* an Upgrade is being forwarded */
 	bool head_request;
 	bool idempotent;
 	bool retried;
 	bool pooled;               /* the upstream connection came from the pool */
-	bool head_seen;            /* bytes of a new request arrived (header deadline runs) */
 	char host_port[300];       /* "host:port" of the upstream */
 	char pool_key[320];        /* pool key: host_port, "tls:"-prefixed for https://,
 				      "@parent"-suffixed through the parent; plain
@@ -77,7 +67,6 @@ struct conn {
 	char user[256];            /* authenticated user, "" when none */
 	char rule[64];             /* the policy rule that decided ("default", "-") */
 	bool policy_need_dst;      /* vet each resolved address (acl.c phase two) */
-	bool internal;             /* a background revalidation of the cache's own */
 	bool connect_replied;      /* the CONNECT's 200 is already out (SNI peek) */
 	char upstream_addr[64];
 	struct sockaddr_storage upstream_sa; /* the upstream's address (policy checks on reuse) */
@@ -93,8 +82,6 @@ struct conn {
 	bool upstream_reusable;
 	int status;                /* status sent to the client */
 	const char *outcome;
-
-	struct tunnel *tunnel;     /* CONN_TUNNEL: the sockets (tunnel.c) */
 
 	/* the cache stage (conn_cache.c) */
 	bool cache_on;             /* GET/HEAD with the cache enabled */
@@ -121,9 +108,34 @@ struct conn {
 	bool collapse_tried;              /* waited once: fetch on its own now */
 };
 
+/* A client connection: what it needs while idle, and the request in flight. */
+struct conn {
+	struct conn *next, *prev; /* worker's list */
+	struct worker *w;
+	struct bufferevent *cbev;  /* client */
+	struct bufferevent *ubev;  /* upstream, when connected */
+	struct upstream_req *ureq; /* pending connect */
+	struct event *timer;       /* one timeout per state */
+	struct tunnel *tunnel;     /* CONN_TUNNEL: the sockets (tunnel.c) */
+	struct request *rq;        /* the request in flight; NULL while idle */
+	enum conn_state state;
+	bool dead;                 /* closed; memory freed from the event loop */
+	bool tls;                  /* came in on the HTTPS proxy port ([tls]) */
+	bool tls_handshaking;      /* ... and the handshake is not done yet */
+	bool internal;             /* a background revalidation of the cache's own */
+	bool client_keepalive;     /* the client connection may carry another request */
+	bool head_seen;            /* bytes of a new request arrived (header deadline runs) */
+	char client_ip[INET6_ADDRSTRLEN];
+	struct sockaddr_storage peer;
+};
+
 /* Start serving an accepted client socket, over TLS with ctx when tls is not
  * NULL (NULL when out of memory; the socket is closed then). */
 struct conn *conn_new(struct worker *w, int fd, const struct sockaddr *sa, int salen, SSL_CTX *tls);
+
+/* A request starts on the connection: allocate its state (a no-op when one
+ * is in flight). False when out of memory. */
+bool conn_request_start(struct conn *c);
 
 /* Tear the connection down, saying why in the debug log. */
 void conn_close(struct conn *c, const char *reason);

@@ -72,12 +72,12 @@ static struct inflight *inflight_find(struct worker *w, const uint8_t *key)
 /* Wait for the fetch in flight for this key, if there is one. */
 static bool inflight_wait(struct conn *c)
 {
-	struct inflight *f = inflight_find(c->w, c->cache_key);
-	if (f == NULL || f->leader == c || c->collapse_tried || !c->rbody.done)
+	struct inflight *f = inflight_find(c->w, c->rq->cache_key);
+	if (f == NULL || f->leader == c || c->rq->collapse_tried || !c->rq->rbody.done)
 		return false;
-	c->wait_next = f->waiters;
+	c->rq->wait_next = f->waiters;
 	f->waiters = c;
-	c->inflight = f;
+	c->rq->inflight = f;
 	c->state = CONN_WAIT_FETCH;
 	bufferevent_disable(c->cbev, EV_READ);
 	struct timeval tv = timeval_of(c->w->cfg->connect_timeout + c->w->cfg->upstream_timeout);
@@ -88,34 +88,34 @@ static bool inflight_wait(struct conn *c)
 /* Lead the fetch for this key (others missing it will wait). */
 static void inflight_lead(struct conn *c)
 {
-	if (c->inflight != NULL || inflight_find(c->w, c->cache_key) != NULL)
+	if (c->rq->inflight != NULL || inflight_find(c->w, c->rq->cache_key) != NULL)
 		return;
 	struct inflight *f = calloc(1, sizeof(*f));
 	if (f == NULL)
 		return;
-	memcpy(f->key, c->cache_key, CACHE_KEY_LEN);
+	memcpy(f->key, c->rq->cache_key, CACHE_KEY_LEN);
 	f->leader = c;
 	f->next = c->w->inflight;
 	c->w->inflight = f;
-	c->inflight = f;
+	c->rq->inflight = f;
 }
 
 /* Leave the fetch: a leader wakes every waiter (they look the cache up
  * again) and ends it; a waiter just leaves the queue. */
 static void inflight_leave(struct conn *c)
 {
-	struct inflight *f = c->inflight;
+	struct inflight *f = c->rq->inflight;
 	if (f == NULL)
 		return;
-	c->inflight = NULL;
+	c->rq->inflight = NULL;
 	if (f->leader != c) {
-		for (struct conn **pp = &f->waiters; *pp != NULL; pp = &(*pp)->wait_next) {
+		for (struct conn **pp = &f->waiters; *pp != NULL; pp = &(*pp)->rq->wait_next) {
 			if (*pp == c) {
-				*pp = c->wait_next;
+				*pp = c->rq->wait_next;
 				break;
 			}
 		}
-		c->wait_next = NULL;
+		c->rq->wait_next = NULL;
 		return;
 	}
 	for (struct inflight **pp = &c->w->inflight; *pp != NULL; pp = &(*pp)->next) {
@@ -125,9 +125,9 @@ static void inflight_leave(struct conn *c)
 		}
 	}
 	for (struct conn *wc = f->waiters, *next; wc != NULL; wc = next) {
-		next = wc->wait_next;
-		wc->wait_next = NULL;
-		wc->inflight = NULL;
+		next = wc->rq->wait_next;
+		wc->rq->wait_next = NULL;
+		wc->rq->inflight = NULL;
 		event_active(wc->timer, EV_TIMEOUT, 0);
 	}
 	free(f);
@@ -147,29 +147,29 @@ static bool primary_of(const struct http_target *t, char **uri, size_t *ulen,
 	return cache_key_make(&in, id, key) == 0;
 }
 
-/* The request's primary identity and key (c->cache_uri, cache_id, cache_key). */
+/* The request's primary identity and key (c->rq->cache_uri, cache_id, cache_key). */
 static bool make_primary(struct conn *c)
 {
-	free(c->cache_uri);
-	c->cache_uri = NULL;
-	return primary_of(&c->target, &c->cache_uri, &c->cache_uri_len, &c->cache_id,
-			  c->cache_key);
+	free(c->rq->cache_uri);
+	c->rq->cache_uri = NULL;
+	return primary_of(&c->rq->target, &c->rq->cache_uri, &c->rq->cache_uri_len, &c->rq->cache_id,
+			  c->rq->cache_key);
 }
 
 /* The identity of the request's variant for these Vary names and marker
- * generation (c->cache_vid, cache_vkey); with no names, the primary. */
+ * generation (c->rq->cache_vid, cache_vkey); with no names, the primary. */
 static bool make_variant(struct conn *c, const char *gen, const struct slice *names, size_t nn)
 {
 	struct cache_key_input in = {
 		.method_class = SLICE_LIT("GET"),
-		.uri = slice_make(c->cache_uri, c->cache_uri_len),
+		.uri = slice_make(c->rq->cache_uri, c->rq->cache_uri_len),
 		.generation = slice_make(gen, strlen(gen)),
 		.vary_names = names,
 		.nvary = nn,
-		.req = c->req.fields,
-		.nreq = c->req.nfields,
+		.req = c->rq->req.fields,
+		.nreq = c->rq->req.nfields,
 	};
-	return cache_key_make(&in, &c->cache_vid, c->cache_vkey) == 0;
+	return cache_key_make(&in, &c->rq->cache_vid, c->rq->cache_vkey) == 0;
 }
 
 /* The primary key of a target, for deletion (PURGE, invalidation). */
@@ -197,7 +197,7 @@ static int get_checked(struct conn *c, const uint8_t key[CACHE_KEY_LEN],
 		*rd = NULL;
 		metrics_cache_key_mismatch(c->w->metrics);
 		log_warn("cache: the record under the key of %s was stored for another request;"
-			 " treated as a miss", c->cache_uri);
+			 " treated as a miss", c->rq->cache_uri);
 		return 0;
 	}
 	return r;
@@ -243,17 +243,16 @@ static void marker_new_gen(char gen[MARKER_GEN_LEN + 1])
 	gen[MARKER_GEN_LEN] = '\0';
 }
 
-/* Parse a stored head into c->res (fields point into the map). */
-/* Parse a stored head into c->res (fields point into the map). A stored
+/* Parse a stored head into c->rq->res (fields point into the map). A stored
  * head holds at most max_headers + 1 fields (a response's kept fields and
  * the Date we add; a 304 merge that would make more is not stored). It is
- * parsed into a spare array first: on failure c->res is left exactly as it
+ * parsed into a spare array first: on failure c->rq->res is left exactly as it
  * was (the upstream response it holds may still be relayed). */
 static bool parse_stored(struct conn *c, const struct cache_object *obj)
 {
 	static struct http_field *spare; /* one per worker process */
 	static size_t spare_cap;
-	size_t cap = c->res.fields_cap;
+	size_t cap = c->rq->res.fields_cap;
 	if (spare_cap != cap) {
 		free(spare);
 		spare = calloc(cap, sizeof(*spare));
@@ -266,33 +265,35 @@ static bool parse_stored(struct conn *c, const struct cache_object *obj)
 	ssize_t r = http_parse_response(obj->head, obj->head_len, &res, &lim);
 	if (r <= 0 || (size_t)r != obj->head_len)
 		return false;
-	/* swap: the conn owns the parsed array, the spare takes its old one */
-	spare = c->res.fields;
-	c->res = res;
+	/* the request's own array (it is freed with the request) takes the
+	 * parsed fields */
+	memcpy(c->rq->res.fields, res.fields, res.nfields * sizeof(*res.fields));
+	res.fields = c->rq->res.fields;
+	c->rq->res = res;
 	return true;
 }
 
-/* End the read of a stored entry whose head was parsed into c->res: the
+/* End the read of a stored entry whose head was parsed into c->rq->res: the
  * fields point into the map, so they go with it. */
 static void release_stored(struct conn *c, struct cache_read *rd)
 {
 	cache_release(rd);
-	c->res.status = 0;
-	c->res.nfields = 0;
+	c->rq->res.status = 0;
+	c->rq->res.nfields = 0;
 }
 
 /* Look up the request's entry; follows a Vary marker. Returns 1 found (obj,
- * rd, c->cache_vkey set), 0 absent (c->cache_fwd says why), -1 error. */
+ * rd, c->rq->cache_vkey set), 0 absent (c->rq->cache_fwd says why), -1 error. */
 static int lookup(struct conn *c, struct cache_object *obj, struct cache_read **rd)
 {
-	int r = get_checked(c, c->cache_key, &c->cache_id, obj, rd);
+	int r = get_checked(c, c->rq->cache_key, &c->rq->cache_id, obj, rd);
 	if (r <= 0) {
-		c->cache_fwd = "uri-miss";
+		c->rq->cache_fwd = "uri-miss";
 		return r;
 	}
 	if (!(obj->flags & CACHE_VARY)) {
-		memcpy(c->cache_vkey, c->cache_key, CACHE_KEY_LEN);
-		if (cache_ident_copy(&c->cache_vid, &c->cache_id) == 0)
+		memcpy(c->rq->cache_vkey, c->rq->cache_key, CACHE_KEY_LEN);
+		if (cache_ident_copy(&c->rq->cache_vid, &c->rq->cache_id) == 0)
 			return 1;
 		cache_release(*rd);
 		*rd = NULL;
@@ -305,7 +306,7 @@ static int lookup(struct conn *c, struct cache_object *obj, struct cache_read **
 	if (!marker_read(obj, names, &nn, gen)) {
 		cache_release(*rd);
 		*rd = NULL;
-		c->cache_fwd = "vary-miss";
+		c->rq->cache_fwd = "vary-miss";
 		return 0;
 	}
 	bool made = make_variant(c, gen, names, nn); /* names point into the marker */
@@ -313,9 +314,9 @@ static int lookup(struct conn *c, struct cache_object *obj, struct cache_read **
 	*rd = NULL;
 	if (!made)
 		return -1;
-	r = get_checked(c, c->cache_vkey, &c->cache_vid, obj, rd);
+	r = get_checked(c, c->rq->cache_vkey, &c->rq->cache_vid, obj, rd);
 	if (r == 0)
-		c->cache_fwd = "vary-miss";
+		c->rq->cache_fwd = "vary-miss";
 	return r;
 }
 
@@ -362,19 +363,19 @@ static bool serve_stored(struct conn *c, const struct cache_object *obj, int64_t
 			 const char *cache_status, const char *extra, struct cache_read *rd)
 {
 	bool rd_taken = false;
-	if (!c->rbody.done)
+	if (!c->rq->rbody.done)
 		c->client_keepalive = false; /* its body is not read: close after (RFC 9112 §9.3) */
 	const char *via = c->w->cfg->via;
 	struct evbuffer *out = bufferevent_get_output(c->cbev);
 	size_t before = evbuffer_get_length(out);
-	int status = c->res.status;
-	bool not_modified = cache_conditional(c->req.fields, c->req.nfields, c->res.fields,
-					       c->res.nfields) == 304;
+	int status = c->rq->res.status;
+	bool not_modified = cache_conditional(c->rq->req.fields, c->rq->req.nfields, c->rq->res.fields,
+					       c->rq->res.nfields) == 304;
 	struct cache_range range = { .kind = CACHE_RANGE_NONE };
 	/* RFC 9110 §14.2: range handling is defined for GET only; a HEAD
 	 * ignores Range and answers 200. */
-	if (!not_modified && status == 200 && c->creq.has_range && !c->head_request)
-		cache_range_parse(c->req.fields, c->req.nfields, c->res.fields, c->res.nfields,
+	if (!not_modified && status == 200 && c->rq->creq.has_range && !c->rq->head_request)
+		cache_range_parse(c->rq->req.fields, c->rq->req.nfields, c->rq->res.fields, c->rq->res.nfields,
 				  obj->body_len, &range);
 	struct evbuffer *parts = NULL;
 	if (range.kind == CACHE_RANGE_MULTI && (parts = evbuffer_new()) == NULL)
@@ -387,9 +388,9 @@ static bool serve_stored(struct conn *c, const struct cache_object *obj, int64_t
 	else if (range.kind == CACHE_RANGE_UNSATISFIABLE)
 		head_status_str(out, 416, "Range Not Satisfiable");
 	else
-		head_status(out, status, c->res.reason);
-	for (size_t i = 0; i < c->res.nfields; i++) {
-		const struct http_field *f = &c->res.fields[i];
+		head_status(out, status, c->rq->res.reason);
+	for (size_t i = 0; i < c->rq->res.nfields; i++) {
+		const struct http_field *f = &c->rq->res.fields[i];
 		if (slice_eq_ci(f->name, "age"))
 			continue; /* replaced by the current age (RFC 9111 §5.1) */
 		if (cookie_field(f->name))
@@ -406,9 +407,9 @@ static bool serve_stored(struct conn *c, const struct cache_object *obj, int64_t
 	head_via(out, 1, via);
 	head_field_str(out, "Cache-Status", cache_status);
 
-	const struct http_field *ct = http_field_find(c->res.fields, c->res.nfields, "content-type");
-	free(c->cache_ctype); /* for the access log: the fields end with the read */
-	c->cache_ctype = ct != NULL ? strndup(ct->value.p, ct->value.len) : NULL;
+	const struct http_field *ct = http_field_find(c->rq->res.fields, c->rq->res.nfields, "content-type");
+	free(c->rq->cache_ctype); /* for the access log: the fields end with the read */
+	c->rq->cache_ctype = ct != NULL ? strndup(ct->value.p, ct->value.len) : NULL;
 	const char *body = obj->body;
 	size_t body_len = obj->body_len;
 	if (not_modified) {
@@ -445,7 +446,7 @@ static bool serve_stored(struct conn *c, const struct cache_object *obj, int64_t
 	if (!not_modified)
 		head_framing(out, HTTP_BODY_LENGTH, body_len);
 	head_end(out, !c->client_keepalive);
-	if (!c->head_request) {
+	if (!c->rq->head_request) {
 		if (parts != NULL) {
 			evbuffer_add_buffer(out, parts);
 		} else if (body_len > 0 && map_refs < MAP_REFS_MAX &&
@@ -459,9 +460,9 @@ static bool serve_stored(struct conn *c, const struct cache_object *obj, int64_t
 	}
 	if (parts != NULL)
 		evbuffer_free(parts);
-	c->sbody.total = c->head_request ? 0 : body_len; /* body bytes served from the store */
-	c->bytes_out += evbuffer_get_length(out) - before;
-	c->status = not_modified ? 304
+	c->rq->sbody.total = c->rq->head_request ? 0 : body_len; /* body bytes served from the store */
+	c->rq->bytes_out += evbuffer_get_length(out) - before;
+	c->rq->status = not_modified ? 304
 		    : range.kind == CACHE_RANGE_SINGLE || range.kind == CACHE_RANGE_MULTI ? 206
 		    : range.kind == CACHE_RANGE_UNSATISFIABLE ? 416 : status;
 	return rd_taken;
@@ -472,7 +473,7 @@ static bool serve_stored(struct conn *c, const struct cache_object *obj, int64_t
 static bool auth_allows(const struct conn *c)
 {
 	struct cc cc;
-	cc_parse(c->res.fields, c->res.nfields, &cc);
+	cc_parse(c->rq->res.fields, c->rq->res.nfields, &cc);
 	return cc.public_ || cc.s_maxage != CC_ABSENT || cc.must_revalidate;
 }
 
@@ -497,7 +498,7 @@ static void background_drain_cb(evutil_socket_t fd, short what, void *arg)
 static void revalidate_in_background(struct conn *c)
 {
 	struct worker *w = c->w;
-	if (inflight_find(w, c->cache_key) != NULL)
+	if (inflight_find(w, c->rq->cache_key) != NULL)
 		return;
 	int sv[2];
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) != 0)
@@ -508,16 +509,16 @@ static void revalidate_in_background(struct conn *c)
 	if (req == NULL || drain == NULL)
 		goto fail;
 	event_assign(drain, w->base, sv[1], EV_READ | EV_PERSIST, background_drain_cb, drain);
-	evbuffer_add_printf(req, "GET %s HTTP/1.1\r\nHost: ", c->cache_uri);
-	const char *host = strstr(c->cache_uri, "://") + 3;
+	evbuffer_add_printf(req, "GET %s HTTP/1.1\r\nHost: ", c->rq->cache_uri);
+	const char *host = strstr(c->rq->cache_uri, "://") + 3;
 	const char *slash = strpbrk(host, "/?");
 	evbuffer_add(req, host, slash != NULL ? (size_t)(slash - host) : strlen(host));
 	evbuffer_add_printf(req, "\r\nCache-Control: max-age=0\r\nConnection: close\r\n");
 	/* The fields the variants may differ by go along; conditionals and
 	 * Range are the client's, not ours. */
-	for (size_t i = 0; i < c->req.nfields; i++) {
-		const struct http_field *f = &c->req.fields[i];
-		if (!c->keep[i] || slice_eq_ci(f->name, "cache-control") ||
+	for (size_t i = 0; i < c->rq->req.nfields; i++) {
+		const struct http_field *f = &c->rq->req.fields[i];
+		if (!c->rq->keep[i] || slice_eq_ci(f->name, "cache-control") ||
 		    slice_eq_ci(f->name, "pragma") || slice_eq_ci(f->name, "range") ||
 		    (f->name.len > 3 && strncasecmp(f->name.p, "if-", 3) == 0))
 			continue;
@@ -537,9 +538,9 @@ static void revalidate_in_background(struct conn *c)
 	event_add(drain, NULL);
 	evbuffer_free(req);
 	/* It leads the fetch from now on, before it has even been parsed. */
-	memcpy(bg->cache_key, c->cache_key, CACHE_KEY_LEN);
+	memcpy(bg->rq->cache_key, c->rq->cache_key, CACHE_KEY_LEN);
 	inflight_lead(bg);
-	log_debug("revalidating %s in the background", c->cache_uri);
+	log_debug("revalidating %s in the background", c->rq->cache_uri);
 	return;
 fail:
 	if (req != NULL)
@@ -553,12 +554,12 @@ fail:
 
 void conn_cache_reset(struct conn *c)
 {
-	c->cache_on = false;
-	c->cache_validating = false;
-	c->cache_stale_if_error = false;
-	c->cache_stored = false;
-	c->cache_validators_len = 0;
-	c->cache_fwd = NULL;
+	c->rq->cache_on = false;
+	c->rq->cache_validating = false;
+	c->rq->cache_stale_if_error = false;
+	c->rq->cache_stored = false;
+	c->rq->cache_validators_len = 0;
+	c->rq->cache_fwd = NULL;
 }
 
 bool conn_cache_request(struct conn *c)
@@ -568,47 +569,47 @@ bool conn_cache_request(struct conn *c)
 	conn_cache_reset(c);
 	/* An upgrade asks for a connection, never for a cacheable response:
 	 * no lookup, no collapsed forwarding, never stored. */
-	if (w->cache == NULL || !cache_method_cacheable(c->req.method) ||
-	    c->target.form != HTTP_TARGET_ABSOLUTE || c->upgrading)
+	if (w->cache == NULL || !cache_method_cacheable(c->rq->req.method) ||
+	    c->rq->target.form != HTTP_TARGET_ABSOLUTE || c->rq->upgrading)
 		return false;
 	if (!make_primary(c)) {
 		log_error("cache: out of memory computing the key of a request; not cached");
 		return false;
 	}
-	c->cache_on = true;
-	c->cache_req_time = time(NULL);
-	cache_req_parse(c->req.fields, c->req.nfields, &c->creq);
+	c->rq->cache_on = true;
+	c->rq->cache_req_time = time(NULL);
+	cache_req_parse(c->rq->req.fields, c->rq->req.nfields, &c->rq->creq);
 
-	if (c->creq.cc.no_store || c->creq.cc.no_cache || c->creq.pragma_no_cache) {
+	if (c->rq->creq.cc.no_store || c->rq->creq.cc.no_cache || c->rq->creq.pragma_no_cache) {
 		/* The client asked for a fresh response (RFC 9111 §5.2.1). */
-		c->cache_fwd = "request";
-		if (!c->creq.cc.only_if_cached)
+		c->rq->cache_fwd = "request";
+		if (!c->rq->creq.cc.only_if_cached)
 			return false;
 	}
 	struct cache_object obj;
 	struct cache_read *rd = NULL;
-	int r = c->cache_fwd == NULL ? lookup(c, &obj, &rd) : 0;
+	int r = c->rq->cache_fwd == NULL ? lookup(c, &obj, &rd) : 0;
 	if (r < 0)
-		c->cache_fwd = "miss";
+		c->rq->cache_fwd = "miss";
 	if (r == 1 && !parse_stored(c, &obj)) {
-		cache_release(rd); /* c->res is untouched */
-		cache_delete(w->cache, c->cache_vkey);
-		c->cache_fwd = "miss";
+		cache_release(rd); /* c->rq->res is untouched */
+		cache_delete(w->cache, c->rq->cache_vkey);
+		c->rq->cache_fwd = "miss";
 		r = 0;
 	}
-	if (r == 1 && c->creq.has_authorization && !auth_allows(c)) {
+	if (r == 1 && c->rq->creq.has_authorization && !auth_allows(c)) {
 		release_stored(c, rd);
-		c->cache_fwd = "request";
+		c->rq->cache_fwd = "request";
 		r = 0;
 	}
 	if (r != 1) {
-		if (c->creq.cc.only_if_cached) {
+		if (c->rq->creq.cc.only_if_cached) {
 			/* RFC 9111 §5.2.1.7: 504 when nothing stored fits. */
-			c->client_keepalive = c->client_keepalive && c->rbody.done;
+			c->client_keepalive = c->client_keepalive && c->rq->rbody.done;
 			conn_fail(c, 504, NULL, "only-if-cached: nothing stored fits");
 			return true;
 		}
-		if (c->cache_fwd == NULL || strcmp(c->cache_fwd, "request") != 0) {
+		if (c->rq->cache_fwd == NULL || strcmp(c->rq->cache_fwd, "request") != 0) {
 			if (inflight_wait(c))
 				return true;
 			inflight_lead(c);
@@ -619,53 +620,53 @@ bool conn_cache_request(struct conn *c)
 
 	int64_t now = time(NULL);
 	struct cache_decision d;
-	cache_decide(&c->creq, c->res.status, c->res.fields, c->res.nfields, obj.request_time,
+	cache_decide(&c->rq->creq, c->rq->res.status, c->rq->res.fields, c->rq->res.nfields, obj.request_time,
 		     obj.response_time, now, (int64_t)cfg->cache_heuristic_max, &d);
 	if (d.use == CACHE_USE_FRESH || d.use == CACHE_USE_STALE) {
 		char cs[96];
 		snprintf(cs, sizeof(cs), "%s; hit; ttl=%lld", cfg->via, (long long)d.ttl);
 		if (!serve_stored(c, &obj, d.age, cs, NULL, rd))
 			cache_release(rd);
-		c->res.nfields = 0; /* they pointed into the map */
-		cache_touch(w->cache, c->cache_vkey);
+		c->rq->res.nfields = 0; /* they pointed into the map */
+		cache_touch(w->cache, c->rq->cache_vkey);
 		cache_count(w->cache, 1, 0);
-		c->outcome = "HIT";
+		c->rq->outcome = "HIT";
 		conn_done(c);
 		return true;
 	}
-	if (d.use == CACHE_USE_STALE_REVALIDATE && !c->creq.cc.only_if_cached) {
+	if (d.use == CACHE_USE_STALE_REVALIDATE && !c->rq->creq.cc.only_if_cached) {
 		char cs[128];
 		snprintf(cs, sizeof(cs), "%s; hit; ttl=%lld; detail=stale-while-revalidate",
 			 cfg->via, (long long)d.ttl);
 		if (!serve_stored(c, &obj, d.age, cs, NULL, rd))
 			cache_release(rd);
-		c->res.nfields = 0; /* they pointed into the map */
+		c->rq->res.nfields = 0; /* they pointed into the map */
 		cache_count(w->cache, 1, 0);
-		c->outcome = "HIT";
+		c->rq->outcome = "HIT";
 		revalidate_in_background(c);
 		conn_done(c);
 		return true;
 	}
 	/* Stale (or must be validated): ask upstream with our validators,
 	 * unless the client sent its own conditionals (then its 304 is its). */
-	if (d.use != CACHE_USE_MISS && !c->creq.conditional && !c->head_request) {
+	if (d.use != CACHE_USE_MISS && !c->rq->creq.conditional && !c->rq->head_request) {
 		/* sized to the stored validators: none is ever left out */
-		const struct http_field *etag = http_field_find(c->res.fields, c->res.nfields, "etag");
+		const struct http_field *etag = http_field_find(c->rq->res.fields, c->rq->res.nfields, "etag");
 		const struct http_field *lm =
-			http_field_find(c->res.fields, c->res.nfields, "last-modified");
+			http_field_find(c->rq->res.fields, c->rq->res.nfields, "last-modified");
 		size_t need = 64 + (etag != NULL ? etag->value.len : 0) +
 			      (lm != NULL ? lm->value.len : 0);
-		free(c->cache_validators);
-		c->cache_validators = malloc(need);
-		if (c->cache_validators != NULL)
-			c->cache_validators_len = cache_validators(c->res.fields, c->res.nfields,
-								   c->cache_validators, need);
-		c->cache_validating = c->cache_validators_len > 0;
+		free(c->rq->cache_validators);
+		c->rq->cache_validators = malloc(need);
+		if (c->rq->cache_validators != NULL)
+			c->rq->cache_validators_len = cache_validators(c->rq->res.fields, c->rq->res.nfields,
+								   c->rq->cache_validators, need);
+		c->rq->cache_validating = c->rq->cache_validators_len > 0;
 	}
-	c->cache_stale_if_error = d.stale_if_error_ok;
-	c->cache_fwd = "stale";
+	c->rq->cache_stale_if_error = d.stale_if_error_ok;
+	c->rq->cache_fwd = "stale";
 	release_stored(c, rd);
-	if (c->creq.cc.only_if_cached) {
+	if (c->rq->creq.cc.only_if_cached) {
 		conn_fail(c, 504, NULL, "only-if-cached: the stored response is stale");
 		return true;
 	}
@@ -682,16 +683,16 @@ static bool serve_again(struct conn *c, bool validated, int fwd_status, const ch
 {
 	struct cache_object obj;
 	struct cache_read *rd = NULL;
-	if (get_checked(c, c->cache_vkey, &c->cache_vid, &obj, &rd) != 1)
+	if (get_checked(c, c->rq->cache_vkey, &c->rq->cache_vid, &obj, &rd) != 1)
 		return false;
 	if (!parse_stored(c, &obj)) {
 		cache_release(rd);
 		return false;
 	}
 	int64_t now = time(NULL);
-	int64_t age = cache_current_age(c->res.fields, c->res.nfields, obj.request_time,
+	int64_t age = cache_current_age(c->rq->res.fields, c->rq->res.nfields, obj.request_time,
 					obj.response_time, now);
-	int64_t life = cache_freshness_lifetime(c->res.status, c->res.fields, c->res.nfields,
+	int64_t life = cache_freshness_lifetime(c->rq->res.status, c->rq->res.fields, c->rq->res.nfields,
 						obj.response_time,
 						(int64_t)c->w->cfg->cache_heuristic_max);
 	char cs[128];
@@ -703,7 +704,7 @@ static bool serve_again(struct conn *c, bool validated, int fwd_status, const ch
 			 c->w->cfg->via, fwd_status, (long long)(life - age));
 	if (!serve_stored(c, &obj, age, cs, extra, rd))
 		cache_release(rd);
-	c->res.nfields = 0; /* they pointed into the map */
+	c->rq->res.nfields = 0; /* they pointed into the map */
 	return true;
 }
 
@@ -716,12 +717,12 @@ static void invalidate(struct conn *c)
 	size_t ulen = 0;
 	struct cache_ident id = { 0 };
 	uint8_t key[CACHE_KEY_LEN];
-	if (primary_of(&c->target, &uri, &ulen, &id, key))
+	if (primary_of(&c->rq->target, &uri, &ulen, &id, key))
 		cache_delete(store, key);
 	cache_ident_free(&id);
 	static const char *const names[] = { "location", "content-location" };
 	for (size_t i = 0; uri != NULL && i < 2; i++) {
-		const struct http_field *f = http_field_find(c->res.fields, c->res.nfields, names[i]);
+		const struct http_field *f = http_field_find(c->rq->res.fields, c->rq->res.nfields, names[i]);
 		if (f == NULL)
 			continue;
 		/* the resolved reference is never longer than both together */
@@ -779,7 +780,7 @@ static bool current_generation(struct conn *c, const struct slice *names, size_t
 	size_t now_nn = 0;
 	char g[MARKER_GEN_LEN + 1];
 	bool same = false;
-	if (get_checked(c, c->cache_key, &c->cache_id, &mo, &mrd) == 1) {
+	if (get_checked(c, c->rq->cache_key, &c->rq->cache_id, &mo, &mrd) == 1) {
 		same = (mo.flags & CACHE_VARY) && marker_read(&mo, now, &now_nn, g) &&
 		       names_equal(now, now_nn, names, nn);
 		cache_release(mrd);
@@ -818,7 +819,7 @@ static char *marker_text(const struct slice *names, size_t nn, const char *gen)
  * the generation. false when it cannot be stored (out of memory). */
 static bool settle_generation(struct conn *c)
 {
-	struct cache_object mine = { .head = c->cache_marker, .head_len = strlen(c->cache_marker) };
+	struct cache_object mine = { .head = c->rq->cache_marker, .head_len = strlen(c->rq->cache_marker) };
 	struct slice names[VARY_MAX];
 	size_t nn = 0;
 	char gen[MARKER_GEN_LEN + 1], now_gen[MARKER_GEN_LEN + 1] = "";
@@ -831,12 +832,12 @@ static bool settle_generation(struct conn *c)
 		marker_new_gen(now_gen);
 	char *m = marker_text(names, nn, now_gen);
 	bool ok = m != NULL && make_variant(c, now_gen, names, nn); /* names: the old text */
-	free(c->cache_marker);
-	c->cache_marker = m;
+	free(c->rq->cache_marker);
+	c->rq->cache_marker = m;
 	return ok;
 }
 
-/* Get ready to store the response in c->res: keep its head as it leaves
+/* Get ready to store the response in c->rq->res: keep its head as it leaves
  * the header stage, decide its identity (the variant's, decided now while
  * the response fields are at hand, and the Vary marker to write with it),
  * and tee its body. false when it cannot be stored (out of memory, or Vary
@@ -845,38 +846,38 @@ static bool prepare_store(struct conn *c, const bool *keep)
 {
 	struct worker *w = c->w;
 	struct slice names[VARY_MAX];
-	size_t nn = cache_vary_names(c->res.fields, c->res.nfields, names, VARY_MAX);
+	size_t nn = cache_vary_names(c->rq->res.fields, c->rq->res.nfields, names, VARY_MAX);
 	if (nn > VARY_MAX)
 		return false;
-	if (c->cache_head == NULL && (c->cache_head = evbuffer_new()) == NULL)
+	if (c->rq->cache_head == NULL && (c->rq->cache_head = evbuffer_new()) == NULL)
 		return false;
-	evbuffer_drain(c->cache_head, evbuffer_get_length(c->cache_head));
-	head_status(c->cache_head, c->res.status, c->res.reason);
-	head_fields(c->cache_head, c->res.fields, c->res.nfields, keep, -1);
-	head_date_if_missing(c->cache_head, c->res.fields, c->res.nfields); /* as sent */
-	head_end(c->cache_head, false);
-	c->cache_response_time = time(NULL);
+	evbuffer_drain(c->rq->cache_head, evbuffer_get_length(c->rq->cache_head));
+	head_status(c->rq->cache_head, c->rq->res.status, c->rq->res.reason);
+	head_fields(c->rq->cache_head, c->rq->res.fields, c->rq->res.nfields, keep, -1);
+	head_date_if_missing(c->rq->cache_head, c->rq->res.fields, c->rq->res.nfields); /* as sent */
+	head_end(c->rq->cache_head, false);
+	c->rq->cache_response_time = time(NULL);
 
-	free(c->cache_marker);
-	c->cache_marker = NULL;
+	free(c->rq->cache_marker);
+	c->rq->cache_marker = NULL;
 	char gen[MARKER_GEN_LEN + 1] = "";
 	if (nn > 0) {
 		/* Join the current marker's generation when it names the same
 		 * fields; else this response starts a new one. */
 		if (!current_generation(c, names, nn, gen))
 			marker_new_gen(gen);
-		c->cache_marker = marker_text(names, nn, gen);
-		if (c->cache_marker == NULL || !make_variant(c, gen, names, nn))
+		c->rq->cache_marker = marker_text(names, nn, gen);
+		if (c->rq->cache_marker == NULL || !make_variant(c, gen, names, nn))
 			return false;
 	} else {
-		memcpy(c->cache_vkey, c->cache_key, CACHE_KEY_LEN);
-		if (cache_ident_copy(&c->cache_vid, &c->cache_id) != 0)
+		memcpy(c->rq->cache_vkey, c->rq->cache_key, CACHE_KEY_LEN);
+		if (cache_ident_copy(&c->rq->cache_vid, &c->rq->cache_id) != 0)
 			return false;
 	}
-	if ((c->sbody.tee = evbuffer_new()) == NULL)
+	if ((c->rq->sbody.tee = evbuffer_new()) == NULL)
 		return false;
-	c->sbody.tee_max = w->cfg->cache_max_object;
-	c->cache_stored = true;
+	c->rq->sbody.tee_max = w->cfg->cache_max_object;
+	c->rq->cache_stored = true;
 	return true;
 }
 
@@ -888,28 +889,28 @@ int conn_cache_response(struct conn *c, const bool *keep, const struct http_fram
 	cache_status[0] = '\0';
 	if (w->cache == NULL)
 		return 0;
-	if (!c->cache_on) {
-		if (cache_invalidates(c->req.method, c->res.status))
+	if (!c->rq->cache_on) {
+		if (cache_invalidates(c->rq->req.method, c->rq->res.status))
 			invalidate(c);
 		return 0;
 	}
-	int status = c->res.status;
-	if (c->cache_validating && status == 304) {
+	int status = c->rq->res.status;
+	if (c->rq->cache_validating && status == 304) {
 		/* RFC 9111 §4.3.4: update the stored headers, serve the stored
 		 * response. A cookie the 304 sets is this client's: it goes
 		 * to this client, not into the store. */
 		struct evbuffer *cookies = evbuffer_new(); /* NULL: out of memory, none */
-		for (size_t i = 0; cookies != NULL && i < c->res.nfields; i++)
-			if (keep[i] && cookie_field(c->res.fields[i].name))
+		for (size_t i = 0; cookies != NULL && i < c->rq->res.nfields; i++)
+			if (keep[i] && cookie_field(c->rq->res.fields[i].name))
 				evbuffer_add_printf(cookies, "%.*s: %.*s\r\n",
-						    (int)c->res.fields[i].name.len, c->res.fields[i].name.p,
-						    (int)c->res.fields[i].value.len,
-						    c->res.fields[i].value.p);
+						    (int)c->rq->res.fields[i].name.len, c->rq->res.fields[i].name.p,
+						    (int)c->rq->res.fields[i].value.len,
+						    c->rq->res.fields[i].value.p);
 		if (cookies != NULL)
 			evbuffer_add(cookies, "", 1);
 		bool keep_record = merge_304(c);
 		inflight_leave(c);
-		c->outcome = "REFRESH";
+		c->rq->outcome = "REFRESH";
 		bool served = serve_again(c, true, 304,
 					  cookies != NULL ? (const char *)evbuffer_pullup(cookies, -1)
 							  : NULL);
@@ -918,46 +919,46 @@ int conn_cache_response(struct conn *c, const bool *keep, const struct http_fram
 		if (!keep_record) {
 			/* this client's request was validated; nobody else's was */
 			log_debug("304 for %s changes Vary: the stored response is dropped",
-				  c->cache_uri);
-			cache_delete(w->cache, c->cache_vkey);
+				  c->rq->cache_uri);
+			cache_delete(w->cache, c->rq->cache_vkey);
 		}
 		/* The 304 answers our validators, not the client's request:
 		 * without the stored response it cannot be relayed. */
 		return served ? 1 : -1;
 	}
-	if (c->cache_stale_if_error &&
+	if (c->rq->cache_stale_if_error &&
 	    (status == 500 || status == 502 || status == 503 || status == 504)) {
 		/* RFC 5861 §4: stale-if-error. */
 		if (serve_again(c, false, status, NULL)) {
-			c->outcome = "STALE";
+			c->rq->outcome = "STALE";
 			return 1;
 		}
 	}
-	const char *why = cache_storable(c->req.method, status, &c->creq, c->res.fields,
-					 c->res.nfields, (int64_t)cfg->cache_heuristic_max);
+	const char *why = cache_storable(c->rq->req.method, status, &c->rq->creq, c->rq->res.fields,
+					 c->rq->res.nfields, (int64_t)cfg->cache_heuristic_max);
 	if (why == NULL && !cfg->cache_store_set_cookie &&
-	    http_field_find(c->res.fields, c->res.nfields, "set-cookie") != NULL)
+	    http_field_find(c->rq->res.fields, c->rq->res.nfields, "set-cookie") != NULL)
 		why = "set-cookie ([cache] store_set_cookie = no)";
 	if (why == NULL)
-		why = varies_on_our_fields(cfg, c->res.fields, c->res.nfields);
+		why = varies_on_our_fields(cfg, c->rq->res.fields, c->rq->res.nfields);
 	struct slice vnames[VARY_MAX];
-	if (why == NULL && cache_vary_names(c->res.fields, c->res.nfields, vnames, VARY_MAX) >
+	if (why == NULL && cache_vary_names(c->rq->res.fields, c->rq->res.nfields, vnames, VARY_MAX) >
 				   VARY_MAX)
 		why = "Vary lists more than 16 fields";
-	bool store = why == NULL && !c->head_request && fr->kind != HTTP_BODY_NONE &&
+	bool store = why == NULL && !c->rq->head_request && fr->kind != HTTP_BODY_NONE &&
 		     !(fr->kind == HTTP_BODY_LENGTH && fr->length > cfg->cache_max_object);
-	if (why == NULL && fr->kind == HTTP_BODY_NONE && status == 204 && !c->head_request)
+	if (why == NULL && fr->kind == HTTP_BODY_NONE && status == 204 && !c->rq->head_request)
 		store = true; /* 204: stored with an empty body */
 	if (why != NULL)
-		log_debug("not storing %s: %s", c->cache_uri, why);
+		log_debug("not storing %s: %s", c->rq->cache_uri, why);
 	if (store && !prepare_store(c, keep)) {
 		log_error("cache: out of memory preparing to store %s; not stored",
-			  c->cache_uri);
+			  c->rq->cache_uri);
 		store = false;
 	}
 	int n = snprintf(cache_status, cslen, "%s; fwd=%s", cfg->via,
-			 c->cache_fwd != NULL ? c->cache_fwd : "miss");
-	if (c->cache_fwd != NULL && strcmp(c->cache_fwd, "stale") == 0 && n > 0 &&
+			 c->rq->cache_fwd != NULL ? c->rq->cache_fwd : "miss");
+	if (c->rq->cache_fwd != NULL && strcmp(c->rq->cache_fwd, "stale") == 0 && n > 0 &&
 	    (size_t)n < cslen)
 		n += snprintf(cache_status + n, cslen - (size_t)n, "; fwd-status=%d", status);
 	if (store && n > 0 && (size_t)n < cslen)
@@ -980,7 +981,7 @@ static bool same_vary(const struct http_field *a, size_t na, const struct http_f
 	return names_equal(an, x, bn, y);
 }
 
-/* Update the stored entry from a 304 (c->res holds the 304's fields).
+/* Update the stored entry from a 304 (c->rq->res holds the 304's fields).
  * Returns false when the 304 changes what the response varies on: the
  * record's key was made for the old Vary, so it must not be kept (the
  * caller serves this client, then deletes the record). */
@@ -990,11 +991,11 @@ static bool merge_304(struct conn *c)
 	struct cache_object obj;
 	struct cache_read *rd = NULL;
 	bool keep_record = true;
-	if (get_checked(c, c->cache_vkey, &c->cache_vid, &obj, &rd) != 1)
+	if (get_checked(c, c->rq->cache_vkey, &c->rq->cache_vid, &obj, &rd) != 1)
 		return true;
-	/* The 304's fields are c->res; the stored ones are parsed into a
+	/* The 304's fields are c->rq->res; the stored ones are parsed into a
 	 * separate array. */
-	size_t cap = c->res.fields_cap;
+	size_t cap = c->rq->res.fields_cap;
 	struct http_field *sf = calloc(cap, sizeof(*sf));
 	bool *keep_stored = calloc(cap, sizeof(bool));
 	bool *use_new = calloc(cap, sizeof(bool));
@@ -1004,44 +1005,44 @@ static bool merge_304(struct conn *c)
 	if (sf == NULL || keep_stored == NULL || use_new == NULL || head == NULL ||
 	    http_parse_response(obj.head, obj.head_len, &stored, &lim) != (ssize_t)obj.head_len)
 		goto out;
-	if (http_field_find(c->res.fields, c->res.nfields, "vary") != NULL &&
-	    !same_vary(stored.fields, stored.nfields, c->res.fields, c->res.nfields)) {
+	if (http_field_find(c->rq->res.fields, c->rq->res.nfields, "vary") != NULL &&
+	    !same_vary(stored.fields, stored.nfields, c->rq->res.fields, c->rq->res.nfields)) {
 		/* RFC 9111 §4.1: the record answers the requests its key was
 		 * made for, which knew only the old Vary */
 		keep_record = false;
 		goto out;
 	}
-	cache_merge_304(stored.fields, stored.nfields, c->res.fields, c->res.nfields, keep_stored,
+	cache_merge_304(stored.fields, stored.nfields, c->rq->res.fields, c->rq->res.nfields, keep_stored,
 			use_new);
 	size_t merged = 0;
 	/* the 304's cookies are its client's (conn_cache_response), not the store's */
-	for (size_t j = 0; j < c->res.nfields; j++)
-		if (cookie_field(c->res.fields[j].name))
+	for (size_t j = 0; j < c->rq->res.nfields; j++)
+		if (cookie_field(c->rq->res.fields[j].name))
 			use_new[j] = false;
 	for (size_t i = 0; i < stored.nfields; i++)
 		merged += keep_stored[i];
-	for (size_t j = 0; j < c->res.nfields; j++)
+	for (size_t j = 0; j < c->rq->res.nfields; j++)
 		merged += use_new[j];
 	if (merged > cap) {
 		/* more fields than a stored head may hold (parse_stored): keep
 		 * the stored response as it is; it was validated all the same */
-		log_debug("304 for %s: merged head of %zu fields not stored", c->cache_uri, merged);
+		log_debug("304 for %s: merged head of %zu fields not stored", c->rq->cache_uri, merged);
 		goto out;
 	}
 	head_status(head, stored.status, stored.reason);
 	head_fields(head, sf, stored.nfields, keep_stored, -1);
-	head_fields(head, c->res.fields, c->res.nfields, use_new, -1);
+	head_fields(head, c->rq->res.fields, c->rq->res.nfields, use_new, -1);
 	head_end(head, false);
 	struct cache_object upd = {
 		.flags = 0,
-		.request_time = c->cache_req_time,
+		.request_time = c->rq->cache_req_time,
 		.response_time = time(NULL),
 		.head = (const char *)evbuffer_pullup(head, -1),
 		.head_len = evbuffer_get_length(head),
 		.body = obj.body,
 		.body_len = obj.body_len,
-		.ident = c->cache_vid.p,
-		.ident_len = c->cache_vid.len,
+		.ident = c->rq->cache_vid.p,
+		.ident_len = c->rq->cache_vid.len,
 	};
 	/* The body is still in the map: copy it before the read ends. */
 	char *body = upd.body_len > 0 ? malloc(upd.body_len) : NULL;
@@ -1052,7 +1053,7 @@ static bool merge_304(struct conn *c)
 	upd.body = body;
 	cache_release(rd);
 	rd = NULL;
-	cache_put(store, c->cache_vkey, &upd);
+	cache_put(store, c->rq->cache_vkey, &upd);
 	free(body);
 out:
 	if (rd != NULL)
@@ -1076,20 +1077,20 @@ void conn_cache_finish(struct conn *c, bool complete)
 /* Store the response when it is complete and was chosen for storing. */
 static void store_response(struct conn *c, bool complete)
 {
-	if (!c->cache_stored)
+	if (!c->rq->cache_stored)
 		return;
-	c->cache_stored = false;
-	struct evbuffer *tee = c->sbody.tee;
-	c->sbody.tee = NULL;
+	c->rq->cache_stored = false;
+	struct evbuffer *tee = c->rq->sbody.tee;
+	c->rq->sbody.tee = NULL;
 	struct cache *store = c->w->cache;
-	if (store == NULL || !complete || c->cache_head == NULL ||
-	    (tee == NULL && c->res.status != 204)) {
+	if (store == NULL || !complete || c->rq->cache_head == NULL ||
+	    (tee == NULL && c->rq->res.status != 204)) {
 		/* truncated, failed or too large: never stored */
 		if (tee != NULL)
 			evbuffer_free(tee);
 		return;
 	}
-	if (c->cache_marker != NULL && !settle_generation(c)) {
+	if (c->rq->cache_marker != NULL && !settle_generation(c)) {
 		if (tee != NULL)
 			evbuffer_free(tee);
 		return;
@@ -1097,41 +1098,41 @@ static void store_response(struct conn *c, bool complete)
 	size_t blen = tee != NULL ? evbuffer_get_length(tee) : 0;
 	struct cache_object obj = {
 		.flags = 0,
-		.request_time = c->cache_req_time,
-		.response_time = c->cache_response_time,
-		.head = (const char *)evbuffer_pullup(c->cache_head, -1),
-		.head_len = evbuffer_get_length(c->cache_head),
+		.request_time = c->rq->cache_req_time,
+		.response_time = c->rq->cache_response_time,
+		.head = (const char *)evbuffer_pullup(c->rq->cache_head, -1),
+		.head_len = evbuffer_get_length(c->rq->cache_head),
 		.body = blen > 0 ? (const char *)evbuffer_pullup(tee, -1) : "",
 		.body_len = blen,
-		.ident = c->cache_vid.p,
-		.ident_len = c->cache_vid.len,
+		.ident = c->rq->cache_vid.p,
+		.ident_len = c->rq->cache_vid.len,
 	};
-	if (cache_put(store, c->cache_vkey, &obj) == 1 && c->cache_marker != NULL) {
+	if (cache_put(store, c->rq->cache_vkey, &obj) == 1 && c->rq->cache_marker != NULL) {
 		struct cache_object m = {
 			.flags = CACHE_VARY,
 			.request_time = obj.request_time,
 			.response_time = obj.response_time,
-			.head = c->cache_marker,
-			.head_len = strlen(c->cache_marker),
+			.head = c->rq->cache_marker,
+			.head_len = strlen(c->rq->cache_marker),
 			.body = "",
 			.body_len = 0,
-			.ident = c->cache_id.p,
-			.ident_len = c->cache_id.len,
+			.ident = c->rq->cache_id.p,
+			.ident_len = c->rq->cache_id.len,
 		};
-		cache_put(store, c->cache_key, &m);
+		cache_put(store, c->rq->cache_key, &m);
 	}
-	evbuffer_drain(c->cache_head, evbuffer_get_length(c->cache_head));
+	evbuffer_drain(c->rq->cache_head, evbuffer_get_length(c->rq->cache_head));
 	if (tee != NULL)
 		evbuffer_free(tee);
 }
 
 bool conn_cache_upstream_failed(struct conn *c, int status)
 {
-	if (c->w->cache == NULL || !c->cache_on || !c->cache_stale_if_error)
+	if (c->w->cache == NULL || !c->rq->cache_on || !c->rq->cache_stale_if_error)
 		return false;
 	if (!serve_again(c, false, status, NULL))
 		return false;
-	c->outcome = "STALE";
+	c->rq->outcome = "STALE";
 	conn_done(c);
 	return true;
 }
@@ -1149,22 +1150,22 @@ void conn_cache_purge(struct conn *c)
 		return;
 	}
 	uint8_t key[CACHE_KEY_LEN];
-	if (!primary_key_of(&c->target, key)) {
+	if (!primary_key_of(&c->rq->target, key)) {
 		conn_fail(c, 500, "proxy_internal_error", "out of memory");
 		return;
 	}
 	int r = cache_delete(w->cache, key);
 	struct evbuffer *out = bufferevent_get_output(c->cbev);
 	size_t before = evbuffer_get_length(out);
-	c->status = r == 1 ? 200 : 404;
-	head_status_str(out, c->status, r == 1 ? "OK" : "Not Found");
+	c->rq->status = r == 1 ? 200 : 404;
+	head_status_str(out, c->rq->status, r == 1 ? "OK" : "Not Found");
 	head_framing(out, HTTP_BODY_LENGTH, 0);
-	head_via(out, c->req.minor, w->cfg->via);
-	head_end(out, !(c->client_keepalive && c->rbody.done));
-	if (!c->rbody.done)
+	head_via(out, c->rq->req.minor, w->cfg->via);
+	head_end(out, !(c->client_keepalive && c->rq->rbody.done));
+	if (!c->rq->rbody.done)
 		c->client_keepalive = false;
-	c->bytes_out += evbuffer_get_length(out) - before;
-	c->outcome = r == 1 ? "PURGED" : "OK";
+	c->rq->bytes_out += evbuffer_get_length(out) - before;
+	c->rq->outcome = r == 1 ? "PURGED" : "OK";
 	conn_done(c);
 }
 
@@ -1182,20 +1183,20 @@ int conn_cache_purge_url(struct cache *store, const char *url)
 
 void conn_cache_wait_end(struct conn *c)
 {
-	if (c->inflight != NULL && c->inflight->leader != c)
+	if (c->rq->inflight != NULL && c->rq->inflight->leader != c)
 		inflight_leave(c);
 }
 
 void conn_cache_free(struct conn *c)
 {
-	free(c->cache_uri);
-	free(c->cache_marker);
-	free(c->cache_ctype);
-	free(c->cache_validators);
-	c->cache_uri = c->cache_marker = c->cache_ctype = c->cache_validators = NULL;
-	cache_ident_free(&c->cache_id);
-	cache_ident_free(&c->cache_vid);
-	if (c->cache_head != NULL)
-		evbuffer_free(c->cache_head);
-	c->cache_head = NULL;
+	free(c->rq->cache_uri);
+	free(c->rq->cache_marker);
+	free(c->rq->cache_ctype);
+	free(c->rq->cache_validators);
+	c->rq->cache_uri = c->rq->cache_marker = c->rq->cache_ctype = c->rq->cache_validators = NULL;
+	cache_ident_free(&c->rq->cache_id);
+	cache_ident_free(&c->rq->cache_vid);
+	if (c->rq->cache_head != NULL)
+		evbuffer_free(c->rq->cache_head);
+	c->rq->cache_head = NULL;
 }

@@ -212,10 +212,10 @@ void tunnel_free(struct conn *c)
 	struct tunnel *t = c->tunnel;
 	if (t == NULL)
 		return;
-	if (c->outcome == NULL) {
-		c->outcome = c->status == 101 ? "OK" : "TUNNEL";
-		c->bytes_in += t->up.bytes;
-		c->bytes_out += t->down.bytes;
+	if (c->rq->outcome == NULL) {
+		c->rq->outcome = c->rq->status == 101 ? "OK" : "TUNNEL";
+		c->rq->bytes_in += t->up.bytes;
+		c->rq->bytes_out += t->down.bytes;
 		conn_log_access(c);
 	}
 	metrics_tunnel(c->w->metrics, -1);

@@ -325,10 +325,13 @@ static uint64_t fingerprint(void)
 		h = mix(h, (uintptr_t)c);
 		h = mix(h, (uint64_t)c->state);
 		h = mix(h, c->tunnel != NULL);
-		h = mix(h, c->rbody.total);
-		h = mix(h, c->sbody.total);
-		h = mix(h, c->bytes_in);
-		h = mix(h, c->bytes_out);
+		h = mix(h, c->rq != NULL);
+		if (c->rq != NULL) {
+			h = mix(h, c->rq->rbody.total);
+			h = mix(h, c->rq->sbody.total);
+			h = mix(h, c->rq->bytes_in);
+			h = mix(h, c->rq->bytes_out);
+		}
 		h = mix(h, (uintptr_t)c->ubev);
 		h = mix(h, (uintptr_t)c->ureq);
 		if (c->cbev != NULL) {
