@@ -8,6 +8,12 @@
 #   (c) curl: a 64 MiB object over HTTPS through N parallel CONNECT tunnels
 #   (d) wrk: cache hit of a 1 KiB object (max-age=3600) over keep-alive
 #   (e) wrk: cache hit of a 64 KiB object (max-age=3600) over keep-alive
+#   (m) idle memory: BENCH_IDLE_CONNS (5000) client connections, one
+#       complete keep-alive request on each (the 1 KiB no-store object),
+#       then all held open and idle (bench/idle_conns.py); the server's
+#       memory (Pss from /proc/PID/smaps_rollup, summed over the server's
+#       processes: master + workers) before and with them open gives
+#       KiB per idle connection
 # against each of them, and optionally (not in the default set)
 #   (f) hopcache only: (a) with policy off, then with basic auth and a
 #       1,000,000-entry domain_file rule loaded (a second hopcache instance)
@@ -28,6 +34,9 @@
 #
 # Environment (all optional):
 #   HOPCACHE                path to the hopcache binary (default: src/hopcache)
+#   HOPCACHE_BASELINE       path to a second hopcache binary (unset: none); when
+#                           set, it runs too, as server "hopcache-base" (same INI,
+#                           own port), in every scenario -- before/after in one run
 #   BENCH_DURATION          wrk duration per run, e.g. 10s, 30s, 1m (default 10s)
 #   BENCH_CONNS             wrk connections (default 50)
 #   BENCH_THREADS           wrk threads (default 1, see below)
@@ -35,8 +44,15 @@
 #   BENCH_CONNECT_PARALLEL  parallel tunnels in (c) (default 4)
 #   BENCH_CONNECT_ROUNDS    rounds of parallel downloads in (c) (default 3)
 #   BENCH_BIG_MIB           size of the (c) object in MiB (default 64)
-#   BENCH_SERVERS           subset of "direct hopcache squid tinyproxy"
-#   BENCH_SCENARIOS         subset of "a b c d e f g" (default: "a b c d e")
+#   BENCH_SERVERS           subset of "direct hopcache hopcache-base squid tinyproxy"
+#                           (hopcache-base: only with HOPCACHE_BASELINE, added
+#                           after hopcache by default when that is set)
+#   BENCH_SCENARIOS         subset of "a b c d e m f g" (default: "a b c d e m")
+#   BENCH_IDLE_CONNS        idle client connections in (m) (default 5000)
+#   BENCH_IDLE_INFLIGHT     (m): connections opened / awaiting their response
+#                           at a time (default 16)
+#   BENCH_IDLE_SETTLE       (m): seconds between the last response and the
+#                           measurement (default 2)
 #   BENCH_POLICY_DOMAINS    entries in the (f) domain list (default 1000000)
 #   BENCH_ACCESS_LOG        1: proxies write access logs (temp dir); default 0
 #   BENCH_ORIGIN_ACCESS_LOG 1: nginx writes an access log (temp dir); default 0
@@ -60,8 +76,16 @@ WRK_TIMEOUT=${BENCH_WRK_TIMEOUT:-2s}
 CONNECT_PAR=${BENCH_CONNECT_PARALLEL:-4}
 CONNECT_ROUNDS=${BENCH_CONNECT_ROUNDS:-3}
 BIG_MIB=${BENCH_BIG_MIB:-64}
-SERVERS=${BENCH_SERVERS:-direct hopcache squid tinyproxy}
-SCENARIOS=${BENCH_SCENARIOS:-a b c d e}
+HOPCACHE_BASELINE=${HOPCACHE_BASELINE:-}
+if [[ -n $HOPCACHE_BASELINE ]]; then
+    SERVERS=${BENCH_SERVERS:-direct hopcache hopcache-base squid tinyproxy}
+else
+    SERVERS=${BENCH_SERVERS:-direct hopcache squid tinyproxy}
+fi
+SCENARIOS=${BENCH_SCENARIOS:-a b c d e m}
+IDLE_CONNS=${BENCH_IDLE_CONNS:-5000}
+IDLE_INFLIGHT=${BENCH_IDLE_INFLIGHT:-16}
+IDLE_SETTLE=${BENCH_IDLE_SETTLE:-2}
 POLICY_DOMAINS=${BENCH_POLICY_DOMAINS:-1000000}
 ACCESS_LOG=${BENCH_ACCESS_LOG:-0}
 ORIGIN_ACCESS_LOG=${BENCH_ORIGIN_ACCESS_LOG:-0}
@@ -87,6 +111,8 @@ DUR_S=$(duration_secs "$DURATION")
 [[ $DUR_S =~ ^[0-9]+$ ]] || die "BENCH_DURATION '$DURATION' not understood (use e.g. 10s, 1m)"
 [[ $CONNS =~ ^[0-9]+$ && $CONNECT_PAR =~ ^[0-9]+$ && $CONNECT_ROUNDS =~ ^[0-9]+$ && $BIG_MIB =~ ^[0-9]+$ && $POLICY_DOMAINS =~ ^[0-9]+$ ]] \
     || die "BENCH_CONNS / BENCH_CONNECT_* / BENCH_BIG_MIB / BENCH_POLICY_DOMAINS must be integers"
+[[ $IDLE_CONNS =~ ^[1-9][0-9]*$ && $IDLE_INFLIGHT =~ ^[1-9][0-9]*$ && $IDLE_SETTLE =~ ^[0-9]+$ ]] \
+    || die "BENCH_IDLE_CONNS / BENCH_IDLE_INFLIGHT must be positive integers, BENCH_IDLE_SETTLE an integer"
 
 # ---------------------------------------------------------------- cleanup --
 
@@ -138,10 +164,11 @@ log "temp dir $WORK"
 
 # Free loopback ports picked by the kernel (all bound at once so they are
 # distinct, then released for the servers to take).
-read -r ORIGIN_PORT TLS_PORT HOP_PORT SQUID_PORT TINY_PORT HOP_POLICY_PORT HOP_NOTIX_PORT < <(python3 - <<'EOF'
+read -r ORIGIN_PORT TLS_PORT HOP_PORT SQUID_PORT TINY_PORT HOP_POLICY_PORT HOP_NOTIX_PORT \
+    BASE_PORT BASE_POLICY_PORT BASE_NOTIX_PORT < <(python3 - <<'EOF'
 import socket
 socks = []
-for _ in range(7):
+for _ in range(10):
     s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     s.bind(("127.0.0.1", 0))
     socks.append(s)
@@ -150,7 +177,29 @@ for s in socks:
     s.close()
 EOF
 )
-log "ports: origin=$ORIGIN_PORT tls=$TLS_PORT hopcache=$HOP_PORT squid=$SQUID_PORT tinyproxy=$TINY_PORT"
+log "ports: origin=$ORIGIN_PORT tls=$TLS_PORT hopcache=$HOP_PORT squid=$SQUID_PORT tinyproxy=$TINY_PORT$([[ -n $HOPCACHE_BASELINE ]] && echo " hopcache-base=$BASE_PORT")"
+
+# (m) holds BENCH_IDLE_CONNS connections open at once: the client and every
+# server (started below, they inherit the limit) need that many descriptors
+# plus their own. Raise the soft limit towards the hard one if needed.
+WANT_IDLE=0
+[[ " $SCENARIOS " == *" m "* ]] && WANT_IDLE=1
+IDLE_FD_NOTE=""
+if [[ $WANT_IDLE == 1 ]]; then
+    fd_need=$((IDLE_CONNS + IDLE_INFLIGHT + 1024))
+    fd_soft=$(ulimit -Sn) fd_hard=$(ulimit -Hn)
+    if [[ $fd_soft != unlimited ]] && ((fd_soft < fd_need)); then
+        fd_want=$fd_need
+        [[ $fd_hard != unlimited ]] && ((fd_hard < fd_want)) && fd_want=$fd_hard
+        ulimit -Sn "$fd_want" 2>/dev/null || true
+        log "RLIMIT_NOFILE: soft limit $fd_soft -> $(ulimit -Sn) (hard $fd_hard) for (m)"
+    fi
+    fd_soft=$(ulimit -Sn)
+    if [[ $fd_soft != unlimited ]] && ((fd_soft < IDLE_CONNS + 64)); then
+        IDLE_FD_NOTE="RLIMIT_NOFILE is only $fd_soft (hard $fd_hard): too low for $IDLE_CONNS connections; lower BENCH_IDLE_CONNS or raise the hard limit"
+        log "warning: $IDLE_FD_NOTE"
+    fi
+fi
 
 BIG_NAME="${BIG_MIB}m"
 BIG_BYTES=$((BIG_MIB * 1024 * 1024))
@@ -206,6 +255,7 @@ render() {  # render TEMPLATE OUT KEY=VALUE...
 declare -A PID_OF=() PORT_OF=() NOTE_OF=()
 PORT_OF[direct]=$ORIGIN_PORT
 PORT_OF[hopcache]=$HOP_PORT
+PORT_OF[hopcache-base]=$BASE_PORT
 PORT_OF[squid]=$SQUID_PORT
 PORT_OF[tinyproxy]=$TINY_PORT
 
@@ -230,72 +280,108 @@ fi
 log "nginx origin up (pid ${PID_OF[nginx]})"
 
 # --- hopcache --------------------------------------------------------------
-start_hopcache() {
-    if [[ ! -x $HOPCACHE ]]; then
-        NOTE_OF[hopcache]="skipped: $HOPCACHE not found (build it first, or set HOPCACHE)"
+# Two instances at most: "hopcache" ($HOPCACHE) and, with HOPCACHE_BASELINE
+# set, "hopcache-base" (that binary, the same INI on its own port, own logs
+# and cache dir). Everything a scenario needs of an instance is in these
+# maps, keyed by the instance's name.
+declare -A BIN_OF=([hopcache]=$HOPCACHE [hopcache-base]=$HOPCACHE_BASELINE)
+declare -A INI_OF=() HAS_TLS_OF=() TLS_PORT_OF=() TLS_NOTE_OF=()
+declare -A POLICY_PORT_OF=([hopcache]=$HOP_POLICY_PORT [hopcache-base]=$BASE_POLICY_PORT)
+declare -A NOTIX_PORT_OF=([hopcache]=$HOP_NOTIX_PORT [hopcache-base]=$BASE_NOTIX_PORT)
+is_hopcache() { [[ $1 == hopcache || $1 == hopcache-base ]]; }
+line_tag() { [[ $1 == hopcache ]] || printf '[%s] ' "$1"; }   # prefix of report lines about an instance
+
+start_hopcache() {  # start_hopcache NAME (hopcache | hopcache-base)
+    local h=$1 bin=${BIN_OF[$1]} dir="$WORK/$1"
+    mkdir -p "$dir"
+    INI_OF[$h]="$dir/hopcache.ini"
+    HAS_TLS_OF[$h]=0 TLS_PORT_OF[$h]="" TLS_NOTE_OF[$h]=""
+    if [[ -z $bin ]]; then
+        NOTE_OF[$h]="skipped: HOPCACHE_BASELINE is not set"
         return 1
     fi
-    write_hopcache_ini() {  # write_hopcache_ini WITH_CACHE(0|1) WITH_TLS(0|1)
+    if [[ ! -x $bin ]]; then
+        if [[ $h == hopcache ]]; then
+            NOTE_OF[$h]="skipped: $bin not found (build it first, or set HOPCACHE)"
+        else
+            NOTE_OF[$h]="skipped: HOPCACHE_BASELINE $bin not found"
+        fi
+        return 1
+    fi
+    write_hopcache_ini() {  # write_hopcache_ini NAME WITH_CACHE(0|1) WITH_TLS(0|1) WITH_LIMITS(0|1)
         {
-            printf '[proxy]\nlisten = 127.0.0.1:%s\nworkers = 1\nconnect_ports = 1-65535\n' "$HOP_PORT"
+            printf '[proxy]\nlisten = 127.0.0.1:%s\nworkers = 1\nconnect_ports = 1-65535\n' "${PORT_OF[$1]}"
             # the origin is on loopback, which the policy refuses by default
             printf '[acl]\nprivate_destinations = allow\n'
-            printf '[log]\nerror = %s\n' "$WORK/hopcache/error.log"
-            if [[ $ACCESS_LOG == 1 ]]; then printf 'access = %s\n' "$WORK/hopcache/access.log"; fi
-            if [[ $1 == 1 ]]; then
+            printf '[log]\nerror = %s\n' "$WORK/$1/error.log"
+            if [[ $ACCESS_LOG == 1 ]]; then printf 'access = %s\n' "$WORK/$1/access.log"; fi
+            if [[ $2 == 1 ]]; then
                 # The LMDB store lives in the temp dir too (removed on exit).
                 printf '[cache]\nenabled = yes\ndir = %s\nsize = 256M\nmax_object_size = 16M\n' \
-                    "$WORK/hopcache-cache"
+                    "$WORK/$1-cache"
             fi
-            if [[ $2 == 1 ]]; then
+            if [[ $3 == 1 ]]; then
                 # (g): the HTTPS proxy port, on a port the kernel picks
                 # (read back from the master's "listening for TLS on" line).
                 printf '[tls]\nlisten = 127.0.0.1:0\ncertificate = %s\nprivate_key = %s\n' \
                     "$WORK/hopcache-tls/cert.pem" "$WORK/hopcache-tls/key.pem"
             fi
-        } > "$WORK/hopcache/hopcache.ini"
+            if [[ $4 == 1 ]]; then
+                # (m): room for BENCH_IDLE_CONNS clients (default limit 4096)
+                printf '[limits]\nmax_connections = %s\n' "$((IDLE_CONNS + 1024))"
+            fi
+        } > "${INI_OF[$1]}"
     }
     # A hopcache without the cache rejects the [cache] section: run it
     # without (the cache-hit scenarios then show it serving misses); one
     # without the HTTPS port rejects [tls]: run it without ((g) then fails).
-    # The first combination `hopcache -t` accepts wins.
-    local combo with_cache with_tls ok=0
-    : >"$WORK/hopcache/configtest.log"
-    for combo in "1 $WANT_TLS" "0 $WANT_TLS" "1 0" "0 0"; do
-        read -r with_cache with_tls <<<"$combo"
-        write_hopcache_ini "$with_cache" "$with_tls"
-        if "$HOPCACHE" -t -c "$WORK/hopcache/hopcache.ini" >>"$WORK/hopcache/configtest.log" 2>&1; then
-            ok=1
-            break
-        fi
+    # The first combination `hopcache -t` accepts wins ([limits] for (m)
+    # is dropped last).
+    local combo with_cache with_tls with_limits ok=0
+    local -a limit_opts=(0)
+    [[ $WANT_IDLE == 1 ]] && limit_opts=(1 0)
+    : >"$dir/configtest.log"
+    for with_limits in "${limit_opts[@]}"; do
+        for combo in "1 $WANT_TLS" "0 $WANT_TLS" "1 0" "0 0"; do
+            read -r with_cache with_tls <<<"$combo"
+            write_hopcache_ini "$h" "$with_cache" "$with_tls" "$with_limits"
+            if "$bin" -t -c "${INI_OF[$h]}" >>"$dir/configtest.log" 2>&1; then
+                ok=1
+                break 2
+            fi
+        done
     done
     if [[ $ok == 0 ]]; then
-        with_cache=1 with_tls=$WANT_TLS
-        write_hopcache_ini 1 "$WANT_TLS"   # let the start-up below fail with its reason
+        with_cache=1 with_tls=$WANT_TLS with_limits=$WANT_IDLE
+        write_hopcache_ini "$h" 1 "$WANT_TLS" "$WANT_IDLE"   # let the start-up below fail with its reason
     fi
-    HOP_HAS_TLS=$with_tls
+    HAS_TLS_OF[$h]=$with_tls
     if [[ $with_cache == 0 ]]; then
-        NOTE_OF[hopcache]="config with [cache] rejected, running without the cache: $(head -n 1 "$WORK/hopcache/configtest.log")"
-        log "hopcache: ${NOTE_OF[hopcache]}"
+        NOTE_OF[$h]="config with [cache] rejected, running without the cache: $(head -n 1 "$dir/configtest.log")"
+        log "$h: ${NOTE_OF[$h]}"
+    fi
+    if [[ $WANT_IDLE == 1 && $with_limits == 0 ]]; then
+        NOTE_OF[$h]="${NOTE_OF[$h]:+${NOTE_OF[$h]}; }config with [limits] max_connections rejected, (m) runs with the default limit: $(head -n 1 "$dir/configtest.log")"
+        log "$h: ${NOTE_OF[$h]}"
     fi
     if [[ $WANT_TLS == 1 && $with_tls == 0 ]]; then
-        HOP_TLS_NOTE="config with [tls] rejected, running without the HTTPS port: $(head -n 1 "$WORK/hopcache/configtest.log")"
-        log "hopcache: $HOP_TLS_NOTE"
+        TLS_NOTE_OF[$h]="config with [tls] rejected, running without the HTTPS port: $(head -n 1 "$dir/configtest.log")"
+        log "$h: ${TLS_NOTE_OF[$h]}"
     fi
-    "$HOPCACHE" -f -c "$WORK/hopcache/hopcache.ini" >"$WORK/hopcache/stdout.log" 2>&1 &
-    PID_OF[hopcache]=$!
-    STARTED+=("${PID_OF[hopcache]}")
-    if ! wait_port "$HOP_PORT" "${PID_OF[hopcache]}" hopcache; then
-        tail -n 20 "$WORK/hopcache/error.log" "$WORK/hopcache/stdout.log" >&2 2>/dev/null || true
-        NOTE_OF[hopcache]="skipped: hopcache did not start (see its error log)"
+    "$bin" -f -c "${INI_OF[$h]}" >"$dir/stdout.log" 2>&1 &
+    PID_OF[$h]=$!
+    STARTED+=("${PID_OF[$h]}")
+    if ! wait_port "${PORT_OF[$h]}" "${PID_OF[$h]}" "$h"; then
+        tail -n 20 "$dir/error.log" "$dir/stdout.log" >&2 2>/dev/null || true
+        NOTE_OF[$h]="skipped: $h did not start (see its error log)"
         return 1
     fi
-    if [[ $HOP_HAS_TLS == 1 ]]; then
-        if HOP_TLS_PORT=$(tls_port_from_log "${PID_OF[hopcache]}" "$WORK/hopcache"); then
-            log "hopcache HTTPS proxy port: 127.0.0.1:$HOP_TLS_PORT"
+    if [[ ${HAS_TLS_OF[$h]} == 1 ]]; then
+        if TLS_PORT_OF[$h]=$(tls_port_from_log "${PID_OF[$h]}" "$dir"); then
+            log "$h HTTPS proxy port: 127.0.0.1:${TLS_PORT_OF[$h]}"
         else
-            HOP_TLS_NOTE="no 'listening for TLS on 127.0.0.1:PORT' in hopcache's log within 15 s"
-            log "hopcache: $HOP_TLS_NOTE"
+            TLS_NOTE_OF[$h]="no 'listening for TLS on 127.0.0.1:PORT' in $h's log within 15 s"
+            log "$h: ${TLS_NOTE_OF[$h]}"
         fi
     fi
 }
@@ -313,9 +399,6 @@ tls_port_from_log() {  # tls_port_from_log PID DIR -> prints PORT; 1 if none wit
     done
     return 1
 }
-HOP_HAS_TLS=0
-HOP_TLS_PORT=""
-HOP_TLS_NOTE=""
 
 # --- squid -----------------------------------------------------------------
 start_squid() {
@@ -380,8 +463,17 @@ declare -a ACTIVE=()
 for s in $SERVERS; do
     case $s in
         direct) ACTIVE+=(direct) ;;
-        hopcache|squid|tinyproxy)
-            if "start_$s"; then
+        hopcache|hopcache-base|squid|tinyproxy)
+            if [[ $s == hopcache-base ]] && [[ -z $HOPCACHE_BASELINE ]]; then
+                die "hopcache-base in BENCH_SERVERS needs HOPCACHE_BASELINE (the baseline binary)"
+            fi
+            up=0
+            if is_hopcache "$s"; then
+                start_hopcache "$s" && up=1
+            else
+                "start_$s" && up=1
+            fi
+            if [[ $up == 1 ]]; then
                 ACTIVE+=("$s")
                 log "$s up (pid ${PID_OF[$s]}, port ${PORT_OF[$s]})"
             else
@@ -435,6 +527,8 @@ mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
 #   squid -N, tinyproxy: the process itself (both are single processes;
 #   children, if any, are included in the max)
 # The detail also gives each process's peak RSS (VmHWM) since start.
+# With a second argument "nomax" (used by (m), whose thousands of held
+# connections are not "the load"), RSS_MAX and RSS_DETAIL are left alone.
 declare -A RSS_OF=() RSS_MAX=() RSS_DETAIL=()
 measure_rss() {
     local s=$1 pid=${PID_OF[$1]} k r max=0 detail
@@ -442,7 +536,7 @@ measure_rss() {
     # shellcheck disable=SC2207
     kids=($(descendants "$pid"))
     case $s in
-        hopcache|hopcache+policy|hopcache+notickets|direct)
+        hopcache|hopcache+*|hopcache-base|hopcache-base+*|direct)
             for k in "${kids[@]}"; do
                 r=$(rss_kib "$k"); ((r > max)) && max=$r
             done
@@ -459,6 +553,7 @@ measure_rss() {
             ((${#kids[@]})) && detail+=" (+${#kids[@]} children)" ;;
     esac
     RSS_OF[$s]=$max
+    [[ ${2:-} == nomax ]] && return 0
     RSS_DETAIL[$s]=$detail
     if ((max > ${RSS_MAX[$s]:-0})); then RSS_MAX[$s]=$max; fi
 }
@@ -577,7 +672,7 @@ warm_cache() {  # warm_cache SCENARIO SERVER
     fi
     case $s in
         direct) HIT_OK[$sc:$s]=1; return 0 ;;
-        hopcache) [[ $cs =~ ^[Hh]opcache\;[[:space:]]*hit ]] && HIT_OK[$sc:$s]=1 ;;
+        hopcache|hopcache-base) [[ $cs =~ ^[Hh]opcache\;[[:space:]]*hit ]] && HIT_OK[$sc:$s]=1 ;;
         squid) [[ $xc =~ ^HIT || -n $age ]] && HIT_OK[$sc:$s]=1 ;;
         *) [[ $cs =~ \;[[:space:]]*hit || $xc =~ ^HIT || -n $age ]] && HIT_OK[$sc:$s]=1 ;;
     esac
@@ -602,12 +697,12 @@ warm_cache() {  # warm_cache SCENARIO SERVER
 cache_counters() {  # cache_counters SCENARIO SERVER
     local sc=$1 s=$2 out
     case $s in
-        hopcache)
+        hopcache|hopcache-base)
             sleep 1.1
-            curl -sS --max-time 5 -x "http://127.0.0.1:$HOP_PORT" -A hopcache-bench/flush -o /dev/null \
+            curl -sS --max-time 5 -x "http://127.0.0.1:${PORT_OF[$s]}" -A hopcache-bench/flush -o /dev/null \
                 "http://127.0.0.1:$ORIGIN_PORT${PATH_OF[$sc]}" 2>/dev/null || true
             sleep 0.1
-            out=$(timeout 10 "$HOPCACHE" --cache-stats -c "$WORK/hopcache/hopcache.ini" 2>/dev/null || true)
+            out=$(timeout 10 "${BIN_OF[$s]}" --cache-stats -c "${INI_OF[$s]}" 2>/dev/null || true)
             awk '
                 { line = tolower($0) }
                 match(line, /(^|[^a-z])hits[ \t]*[:=]?[ \t]*[0-9]+/) { s = substr(line, RSTART, RLENGTH); gsub(/[^0-9]/, "", s); h = s }
@@ -675,34 +770,42 @@ run_connect() {  # run_connect SERVER -- scenario (c)
 # exit). The second instance is stopped by PID afterwards.
 declare -a POLICY_LINES=()
 POLICY_FAILED=""
+POLICY_FAILS=0
 
-policy_ratio() {
-    local off=${RATE[f:hopcache]:-} on=${RATE[f:hopcache+policy]:-}
+policy_ratio() {  # policy_ratio INSTANCE (hopcache | hopcache-base)
+    local off=${RATE[f:$1]:-} on=${RATE[f:$1+policy]:-}
     if [[ -z $off || -z $on ]]; then echo "n/a"; return; fi
     awk -v a="$off" -v b="$on" 'BEGIN { if (a > 0) printf "%.2f", b / a; else print "n/a" }'
 }
 
-policy_fail() {
+policy_fail() {  # policy_fail INSTANCE MESSAGE...
+    local h=$1
+    shift
     POLICY_FAILED=$*
-    log "error: (f) $*"
-    POLICY_LINES+=("FAIL: $*")
+    [[ $h == hopcache ]] || POLICY_FAILED="$h: $*"
+    POLICY_FAILS=$((POLICY_FAILS + 1))
+    log "error: (f) $POLICY_FAILED"
+    POLICY_LINES+=("$(line_tag "$h")FAIL: $*")
 }
 
 now_s() { date +%s.%N; }
 elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }
 
-run_policy() {
-    if [[ " ${ACTIVE[*]} " != *" hopcache "* ]]; then
-        log "(f) skipped: hopcache is not running"
-        POLICY_LINES+=("skipped: hopcache is not running (${NOTE_OF[hopcache]:-not in BENCH_SERVERS})")
+run_policy() {  # run_policy INSTANCE (hopcache | hopcache-base)
+    local h=$1 tag
+    tag=$(line_tag "$h")
+    if [[ " ${ACTIVE[*]} " != *" $h "* ]]; then
+        log "(f) skipped: $h is not running"
+        POLICY_LINES+=("${tag}skipped: $h is not running (${NOTE_OF[$h]:-not in BENCH_SERVERS})")
         return 0
     fi
-    local dir="$WORK/hopcache-policy" t0 t1 pw hash auth ini out code
+    local dir="$WORK/$h-policy" t0 t1 pw hash auth ini out code hp=$h+policy bin=${BIN_OF[$h]}
+    local pport=${POLICY_PORT_OF[$h]} fails0=$POLICY_FAILS
     mkdir -p "$dir"
 
     # Credentials: one apr1 user (openssl, no apache2-utils needed).
     pw=$(head -c 12 /dev/urandom | base64 | tr -dc 'A-Za-z0-9' | head -c 12)
-    hash=$(openssl passwd -apr1 "$pw") || { policy_fail "openssl passwd -apr1 failed"; return 0; }
+    hash=$(openssl passwd -apr1 "$pw") || { policy_fail "$h" "openssl passwd -apr1 failed"; return 0; }
     printf 'bench:%s\n' "$hash" > "$dir/htpasswd"
     auth="Basic $(printf 'bench:%s' "$pw" | base64 -w0)"
 
@@ -714,12 +817,12 @@ run_policy() {
     local lines bytes
     lines=$(( $(wc -l < "$dir/blocked.txt") - 1 ))
     bytes=$(stat -c %s "$dir/blocked.txt")
-    log "(f) domain list: $lines entries, $bytes bytes, written in $(elapsed "$t0" "$t1") s"
+    log "(f) $h: domain list: $lines entries, $bytes bytes, written in $(elapsed "$t0" "$t1") s"
 
     # Same INI as the running hopcache (own port, error log and cache dir),
     # with [auth] and the rules added.
     ini="$dir/hopcache.ini"
-    awk -v port="$HOP_POLICY_PORT" -v dir="$dir" -v cachedir="$WORK/hopcache-cache-policy" '
+    awk -v port="$pport" -v dir="$dir" -v cachedir="$WORK/$h-cache-policy" '
         /^\[/ { section = $0 }
         section == "[proxy]" && /^listen = / { print "listen = 127.0.0.1:" port; next }
         /^error = / { print "error = " dir "/error.log"; next }
@@ -727,7 +830,7 @@ run_policy() {
         /^dir = / { print "dir = " cachedir; next }
         { print }
         /^private_destinations = / { print "default = allow"; print "rules = blocklist, office" }
-    ' "$WORK/hopcache/hopcache.ini" > "$ini"
+    ' "${INI_OF[$h]}" > "$ini"
     {
         printf '[auth]\nscheme = basic\nhtpasswd = %s\n' "$dir/htpasswd"
         printf '[rule.blocklist]\ndomain_file = %s\naction = deny\n' "$dir/blocked.txt"
@@ -739,37 +842,37 @@ run_policy() {
     # until its port accepts.
     local t_test t_start
     t0=$(now_s)
-    if ! timeout 60 "$HOPCACHE" -t -c "$ini" >"$dir/configtest.log" 2>&1; then
-        policy_fail "hopcache -t rejects the policy INI: $(head -n 3 "$dir/configtest.log" | tr '\n' ' ')"
+    if ! timeout 60 "$bin" -t -c "$ini" >"$dir/configtest.log" 2>&1; then
+        policy_fail "$h" "hopcache -t rejects the policy INI: $(head -n 3 "$dir/configtest.log" | tr '\n' ' ')"
         return 0
     fi
     t1=$(now_s)
     t_test=$(elapsed "$t0" "$t1")
     # the same -t on the policy-off INI, for comparison
     t0=$(now_s)
-    timeout 60 "$HOPCACHE" -t -c "$WORK/hopcache/hopcache.ini" >/dev/null 2>&1 || true
+    timeout 60 "$bin" -t -c "${INI_OF[$h]}" >/dev/null 2>&1 || true
     t1=$(now_s)
     local t_test_off
     t_test_off=$(elapsed "$t0" "$t1")
-    log "(f) hopcache -t: ${t_test} s with the policy INI, ${t_test_off} s without"
+    log "(f) $h -t: ${t_test} s with the policy INI, ${t_test_off} s without"
 
     t0=$(now_s)
-    "$HOPCACHE" -f -c "$ini" >"$dir/stdout.log" 2>&1 &
-    PID_OF[hopcache+policy]=$!
-    STARTED+=("${PID_OF[hopcache+policy]}")
-    PORT_OF[hopcache+policy]=$HOP_POLICY_PORT
-    if ! wait_port "$HOP_POLICY_PORT" "${PID_OF[hopcache+policy]}" "hopcache (policy)"; then
+    "$bin" -f -c "$ini" >"$dir/stdout.log" 2>&1 &
+    PID_OF[$hp]=$!
+    STARTED+=("${PID_OF[$hp]}")
+    PORT_OF[$hp]=$pport
+    if ! wait_port "$pport" "${PID_OF[$hp]}" "$h (policy)"; then
         tail -n 20 "$dir/error.log" "$dir/stdout.log" >&2 2>/dev/null || true
-        policy_fail "hopcache with the policy INI did not start (see its error log)"
+        policy_fail "$h" "$h with the policy INI did not start (see its error log)"
         return 0
     fi
     t1=$(now_s)
     t_start=$(elapsed "$t0" "$t1")
-    log "(f) hopcache (policy) up (pid ${PID_OF[hopcache+policy]}, port $HOP_POLICY_PORT) after $t_start s"
+    log "(f) $h (policy) up (pid ${PID_OF[$hp]}, port $pport) after $t_start s"
 
     # Enforcement checks (a worker may still be loading: retry the first one
     # briefly until it answers at all).
-    local px=(-x "http://127.0.0.1:$HOP_POLICY_PORT") i checks=""
+    local px=(-x "http://127.0.0.1:$pport") i checks=""
     for ((i = 0; i < 50; i++)); do
         code=$(curl -sS --max-time 5 "${px[@]}" -o /dev/null -w '%{http_code}' \
                "http://127.0.0.1:$ORIGIN_PORT/1k" 2>/dev/null || true)
@@ -777,14 +880,14 @@ run_policy() {
         sleep 0.1
     done
     if [[ $code != 407 ]]; then
-        policy_fail "no credentials: got '$code', want 407 (auth not enforced)"
+        policy_fail "$h" "no credentials: got '$code', want 407 (auth not enforced)"
     else
         checks+="no credentials -> 407; "
     fi
     code=$(curl -sS --max-time 5 "${px[@]}" -U "bench:wrong-$pw" -o /dev/null -w '%{http_code}' \
            "http://127.0.0.1:$ORIGIN_PORT/1k" 2>/dev/null || true)
     if [[ $code != 407 ]]; then
-        policy_fail "wrong password: got '$code', want 407"
+        policy_fail "$h" "wrong password: got '$code', want 407"
     else
         checks+="wrong password -> 407; "
     fi
@@ -792,7 +895,7 @@ run_policy() {
           -w '\nBENCH-RESULT %{http_code}\n' "http://d42.example-block.test/" 2>&1 || true)
     code=$(sed -n 's/^BENCH-RESULT //p' <<<"$out")
     if [[ $code != 403 ]] || ! grep -q 'blocklist' <<<"$out"; then
-        policy_fail "listed domain d42.example-block.test: got '$code'$(grep -q blocklist <<<"$out" || echo ', rule name "blocklist" not in the response'), want 403 naming the rule"
+        policy_fail "$h" "listed domain d42.example-block.test: got '$code'$(grep -q blocklist <<<"$out" || echo ', rule name "blocklist" not in the response'), want 403 naming the rule"
     else
         checks+="d42.example-block.test -> 403 naming 'blocklist'; "
     fi
@@ -800,57 +903,52 @@ run_policy() {
     out=$(curl -sS --max-time 5 "${px[@]}" -H "Proxy-Authorization: $auth" -o /dev/null -w '%{http_code}' \
           "http://x.d$POLICY_DOMAINS.example-block.test/" 2>/dev/null || true)
     if [[ $out != 403 ]]; then
-        policy_fail "subdomain of the last entry (x.d$POLICY_DOMAINS.example-block.test): got '$out', want 403"
+        policy_fail "$h" "subdomain of the last entry (x.d$POLICY_DOMAINS.example-block.test): got '$out', want 403"
     else
         checks+="x.d$POLICY_DOMAINS.example-block.test -> 403; "
     fi
     out=$(curl -sS --max-time 5 "${px[@]}" -H "Proxy-Authorization: $auth" -o /dev/null \
           -w '%{http_code} %{size_download}' "http://127.0.0.1:$ORIGIN_PORT/1k" 2>/dev/null || true)
     if [[ $out != "200 1024" ]]; then
-        policy_fail "with credentials, origin /1k: got '$out', want '200 1024'"
+        policy_fail "$h" "with credentials, origin /1k: got '$out', want '200 1024'"
     else
         checks+="with credentials, origin -> 200 1024"
     fi
-    if [[ -n $POLICY_FAILED ]]; then
-        POLICY_LINES+=("enforcement checks failed: not timed (passed: ${checks:-none})")
+    if ((POLICY_FAILS > fails0)); then
+        POLICY_LINES+=("${tag}enforcement checks failed: not timed (passed: ${checks:-none})")
+        stop_instance "$hp"
         return 0
     fi
-    log "(f) enforcement verified: $checks"
-    measure_rss hopcache+policy
-    local rss_idle=${RSS_OF[hopcache+policy]}
+    log "(f) $h: enforcement verified: $checks"
+    measure_rss "$hp"
+    local rss_idle=${RSS_OF[$hp]}
 
     # (1) policy off: the running hopcache; (2) policy on.
-    run_wrk f hopcache
-    RAN[f:hopcache]=1
-    measure_rss hopcache
-    RSSROW[f:hopcache]=${RSS_OF[hopcache]}
+    run_wrk f "$h"
+    RAN[f:$h]=1
+    measure_rss "$h"
+    RSSROW[f:$h]=${RSS_OF[$h]}
     sleep 1
-    PROXY_AUTH_OF[hopcache+policy]=$auth
-    run_wrk f hopcache+policy
-    RAN[f:hopcache+policy]=1
-    measure_rss hopcache+policy
-    RSSROW[f:hopcache+policy]=${RSS_OF[hopcache+policy]}
+    PROXY_AUTH_OF[$hp]=$auth
+    run_wrk f "$hp"
+    RAN[f:$hp]=1
+    measure_rss "$hp"
+    RSSROW[f:$hp]=${RSS_OF[$hp]}
     local s
-    for s in hopcache hopcache+policy; do
+    for s in "$h" "$hp"; do
         if [[ ${ERRS[f:$s]} != 0 ]]; then
-            policy_fail "$s: ${ERRS[f:$s]} errors during the timed run (${ERRDETAIL[f:$s]})"
+            policy_fail "$h" "$s: ${ERRS[f:$s]} errors during the timed run (${ERRDETAIL[f:$s]})"
         fi
     done
 
-    POLICY_LINES+=("ratio policy on / off: $(policy_ratio) ($(printf '%.0f' "${RATE[f:hopcache+policy]}") / $(printf '%.0f' "${RATE[f:hopcache]}") req/s; p99 ${P99[f:hopcache+policy]} vs ${P99[f:hopcache]})")
-    POLICY_LINES+=("enforcement verified before timing: $checks")
-    POLICY_LINES+=("domain list: $lines entries, $((bytes / 1024)) KiB; hopcache -t: ${t_test} s with it (${t_test_off} s without); start-up until the port accepts: ${t_start} s (hopcache logs no load time)")
-    POLICY_LINES+=("hopcache worker RSS with the list loaded: $(fmt_mib "$rss_idle") MiB before the run, $(fmt_mib "${RSS_OF[hopcache+policy]}") MiB after ($(printf '%s' "${RSS_DETAIL[hopcache+policy]}")); policy off: $(fmt_mib "${RSS_OF[hopcache]}") MiB")
+    POLICY_LINES+=("${tag}ratio policy on / off: $(policy_ratio "$h") ($(printf '%.0f' "${RATE[f:$hp]}") / $(printf '%.0f' "${RATE[f:$h]}") req/s; p99 ${P99[f:$hp]} vs ${P99[f:$h]})")
+    POLICY_LINES+=("${tag}enforcement verified before timing: $checks")
+    POLICY_LINES+=("${tag}domain list: $lines entries, $((bytes / 1024)) KiB; hopcache -t: ${t_test} s with it (${t_test_off} s without); start-up until the port accepts: ${t_start} s (hopcache logs no load time)")
+    POLICY_LINES+=("${tag}hopcache worker RSS with the list loaded: $(fmt_mib "$rss_idle") MiB before the run, $(fmt_mib "${RSS_OF[$hp]}") MiB after ($(printf '%s' "${RSS_DETAIL[$hp]}")); policy off: $(fmt_mib "${RSS_OF[$h]}") MiB")
 
     # Stop the policy instance (and its workers) now, by PID.
-    local pid=${PID_OF[hopcache+policy]} p
-    local -a kill_list=("$pid") keep=()
-    # shellcheck disable=SC2207
-    kill_list+=($(descendants "$pid"))
-    stop_pids "${kill_list[@]}"
-    for p in "${STARTED[@]}"; do [[ $p != "$pid" ]] && keep+=("$p"); done
-    STARTED=("${keep[@]}")
-    log "(f) hopcache (policy) stopped"
+    stop_instance "$hp"
+    log "(f) $h (policy) stopped"
     sleep 1
 }
 
@@ -871,11 +969,16 @@ run_policy() {
 # whether a reconnect resumes. The second instance is stopped by PID after.
 declare -a TLS_LINES=()
 TLS_FAILED=""
+TLS_FAILS=0
 
-tls_fail() {
+tls_fail() {  # tls_fail INSTANCE MESSAGE...
+    local h=$1
+    shift
     TLS_FAILED=$*
-    log "error: (g) $*"
-    TLS_LINES+=("FAIL: $*")
+    [[ $h == hopcache ]] || TLS_FAILED="$h: $*"
+    TLS_FAILS=$((TLS_FAILS + 1))
+    log "error: (g) $TLS_FAILED"
+    TLS_LINES+=("$(line_tag "$h")FAIL: $*")
 }
 
 rps_of() { printf '%.0f' "${RATE[$1]:-0}"; }   # rps_of "scenario:server"
@@ -944,27 +1047,30 @@ stop_instance() {  # stop_instance SERVER -- a hopcache started here, with its w
     STARTED=("${keep[@]}")
 }
 
-run_tls() {
-    if [[ " ${ACTIVE[*]} " != *" hopcache "* ]]; then
-        log "(g) skipped: hopcache is not running"
-        TLS_LINES+=("skipped: hopcache is not running (${NOTE_OF[hopcache]:-not in BENCH_SERVERS})")
+run_tls() {  # run_tls INSTANCE (hopcache | hopcache-base)
+    local h=$1 tag
+    tag=$(line_tag "$h")
+    if [[ " ${ACTIVE[*]} " != *" $h "* ]]; then
+        log "(g) skipped: $h is not running"
+        TLS_LINES+=("${tag}skipped: $h is not running (${NOTE_OF[$h]:-not in BENCH_SERVERS})")
         return 0
     fi
-    if [[ $HOP_HAS_TLS != 1 || -z $HOP_TLS_PORT ]]; then
-        tls_fail "hopcache has no HTTPS proxy port: ${HOP_TLS_NOTE:-unknown reason}"
+    if [[ ${HAS_TLS_OF[$h]} != 1 || -z ${TLS_PORT_OF[$h]} ]]; then
+        tls_fail "$h" "$h has no HTTPS proxy port: ${TLS_NOTE_OF[$h]:-unknown reason}"
         return 0
     fi
-    local out probe probe_nt dir="$WORK/hopcache-notickets" ini nt_port
+    local out probe probe_nt dir="$WORK/$h-notickets" ini nt_port
+    local hn=$h+notickets tport=${TLS_PORT_OF[$h]} pport=${PORT_OF[$h]}
 
     # Check the HTTPS port before anything is timed.
-    out=$(tls_curl "$HOP_TLS_PORT")
+    out=$(tls_curl "$tport")
     if [[ $out != "200 1024" ]]; then
-        tls_fail "curl --proxy https://127.0.0.1:$HOP_TLS_PORT --proxy-insecure http://127.0.0.1:$ORIGIN_PORT/1k: got '$out', want '200 1024'"
+        tls_fail "$h" "curl --proxy https://127.0.0.1:$tport --proxy-insecure http://127.0.0.1:$ORIGIN_PORT/1k: got '$out', want '200 1024'"
         return 0
     fi
     log "(g) curl through the HTTPS proxy port: $out"
-    probe=$(tls_probe "$HOP_TLS_PORT" "$WORK/hopcache-tls/session.pem")
-    log "(g) hopcache TLS port: $probe"
+    probe=$(tls_probe "$tport" "$WORK/hopcache-tls/session-$h.pem")
+    log "(g) $h TLS port: $probe"
 
     # The second instance: the same INI (own plain port, TLS port picked by
     # the kernel, own error log and cache dir), and an OpenSSL config that
@@ -981,46 +1087,46 @@ system_default = system_default_sect
 NumTickets = 0
 CNF
     ini="$dir/hopcache.ini"
-    awk -v port="$HOP_NOTIX_PORT" -v dir="$dir" -v cachedir="$WORK/hopcache-cache-notickets" '
+    awk -v port="${NOTIX_PORT_OF[$h]}" -v dir="$dir" -v cachedir="$WORK/$h-cache-notickets" '
         /^\[/ { section = $0 }
         section == "[proxy]" && /^listen = / { print "listen = 127.0.0.1:" port; next }
         /^error = / { print "error = " dir "/error.log"; next }
         /^access = / { print "access = " dir "/access.log"; next }
         /^dir = / { print "dir = " cachedir; next }
         { print }
-    ' "$WORK/hopcache/hopcache.ini" > "$ini"
-    OPENSSL_CONF="$dir/openssl.cnf" "$HOPCACHE" -f -c "$ini" >"$dir/stdout.log" 2>&1 &
-    PID_OF[hopcache+notickets]=$!
-    STARTED+=("${PID_OF[hopcache+notickets]}")
-    PORT_OF[hopcache+notickets]=$HOP_NOTIX_PORT
-    if ! wait_port "$HOP_NOTIX_PORT" "${PID_OF[hopcache+notickets]}" "hopcache (no tickets)" \
-        || ! nt_port=$(tls_port_from_log "${PID_OF[hopcache+notickets]}" "$dir"); then
+    ' "${INI_OF[$h]}" > "$ini"
+    OPENSSL_CONF="$dir/openssl.cnf" "${BIN_OF[$h]}" -f -c "$ini" >"$dir/stdout.log" 2>&1 &
+    PID_OF[$hn]=$!
+    STARTED+=("${PID_OF[$hn]}")
+    PORT_OF[$hn]=${NOTIX_PORT_OF[$h]}
+    if ! wait_port "${PORT_OF[$hn]}" "${PID_OF[$hn]}" "$h (no tickets)" \
+        || ! nt_port=$(tls_port_from_log "${PID_OF[$hn]}" "$dir"); then
         tail -n 20 "$dir/error.log" "$dir/stdout.log" >&2 2>/dev/null || true
-        tls_fail "the second hopcache (OPENSSL_CONF with NumTickets = 0) did not start its HTTPS port (see its error log)"
-        stop_instance hopcache+notickets
+        tls_fail "$h" "the second $h (OPENSSL_CONF with NumTickets = 0) did not start its HTTPS port (see its error log)"
+        stop_instance "$hn"
         return 0
     fi
     out=$(tls_curl "$nt_port")
     if [[ $out != "200 1024" ]]; then
-        tls_fail "hopcache (no tickets): curl --proxy https://127.0.0.1:$nt_port --proxy-insecure http://127.0.0.1:$ORIGIN_PORT/1k: got '$out', want '200 1024'"
-        stop_instance hopcache+notickets
+        tls_fail "$h" "$h (no tickets): curl --proxy https://127.0.0.1:$nt_port --proxy-insecure http://127.0.0.1:$ORIGIN_PORT/1k: got '$out', want '200 1024'"
+        stop_instance "$hn"
         return 0
     fi
     probe_nt=$(tls_probe "$nt_port" "$dir/session.pem")
-    log "(g) hopcache (no tickets) TLS port $nt_port: $probe_nt"
+    log "(g) $h (no tickets) TLS port $nt_port: $probe_nt"
     if [[ $probe_nt != *"reconnect: New"* ]]; then
-        TLS_WARN[g3t:hopcache+notickets]="WARNING: reconnects are not full handshakes (s_client: ${probe_nt##*reconnect: })"
-        log "(g) ${TLS_WARN[g3t:hopcache+notickets]}"
+        TLS_WARN[g3t:$hn]="WARNING: reconnects are not full handshakes (s_client: ${probe_nt##*reconnect: })"
+        log "(g) ${TLS_WARN[g3t:$hn]}"
     fi
-    measure_rss hopcache
-    local rss_idle=${RSS_OF[hopcache]}
+    measure_rss "$h"
+    local rss_idle=${RSS_OF[$h]}
 
     local -a plan=(
-        "g1p hopcache http://127.0.0.1:$HOP_PORT/"
-        "g1t hopcache https://127.0.0.1:$HOP_TLS_PORT/"
-        "g2p hopcache http://127.0.0.1:$HOP_PORT/"
-        "g2t hopcache https://127.0.0.1:$HOP_TLS_PORT/"
-        "g3t hopcache+notickets https://127.0.0.1:$nt_port/"
+        "g1p $h http://127.0.0.1:$pport/"
+        "g1t $h https://127.0.0.1:$tport/"
+        "g2p $h http://127.0.0.1:$pport/"
+        "g2t $h https://127.0.0.1:$tport/"
+        "g3t $hn https://127.0.0.1:$nt_port/"
     )
     local step key s url t0 t1
     for step in "${plan[@]}"; do
@@ -1034,7 +1140,7 @@ CNF
         measure_rss "$s"
         RSSROW[$key:$s]=${RSS_OF[$s]}
         if [[ ${ERRS[$key:$s]} != 0 ]]; then
-            tls_fail "($key) $s: ${ERRS[$key:$s]} errors during the timed run (${ERRDETAIL[$key:$s]})"
+            tls_fail "$h" "($key) $s: ${ERRS[$key:$s]} errors during the timed run (${ERRDETAIL[$key:$s]})"
         fi
         sleep 1
     done
@@ -1042,36 +1148,165 @@ CNF
     local resumed="wrk 4.1 keeps its TLS session across reconnects and offers it, and hopcache resumes it (s_client reconnect: Reused), so these are resumed handshakes (TLS 1.3: PSK + ECDHE, no certificate, no signature)"
     [[ $probe == *"reconnect: Reused" ]] \
         || resumed="s_client reconnect: ${probe##*reconnect: } -- so not necessarily resumed handshakes"
-    TLS_LINES+=("HTTPS proxy port 127.0.0.1:$HOP_TLS_PORT; certificate: throwaway self-signed ECDSA P-256 (prime256v1); negotiated (openssl s_client): $probe")
-    TLS_LINES+=("checked before timing: curl --proxy https://127.0.0.1:PORT --proxy-insecure http://127.0.0.1:$ORIGIN_PORT/1k -> 200 1024 on both instances")
-    TLS_LINES+=("(g1) keep-alive, TLS / plain port: $(tls_ratio g1t:hopcache g1p:hopcache) ($(rps_of g1t:hopcache) / $(rps_of g1p:hopcache) req/s; p99 ${P99[g1t:hopcache]} vs ${P99[g1p:hopcache]})")
-    TLS_LINES+=("(g2) new connection per request, TLS (session resumed) / plain port: $(tls_ratio g2t:hopcache g2p:hopcache) ($(rps_of g2t:hopcache) / $(rps_of g2p:hopcache) req/s; p99 ${P99[g2t:hopcache]} vs ${P99[g2p:hopcache]}); $resumed")
-    TLS_LINES+=("(g3) new connection per request, TLS full handshake / plain port: $(tls_ratio g3t:hopcache+notickets g2p:hopcache) ($(rps_of g3t:hopcache+notickets) / $(rps_of g2p:hopcache) req/s; p99 ${P99[g3t:hopcache+notickets]} vs ${P99[g2p:hopcache]}); second hopcache with OPENSSL_CONF NumTickets = 0, negotiated: $probe_nt")
-    TLS_LINES+=("hopcache worker CPU (user + system, /proc) per completed request: g1 plain $(cpu_of g1p:hopcache), g1 TLS $(cpu_of g1t:hopcache), g2 plain $(cpu_of g2p:hopcache), g2 TLS resumed $(cpu_of g2t:hopcache), g3 TLS full handshake $(cpu_of g3t:hopcache+notickets) (less dependent on the machine's other load than the rates; wrk does the client side of every handshake on the same 2 cores)")
-    TLS_LINES+=("hopcache worker RSS: $(fmt_mib "$rss_idle") MiB before (g), after each run: $(fmt_mib "${RSSROW[g1p:hopcache]}") / $(fmt_mib "${RSSROW[g1t:hopcache]}") / $(fmt_mib "${RSSROW[g2p:hopcache]}") / $(fmt_mib "${RSSROW[g2t:hopcache]}") MiB (g1 plain, g1 TLS, g2 plain, g2 TLS); no-tickets instance after (g3): $(fmt_mib "${RSSROW[g3t:hopcache+notickets]}") MiB (${RSS_DETAIL[hopcache+notickets]})")
+    TLS_LINES+=("${tag}HTTPS proxy port 127.0.0.1:$tport; certificate: throwaway self-signed ECDSA P-256 (prime256v1); negotiated (openssl s_client): $probe")
+    TLS_LINES+=("${tag}checked before timing: curl --proxy https://127.0.0.1:PORT --proxy-insecure http://127.0.0.1:$ORIGIN_PORT/1k -> 200 1024 on both instances")
+    TLS_LINES+=("${tag}(g1) keep-alive, TLS / plain port: $(tls_ratio "g1t:$h" "g1p:$h") ($(rps_of "g1t:$h") / $(rps_of "g1p:$h") req/s; p99 ${P99[g1t:$h]} vs ${P99[g1p:$h]})")
+    TLS_LINES+=("${tag}(g2) new connection per request, TLS (session resumed) / plain port: $(tls_ratio "g2t:$h" "g2p:$h") ($(rps_of "g2t:$h") / $(rps_of "g2p:$h") req/s; p99 ${P99[g2t:$h]} vs ${P99[g2p:$h]}); $resumed")
+    TLS_LINES+=("${tag}(g3) new connection per request, TLS full handshake / plain port: $(tls_ratio "g3t:$hn" "g2p:$h") ($(rps_of "g3t:$hn") / $(rps_of "g2p:$h") req/s; p99 ${P99[g3t:$hn]} vs ${P99[g2p:$h]}); second hopcache with OPENSSL_CONF NumTickets = 0, negotiated: $probe_nt")
+    TLS_LINES+=("${tag}hopcache worker CPU (user + system, /proc) per completed request: g1 plain $(cpu_of "g1p:$h"), g1 TLS $(cpu_of "g1t:$h"), g2 plain $(cpu_of "g2p:$h"), g2 TLS resumed $(cpu_of "g2t:$h"), g3 TLS full handshake $(cpu_of "g3t:$hn") (less dependent on the machine's other load than the rates; wrk does the client side of every handshake on the same 2 cores)")
+    TLS_LINES+=("${tag}hopcache worker RSS: $(fmt_mib "$rss_idle") MiB before (g), after each run: $(fmt_mib "${RSSROW[g1p:$h]}") / $(fmt_mib "${RSSROW[g1t:$h]}") / $(fmt_mib "${RSSROW[g2p:$h]}") / $(fmt_mib "${RSSROW[g2t:$h]}") MiB (g1 plain, g1 TLS, g2 plain, g2 TLS); no-tickets instance after (g3): $(fmt_mib "${RSSROW[g3t:$hn]}") MiB (${RSS_DETAIL[$hn]})")
 
-    stop_instance hopcache+notickets
-    log "(g) hopcache (no tickets) stopped"
+    stop_instance "$hn"
+    log "(g) $h (no tickets) stopped"
     sleep 1
 }
 declare -A TLS_WARN=()
 
+# ------------------------------------------------------- idle memory (m) --
+# (m), every server (issue 11): memory held per idle keep-alive client
+# connection. For each server in turn: one warm-up request (curl), then the
+# server's memory, then bench/idle_conns.py opens BENCH_IDLE_CONNS
+# connections (BENCH_IDLE_INFLIGHT at a time connecting or awaiting their
+# response), sends ONE complete request on each (the (a) request: /1k,
+# no-store, absolute-form to a proxy, origin-form to nginx), reads each full
+# response and keeps every socket open and idle; BENCH_IDLE_SETTLE seconds
+# after the last response it reports how many the server still holds open,
+# and the server's memory is taken again. Then the client closes them all.
+#   KiB per connection = (with - before) / connections still open
+# Memory = Pss ("proportional set size", /proc/PID/smaps_rollup: each page
+# shared by k processes counts 1/k) summed over the server's processes: the
+# PID started here and all its descendants (hopcache and nginx: master +
+# worker; squid -N and tinyproxy: one process). VmRSS is used instead when
+# the kernel has no smaps_rollup (before 4.14); the report says which.
+# Kernel memory (socket buffers, TCP state) is not in either.
+MEM_FIELD=Pss
+[[ -r /proc/self/smaps_rollup ]] || MEM_FIELD=VmRSS
+
+mem_kib() {  # mem_kib PID -> MEM_FIELD in KiB summed over PID and its descendants; "KIB NPROCS"
+    local p t=0 n=0 v
+    for p in "$1" $(descendants "$1"); do
+        if [[ $MEM_FIELD == Pss ]]; then
+            v=$(awk '$1 == "Pss:" { print $2; exit }' "/proc/$p/smaps_rollup" 2>/dev/null || true)
+        else
+            v=$(status_kib "$p" VmRSS)
+        fi
+        [[ -n $v ]] || continue
+        t=$((t + v)) n=$((n + 1))
+    done
+    echo "$t $n"
+}
+
+declare -A IDLE_KIB=() IDLE_DETAIL=() IDLE_WARN=()
+IDLE_OPEN_TIMEOUT=$((60 + IDLE_CONNS / 100))   # seconds for the open phase (bounded)
+run_idle() {  # run_idle SERVER -- scenario (m)
+    local s=$1 pid=${PID_OF[$1]} target raw rel out before after nb na ready="" done_line="" i rc=0
+    local ok failed open closed cclose secs errs
+    raw="$WORK/results/m-$s.txt"
+    rel="$WORK/results/m-$s.release"
+    rm -f "$rel"
+    if [[ $s == direct ]]; then target=/1k; else target="http://127.0.0.1:$ORIGIN_PORT/1k"; fi
+    local -a px=(--noproxy '*')
+    [[ $s != direct ]] && px=(-x "http://127.0.0.1:${PORT_OF[$s]}")
+    out=$(curl -sS --max-time 5 "${px[@]}" -A hopcache-bench/warmup -o /dev/null \
+          -w '%{http_code} %{size_download}' "http://127.0.0.1:$ORIGIN_PORT/1k" 2>&1 || true)
+    [[ $out == "200 1024" ]] || IDLE_WARN[$s]="WARNING: warm-up request got '$out'"
+    sleep 0.5
+    read -r before nb <<<"$(mem_kib "$pid")"
+    log "(m) $s: $MEM_FIELD $(fmt_mib "$before") MiB ($nb $(plural "$nb" process processes)); opening $IDLE_CONNS idle keep-alive connections ($IDLE_INFLIGHT at a time), GET $target"
+    timeout -k 5 $((IDLE_OPEN_TIMEOUT + IDLE_SETTLE + 120)) \
+        python3 "$BENCH_DIR/idle_conns.py" --port "${PORT_OF[$s]}" --target "$target" \
+            --host "127.0.0.1:$ORIGIN_PORT" --conns "$IDLE_CONNS" --inflight "$IDLE_INFLIGHT" \
+            --settle "$IDLE_SETTLE" --open-timeout "$IDLE_OPEN_TIMEOUT" --hold 60 \
+            --release "$rel" >"$raw" 2>&1 &
+    LOAD_PIDS=($!)
+    # Wait (bounded) for READY: every connection done and settled.
+    for ((i = 0; i < (IDLE_OPEN_TIMEOUT + IDLE_SETTLE + 30) * 10; i++)); do
+        ready=$(grep '^READY ' "$raw" 2>/dev/null || true)
+        [[ -n $ready ]] && break
+        kill -0 "${LOAD_PIDS[0]}" 2>/dev/null || break
+        sleep 0.1
+    done
+    if [[ -n $ready ]]; then
+        read -r after na <<<"$(mem_kib "$pid")"
+        measure_rss "$s" nomax
+        RSSROW[m:$s]=${RSS_OF[$s]}
+    fi
+    : >"$rel"
+    wait "${LOAD_PIDS[0]}" || rc=$?
+    LOAD_PIDS=()
+    done_line=$(grep '^DONE ' "$raw" 2>/dev/null || true)
+    ready=$(grep '^READY ' "$raw" 2>/dev/null || true)
+    RAN[m:$s]=1
+    P99[m:$s]="n/a"
+    if [[ -z $ready ]]; then
+        IDLE_KIB[$s]=""
+        ERRS[m:$s]=1
+        ERRDETAIL[m:$s]="idle_conns.py failed (exit $rc): $(tail -n 1 "$raw" | cut -c1-120)"
+        RSSROW[m:$s]=0
+        log "(m) $s: ${ERRDETAIL[m:$s]}"
+        return 0
+    fi
+    ok=$(idle_field ok "$ready") failed=$(idle_field failed "$ready")
+    open=$(idle_field open "$ready") closed=$(idle_field closed "$ready")
+    cclose=$(idle_field conn_close "$ready") secs=$(idle_field seconds "$ready")
+    errs=$(idle_field errors "$ready")
+    local open_after
+    open_after=$(sed -n 's/^DONE open=\([0-9]*\).*/\1/p' <<<"$done_line")
+    ERRS[m:$s]=$failed
+    ERRDETAIL[m:$s]=${errs//_/ }
+    if ((open > 0)); then
+        IDLE_KIB[$s]=$(awk -v a="$after" -v b="$before" -v n="$open" 'BEGIN { printf "%.1f", (a - b) / n }')
+    else
+        IDLE_KIB[$s]=""
+    fi
+    local d
+    d="$MEM_FIELD $(fmt_mib "$before") MiB before, $(fmt_mib "$after") MiB with the connections open ($na $(plural "$na" process processes))"
+    d+="; $ok of $IDLE_CONNS responses complete in $secs s, $open still open after ${IDLE_SETTLE} s"
+    ((failed)) && d+=", $failed failed (${errs//_/ })"
+    ((closed)) && d+=", $closed closed by the server after their response"
+    ((cclose)) && d+=" ($cclose announced Connection: close)"
+    [[ -n $open_after && $open_after != "$open" ]] && d+="; $open_after open after the measurement"
+    IDLE_DETAIL[$s]=$d
+    if ((open < IDLE_CONNS)); then
+        local w="WARNING: only $open of $IDLE_CONNS connections held open"
+        [[ ${KEEPALIVE_OF[$s]:-} == closes ]] && w+=" (closes every client connection after its response)"
+        IDLE_WARN[$s]="${IDLE_WARN[$s]:+${IDLE_WARN[$s]}; }$w"
+    fi
+    log "(m) $s: ${IDLE_KIB[$s]:-n/a} KiB per idle connection; $d"
+}
+plural() { if [[ $1 == 1 ]]; then echo "$2"; else echo "$3"; fi; }   # plural N ONE MANY
+idle_field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<"$2"; }   # idle_field NAME LINE
+idle_ratio() {  # idle_ratio SERVER -> KiB per connection / direct's
+    local d=${IDLE_KIB[direct]:-} v=${IDLE_KIB[$1]:-}
+    if [[ -z $d || -z $v ]]; then echo "n/a"; return; fi
+    awk -v d="$d" -v v="$v" 'BEGIN { if (d > 0) printf "%.2f", v / d; else print "n/a" }'
+}
+
+# hopcache instances (f and g run once per instance).
+declare -a HOPS=(hopcache)
+[[ " $SERVERS " == *" hopcache-base "* ]] && HOPS+=(hopcache-base)
+
 uniq_sc=""
 for sc in $SCENARIOS; do
-    case $sc in a|b|c|d|e|f|g) ;; *) die "unknown scenario '$sc' in BENCH_SCENARIOS" ;; esac
+    case $sc in a|b|c|d|e|f|g|m) ;; *) die "unknown scenario '$sc' in BENCH_SCENARIOS" ;; esac
     [[ " $uniq_sc " == *" $sc "* ]] || uniq_sc+="${uniq_sc:+ }$sc"
 done
 SCENARIOS=$uniq_sc   # each scenario once (results are keyed by scenario)
 for sc in $SCENARIOS; do
     if [[ $sc == f ]]; then
-        run_policy
+        for h in "${HOPS[@]}"; do run_policy "$h"; done
         continue
     fi
     if [[ $sc == g ]]; then
-        run_tls
+        for h in "${HOPS[@]}"; do run_tls "$h"; done
         continue
     fi
     for s in "${ACTIVE[@]}"; do
+        if [[ $sc == m ]]; then
+            run_idle "$s"
+            sleep 1   # let the closed connections drain
+            continue
+        fi
         if [[ $sc == c ]]; then
             run_connect "$s"
         elif [[ $sc == d || $sc == e ]]; then
@@ -1082,7 +1317,7 @@ for sc in $SCENARIOS; do
             if [[ -n $c0 && -n $c1 ]]; then
                 read -r h0 m0 <<<"$c0"
                 read -r h1 m1 <<<"$c1"
-                [[ $s == hopcache ]] && h1=$((h1 - 1))   # the flush request itself
+                is_hopcache "$s" && h1=$((h1 - 1))   # the flush request itself
                 RUN_HITS[$sc:$s]="$((h1 - h0)) hits, $((m1 - m0)) misses (proxy counters) for ${REQS[$sc:$s]:-?} completed wrk requests"
                 log "($sc) $s: ${RUN_HITS[$sc:$s]}"
             fi
@@ -1116,39 +1351,58 @@ declare -A TITLE=(
     [g2p]="(g2) 1 KiB conn: close, plain port"
     [g2t]="(g2) 1 KiB conn: close, TLS (resumed)"
     [g3t]="(g3) 1 KiB conn: close, TLS (full hs)"
+    [m]="(m) idle keep-alive conns x ${IDLE_CONNS}"
 )
 declare -A TARGET=([a]=0.40 [b]=0.50 [c]=0.80 [d]=0.80 [e]=0.70)
+IDLE_TARGET_KIB=4   # (m), issue 11: memory per idle keep-alive connection
 
 declare -a ROWS=()   # tab-separated: scenario server rate p99 ratio errors rss
 for sc in $SCENARIOS; do
     if [[ $sc == f ]]; then
         # hopcache only; the ratio column is policy on / policy off
-        for s in hopcache hopcache+policy; do
-            [[ -n ${RAN[f:$s]:-} ]] || continue
-            errs=${ERRS[f:$s]}
-            ((errs)) && errs+=" (${ERRDETAIL[f:$s]})"
-            r="1.00 of off"
-            [[ $s == hopcache+policy ]] && r="$(policy_ratio) of off"
-            ROWS+=("${TITLE[f]}"$'\t'"$s"$'\t'"$(printf '%.0f' "${RATE[f:$s]}") req/s"$'\t'"${P99[f:$s]}"$'\t'"$r"$'\t'"$errs"$'\t'"$(fmt_mib "${RSSROW[f:$s]}")")
+        for h in "${HOPS[@]}"; do
+            for s in "$h" "$h+policy"; do
+                [[ -n ${RAN[f:$s]:-} ]] || continue
+                errs=${ERRS[f:$s]}
+                ((errs)) && errs+=" (${ERRDETAIL[f:$s]})"
+                r="1.00 of off"
+                [[ $s == "$h+policy" ]] && r="$(policy_ratio "$h") of off"
+                ROWS+=("${TITLE[f]}"$'\t'"$s"$'\t'"$(printf '%.0f' "${RATE[f:$s]}") req/s"$'\t'"${P99[f:$s]}"$'\t'"$r"$'\t'"$errs"$'\t'"$(fmt_mib "${RSSROW[f:$s]}")")
+            done
         done
         continue
     fi
     if [[ $sc == g ]]; then
         # hopcache only; the ratio column is TLS port / plain port (same
         # workload, same run; g3 against the g2 plain-port row)
-        for ks in g1p:hopcache g1t:hopcache g2p:hopcache g2t:hopcache g3t:hopcache+notickets; do
-            [[ -n ${RAN[$ks]:-} ]] || continue
-            key=${ks%%:*} s=${ks#*:}
-            case $key in
-                g1p|g2p) r="1.00 vs plain" ;;
-                g1t) r="$(tls_ratio g1t:hopcache g1p:hopcache) vs plain" ;;
-                g2t) r="$(tls_ratio g2t:hopcache g2p:hopcache) vs plain" ;;
-                g3t) r="$(tls_ratio g3t:hopcache+notickets g2p:hopcache) vs plain" ;;
-            esac
-            errs=${ERRS[$ks]}
-            ((errs)) && errs+=" (${ERRDETAIL[$ks]})"
-            [[ -n ${TLS_WARN[$ks]:-} ]] && errs+="; ${TLS_WARN[$ks]}"
-            ROWS+=("${TITLE[$key]}"$'\t'"$s"$'\t'"$(printf '%.0f' "${RATE[$ks]}") req/s"$'\t'"${P99[$ks]}"$'\t'"$r"$'\t'"$errs"$'\t'"$(fmt_mib "${RSSROW[$ks]}")")
+        for h in "${HOPS[@]}"; do
+            for ks in "g1p:$h" "g1t:$h" "g2p:$h" "g2t:$h" "g3t:$h+notickets"; do
+                [[ -n ${RAN[$ks]:-} ]] || continue
+                key=${ks%%:*} s=${ks#*:}
+                case $key in
+                    g1p|g2p) r="1.00 vs plain" ;;
+                    g1t) r="$(tls_ratio "g1t:$h" "g1p:$h") vs plain" ;;
+                    g2t) r="$(tls_ratio "g2t:$h" "g2p:$h") vs plain" ;;
+                    g3t) r="$(tls_ratio "g3t:$h+notickets" "g2p:$h") vs plain" ;;
+                esac
+                errs=${ERRS[$ks]}
+                ((errs)) && errs+=" (${ERRDETAIL[$ks]})"
+                [[ -n ${TLS_WARN[$ks]:-} ]] && errs+="; ${TLS_WARN[$ks]}"
+                ROWS+=("${TITLE[$key]}"$'\t'"$s"$'\t'"$(printf '%.0f' "${RATE[$ks]}") req/s"$'\t'"${P99[$ks]}"$'\t'"$r"$'\t'"$errs"$'\t'"$(fmt_mib "${RSSROW[$ks]}")")
+            done
+        done
+        continue
+    fi
+    if [[ $sc == m ]]; then
+        # every server; "rate" is KiB per idle connection, the ratio column
+        # that / direct's (lower is better), RSS: the worker with them open
+        for s in "${ACTIVE[@]}"; do
+            [[ -n ${RAN[m:$s]:-} ]] || continue
+            errs=${ERRS[m:$s]}
+            ((errs)) && errs+=" (${ERRDETAIL[m:$s]})"
+            [[ -n ${IDLE_WARN[$s]:-} ]] && errs+="; ${IDLE_WARN[$s]}"
+            if [[ -n ${IDLE_KIB[$s]:-} ]]; then rate="${IDLE_KIB[$s]} KiB/conn"; else rate="n/a"; fi
+            ROWS+=("${TITLE[m]}"$'\t'"$s"$'\t'"$rate"$'\t'"n/a"$'\t'"$(idle_ratio "$s")"$'\t'"$errs"$'\t'"$(fmt_mib "${RSSROW[m:$s]:-0}")")
         done
         continue
     fi
@@ -1175,6 +1429,18 @@ declare -a VERDICT=()
 if [[ " ${ACTIVE[*]} " == *" hopcache "* && " ${ACTIVE[*]} " == *" direct "* ]]; then
     for sc in $SCENARIOS; do
         [[ $sc == f || $sc == g ]] && continue   # no target; reported under "Policy" / "TLS"
+        if [[ $sc == m ]]; then
+            if [[ -z ${RAN[m:hopcache]:-} ]]; then continue; fi
+            v=${IDLE_KIB[hopcache]:-}
+            ok=PASS; why="${v:-n/a} KiB per connection (target <= $IDLE_TARGET_KIB KiB, issue 11)"
+            if [[ -z $v ]] || awk -v v="$v" -v t="$IDLE_TARGET_KIB" 'BEGIN { exit !(v > t) }'; then ok=FAIL; fi
+            for other in direct squid; do
+                [[ -n ${IDLE_KIB[$other]:-} ]] && why+=", $other ${IDLE_KIB[$other]}"
+            done
+            [[ -n ${IDLE_WARN[hopcache]:-} ]] && { ok=FAIL; why+=", ${IDLE_WARN[hopcache]}"; }
+            VERDICT+=("$ok ${TITLE[m]}: $why")
+            continue
+        fi
         r=$(ratio "$sc" hopcache)
         ok=PASS; why="ratio $r (target >= ${TARGET[$sc]})"
         if [[ $r == n/a ]] || awk -v r="$r" -v t="${TARGET[$sc]}" 'BEGIN { exit !(r < t) }'; then ok=FAIL; fi
@@ -1193,10 +1459,29 @@ if [[ " ${ACTIVE[*]} " == *" hopcache "* && " ${ACTIVE[*]} " == *" direct "* ]];
         fi
         VERDICT+=("$ok ${TITLE[$sc]}: $why")
     done
-    m=${RSS_MAX[hopcache]:-0}
-    if ((m <= 16 * 1024)); then ok=PASS; else ok=FAIL; fi
-    VERDICT+=("$ok RSS: max hopcache worker $(fmt_mib "$m") MiB after load (target <= 16 MiB)")
+    if [[ -n ${RSS_DETAIL[hopcache]:-} ]]; then   # some scenario other than (m) ran
+        m=${RSS_MAX[hopcache]:-0}
+        if ((m <= 16 * 1024)); then ok=PASS; else ok=FAIL; fi
+        VERDICT+=("$ok RSS: max hopcache worker $(fmt_mib "$m") MiB after load (target <= 16 MiB)")
+    fi
 fi
+
+# (m): one line per server, and how it was measured.
+declare -a IDLE_LINES=()
+if [[ " $SCENARIOS " == *" m "* ]]; then
+    IDLE_LINES+=("method: per server, memory = $MEM_FIELD ($([[ $MEM_FIELD == Pss ]] && echo "/proc/PID/smaps_rollup" || echo "/proc/PID/status, no smaps_rollup on this kernel")) summed over the started PID and all its descendants (master + workers), after one warm-up request, then again with $IDLE_CONNS client connections open and idle ($IDLE_SETTLE s after the last of their responses; each connection carried one complete keep-alive GET of the 1 KiB no-store object, $IDLE_INFLIGHT connections in progress at a time); KiB/conn = (with - before) / connections still open; kernel socket memory is not included")
+    for s in "${ACTIVE[@]}"; do
+        [[ -n ${RAN[m:$s]:-} ]] || continue
+        l="$s: ${IDLE_KIB[$s]:-n/a} KiB/conn"
+        [[ -n ${IDLE_DETAIL[$s]:-} ]] && l+="; ${IDLE_DETAIL[$s]}"
+        ((${ERRS[m:$s]:-0})) && [[ -z ${IDLE_DETAIL[$s]:-} ]] && l+="; ${ERRDETAIL[m:$s]}"
+        [[ -n ${IDLE_WARN[$s]:-} ]] && l+="; ${IDLE_WARN[$s]}"
+        IDLE_LINES+=("$l")
+    done
+    [[ -n $IDLE_FD_NOTE ]] && IDLE_LINES+=("WARNING: $IDLE_FD_NOTE")
+fi
+TARGETS_TITLE="Targets (issues 2 and 3)"
+[[ " $SCENARIOS " == *" m "* ]] && TARGETS_TITLE="Targets (issues 2, 3 and 11)"
 
 declare -a CACHE_LINES=()
 cache_lines() {
@@ -1214,22 +1499,34 @@ cache_lines() {
     done
 }
 
+any_rss() {  # did any scenario other than (m) record the servers' RSS?
+    local s
+    for s in "${ACTIVE[@]}"; do [[ -n ${RSS_DETAIL[$s]:-} ]] && return 0; done
+    return 1
+}
+
 print_text() {
     local row
-    printf '\n%-40s %-10s %14s %10s %9s %8s  %s\n' "scenario" "server" "rate" "p99" "vs direct" "RSS MiB" "errors"
-    printf '%s\n' "$(printf '%.0s-' {1..110})"
+    printf '\n%-40s %-13s %15s %10s %9s %8s  %s\n' "scenario" "server" "rate" "p99" "vs direct" "RSS MiB" "errors"
+    printf '%s\n' "$(printf '%.0s-' {1..114})"
     for row in "${ROWS[@]}"; do
         IFS=$'\t' read -r a b c d e f g <<<"$row"
-        printf '%-40s %-10s %14s %10s %9s %8s  %s\n' "$a" "$b" "$c" "$d" "$e" "$g" "$f"
+        printf '%-40s %-13s %15s %10s %9s %8s  %s\n' "$a" "$b" "$c" "$d" "$e" "$g" "$f"
     done
     printf '\nload average at start: %s, at end: %s\n' "$LOAD_START" "$LOAD_END"
-    printf '\nRSS after the load (worker process, max over scenarios):\n'
-    for s in "${ACTIVE[@]}"; do
-        printf '  %-10s %6s MiB  (%s)\n' "$s" "$(fmt_mib "${RSS_MAX[$s]:-0}")" "${RSS_DETAIL[$s]:-}"
-    done
-    for s in direct hopcache squid tinyproxy; do
+    if any_rss; then
+        printf '\nRSS after the load (worker process, max over scenarios):\n'
+        for s in "${ACTIVE[@]}"; do
+            printf '  %-13s %6s MiB  (%s)\n' "$s" "$(fmt_mib "${RSS_MAX[$s]:-0}")" "${RSS_DETAIL[$s]:-}"
+        done
+    fi
+    for s in direct hopcache hopcache-base squid tinyproxy; do
         [[ -n ${NOTE_OF[$s]:-} ]] && printf '  note: %s: %s\n' "$s" "${NOTE_OF[$s]}"
     done
+    if ((${#IDLE_LINES[@]})); then
+        printf '\nIdle keep-alive memory (m, issue 11): KiB per idle client connection; the (m) rows'"'"' ratio column is KiB/conn / direct'"'"'s, RSS the worker with the connections open:\n'
+        printf '  %s\n' "${IDLE_LINES[@]}"
+    fi
     cache_lines
     if ((${#CACHE_LINES[@]})); then
         printf '\nCache hits (warm-up check before the run; counters during it):\n'
@@ -1244,7 +1541,7 @@ print_text() {
         printf '  %s\n' "${TLS_LINES[@]}"
     fi
     if ((${#VERDICT[@]})); then
-        printf '\nTargets (issues 2 and 3):\n'
+        printf '\n%s:\n' "$TARGETS_TITLE"
         printf '  %s\n' "${VERDICT[@]}"
     fi
     printf '\n'
@@ -1268,10 +1565,13 @@ write_markdown() {
         printf -- '- date: %s\n' "$(date -u '+%Y-%m-%d %H:%M:%S UTC')"
         printf -- '- host: %s CPUs, %s, kernel %s\n' "$(nproc)" "$(uname -m)" "$(uname -r)"
         printf -- '- hopcache: %s (tree at %s)\n' "$HOPCACHE" "$rev"
+        [[ -n $HOPCACHE_BASELINE ]] && printf -- '- hopcache-base: %s (HOPCACHE_BASELINE)\n' "$HOPCACHE_BASELINE"
         printf -- '- tools: %s, %s, %s, %s, %s\n' "$(version_of nginx)" "$(version_of squid)" \
             "$(version_of tinyproxy)" "$(version_of wrk)" "$(version_of curl)"
         printf -- '- wrk: -t%s -c%s -d%s --timeout %s; (c): %s rounds x %s parallel tunnels, %s MiB each\n' \
             "$THREADS" "$CONNS" "$DURATION" "$WRK_TIMEOUT" "$CONNECT_ROUNDS" "$CONNECT_PAR" "$BIG_MIB"
+        [[ " $SCENARIOS " == *" m "* ]] && printf -- '- (m): %s idle connections, %s in progress at a time, measured %s s after the last response\n' \
+            "$IDLE_CONNS" "$IDLE_INFLIGHT" "$IDLE_SETTLE"
         printf -- '- every server runs one worker; proxy access logs: %s\n' \
             "$([[ $ACCESS_LOG == 1 ]] && echo on || echo off)"
         printf -- '- load average (1/5/15 min) at start: %s, at end: %s (other work on the machine skews every row)\n\n' \
@@ -1282,12 +1582,18 @@ write_markdown() {
             IFS=$'\t' read -r a b c d e f g <<<"$row"
             printf '| %s | %s | %s | %s | %s | %s | %s |\n' "$a" "$b" "$c" "$d" "$e" "$f" "$g"
         done
-        printf '\n## RSS after the load\n\n| server | max worker RSS (MiB) | detail |\n|---|---:|---|\n'
-        for s in "${ACTIVE[@]}"; do
-            printf '| %s | %s | %s |\n' "$s" "$(fmt_mib "${RSS_MAX[$s]:-0}")" "${RSS_DETAIL[$s]:-}"
-        done
+        if any_rss; then
+            printf '\n## RSS after the load\n\n| server | max worker RSS (MiB) | detail |\n|---|---:|---|\n'
+            for s in "${ACTIVE[@]}"; do
+                printf '| %s | %s | %s |\n' "$s" "$(fmt_mib "${RSS_MAX[$s]:-0}")" "${RSS_DETAIL[$s]:-}"
+            done
+        fi
+        if ((${#IDLE_LINES[@]})); then
+            printf '\n## Idle keep-alive memory (m, issue 11)\n\nMemory a server holds per idle keep-alive client connection. In the (m) rows "rate" is KiB per connection, "vs direct" is that / nginx'"'"'s (lower is better), and the RSS column is the worker'"'"'s VmRSS with the connections open.\n\n'
+            printf -- '- %s\n' "${IDLE_LINES[@]}"
+        fi
         local any=0
-        for s in direct hopcache squid tinyproxy; do
+        for s in direct hopcache hopcache-base squid tinyproxy; do
             if [[ -n ${NOTE_OF[$s]:-} ]]; then
                 ((any)) || printf '\n## Notes\n\n'
                 any=1
@@ -1308,10 +1614,10 @@ write_markdown() {
             printf -- '- %s\n' "${TLS_LINES[@]}"
         fi
         if ((${#VERDICT[@]})); then
-            printf '\n## Targets (issues 2 and 3)\n\n'
+            printf '\n## %s\n\n' "$TARGETS_TITLE"
             printf -- '- %s\n' "${VERDICT[@]}"
         fi
-        printf '\n"direct" is nginx itself (the limit); "vs direct" is rate / direct rate in the same run ((f) rows: policy on / off; (g) rows: TLS port / plain port of hopcache).\n'
+        printf '\n"direct" is nginx itself (the limit); "vs direct" is rate / direct rate in the same run ((f) rows: policy on / off; (g) rows: TLS port / plain port of hopcache; (m) rows: KiB per idle connection / direct'"'"'s).\n'
         printf 'MB/s = 10^6 bytes per second of payload, summed over the parallel tunnels.\n'
     } > "$OUT"
 }
