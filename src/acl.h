@@ -126,8 +126,8 @@ struct acl_request {
 	int minute;                      /* local time: 0..1439 minutes after midnight */
 	const struct sockaddr *dst;      /* resolved address to connect to; NULL before DNS */
 	/* group membership, asked only by rules with groups; NULL = member of none */
-	bool (*in_group)(void *ctx, const char *group, const char *user);
-	void *group_ctx;
+	bool (*in_group)(const void *ctx, const char *group, const char *user);
+	const void *group_ctx;
 };
 
 /* Decide a request. See the top of this file for the two phases. *decided

@@ -29,6 +29,7 @@
 
 #include "acl.h"
 #include "admin.h"
+#include "answer.h"
 #include "auth.h"
 #include "body.h"
 #include "config.h"
@@ -36,7 +37,8 @@
 #include "domainset.h"
 #include "errors.h"
 #include "head.h"
-#include "tls_peek.h"
+#include "stage_auth.h"
+#include "stage_policy.h"
 #include "log.h"
 #include "metrics.h"
 #include "pool.h"
@@ -49,9 +51,6 @@
  * this much, resume when it drains to half. */
 #define RELAY_HIGH (256 * 1024)
 
-/* The most of a ClientHello read before giving up on its server name
- * (tls_peek.c reassembles a hello of up to 16 KiB over several records). */
-#define TLS_PEEK_MAX (16384 + 4 * 5 + 64)
 
 static void client_read_cb(struct bufferevent *bev, void *arg);
 static void client_write_cb(struct bufferevent *bev, void *arg);
@@ -75,14 +74,6 @@ static uint64_t elapsed_ms(const struct timespec *t0)
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	int64_t ms = (int64_t)(now.tv_sec - t0->tv_sec) * 1000 + (now.tv_nsec - t0->tv_nsec) / 1000000;
 	return ms < 0 ? 0 : (uint64_t)ms;
-}
-
-/* Copy a slice into a NUL-terminated buffer, truncating. */
-static void slice_copy(char *out, size_t len, struct slice s)
-{
-	size_t n = s.len < len - 1 ? s.len : len - 1;
-	memcpy(out, s.p, n);
-	out[n] = '\0';
 }
 
 static void set_timer(struct conn *c, double seconds)
@@ -388,17 +379,25 @@ static void flush_close(struct conn *c)
 	set_timer(c, c->w->cfg->client_timeout);
 }
 
-/* Answer the current request with a proxy-generated error and close. */
-static void fail_request(struct conn *c, int status, const char *error, const char *details)
+/* Answer the current request with a proxy-generated error (plus fields, when
+ * not NULL) and close. */
+static void fail_with(struct conn *c, int status, const char *error, const char *details,
+		      const char *fields)
 {
 	struct evbuffer *out = bufferevent_get_output(c->cbev);
 	size_t before = evbuffer_get_length(out);
-	errors_respond(out, status, error, details, c->w->cfg->via, true, c->rq->head_request);
+	errors_respond_fields(out, status, error, details, c->w->cfg->via, true, c->rq->head_request,
+			      fields);
 	c->rq->bytes_out += evbuffer_get_length(out) - before;
 	c->rq->status = status;
 	c->rq->outcome = error != NULL ? error : "OK";
 	conn_log_access(c);
 	flush_close(c);
+}
+
+static void fail_request(struct conn *c, int status, const char *error, const char *details)
+{
+	fail_with(c, status, error, details, NULL);
 }
 
 void conn_fail(struct conn *c, int status, const char *error, const char *details)
@@ -496,111 +495,45 @@ static void add_host(struct evbuffer *out, const struct http_target *t)
 		evbuffer_add_printf(out, "Host: %s%.*s%s\r\n", l, (int)t->host.len, t->host.p, r);
 }
 
+/* Send a local answer's result: done, or its error and close. */
+static void local_answered(struct conn *c, struct evbuffer *out, size_t before, struct answer a)
+{
+	if (a.error != NULL) {
+		c->client_keepalive = false;
+		fail_with(c, a.status, a.error, a.details, a.fields);
+		return;
+	}
+	c->rq->bytes_out += evbuffer_get_length(out) - before;
+	c->rq->status = a.status;
+	c->rq->outcome = "OK";
+	request_done(c);
+}
+
 /* Max-Forwards reached 0 on OPTIONS or TRACE: answer as the final recipient
  * (RFC 9110 §7.6.2). */
-static void answer_max_forwards(struct conn *c)
+static void answer_final(struct conn *c)
 {
 	struct evbuffer *out = bufferevent_get_output(c->cbev);
 	size_t before = evbuffer_get_length(out);
-	const char *via = c->w->cfg->via;
 	if (!c->rq->rbody.done)
 		c->client_keepalive = false; /* its body is not read: close after */
-	if (method_is(c, "TRACE")) {
-		/* RFC 9110 §9.3.8: the body is the request as received, less the
-		 * credentials this proxy consumed. */
-		struct evbuffer *body = evbuffer_new();
-		if (body == NULL) {
-			fail_request(c, 500, "proxy_internal_error", "out of memory");
-			return;
-		}
-		evbuffer_add_printf(body, "%.*s %.*s HTTP/1.%d\r\n", (int)c->rq->req.method.len,
-				    c->rq->req.method.p, (int)c->rq->req.target.len, c->rq->req.target.p,
-				    c->rq->req.minor);
-		for (size_t i = 0; i < c->rq->req.nfields; i++) {
-			if (slice_eq_ci(c->rq->req.fields[i].name, "proxy-authorization"))
-				continue;
-			evbuffer_add_printf(body, "%.*s: %.*s\r\n", (int)c->rq->req.fields[i].name.len,
-					    c->rq->req.fields[i].name.p, (int)c->rq->req.fields[i].value.len,
-					    c->rq->req.fields[i].value.p);
-		}
-		evbuffer_add(body, "\r\n", 2);
-		head_status_str(out, 200, "OK");
-		head_field_str(out, "Content-Type", "message/http");
-		head_framing(out, HTTP_BODY_LENGTH, evbuffer_get_length(body));
-		head_via(out, c->rq->req.minor, via);
-		head_end(out, !c->client_keepalive);
-		evbuffer_add_buffer(out, body);
-		evbuffer_free(body);
-	} else {
-		head_status_str(out, 200, "OK");
-		head_field_str(out, "Allow", "GET, HEAD, POST, PUT, DELETE, OPTIONS, TRACE, CONNECT");
-		head_framing(out, HTTP_BODY_LENGTH, 0);
-		head_via(out, c->rq->req.minor, via);
-		head_end(out, !c->client_keepalive);
-	}
-	c->rq->bytes_out += evbuffer_get_length(out) - before;
-	c->rq->status = 200;
-	c->rq->outcome = "OK";
-	request_done(c);
+	struct answer a = answer_max_forwards(out, &c->rq->req, c->w->cfg->via, !c->client_keepalive);
+	local_answered(c, out, before, a);
 }
 
 static void connected_cb(enum upstream_err err, struct bufferevent *bev, const char *addr,
 			 const char *detail, void *arg);
 
 /* GET or HEAD of one of the proxy's own resources (admin.c). */
-static void answer_admin(struct conn *c, enum admin_resource ar)
+static void answer_own(struct conn *c, enum admin_resource ar)
 {
-	const struct config *cfg = c->w->cfg;
 	struct evbuffer *out = bufferevent_get_output(c->cbev);
+	size_t before = evbuffer_get_length(out);
 	if (!c->rq->rbody.done)
 		c->client_keepalive = false; /* its body is not read: close after */
-	if (!admin_allowed(cfg, ar, (const struct sockaddr *)&c->peer)) {
-		c->client_keepalive = false;
-		fail_request(c, 403, "http_request_denied", "not an [admin] allow address");
-		return;
-	}
-	if (!method_is(c, "GET") && !c->rq->head_request) {
-		size_t before = evbuffer_get_length(out);
-		errors_respond_fields(out, 405, "http_request_error", "only GET and HEAD", cfg->via,
-				      true, false, "Allow: GET, HEAD\r\n");
-		c->rq->bytes_out += evbuffer_get_length(out) - before;
-		c->rq->status = 405;
-		c->rq->outcome = "http_request_error";
-		conn_log_access(c);
-		flush_close(c);
-		return;
-	}
-	char host[256] = "";
-	for (size_t i = 0; i < c->rq->req.nfields; i++)
-		if (slice_eq_ci(c->rq->req.fields[i].name, "host"))
-			slice_copy(host, sizeof(host), c->rq->req.fields[i].value);
-	struct evbuffer *body = evbuffer_new();
-	const char *ctype = NULL;
-	if (body == NULL || admin_build(ar, cfg, c->w->metrics_all, host[0] ? host : NULL, body,
-					&ctype) != 0) {
-		if (body != NULL)
-			evbuffer_free(body);
-		c->client_keepalive = false;
-		if (ar == ADMIN_PAC)
-			fail_request(c, 404, "http_request_error",
-				     "no proxy address to name: set [pac] proxy");
-		else
-			fail_request(c, 500, "proxy_internal_error", "cannot build the response");
-		return;
-	}
-	size_t before = evbuffer_get_length(out);
-	head_status_str(out, 200, "OK");
-	head_field_str(out, "Content-Type", ctype);
-	head_framing(out, HTTP_BODY_LENGTH, evbuffer_get_length(body));
-	head_field_str(out, "Cache-Control", "no-store");
-	head_end(out, !c->client_keepalive);
-	if (!c->rq->head_request)
-		evbuffer_add_buffer(out, body);
-	evbuffer_free(body);
-	c->rq->bytes_out += evbuffer_get_length(out) - before;
-	c->rq->status = 200;
-	c->rq->outcome = "OK";
-	request_done(c);
+	struct answer a = answer_admin(out, ar, c->w->cfg, c->w->metrics_all, &c->rq->req,
+				       (const struct sockaddr *)&c->peer, !c->client_keepalive);
+	local_answered(c, out, before, a);
 }
 
 /* "200 Connection established" for a CONNECT. */
@@ -608,8 +541,7 @@ static void connect_reply(struct conn *c)
 {
 	struct evbuffer *out = bufferevent_get_output(c->cbev);
 	size_t before = evbuffer_get_length(out);
-	head_status_str(out, 200, "Connection established");
-	head_end(out, false);
+	answer_connect(out);
 	c->rq->bytes_out += evbuffer_get_length(out) - before;
 	c->rq->status = 200;
 	c->rq->connect_replied = true;
@@ -743,208 +675,64 @@ static void build_request_head(struct conn *c, struct evbuffer *out)
 	head_end(out, false);
 }
 
-/* Answer 407 (or 429 / 400) for a request that did not authenticate. The
- * connection stays open for a retry when the request had no body. */
-static void auth_refuse(struct conn *c, int status, const char *details)
+/* The authentication stage (stage_auth.c). Returns true when the request
+ * may go on; else it has been answered: 407 (or 429 / 400), the connection
+ * staying open for a retry when the request had no body. */
+static bool authenticate(struct conn *c)
 {
-	const struct config *cfg = c->w->cfg;
-	char fields[strlen(cfg->auth_realm) + 80]; /* the realm whole */
-	if (status == 407)
-		snprintf(fields, sizeof(fields),
-			 "Proxy-Authenticate: Basic realm=\"%s\", charset=\"UTF-8\"\r\n",
-			 cfg->auth_realm);
-	else if (status == 429)
-		snprintf(fields, sizeof(fields), "Retry-After: %.0f\r\n", cfg->auth_failure_window);
-	else
-		fields[0] = '\0';
-	if (status == 400 || !c->rq->rbody.done)
+	struct request *rq = c->rq;
+	const struct http_field *cred =
+		rq->rinfo.proxy_auth_index >= 0 ? &rq->req.fields[rq->rinfo.proxy_auth_index] : NULL;
+	struct auth_verdict v = stage_auth(c->w, cred, (const struct sockaddr *)&c->peer,
+					   c->client_ip, rq->user, sizeof(rq->user));
+	if (v.status == 0)
+		return true;
+	char *fields = stage_auth_refusal_fields(c->w, v.status);
+	if (fields == NULL) {
+		c->client_keepalive = false;
+		fail_request(c, 500, "proxy_internal_error", "out of memory");
+		return false;
+	}
+	if (v.status == 400 || !rq->rbody.done)
 		c->client_keepalive = false;
 	struct evbuffer *out = bufferevent_get_output(c->cbev);
 	size_t before = evbuffer_get_length(out);
-	errors_respond_fields(out, status, status == 407 ? NULL : "http_request_denied", details,
-			      cfg->via, !c->client_keepalive, c->rq->head_request, fields);
-	c->rq->bytes_out += evbuffer_get_length(out) - before;
-	c->rq->status = status;
-	c->rq->outcome = status == 407 ? "AUTH_REQUIRED" : status == 429 ? "AUTH_BLOCKED" : "http_request_error";
+	const char *error = v.status == 407 ? NULL
+			    : v.status == 429 ? "http_request_denied" : "http_request_error";
+	errors_respond_fields(out, v.status, error, v.details, c->w->cfg->via, !c->client_keepalive,
+			      rq->head_request, fields);
+	free(fields);
+	rq->bytes_out += evbuffer_get_length(out) - before;
+	rq->status = v.status;
+	rq->outcome = v.status == 407 ? "AUTH_REQUIRED" : v.status == 429 ? "AUTH_BLOCKED" : error;
 	request_done(c);
+	return false;
 }
 
-/* The authentication stage (RFC 9110 §11.7.1): Basic credentials in
- * Proxy-Authorization, checked against the htpasswd file, cached per worker;
- * failures are counted per client address. The header stage has already
- * taken the field out of what is forwarded. Returns true when the request
- * may go on; else it has been answered. */
-static bool authenticate(struct conn *c)
-{
-	struct worker *w = c->w;
-	const struct config *cfg = w->cfg;
-	const struct sockaddr *peer = (const struct sockaddr *)&c->peer;
-	struct timespec now;
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	if (auth_limiter_blocked(w->auth_limiter, peer, now.tv_sec)) {
-		auth_refuse(c, 429, "too many failed authentication attempts: try again later");
-		return false;
-	}
-	if (c->rq->rinfo.proxy_auth_index < 0) {
-		auth_refuse(c, 407, "this proxy requires a user name and password");
-		return false;
-	}
-	_Static_assert(AUTH_USER_MAX == 256 && AUTH_MAX_PASSWORD == 1024, "the message below");
-	char user[AUTH_USER_MAX], pass[AUTH_PASS_MAX];
-	int r = auth_parse_basic(c->rq->req.fields[c->rq->rinfo.proxy_auth_index].value, user, sizeof(user),
-				 pass, sizeof(pass));
-	if (r == -2) {
-		auth_refuse(c, 407, "only the Basic scheme is supported");
-		return false;
-	}
-	if (r != 0) {
-		auth_limiter_fail(w->auth_limiter, peer, now.tv_sec);
-		auth_refuse(c, 400, r == AUTH_PARSE_TOO_LONG
-					    ? "Proxy-Authorization: user name longer than 255 or password "
-					      "longer than 1024 bytes"
-					    : "malformed Proxy-Authorization");
-		return false;
-	}
-	bool ok = auth_cache_hit(w->auth_cache, user, pass, now.tv_sec);
-	if (!ok && htpasswd_verify(w->htpasswd, user, pass) == 1) {
-		auth_cache_add(w->auth_cache, user, pass, now.tv_sec, (int64_t)cfg->auth_credential_ttl);
-		ok = true;
-	}
-	explicit_bzero(pass, sizeof(pass));
-	if (!ok) {
-		auth_limiter_fail(w->auth_limiter, peer, now.tv_sec);
-		metrics_auth_failure(w->metrics);
-		log_info("authentication failed for user \"%s\" from %s", user, c->client_ip);
-		auth_refuse(c, 407, "wrong user name or password");
-		return false;
-	}
-	snprintf(c->rq->user, sizeof(c->rq->user), "%s", user);
-	return true;
-}
-
-/* Group membership for rules with groups ([auth] groups file). */
-static bool in_group(void *ctx, const char *group, const char *user)
-{
-	const struct worker *w = ctx;
-	return w->groups != NULL && groups_member(w->groups, group, user);
-}
-
-/* Fill an acl_request for the current request (strings into bufs). */
-static void policy_request(struct conn *c, struct acl_request *r, char *host, size_t hostlen,
-			   char *url, size_t urllen)
-{
-	time_t now = time(NULL);
-	struct tm tm;
-	localtime_r(&now, &tm);
-	slice_copy(host, hostlen, c->rq->target.host);
-	bool connect = method_is(c, "CONNECT");
-	if (!connect)
-		slice_copy(url, urllen, c->rq->req.target);
-	*r = (struct acl_request){
-		.client = (const struct sockaddr *)&c->peer,
-		.user = c->rq->user[0] ? c->rq->user : NULL,
-		.method = c->rq->method_str,
-		.host = host,
-		.port = c->rq->target.port,
-		.url = connect ? NULL : url,
-		.weekday = tm.tm_wday,
-		.minute = tm.tm_hour * 60 + tm.tm_min,
-		.dst = NULL,
-		.in_group = in_group,
-		.group_ctx = c->w,
-	};
-}
-
-/* Record what decided, for the access log's RULE field. */
-static void rule_label(struct conn *c, const struct acl_rule *rule, enum acl_reason reason)
-{
-	snprintf(c->rq->rule, sizeof(c->rq->rule), "%s",
-		 rule != NULL ? rule->name
-		 : reason == ACL_REASON_DEFAULT ? "default"
-		 : reason == ACL_REASON_PRIVATE_DST ? "private_destinations" : "-");
-}
-
-/* Run acl_check on the current request (dst NULL in phase one). The URL
- * for url_regex rules is copied into a stack buffer, or the heap when long. */
-static enum acl_result policy_run(struct conn *c, const char *sni, const struct sockaddr *dst,
-				  const struct acl_rule **rule, enum acl_reason *reason)
-{
-	char host[256], small[2048];
-	size_t ulen = c->rq->req.target.len + 1, mlen = c->rq->req.method.len + 1;
-	char *url = ulen + mlen <= sizeof(small) ? small : malloc(ulen + mlen);
-	if (url == NULL)
-		return ACL_DENY;
-	struct acl_request r;
-	policy_request(c, &r, host, sizeof(host), url, ulen);
-	/* the method whole (method_str, the log's, may be cut): a rule's
-	 * methods must not match a longer method by its prefix */
-	slice_copy(url + ulen, mlen, c->rq->req.method);
-	r.method = url + ulen;
-	if (sni != NULL) {
-		r.host = sni;
-		r.url = NULL;
-	}
-	r.dst = dst;
-	enum acl_result res = acl_check_reason(c->w->acl, &r, rule, reason);
-	if (url != small)
-		free(url);
-	return res;
-}
-
-/* Refuse a request the policy denies: 403 naming the rule (RFC 9209
- * Proxy-Status), before any connection or tunnel is opened. */
-static void policy_refuse(struct conn *c, enum acl_reason reason, const struct acl_rule *rule)
-{
-	char details[160];
-	if (rule != NULL)
-		snprintf(details, sizeof(details), "denied by rule %s", rule->name);
-	else
-		snprintf(details, sizeof(details), "denied: %s", acl_reason_str(reason));
-	c->client_keepalive = false;
-	fail_request(c, 403,
-		     reason == ACL_REASON_PRIVATE_DST ? "destination_ip_prohibited"
-						      : "http_request_denied",
-		     details);
-}
-
-/* The policy stage (acl.c), phase one: decide what can be decided without
- * DNS. A decision that needs the destination address is finished per
- * resolved address (policy_filter) before connecting. Returns true when the
- * request may go on. */
+/* The policy stage, phase one (stage_policy.c). Returns true when the
+ * request may go on; else it has been refused. */
 static bool policy_check(struct conn *c)
 {
-	const struct acl *a = c->w->acl;
-	c->rq->policy_need_dst = false;
-	snprintf(c->rq->rule, sizeof(c->rq->rule), "-");
-	if (a == NULL || c->internal)
-		return true;
-	const struct acl_rule *rule = NULL;
-	enum acl_reason reason = ACL_REASON_DEFAULT;
-	enum acl_result res = policy_run(c, NULL, NULL, &rule, &reason);
-	if (res == ACL_DENY) {
-		rule_label(c, rule, reason);
-		policy_refuse(c, reason, rule);
-		return false;
-	}
-	if (res == ACL_NEED_DST) {
-		c->rq->policy_need_dst = true;
+	if (c->internal) {
+		/* a background revalidation repeats a request a client was
+		 * allowed to make */
+		c->rq->policy_need_dst = false;
+		snprintf(c->rq->rule, sizeof(c->rq->rule), "-");
 		return true;
 	}
-	rule_label(c, rule, reason);
-	return true;
+	struct policy_refusal no;
+	if (stage_policy_check(c->w, (const struct sockaddr *)&c->peer, c->rq, &no))
+		return true;
+	c->client_keepalive = false;
+	fail_request(c, no.status, no.error, no.details);
+	return false;
 }
 
-/* Phase two: may the proxy connect to this resolved address? */
+/* Phase two, for upstream.c: may the proxy connect to this address? */
 static bool policy_filter(void *arg, const struct sockaddr *sa)
 {
 	struct conn *c = arg;
-	if (!c->rq->policy_need_dst)
-		return true;
-	const struct acl_rule *rule = NULL;
-	enum acl_reason reason = ACL_REASON_DEFAULT;
-	enum acl_result res = policy_run(c, NULL, sa, &rule, &reason);
-	rule_label(c, rule, reason);
-	return res == ACL_ALLOW;
+	return stage_policy_filter(c->w, (const struct sockaddr *)&c->peer, c->rq, sa);
 }
 
 /* A CONNECT tunnel refused after its 200 (SNI peek): all that can be done is
@@ -952,66 +740,32 @@ static bool policy_filter(void *arg, const struct sockaddr *sa)
 static void sni_refuse(struct conn *c, const char *why)
 {
 	log_info("CONNECT %s from %s refused: %s", c->rq->host_port, c->client_ip, why);
-	if (strncmp(why, "server name ", 12) != 0 || strstr(why, " denied by ") == NULL)
-		snprintf(c->rq->rule, sizeof(c->rq->rule), "connect_sni");
 	c->rq->outcome = "http_request_denied";
 	conn_log_access(c);
 	conn_close(c, why);
 }
 
-/* CONN_PEEK_SNI: read the ClientHello without consuming it and apply the
- * policy to its server name ([acl] connect_sni); in match mode the name must
- * be the CONNECT host, which stops domain fronting. The tunnel then carries
+/* CONN_PEEK_SNI: read the ClientHello without consuming it and check its
+ * server name ([acl] connect_sni, stage_policy.c). The tunnel then carries
  * the peeked bytes unchanged. */
 static void peek_sni(struct conn *c)
 {
-	const struct config *cfg = c->w->cfg;
 	struct evbuffer *in = bufferevent_get_input(c->cbev);
 	size_t avail = evbuffer_get_length(in);
 	if (avail == 0)
 		return;
-	size_t want = avail < TLS_PEEK_MAX ? avail : TLS_PEEK_MAX;
+	size_t want = avail < SNI_PEEK_MAX ? avail : SNI_PEEK_MAX;
 	const uint8_t *buf = evbuffer_pullup(in, (ev_ssize_t)want);
-	char sni[256];
-	enum tls_peek_result r = tls_peek_sni(buf, want, sni, sizeof(sni));
-	bool match = cfg->acl_connect_sni == CONFIG_SNI_MATCH;
-	if (r == TLS_PEEK_NEED_MORE) {
-		if (want >= TLS_PEEK_MAX)
-			sni_refuse(c, "ClientHello too large");
+	char why[600];
+	switch (stage_policy_sni(c->w, (const struct sockaddr *)&c->peer, c->rq, buf, want, why,
+				 sizeof(why))) {
+	case SNI_NEED_MORE:
 		return;
-	}
-	char host[256];
-	slice_copy(host, sizeof(host), c->rq->target.host);
-	size_t hl = strlen(host);
-	if (hl > 0 && host[hl - 1] == '.')
-		host[hl - 1] = '\0';
-	struct in_addr a4;
-	/* a client that CONNECTs to an address sends no server name */
-	bool literal = c->rq->target.ipv6_literal || acl_parse_ipv4_loose(host, &a4) != 0;
-	if (r != TLS_PEEK_SNI) {
-		if (match && (r != TLS_PEEK_NO_SNI || !literal)) {
-			sni_refuse(c, r == TLS_PEEK_NO_SNI ? "ClientHello without a server name"
-							   : "not a TLS ClientHello");
-			return;
-		}
-	} else {
-		if (match && !literal && strcasecmp(host, sni) != 0) {
-			char why[600];
-			snprintf(why, sizeof(why), "server name %s does not match the CONNECT host", sni);
-			sni_refuse(c, why);
-			return;
-		}
-		if (c->w->acl != NULL) {
-			const struct acl_rule *rule = NULL;
-			enum acl_reason reason = ACL_REASON_DEFAULT;
-			if (policy_run(c, sni, NULL, &rule, &reason) == ACL_DENY) {
-				rule_label(c, rule, reason);
-				char why[600];
-				snprintf(why, sizeof(why), "server name %s denied by %s", sni, c->rq->rule);
-				sni_refuse(c, why);
-				return;
-			}
-		}
+	case SNI_REFUSE:
+		sni_refuse(c, why);
+		return;
+	case SNI_PASS:
+		break;
 	}
 	evtimer_del(c->timer);
 	start_upstream(c);
@@ -1170,7 +924,7 @@ static bool read_request(struct conn *c)
 	if (c->rq->target.form == HTTP_TARGET_ORIGIN && !c->internal) {
 		enum admin_resource ar = admin_lookup(c->rq->req.target.p, c->rq->req.target.len);
 		if (ar != ADMIN_NONE) {
-			answer_admin(c, ar);
+			answer_own(c, ar);
 			return true;
 		}
 	}
@@ -1187,7 +941,7 @@ static bool read_request(struct conn *c)
 	case HTTP_TARGET_ASTERISK:
 		/* OPTIONS * asks the proxy itself. */
 		c->rq->rinfo.max_forwards = 0;
-		answer_max_forwards(c);
+		answer_final(c);
 		return true;
 	case HTTP_TARGET_AUTHORITY:
 	case HTTP_TARGET_ABSOLUTE:
@@ -1224,7 +978,7 @@ static bool read_request(struct conn *c)
 		return false;
 
 	if ((method_is(c, "OPTIONS") || method_is(c, "TRACE")) && c->rq->rinfo.max_forwards == 0) {
-		answer_max_forwards(c);
+		answer_final(c);
 		return true;
 	}
 
@@ -1320,16 +1074,9 @@ static void connected_cb(enum upstream_err err, struct bufferevent *bev, const c
 	if (err == UPSTREAM_DENIED) {
 		/* the policy refused every address the name resolved to */
 		c->client_keepalive = false;
-		char details[160];
-		bool private_dst = strcmp(c->rq->rule, "private_destinations") == 0;
-		if (private_dst)
-			snprintf(details, sizeof(details), "denied: private destination");
-		else if (strcmp(c->rq->rule, "default") == 0)
-			snprintf(details, sizeof(details), "denied: default");
-		else
-			snprintf(details, sizeof(details), "denied by rule %s", c->rq->rule);
-		fail_request(c, 403, private_dst ? "destination_ip_prohibited" : "http_request_denied",
-			     details);
+		struct policy_refusal no;
+		stage_policy_dst_refusal(c->rq, &no);
+		fail_request(c, no.status, no.error, no.details);
 		return;
 	}
 	if (err != UPSTREAM_OK) {
@@ -1899,6 +1646,7 @@ static void conn_timer_cb(evutil_socket_t fd, short what, void *arg)
 		conn_close(c, "client not reading");
 		break;
 	case CONN_PEEK_SNI:
+		snprintf(c->rq->rule, sizeof(c->rq->rule), "connect_sni");
 		sni_refuse(c, "no ClientHello in time");
 		break;
 	case CONN_WAIT_FETCH:

@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include "acl.h"
 #include "body.h"
 #include "cache.h"
 #include "cache_key.h"
@@ -66,6 +67,7 @@ struct request {
 	char method_str[32];
 	char user[256];            /* authenticated user, "" when none */
 	char rule[64];             /* the policy rule that decided ("default", "-") */
+	enum acl_reason rule_reason; /* ... and why (stage_policy.c) */
 	bool policy_need_dst;      /* vet each resolved address (acl.c phase two) */
 	bool connect_replied;      /* the CONNECT's 200 is already out (SNI peek) */
 	char upstream_addr[64];

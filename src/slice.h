@@ -38,4 +38,13 @@ static inline bool slice_eq(struct slice s, const char *lit)
 	return s.len == n && memcmp(s.p, lit, n) == 0;
 }
 
+/* Copy a slice into a NUL-terminated buffer of len > 0 bytes, truncating. */
+static inline void slice_copy(char *out, size_t len, struct slice s)
+{
+	size_t n = s.len < len - 1 ? s.len : len - 1;
+	if (n > 0)
+		memcpy(out, s.p, n);
+	out[n] = '\0';
+}
+
 #endif

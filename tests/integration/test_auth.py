@@ -206,6 +206,12 @@ def test_malformed_credentials_400(proxy_factory, origin, value):
     p = auth_proxy(proxy_factory)
     r = get(p, origin, "/m", auth=value)
     assert r.status == 400, "malformed Basic credentials should get 400: %r" % r
+    # the one error type, in the response and in the log alike
+    assert r.get("Proxy-Status").endswith("error=http_request_error; details=\"%s\"" % (
+        "Proxy-Authorization: user name longer than 255 or password longer than 1024 bytes"
+        if len(value) > 4000 else "malformed Proxy-Authorization")), r.get("Proxy-Status")
+    e = p.wait_access(lambda e: e.get("target") == origin.url("/m"))
+    assert e and e["status"] == "400" and e["outcome"] == "http_request_error", e
     assert_origin_untouched(origin, "a request with malformed credentials")
     assert get(p, origin, "/after", auth=alice()).status == 200, "the proxy must keep serving"
 

@@ -328,7 +328,7 @@ def test_client_credentials_too_long_name_the_limits(proxy_factory, origin):
         with Client(p.port) as c:
             r = c.exchange("GET", origin.url("/a"), [("Host", origin.authority),
                                                      ("Proxy-Authorization", basic(user, password))])
-        p_ = assert_error(r, 400, "http_request_denied", "255", "1024")
+        p_ = assert_error(r, 400, "http_request_error", "255", "1024")
         assert "Proxy-Authorization" in p_["details"], p_
     assert not origin.requests
 

@@ -322,7 +322,7 @@ static void build_acl(struct acl *a, const struct spec *specs, size_t n, enum ac
 }
 
 /* Groups for the tests: staff = alice, carol; admins = dave. */
-static bool test_in_group(void *ctx, const char *group, const char *user)
+static bool test_in_group(const void *ctx, const char *group, const char *user)
 {
 	(void)ctx;
 	if (strcmp(group, "staff") == 0)
