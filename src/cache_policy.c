@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "cache_policy.h"
+#include "decimal.h"
 #include "hop.h"
 
 /* RFC 9111 §1.2.2: a delta-seconds too large to represent is 2^31. */
@@ -87,18 +88,9 @@ static bool cp_list_next(struct slice v, size_t *pos, struct slice *elem)
  * Returns -1 when malformed. */
 static int64_t cp_delta(struct slice s)
 {
-	int64_t v = 0;
-	size_t i;
+	uint64_t v;
 
-	if (s.len == 0)
-		return -1;
-	for (i = 0; i < s.len; i++) {
-		if (!cp_is_digit(s.p[i]))
-			return -1;
-		if (v < DELTA_MAX)
-			v = v * 10 + (s.p[i] - '0');
-	}
-	return v > DELTA_MAX ? DELTA_MAX : v;
+	return decimal_parse_clamped(s.p, s.len, (uint64_t)DELTA_MAX, &v) ? (int64_t)v : -1;
 }
 
 /* Value of a directive argument: token as is, quoted-string without its
@@ -915,20 +907,15 @@ void cache_merge_304(const struct http_field *stored, size_t stored_n,
 
 /* ---- ranges (RFC 9110 §14) ---- */
 
-/* Parse an unsigned decimal (1*DIGIT) with overflow check. */
+/* The largest byte position a Range may name: 18446744073709551609, the
+ * bound this parser has always had (a larger one is refused, the Range
+ * ignored). */
+#define RANGE_POS_MAX ((UINT64_MAX - 9) / 10 * 10 + 9)
+
+/* Parse an unsigned decimal (1*DIGIT) up to RANGE_POS_MAX. */
 static bool cp_u64(struct slice s, uint64_t *v)
 {
-	size_t i;
-
-	if (s.len == 0)
-		return false;
-	*v = 0;
-	for (i = 0; i < s.len; i++) {
-		if (!cp_is_digit(s.p[i]) || *v > (UINT64_MAX - 9) / 10)
-			return false;
-		*v = *v * 10 + (uint64_t)(s.p[i] - '0');
-	}
-	return true;
+	return decimal_parse(s.p, s.len, RANGE_POS_MAX, v);
 }
 
 /* Does If-Range (RFC 9110 §13.1.5) hold for the stored response? */

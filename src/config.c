@@ -41,6 +41,7 @@
 #include "auth.h"
 #include "cidr.h"
 #include "domainset.h"
+#include "decimal.h"
 #include "http_parser.h"
 #include "pac.h"
 
@@ -486,28 +487,6 @@ static bool word_in(const char *val, const char *const *words)
 	return false;
 }
 
-/* Parse a decimal number (no sign) into *out; -1 on junk or overflow. */
-static int parse_decimal(const char *s, size_t len, uint64_t *out)
-{
-	uint64_t v = 0;
-	size_t i;
-
-	if (len == 0)
-		return -1;
-	for (i = 0; i < len; i++) {
-		unsigned d;
-
-		if (s[i] < '0' || s[i] > '9')
-			return -1;
-		d = (unsigned)(s[i] - '0');
-		if (v > (UINT64_MAX - d) / 10)
-			return -1;
-		v = v * 10 + d;
-	}
-	*out = v;
-	return 0;
-}
-
 /* Write v into an integer field of the given width (int or a 64-bit unsigned). */
 static void store_uint(void *field, size_t size, uint64_t v)
 {
@@ -558,7 +537,7 @@ static int parse_size(const char *val, uint64_t *out)
 	}
 	if (shift != 0)
 		len--;
-	if (parse_decimal(val, len, &v) < 0)
+	if (!decimal_parse(val, len, UINT64_MAX, &v))
 		return -1;
 	if (shift != 0 && v > (UINT64_MAX >> shift))
 		return -1;
@@ -575,7 +554,7 @@ static int parse_duration(const char *val, double *out)
 	double frac = 0, scale = 0.1;
 	const char *p;
 
-	if (ilen > 12 || parse_decimal(val, ilen, &ip) < 0)
+	if (ilen > 12 || !decimal_parse(val, ilen, UINT64_MAX, &ip))
 		return -1;
 	if (dot != NULL) {
 		if (dot[1] == '\0')
@@ -707,7 +686,7 @@ static int parse_listen_item(char *item, struct config_listen *l, char *why, siz
 			return -1;
 		}
 	}
-	if (strlen(port) > 5 || parse_decimal(port, strlen(port), &pv) < 0 || pv > 65535) {
+	if (strlen(port) > 5 || !decimal_parse(port, strlen(port), UINT64_MAX, &pv) || pv > 65535) {
 		snprintf(why, wlen, "%s: expected a port between 0 and 65535", q);
 		return -1;
 	}
@@ -787,8 +766,8 @@ static int parse_ports(const struct config_row *r, const char *val, struct confi
 			goto fail;
 		}
 		if (dash != NULL) {
-			if (parse_decimal(item, (size_t)(dash - item), &lo) < 0 ||
-			    parse_decimal(dash + 1, strlen(dash + 1), &hi) < 0 ||
+			if (!decimal_parse(item, (size_t)(dash - item), UINT64_MAX, &lo) ||
+			    !decimal_parse(dash + 1, strlen(dash + 1), UINT64_MAX, &hi) ||
 			    lo < 1 || hi > 65535 || lo > 65535) {
 				snprintf(why, wlen, "expected ports or ranges between 1 and 65535 "
 					 "such as 443, 8443, 9000-9100, got %s", q);
@@ -799,7 +778,7 @@ static int parse_ports(const struct config_row *r, const char *val, struct confi
 				goto fail;
 			}
 		} else {
-			if (parse_decimal(item, strlen(item), &lo) < 0 || lo < 1 || lo > 65535) {
+			if (!decimal_parse(item, strlen(item), UINT64_MAX, &lo) || lo < 1 || lo > 65535) {
 				snprintf(why, wlen, "expected ports or ranges between 1 and 65535 "
 					 "such as 443, 8443, 9000-9100, got %s", q);
 				goto fail;
@@ -971,7 +950,7 @@ bad_token:
 			store_uint(field, r->size, (uint64_t)ncpu);
 			return 0;
 		}
-		if (parse_decimal(val, strlen(val), &v) < 0 || v < r->lo || v > r->hi) {
+		if (!decimal_parse(val, strlen(val), UINT64_MAX, &v) || v < r->lo || v > r->hi) {
 			snprintf(why, wlen, "expected auto or an integer between %llu and %llu, got %s",
 				 (unsigned long long)r->lo, (unsigned long long)r->hi, q);
 			return -1;
@@ -979,7 +958,7 @@ bad_token:
 		store_uint(field, r->size, v);
 		return 0;
 	case CT_INT:
-		if (parse_decimal(val, strlen(val), &v) < 0 || v < r->lo || v > r->hi) {
+		if (!decimal_parse(val, strlen(val), UINT64_MAX, &v) || v < r->lo || v > r->hi) {
 			snprintf(why, wlen, "expected an integer between %llu and %llu, got %s",
 				 (unsigned long long)r->lo, (unsigned long long)r->hi, q);
 			return -1;

@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "hop.h"
+#include "decimal.h"
 
 /* Row flags of the field table. */
 enum {
@@ -170,23 +171,9 @@ static int hop_index(size_t i)
 /* Max-Forwards = 1*DIGIT (RFC 9110 §7.6.2), clamped to INT32_MAX; -1 if invalid. */
 static int hop_parse_max_forwards(struct slice v)
 {
-	int32_t n = 0;
-	size_t i;
+	uint64_t n;
 
-	if (v.len == 0)
-		return -1;
-	for (i = 0; i < v.len; i++) {
-		int d;
-
-		if (v.p[i] < '0' || v.p[i] > '9')
-			return -1;
-		d = v.p[i] - '0';
-		if (n > (INT32_MAX - d) / 10)
-			n = INT32_MAX;
-		else
-			n = n * 10 + d;
-	}
-	return (int)n;
+	return decimal_parse_clamped(v.p, v.len, INT32_MAX, &n) ? (int)n : -1;
 }
 
 /* Parse one Connection field value into info; note whether it names any field.
