@@ -37,6 +37,7 @@
 #include <openssl/evp.h>
 
 #include "config.h"
+#include "config_value.h"
 #include "acl.h"
 #include "auth.h"
 #include "cidr.h"
@@ -45,15 +46,10 @@
 #include "http_parser.h"
 #include "pac.h"
 
-/* A listen or parent host name: a DNS name has at most 253 characters. */
-#define CONFIG_HOST_MAX 253
-
 /* Larger files are refused: a config is small; long lists live in their own files. */
 #define CONFIG_MAX_FILE (1024 * 1024)
 /* iniparser 4.1 reads lines into a 1024-byte buffer and fails beyond it. */
 #define CONFIG_MAX_LINE 1000
-/* How much of a bad value a message quotes. */
-#define CONFIG_QUOTE_MAX 60
 
 enum config_type {
 	CT_STRING,   /* any text without control characters (at most hi characters if hi > 0) */
@@ -342,81 +338,6 @@ void config_errors_add(struct config_errors *errs, const char *fmt, ...)
 	va_end(ap);
 }
 
-/* Render s as a double-quoted, escaped, possibly shortened string for messages. */
-static void quote(const char *s, char *out, size_t outlen)
-{
-	size_t o = 0, i;
-
-	if (outlen < 8) {
-		if (outlen > 0)
-			out[0] = '\0';
-		return;
-	}
-	out[o++] = '"';
-	for (i = 0; s[i] != '\0'; i++) {
-		unsigned char c = (unsigned char)s[i];
-		char tmp[8];
-		size_t tl;
-
-		if (i >= CONFIG_QUOTE_MAX) {
-			if (o + 4 < outlen) {
-				memcpy(out + o, "...", 3);
-				o += 3;
-			}
-			break;
-		}
-		if (c == '"' || c == '\\')
-			tl = (size_t)snprintf(tmp, sizeof(tmp), "\\%c", c);
-		else if (c < 0x20 || c == 0x7f)
-			tl = (size_t)snprintf(tmp, sizeof(tmp), "\\x%02x", c);
-		else
-			tl = (size_t)snprintf(tmp, sizeof(tmp), "%c", c);
-		if (o + tl + 2 >= outlen)
-			break;
-		memcpy(out + o, tmp, tl);
-		o += tl;
-	}
-	out[o++] = '"';
-	out[o] = '\0';
-}
-
-/* Levenshtein distance, or a large number for long strings. */
-static size_t edit_distance(const char *a, const char *b)
-{
-	size_t la = strlen(a), lb = strlen(b), i, j;
-	size_t row[65];
-
-	if (la > 64 || lb > 64)
-		return SIZE_MAX / 2;
-	for (j = 0; j <= lb; j++)
-		row[j] = j;
-	for (i = 1; i <= la; i++) {
-		size_t diag = row[0];
-
-		row[0] = i;
-		for (j = 1; j <= lb; j++) {
-			size_t up = row[j];
-			size_t best = diag + (a[i - 1] == b[j - 1] ? 0 : 1);
-
-			if (up + 1 < best)
-				best = up + 1;
-			if (row[j - 1] + 1 < best)
-				best = row[j - 1] + 1;
-			row[j] = best;
-			diag = up;
-		}
-	}
-	return row[lb];
-}
-
-/* How many edits still count as a typo of a name this long. */
-static size_t typo_budget(const char *s)
-{
-	size_t n = strlen(s);
-
-	return n <= 3 ? 1 : n <= 8 ? 2 : 3;
-}
-
 /* Is this section name one the table knows? */
 static bool section_known(const char *sec)
 {
@@ -432,10 +353,10 @@ static bool section_known(const char *sec)
 static const char *suggest_section(const char *sec)
 {
 	const char *best = NULL;
-	size_t bestd = typo_budget(sec) + 1, i;
+	size_t bestd = config_typo_budget(sec) + 1, i;
 
 	for (i = 0; i < NROWS; i++) {
-		size_t d = edit_distance(sec, config_rows[i].section);
+		size_t d = config_edit_distance(sec, config_rows[i].section);
 
 		if (d < bestd) {
 			best = config_rows[i].section;
@@ -460,11 +381,11 @@ static const struct config_row *row_find(const char *sec, const char *key)
 static const struct config_row *suggest_key(const char *sec, const char *key)
 {
 	const struct config_row *best = NULL;
-	size_t bestd = typo_budget(key) + 1, i;
+	size_t bestd = config_typo_budget(key) + 1, i;
 
 	for (i = 0; i < NROWS; i++) {
 		const struct config_row *r = &config_rows[i];
-		size_t d = edit_distance(key, r->key);
+		size_t d = config_edit_distance(key, r->key);
 
 		if (sec == NULL || strcmp(sec, r->section) != 0)
 			d++;
@@ -477,15 +398,6 @@ static const struct config_row *suggest_key(const char *sec, const char *key)
 }
 
 /* ---- value parsers: 0 or -1 with the problem written to why ------------ */
-
-/* Case-insensitive match of val against a NULL-terminated list of words. */
-static bool word_in(const char *val, const char *const *words)
-{
-	for (; *words != NULL; words++)
-		if (strcasecmp(val, *words) == 0)
-			return true;
-	return false;
-}
 
 /* Write v into an integer field of the given width (int or a 64-bit unsigned). */
 static void store_uint(void *field, size_t size, uint64_t v)
@@ -501,343 +413,6 @@ static void store_uint(void *field, size_t size, uint64_t v)
 
 		memcpy(field, &sv, sizeof(sv));
 	}
-}
-
-/* Format a byte count with the largest exact K/M/G suffix. */
-static void format_size(uint64_t v, char *buf, size_t len)
-{
-	static const char suffix[] = "GMK";
-	int i;
-
-	for (i = 0; i < 3; i++) {
-		uint64_t unit = UINT64_C(1) << (10 * (3 - i));
-
-		if (v != 0 && v % unit == 0) {
-			snprintf(buf, len, "%llu%c", (unsigned long long)(v / unit), suffix[i]);
-			return;
-		}
-	}
-	snprintf(buf, len, "%llu", (unsigned long long)v);
-}
-
-/* Parse "N", "NK", "NM" or "NG" (binary units, any case). */
-static int parse_size(const char *val, uint64_t *out)
-{
-	size_t len = strlen(val);
-	unsigned shift = 0;
-	uint64_t v;
-
-	if (len > 0) {
-		switch (val[len - 1]) {
-		case 'k': case 'K': shift = 10; break;
-		case 'm': case 'M': shift = 20; break;
-		case 'g': case 'G': shift = 30; break;
-		default: break;
-		}
-	}
-	if (shift != 0)
-		len--;
-	if (!decimal_parse(val, len, UINT64_MAX, &v))
-		return -1;
-	if (shift != 0 && v > (UINT64_MAX >> shift))
-		return -1;
-	*out = v << shift;
-	return 0;
-}
-
-/* Parse seconds "N" or "N.F" without locale or strtod's extras. */
-static int parse_duration(const char *val, double *out)
-{
-	const char *dot = strchr(val, '.');
-	size_t ilen = dot != NULL ? (size_t)(dot - val) : strlen(val);
-	uint64_t ip = 0;
-	double frac = 0, scale = 0.1;
-	const char *p;
-
-	if (ilen > 12 || !decimal_parse(val, ilen, UINT64_MAX, &ip))
-		return -1;
-	if (dot != NULL) {
-		if (dot[1] == '\0')
-			return -1;
-		for (p = dot + 1; *p != '\0'; p++) {
-			if (*p < '0' || *p > '9')
-				return -1;
-			frac += (*p - '0') * scale;
-			scale /= 10;
-		}
-	}
-	*out = (double)ip + frac;
-	return 0;
-}
-
-/* ASCII letter or digit, whatever the locale. */
-static bool is_alnum(unsigned char c)
-{
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
-}
-
-/* Is this a plausible host: an IPv4 address or a DNS name? */
-static bool host_ok(const char *h)
-{
-	struct in_addr a4;
-	bool digits_dots = true;
-	const char *p;
-
-	if (*h == '\0')
-		return false;
-	for (p = h; *p != '\0'; p++) {
-		unsigned char c = (unsigned char)*p;
-
-		if (!is_alnum(c) && c != '-' && c != '.' && c != '_')
-			return false;
-		if (!(c >= '0' && c <= '9') && c != '.')
-			digits_dots = false;
-	}
-	if (digits_dots)
-		return inet_pton(AF_INET, h, &a4) == 1;
-	return true;
-}
-
-/* Free a listen array. */
-static void listen_free(struct config_listen *l, size_t n)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++) {
-		free(l[i].host);
-		free(l[i].port);
-	}
-	free(l);
-}
-
-/* Split the next list item off *pp (separators: commas and white space). */
-static bool next_item(const char **pp, char *item, size_t itemlen, bool *toolong)
-{
-	const char *p = *pp;
-	size_t n = 0;
-
-	while (*p == ',' || isspace((unsigned char)*p))
-		p++;
-	if (*p == '\0')
-		return false;
-	*toolong = false;
-	while (*p != '\0' && *p != ',' && !isspace((unsigned char)*p)) {
-		if (n + 1 < itemlen)
-			item[n++] = *p;
-		else
-			*toolong = true;
-		p++;
-	}
-	item[n] = '\0';
-	*pp = p;
-	return true;
-}
-
-/* Parse one "host:port" or "[v6]:port" item into l; -1 with why. */
-static int parse_listen_item(char *item, struct config_listen *l, char *why, size_t wlen)
-{
-	char q[96], pbuf[8];
-	char *host, *port, *colon;
-	uint64_t pv;
-
-	quote(item, q, sizeof(q));
-	if (item[0] == '[') {
-		struct in6_addr a6;
-		char *close = strchr(item, ']');
-
-		if (close == NULL) {
-			snprintf(why, wlen, "%s: missing ] after the IPv6 address", q);
-			return -1;
-		}
-		*close = '\0';
-		host = item + 1;
-		if (inet_pton(AF_INET6, host, &a6) != 1) {
-			snprintf(why, wlen, "%s: not an IPv6 address inside [ ]", q);
-			return -1;
-		}
-		if (close[1] != ':') {
-			snprintf(why, wlen, "%s: expected [IPv6]:port, e.g. [::1]:3128", q);
-			return -1;
-		}
-		port = close + 2;
-	} else {
-		colon = strrchr(item, ':');
-		if (colon == NULL) {
-			snprintf(why, wlen, "%s: expected host:port, e.g. 127.0.0.1:3128", q);
-			return -1;
-		}
-		*colon = '\0';
-		host = item;
-		port = colon + 1;
-		if (strchr(host, ':') != NULL) {
-			snprintf(why, wlen, "%s: an IPv6 address needs brackets, e.g. [::1]:3128", q);
-			return -1;
-		}
-		if (*host == '\0') {
-			snprintf(why, wlen, "%s: missing host (use 0.0.0.0 or [::] for all addresses)", q);
-			return -1;
-		}
-		if (!host_ok(host)) {
-			snprintf(why, wlen, "%s: not an IPv4 address or host name", q);
-			return -1;
-		}
-		if (strlen(host) > CONFIG_HOST_MAX) {
-			snprintf(why, wlen, "%s: host name longer than %d characters", q, CONFIG_HOST_MAX);
-			return -1;
-		}
-	}
-	if (strlen(port) > 5 || !decimal_parse(port, strlen(port), UINT64_MAX, &pv) || pv > 65535) {
-		snprintf(why, wlen, "%s: expected a port between 0 and 65535", q);
-		return -1;
-	}
-	snprintf(pbuf, sizeof(pbuf), "%u", (unsigned)pv);
-	l->host = strdup(host);
-	l->port = strdup(pbuf);
-	if (l->host == NULL || l->port == NULL) {
-		snprintf(why, wlen, "out of memory");
-		return -1;
-	}
-	return 0;
-}
-
-/* Parse a listen list into the row's fields. */
-static int parse_listen(const struct config_row *r, const char *val, struct config *cfg,
-			char *why, size_t wlen)
-{
-	struct config_listen *l = NULL, *grown;
-	size_t n = 0, i;
-	const char *p = val;
-	char item[300], q[96];
-	bool toolong;
-
-	while (next_item(&p, item, sizeof(item), &toolong)) {
-		if (toolong) {
-			quote(item, q, sizeof(q));
-			snprintf(why, wlen, "%s: longer than %zu characters", q, sizeof(item) - 1);
-			goto fail;
-		}
-		grown = realloc(l, (n + 1) * sizeof(*l));
-		if (grown == NULL) {
-			snprintf(why, wlen, "out of memory");
-			goto fail;
-		}
-		l = grown;
-		memset(&l[n], 0, sizeof(l[n]));
-		n++;
-		if (parse_listen_item(item, &l[n - 1], why, wlen) < 0)
-			goto fail;
-		for (i = 0; i + 1 < n; i++) {
-			if (strcasecmp(l[i].host, l[n - 1].host) == 0 &&
-			    strcmp(l[i].port, l[n - 1].port) == 0 && strcmp(l[i].port, "0") != 0) {
-				snprintf(why, wlen, "%s:%s is listed twice", l[i].host, l[i].port);
-				goto fail;
-			}
-		}
-	}
-	if (n == 0) {
-		snprintf(why, wlen, "expected at least one host:port, e.g. 127.0.0.1:3128");
-		return -1;
-	}
-	memcpy((char *)cfg + r->off, &l, sizeof(l));
-	memcpy((char *)cfg + r->off_count, &n, sizeof(n));
-	return 0;
-fail:
-	listen_free(l, n);
-	return -1;
-}
-
-/* Parse a list of ports and lo-hi ranges into the row's fields. */
-static int parse_ports(const struct config_row *r, const char *val, struct config *cfg,
-		       char *why, size_t wlen)
-{
-	struct config_port_range *pr = NULL, *grown;
-	size_t n = 0;
-	const char *p = val;
-	char item[32], q[96];
-	bool toolong;
-
-	while (next_item(&p, item, sizeof(item), &toolong)) {
-		char *dash = strchr(item, '-');
-		uint64_t lo, hi;
-
-		quote(item, q, sizeof(q));
-		if (toolong) {
-			snprintf(why, wlen, "%s...: not a port or range", q);
-			goto fail;
-		}
-		if (dash != NULL) {
-			if (!decimal_parse(item, (size_t)(dash - item), UINT64_MAX, &lo) ||
-			    !decimal_parse(dash + 1, strlen(dash + 1), UINT64_MAX, &hi) ||
-			    lo < 1 || hi > 65535 || lo > 65535) {
-				snprintf(why, wlen, "expected ports or ranges between 1 and 65535 "
-					 "such as 443, 8443, 9000-9100, got %s", q);
-				goto fail;
-			}
-			if (lo > hi) {
-				snprintf(why, wlen, "range %s runs backwards (want low-high)", q);
-				goto fail;
-			}
-		} else {
-			if (!decimal_parse(item, strlen(item), UINT64_MAX, &lo) || lo < 1 || lo > 65535) {
-				snprintf(why, wlen, "expected ports or ranges between 1 and 65535 "
-					 "such as 443, 8443, 9000-9100, got %s", q);
-				goto fail;
-			}
-			hi = lo;
-		}
-		grown = realloc(pr, (n + 1) * sizeof(*pr));
-		if (grown == NULL) {
-			snprintf(why, wlen, "out of memory");
-			goto fail;
-		}
-		pr = grown;
-		pr[n].lo = (uint16_t)lo;
-		pr[n].hi = (uint16_t)hi;
-		n++;
-	}
-	if (n == 0) {
-		snprintf(why, wlen, "expected ports or ranges such as 443, 8443, 9000-9100");
-		return -1;
-	}
-	memcpy((char *)cfg + r->off, &pr, sizeof(pr));
-	memcpy((char *)cfg + r->off_count, &n, sizeof(n));
-	return 0;
-fail:
-	free(pr);
-	return -1;
-}
-
-/* Parse a list of addresses and CIDR ranges into the row's fields. */
-static int parse_cidrs(const struct config_row *r, const char *val, struct config *cfg,
-		       char *why, size_t wlen)
-{
-	struct cidr *list = NULL, *grown;
-	size_t n = 0;
-	const char *p = val;
-	char item[64], q[96];
-	bool toolong;
-
-	while (next_item(&p, item, sizeof(item), &toolong)) {
-		quote(item, q, sizeof(q));
-		grown = realloc(list, (n + 1) * sizeof(*list));
-		if (grown == NULL) {
-			snprintf(why, wlen, "out of memory");
-			goto fail;
-		}
-		list = grown;
-		if (toolong || cidr_parse(item, &list[n]) < 0) {
-			snprintf(why, wlen, "expected addresses or ranges such as 127.0.0.1, "
-				 "10.0.0.0/8, ::1, got %s", q);
-			goto fail;
-		}
-		n++;
-	}
-	memcpy((char *)cfg + r->off, &list, sizeof(list));
-	memcpy((char *)cfg + r->off_count, &n, sizeof(n));
-	return 0;
-fail:
-	free(list);
-	return -1;
 }
 
 /* Release whatever the row's field owns and reset it. */
@@ -861,7 +436,7 @@ static void row_clear(const struct config_row *r, struct config *cfg)
 
 		memcpy(&l, field, sizeof(l));
 		memcpy(&n, (char *)cfg + r->off_count, sizeof(n));
-		listen_free(l, n);
+		config_listen_free(l, n);
 		break;
 	}
 	default:
@@ -876,8 +451,6 @@ static void row_clear(const struct config_row *r, struct config *cfg)
 static int row_apply(const struct config_row *r, const char *val, struct config *cfg,
 		     char *why, size_t wlen)
 {
-	static const char *const yes[] = { "yes", "true", "on", "1", NULL };
-	static const char *const no[] = { "no", "false", "off", "0", NULL };
 	char *field = (char *)cfg + r->off;
 	char q[96], lo[32], hi[32];
 	const unsigned char *c;
@@ -885,7 +458,7 @@ static int row_apply(const struct config_row *r, const char *val, struct config 
 	double d;
 	size_t i;
 
-	quote(val, q, sizeof(q));
+	config_quote(val, q, sizeof(q));
 	if (r->type != CT_LISTEN && r->type != CT_PORTS && r->type != CT_CIDRS) {
 		for (c = (const unsigned char *)val; *c != '\0'; c++) {
 			if (*c < 0x20 || *c == 0x7f) {
@@ -928,11 +501,7 @@ bad_token:
 	case CT_BOOL: {
 		bool b;
 
-		if (word_in(val, yes)) {
-			b = true;
-		} else if (word_in(val, no)) {
-			b = false;
-		} else {
+		if (config_parse_bool(val, &b) < 0) {
 			snprintf(why, wlen, "expected yes or no (true/false, on/off, 1/0), got %s", q);
 			return -1;
 		}
@@ -966,9 +535,9 @@ bad_token:
 		store_uint(field, r->size, v);
 		return 0;
 	case CT_SIZE:
-		if (parse_size(val, &v) < 0 || v < r->lo || v > r->hi) {
-			format_size(r->lo, lo, sizeof(lo));
-			format_size(r->hi, hi, sizeof(hi));
+		if (config_parse_size(val, &v) < 0 || v < r->lo || v > r->hi) {
+			config_format_size(r->lo, lo, sizeof(lo));
+			config_format_size(r->hi, hi, sizeof(hi));
 			snprintf(why, wlen, "expected a size between %s and %s (bytes, or with a K, M "
 				 "or G suffix), got %s", lo, hi, q);
 			return -1;
@@ -976,7 +545,7 @@ bad_token:
 		store_uint(field, r->size, v);
 		return 0;
 	case CT_DURATION:
-		if (parse_duration(val, &d) < 0 || d < r->dlo || d > r->dhi) {
+		if (config_parse_duration(val, &d) < 0 || d < r->dlo || d > r->dhi) {
 			snprintf(why, wlen, "expected seconds between %g and %g (fractions allowed), got %s",
 				 r->dlo, r->dhi, q);
 			return -1;
@@ -1004,18 +573,31 @@ bad_token:
 	case CT_LISTEN:
 	case CT_PORTS:
 	case CT_CIDRS: {
-		struct config tmp;
+		void *list = NULL;
+		size_t n = 0;
 		int rc;
 
-		memset(&tmp, 0, sizeof(tmp));
-		rc = r->type == CT_LISTEN ? parse_listen(r, val, &tmp, why, wlen)
-		     : r->type == CT_PORTS ? parse_ports(r, val, &tmp, why, wlen)
-					   : parse_cidrs(r, val, &tmp, why, wlen);
+		if (r->type == CT_LISTEN) {
+			struct config_listen *l;
+
+			rc = config_parse_listen(val, &l, &n, why, wlen);
+			list = l;
+		} else if (r->type == CT_PORTS) {
+			struct config_port_range *pr;
+
+			rc = config_parse_ports(val, &pr, &n, why, wlen);
+			list = pr;
+		} else {
+			struct cidr *cl;
+
+			rc = config_parse_cidrs(val, &cl, &n, why, wlen);
+			list = cl;
+		}
 		if (rc < 0)
 			return -1;
 		row_clear(r, cfg);
-		memcpy(field, (char *)&tmp + r->off, r->size);
-		memcpy((char *)cfg + r->off_count, (char *)&tmp + r->off_count, sizeof(size_t));
+		memcpy(field, &list, sizeof(list));
+		memcpy((char *)cfg + r->off_count, &n, sizeof(n));
 		return 0;
 	}
 	}
@@ -1045,7 +627,7 @@ static int ini_error(const char *fmt, ...)
 		(void)va_arg(ap, const char *);
 		line = va_arg(ap, int);
 		text = va_arg(ap, const char *);
-		quote(text, q, sizeof(q));
+		config_quote(text, q, sizeof(q));
 		{
 			int *grown = realloc(ini_ctx->bad, (ini_ctx->nbad + 1) * sizeof(*grown));
 
@@ -1302,9 +884,9 @@ static void rule_entry(struct load_ctx *ctx, const char *name, const char *key, 
 			}
 		}
 		const char *best = NULL;
-		size_t bestd = typo_budget(key) + 1;
+		size_t bestd = config_typo_budget(key) + 1;
 		for (size_t k = 0; k < NRULEKEYS; k++) {
-			size_t d = edit_distance(key, rule_keys[k]);
+			size_t d = config_edit_distance(key, rule_keys[k]);
 			if (d < bestd) {
 				best = rule_keys[k];
 				bestd = d;
@@ -1375,7 +957,7 @@ static void rules_compile(struct load_ctx *ctx, struct config *cfg)
 	const char *p = cfg->acl_rules != NULL ? cfg->acl_rules : "";
 	char item[64];
 	bool toolong;
-	while (used != NULL && next_item(&p, item, sizeof(item), &toolong)) {
+	while (used != NULL && config_list_next(&p, item, sizeof(item), &toolong)) {
 		size_t i;
 		if (toolong) {
 			/* cut, it could name another rule */
@@ -1596,14 +1178,14 @@ static void check_tls(struct load_ctx *ctx, struct config *cfg)
 	bool toolong;
 	int lo = 0, hi = 0;
 
-	while (next_item(&p, item, sizeof(item), &toolong)) {
+	while (config_list_next(&p, item, sizeof(item), &toolong)) {
 		int v = 0;
 
 		for (size_t i = 0; i < sizeof(versions) / sizeof(versions[0]); i++)
 			if (strcasecmp(item, versions[i].name) == 0)
 				v = versions[i].v;
 		if (v == 0 || toolong) {
-			quote(item, q, sizeof(q));
+			config_quote(item, q, sizeof(q));
 			add_error(ctx, "%s: [tls] protocols: %s: expected TLSv1.2 and/or TLSv1.3 "
 				  "(TLSv1, TLSv1.1 also accepted)", ctx->name, q);
 			return;
@@ -1738,7 +1320,7 @@ static void check_files(struct load_ctx *ctx, struct config *cfg)
 		add_error(ctx, "%s: [pac] https: needs a [tls] listen address to offer", ctx->name);
 	if (cfg->pac_proxy != NULL && !pac_hostport_ok(cfg->pac_proxy)) {
 		char q[96];
-		quote(cfg->pac_proxy, q, sizeof(q));
+		config_quote(cfg->pac_proxy, q, sizeof(q));
 		add_error(ctx, "%s: [pac] proxy: expected host[:port] such as proxy.example.com:3128, "
 			  "got %s", ctx->name, q);
 	}
@@ -2007,7 +1589,7 @@ static void print_value(FILE *out, const struct config_row *r, const struct conf
 			v = sv;
 		}
 		if (r->type == CT_SIZE)
-			format_size(v, buf, sizeof(buf));
+			config_format_size(v, buf, sizeof(buf));
 		else
 			snprintf(buf, sizeof(buf), "%llu", (unsigned long long)v);
 		fputs(buf, out);
