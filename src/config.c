@@ -37,6 +37,7 @@
 #include <openssl/evp.h>
 
 #include "config.h"
+#include "config_keys.h"
 #include "config_value.h"
 #include "acl.h"
 #include "auth.h"
@@ -51,228 +52,6 @@
 /* iniparser 4.1 reads lines into a 1024-byte buffer and fails beyond it. */
 #define CONFIG_MAX_LINE 1000
 
-enum config_type {
-	CT_STRING,   /* any text without control characters (at most hi characters if hi > 0) */
-	CT_TOKEN,    /* an RFC 9110 token (ditto) */
-	CT_BOOL,     /* yes/no, true/false, on/off, 1/0 */
-	CT_INT,      /* decimal integer within [lo, hi]; int or size_t field */
-	CT_WORKERS,  /* "auto" (online CPUs) or an integer within [lo, hi] */
-	CT_SIZE,     /* integer with optional K/M/G suffix within [lo, hi] */
-	CT_DURATION, /* seconds, fraction allowed, within [dlo, dhi] */
-	CT_ENUM,     /* one of names[] */
-	CT_LISTEN,   /* host:port list -> struct config_listen[] + count */
-	CT_PORTS,    /* port and range list -> struct config_port_range[] + count */
-	CT_CIDRS,    /* address / CIDR list -> struct cidr[] + count */
-};
-
-/* Row flags. */
-#define CF_OPTIONAL 0x1 /* an empty value (or no default) means NULL: "not set" */
-
-struct config_enum {
-	const char *name;
-	int value;
-};
-
-struct config_row {
-	const char *section;
-	const char *key;
-	enum config_type type;
-	unsigned flags;
-	const char *def; /* as written in the file; NULL = unset (NULL/0) */
-	uint64_t lo, hi;  /* CT_INT, CT_WORKERS, CT_SIZE */
-	double dlo, dhi;  /* CT_DURATION */
-	const struct config_enum *names; /* CT_ENUM, NULL-terminated */
-	size_t off;       /* the field */
-	size_t size;      /* its size */
-	size_t off_count; /* CT_LISTEN, CT_PORTS, CT_CIDRS: the count field */
-};
-
-#define FIELD(f) .off = offsetof(struct config, f), .size = sizeof(((struct config *)0)->f)
-#define COUNT(f) .off_count = offsetof(struct config, f)
-
-static const struct config_enum auth_schemes[] = {
-	{ "none", CONFIG_AUTH_NONE }, { "basic", CONFIG_AUTH_BASIC }, { NULL, 0 },
-};
-
-static const struct config_enum acl_actions[] = {
-	{ "deny", 0 }, { "allow", 1 }, { NULL, 0 },
-};
-
-static const struct config_enum sni_modes[] = {
-	{ "off", CONFIG_SNI_OFF }, { "check", CONFIG_SNI_CHECK }, { "match", CONFIG_SNI_MATCH },
-	{ NULL, 0 },
-};
-
-static const struct config_enum log_formats[] = {
-	{ "native", CONFIG_LOGFMT_NATIVE }, { "squid", CONFIG_LOGFMT_SQUID },
-	{ "combined", CONFIG_LOGFMT_COMBINED }, { "json", CONFIG_LOGFMT_JSON }, { NULL, 0 },
-};
-
-static const struct config_enum syslog_facilities[] = {
-	{ "daemon", LOG_DAEMON }, { "user", LOG_USER }, { "local0", LOG_LOCAL0 },
-	{ "local1", LOG_LOCAL1 }, { "local2", LOG_LOCAL2 }, { "local3", LOG_LOCAL3 },
-	{ "local4", LOG_LOCAL4 }, { "local5", LOG_LOCAL5 }, { "local6", LOG_LOCAL6 },
-	{ "local7", LOG_LOCAL7 }, { NULL, 0 },
-};
-
-static const struct config_enum log_levels[] = {
-	{ "error", 0 }, { "warn", 1 }, { "info", 2 }, { "debug", 3 }, { NULL, 0 },
-};
-
-/* Timeouts: at least a millisecond, at most a day. */
-#define TIMEOUT .dlo = 0.001, .dhi = 86400
-
-/* Every key. Adding a key is adding a row (and the field in config.h). */
-static const struct config_row config_rows[] = {
-	/* [proxy] */
-	{ .section = "proxy", .key = "listen", .type = CT_LISTEN, .def = "127.0.0.1:3128",
-	  FIELD(listen), COUNT(nlisten) },
-	{ .section = "proxy", .key = "workers", .type = CT_WORKERS, .def = "auto",
-	  .lo = 1, .hi = 256, FIELD(workers) },
-	{ .section = "proxy", .key = "user", .type = CT_STRING, .def = NULL,
-	  .flags = CF_OPTIONAL, FIELD(user) },
-	{ .section = "proxy", .key = "via", .type = CT_TOKEN, .def = "hopcache",
-	  .hi = CONFIG_VIA_MAX, FIELD(via) },
-	{ .section = "proxy", .key = "connect_ports", .type = CT_PORTS, .def = "443",
-	  FIELD(connect_ports), COUNT(nconnect_ports) },
-	{ .section = "proxy", .key = "x_forwarded_for", .type = CT_BOOL, .def = "no",
-	  FIELD(x_forwarded_for) },
-	{ .section = "proxy", .key = "forwarded", .type = CT_BOOL, .def = "no", FIELD(forwarded) },
-	{ .section = "proxy", .key = "pid_file", .type = CT_STRING, .def = NULL,
-	  .flags = CF_OPTIONAL, FIELD(pid_file) },
-
-	/* [limits] */
-	{ .section = "limits", .key = "max_request_line", .type = CT_SIZE, .def = "8192",
-	  .lo = 256, .hi = 1024 * 1024, FIELD(max_request_line) },
-	{ .section = "limits", .key = "max_header_bytes", .type = CT_SIZE, .def = "64K",
-	  .lo = 1024, .hi = 16 * 1024 * 1024, FIELD(max_header_bytes) },
-	{ .section = "limits", .key = "max_headers", .type = CT_INT, .def = "100",
-	  .lo = 1, .hi = 10000, FIELD(max_headers) },
-	{ .section = "limits", .key = "max_body", .type = CT_SIZE, .def = "0",
-	  .lo = 0, .hi = UINT64_C(1) << 50, FIELD(max_body) },
-	{ .section = "limits", .key = "header_timeout", .type = CT_DURATION, .def = "30",
-	  TIMEOUT, FIELD(header_timeout) },
-	{ .section = "limits", .key = "idle_timeout", .type = CT_DURATION, .def = "60",
-	  TIMEOUT, FIELD(idle_timeout) },
-	{ .section = "limits", .key = "connect_timeout", .type = CT_DURATION, .def = "10",
-	  TIMEOUT, FIELD(connect_timeout) },
-	{ .section = "limits", .key = "upstream_timeout", .type = CT_DURATION, .def = "60",
-	  TIMEOUT, FIELD(upstream_timeout) },
-	{ .section = "limits", .key = "tunnel_idle_timeout", .type = CT_DURATION, .def = "300",
-	  TIMEOUT, FIELD(tunnel_idle_timeout) },
-	{ .section = "limits", .key = "shutdown_timeout", .type = CT_DURATION, .def = "30",
-	  .dlo = 0, .dhi = 86400, FIELD(shutdown_timeout) },
-	{ .section = "limits", .key = "client_timeout", .type = CT_DURATION, .def = "60",
-	  TIMEOUT, FIELD(client_timeout) },
-	{ .section = "limits", .key = "max_connections", .type = CT_INT, .def = "4096",
-	  .lo = 1, .hi = 1000000, FIELD(max_connections) },
-	{ .section = "limits", .key = "drain_timeout", .type = CT_DURATION, .def = "30",
-	  .dlo = 0, .dhi = 86400, FIELD(drain_timeout) },
-
-	/* [upstream] */
-	{ .section = "upstream", .key = "pool_max_idle", .type = CT_INT, .def = "64",
-	  .lo = 0, .hi = 100000, FIELD(pool_max_idle) },
-	{ .section = "upstream", .key = "pool_idle_timeout", .type = CT_DURATION, .def = "30",
-	  TIMEOUT, FIELD(pool_idle_timeout) },
-	{ .section = "upstream", .key = "resolv_conf", .type = CT_STRING, .def = "/etc/resolv.conf",
-	  FIELD(resolv_conf) },
-	{ .section = "upstream", .key = "verify", .type = CT_BOOL, .def = "yes", FIELD(upstream_verify) },
-	{ .section = "upstream", .key = "ca_file", .type = CT_STRING, .def = NULL,
-	  .flags = CF_OPTIONAL, FIELD(upstream_ca_file) },
-	{ .section = "upstream", .key = "ca_path", .type = CT_STRING, .def = NULL,
-	  .flags = CF_OPTIONAL, FIELD(upstream_ca_path) },
-	{ .section = "upstream", .key = "parent", .type = CT_LISTEN, .def = NULL,
-	  .flags = CF_OPTIONAL, FIELD(parent), COUNT(nparent) },
-	{ .section = "upstream", .key = "parent_user", .type = CT_STRING, .def = NULL,
-	  .flags = CF_OPTIONAL, FIELD(parent_user) },
-	{ .section = "upstream", .key = "parent_password", .type = CT_STRING, .def = NULL,
-	  .flags = CF_OPTIONAL, FIELD(parent_password) },
-	{ .section = "upstream", .key = "parent_direct", .type = CT_STRING, .def = NULL,
-	  .flags = CF_OPTIONAL, FIELD(parent_direct) },
-
-	/* [tls] */
-	{ .section = "tls", .key = "listen", .type = CT_LISTEN, .def = NULL,
-	  .flags = CF_OPTIONAL, FIELD(tls_listen), COUNT(ntls_listen) },
-	{ .section = "tls", .key = "certificate", .type = CT_STRING, .def = NULL,
-	  .flags = CF_OPTIONAL, FIELD(tls_certificate) },
-	{ .section = "tls", .key = "private_key", .type = CT_STRING, .def = NULL,
-	  .flags = CF_OPTIONAL, FIELD(tls_private_key) },
-	{ .section = "tls", .key = "protocols", .type = CT_STRING, .def = "TLSv1.2 TLSv1.3",
-	  FIELD(tls_protocols) },
-	{ .section = "tls", .key = "ciphers", .type = CT_STRING, .def = NULL,
-	  .flags = CF_OPTIONAL, FIELD(tls_ciphers) },
-	{ .section = "tls", .key = "ciphersuites", .type = CT_STRING, .def = NULL,
-	  .flags = CF_OPTIONAL, FIELD(tls_ciphersuites) },
-	{ .section = "tls", .key = "handshake_timeout", .type = CT_DURATION, .def = "10",
-	  TIMEOUT, FIELD(tls_handshake_timeout) },
-
-	/* [log] */
-	{ .section = "log", .key = "access", .type = CT_STRING, .def = NULL,
-	  .flags = CF_OPTIONAL, FIELD(access_log) },
-	{ .section = "log", .key = "error", .type = CT_STRING, .def = "-", FIELD(error_log) },
-	{ .section = "log", .key = "level", .type = CT_ENUM, .def = "info",
-	  .names = log_levels, FIELD(log_level) },
-	{ .section = "log", .key = "access_format", .type = CT_ENUM, .def = "native",
-	  .names = log_formats, FIELD(access_format) },
-	{ .section = "log", .key = "syslog_facility", .type = CT_ENUM, .def = "daemon",
-	  .names = syslog_facilities, FIELD(syslog_facility) },
-
-	/* [cache] */
-	{ .section = "cache", .key = "enabled", .type = CT_BOOL, .def = "no", FIELD(cache_enabled) },
-	{ .section = "cache", .key = "dir", .type = CT_STRING, .def = "/var/cache/hopcache",
-	  FIELD(cache_dir) },
-	{ .section = "cache", .key = "size", .type = CT_SIZE, .def = "1G",
-	  .lo = 1024 * 1024, .hi = UINT64_C(1) << 44, FIELD(cache_size) },
-	{ .section = "cache", .key = "max_object_size", .type = CT_SIZE, .def = "16M",
-	  .lo = 0, .hi = UINT64_C(1) << 32, FIELD(cache_max_object) },
-	{ .section = "cache", .key = "heuristic_max", .type = CT_DURATION, .def = "86400",
-	  .dlo = 0, .dhi = 31536000, FIELD(cache_heuristic_max) },
-	{ .section = "cache", .key = "store_set_cookie", .type = CT_BOOL, .def = "yes",
-	  FIELD(cache_store_set_cookie) },
-	{ .section = "cache", .key = "purge_allow", .type = CT_CIDRS, .def = "127.0.0.1, ::1",
-	  .flags = CF_OPTIONAL, FIELD(purge_allow), COUNT(npurge_allow) },
-
-	/* [auth] */
-	{ .section = "auth", .key = "scheme", .type = CT_ENUM, .def = "none",
-	  .names = auth_schemes, FIELD(auth_scheme) },
-	{ .section = "auth", .key = "realm", .type = CT_STRING, .def = "hopcache", FIELD(auth_realm) },
-	{ .section = "auth", .key = "htpasswd", .type = CT_STRING, .def = NULL,
-	  .flags = CF_OPTIONAL, FIELD(auth_htpasswd) },
-	{ .section = "auth", .key = "groups", .type = CT_STRING, .def = NULL,
-	  .flags = CF_OPTIONAL, FIELD(auth_groups) },
-	{ .section = "auth", .key = "credential_ttl", .type = CT_DURATION, .def = "300",
-	  .dlo = 0, .dhi = 86400, FIELD(auth_credential_ttl) },
-	{ .section = "auth", .key = "max_failures", .type = CT_INT, .def = "10",
-	  .lo = 0, .hi = 1000000, FIELD(auth_max_failures) },
-	{ .section = "auth", .key = "failure_window", .type = CT_DURATION, .def = "60",
-	  TIMEOUT, FIELD(auth_failure_window) },
-
-	/* [acl] (the [rule.NAME] sections are read by rule_entry) */
-	{ .section = "acl", .key = "private_destinations", .type = CT_ENUM, .def = "deny",
-	  .names = acl_actions, FIELD(acl_private) },
-	{ .section = "acl", .key = "default", .type = CT_ENUM, .def = "allow",
-	  .names = acl_actions, FIELD(acl_default) },
-	{ .section = "acl", .key = "rules", .type = CT_STRING, .def = NULL,
-	  .flags = CF_OPTIONAL, FIELD(acl_rules) },
-	{ .section = "acl", .key = "connect_sni", .type = CT_ENUM, .def = "off",
-	  .names = sni_modes, FIELD(acl_connect_sni) },
-	{ .section = "acl", .key = "sni_ports", .type = CT_PORTS, .def = "443",
-	  FIELD(sni_ports), COUNT(nsni_ports) },
-
-	/* [admin] */
-	{ .section = "admin", .key = "allow", .type = CT_CIDRS, .def = "127.0.0.1, ::1",
-	  .flags = CF_OPTIONAL, FIELD(admin_allow), COUNT(nadmin_allow) },
-
-	/* [pac] */
-	{ .section = "pac", .key = "proxy", .type = CT_STRING, .def = NULL,
-	  .flags = CF_OPTIONAL, FIELD(pac_proxy) },
-	{ .section = "pac", .key = "direct_domains", .type = CT_STRING, .def = NULL,
-	  .flags = CF_OPTIONAL, FIELD(pac_direct_domains) },
-	{ .section = "pac", .key = "direct_networks", .type = CT_CIDRS, .def = NULL,
-	  .flags = CF_OPTIONAL, FIELD(pac_direct_networks), COUNT(npac_direct_networks) },
-	{ .section = "pac", .key = "https", .type = CT_BOOL, .def = "no", FIELD(pac_https) },
-};
-
 /* Keys of a [rule.NAME] section, each parsed by acl.c's helpers. */
 static const char *const rule_keys[] = {
 	"src", "users", "groups", "methods", "domains", "domain_file", "dst", "ports",
@@ -285,8 +64,6 @@ struct rule_raw {
 	char name[64];
 	char *val[NRULEKEYS];
 };
-
-#define NROWS (sizeof(config_rows) / sizeof(config_rows[0]))
 
 /* One load in progress: where messages go and what they call the file. */
 struct load_ctx {
@@ -336,273 +113,6 @@ void config_errors_add(struct config_errors *errs, const char *fmt, ...)
 	va_start(ap, fmt);
 	config_errors_vadd(errs, fmt, ap);
 	va_end(ap);
-}
-
-/* Is this section name one the table knows? */
-static bool section_known(const char *sec)
-{
-	size_t i;
-
-	for (i = 0; i < NROWS; i++)
-		if (strcmp(config_rows[i].section, sec) == 0)
-			return true;
-	return false;
-}
-
-/* The known section closest to sec, or NULL when none is close. */
-static const char *suggest_section(const char *sec)
-{
-	const char *best = NULL;
-	size_t bestd = config_typo_budget(sec) + 1, i;
-
-	for (i = 0; i < NROWS; i++) {
-		size_t d = config_edit_distance(sec, config_rows[i].section);
-
-		if (d < bestd) {
-			best = config_rows[i].section;
-			bestd = d;
-		}
-	}
-	return best;
-}
-
-/* The row for (sec, key), or NULL. */
-static const struct config_row *row_find(const char *sec, const char *key)
-{
-	size_t i;
-
-	for (i = 0; i < NROWS; i++)
-		if (strcmp(config_rows[i].section, sec) == 0 && strcmp(config_rows[i].key, key) == 0)
-			return &config_rows[i];
-	return NULL;
-}
-
-/* The row closest to (sec, key): a close key name, one edit more in another section. */
-static const struct config_row *suggest_key(const char *sec, const char *key)
-{
-	const struct config_row *best = NULL;
-	size_t bestd = config_typo_budget(key) + 1, i;
-
-	for (i = 0; i < NROWS; i++) {
-		const struct config_row *r = &config_rows[i];
-		size_t d = config_edit_distance(key, r->key);
-
-		if (sec == NULL || strcmp(sec, r->section) != 0)
-			d++;
-		if (d < bestd) {
-			best = r;
-			bestd = d;
-		}
-	}
-	return best;
-}
-
-/* ---- value parsers: 0 or -1 with the problem written to why ------------ */
-
-/* Write v into an integer field of the given width (int or a 64-bit unsigned). */
-static void store_uint(void *field, size_t size, uint64_t v)
-{
-	if (size == sizeof(int)) {
-		int iv = (int)v;
-
-		memcpy(field, &iv, sizeof(iv));
-	} else if (size == sizeof(uint64_t)) {
-		memcpy(field, &v, sizeof(v));
-	} else {
-		size_t sv = (size_t)v;
-
-		memcpy(field, &sv, sizeof(sv));
-	}
-}
-
-/* Release whatever the row's field owns and reset it. */
-static void row_clear(const struct config_row *r, struct config *cfg)
-{
-	char *field = (char *)cfg + r->off;
-	size_t zero = 0;
-	void *ptr;
-
-	switch (r->type) {
-	case CT_STRING:
-	case CT_TOKEN:
-	case CT_PORTS:
-	case CT_CIDRS:
-		memcpy(&ptr, field, sizeof(ptr));
-		free(ptr);
-		break;
-	case CT_LISTEN: {
-		struct config_listen *l;
-		size_t n;
-
-		memcpy(&l, field, sizeof(l));
-		memcpy(&n, (char *)cfg + r->off_count, sizeof(n));
-		config_listen_free(l, n);
-		break;
-	}
-	default:
-		break;
-	}
-	memset(field, 0, r->size);
-	if (r->type == CT_LISTEN || r->type == CT_PORTS || r->type == CT_CIDRS)
-		memcpy((char *)cfg + r->off_count, &zero, sizeof(zero));
-}
-
-/* Check val against row r and store it in cfg; -1 with the problem in why. */
-static int row_apply(const struct config_row *r, const char *val, struct config *cfg,
-		     char *why, size_t wlen)
-{
-	char *field = (char *)cfg + r->off;
-	char q[96], lo[32], hi[32];
-	const unsigned char *c;
-	uint64_t v;
-	double d;
-	size_t i;
-
-	config_quote(val, q, sizeof(q));
-	if (r->type != CT_LISTEN && r->type != CT_PORTS && r->type != CT_CIDRS) {
-		for (c = (const unsigned char *)val; *c != '\0'; c++) {
-			if (*c < 0x20 || *c == 0x7f) {
-				snprintf(why, wlen, "contains a control character: %s", q);
-				return -1;
-			}
-		}
-	}
-	switch (r->type) {
-	case CT_STRING:
-	case CT_TOKEN: {
-		char *s = NULL;
-
-		if (*val == '\0' && !(r->flags & CF_OPTIONAL)) {
-			snprintf(why, wlen, "must not be empty");
-			return -1;
-		}
-		if (r->type == CT_TOKEN) {
-			if (*val == '\0')
-				goto bad_token;
-			for (c = (const unsigned char *)val; *c != '\0'; c++)
-				if (!http_is_tchar(*c))
-					goto bad_token;
-		}
-		if (r->hi > 0 && strlen(val) > r->hi) {
-			snprintf(why, wlen, "longer than %llu characters: %s", (unsigned long long)r->hi, q);
-			return -1;
-		}
-		if (*val != '\0' && (s = strdup(val)) == NULL) {
-			snprintf(why, wlen, "out of memory");
-			return -1;
-		}
-		row_clear(r, cfg);
-		memcpy(field, &s, sizeof(s));
-		return 0;
-bad_token:
-		snprintf(why, wlen, "expected a token (letters, digits and !#$%%&'*+-.^_`|~), got %s", q);
-		return -1;
-	}
-	case CT_BOOL: {
-		bool b;
-
-		if (config_parse_bool(val, &b) < 0) {
-			snprintf(why, wlen, "expected yes or no (true/false, on/off, 1/0), got %s", q);
-			return -1;
-		}
-		memcpy(field, &b, sizeof(b));
-		return 0;
-	}
-	case CT_WORKERS:
-		if (strcasecmp(val, "auto") == 0) {
-			long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-
-			if (ncpu < (long)r->lo)
-				ncpu = (long)r->lo;
-			if (ncpu > (long)r->hi)
-				ncpu = (long)r->hi;
-			store_uint(field, r->size, (uint64_t)ncpu);
-			return 0;
-		}
-		if (!decimal_parse(val, strlen(val), UINT64_MAX, &v) || v < r->lo || v > r->hi) {
-			snprintf(why, wlen, "expected auto or an integer between %llu and %llu, got %s",
-				 (unsigned long long)r->lo, (unsigned long long)r->hi, q);
-			return -1;
-		}
-		store_uint(field, r->size, v);
-		return 0;
-	case CT_INT:
-		if (!decimal_parse(val, strlen(val), UINT64_MAX, &v) || v < r->lo || v > r->hi) {
-			snprintf(why, wlen, "expected an integer between %llu and %llu, got %s",
-				 (unsigned long long)r->lo, (unsigned long long)r->hi, q);
-			return -1;
-		}
-		store_uint(field, r->size, v);
-		return 0;
-	case CT_SIZE:
-		if (config_parse_size(val, &v) < 0 || v < r->lo || v > r->hi) {
-			config_format_size(r->lo, lo, sizeof(lo));
-			config_format_size(r->hi, hi, sizeof(hi));
-			snprintf(why, wlen, "expected a size between %s and %s (bytes, or with a K, M "
-				 "or G suffix), got %s", lo, hi, q);
-			return -1;
-		}
-		store_uint(field, r->size, v);
-		return 0;
-	case CT_DURATION:
-		if (config_parse_duration(val, &d) < 0 || d < r->dlo || d > r->dhi) {
-			snprintf(why, wlen, "expected seconds between %g and %g (fractions allowed), got %s",
-				 r->dlo, r->dhi, q);
-			return -1;
-		}
-		memcpy(field, &d, sizeof(d));
-		return 0;
-	case CT_ENUM:
-		for (i = 0; r->names[i].name != NULL; i++) {
-			if (strcasecmp(val, r->names[i].name) == 0) {
-				memcpy(field, &r->names[i].value, sizeof(int));
-				return 0;
-			}
-		}
-		{
-			char list[128] = "";
-			size_t o = 0;
-
-			for (i = 0; r->names[i].name != NULL && o < sizeof(list); i++)
-				o += (size_t)snprintf(list + o, sizeof(list) - o, "%s%s",
-						      i == 0 ? "" : r->names[i + 1].name == NULL ? " or " : ", ",
-						      r->names[i].name);
-			snprintf(why, wlen, "expected one of %s, got %s", list, q);
-		}
-		return -1;
-	case CT_LISTEN:
-	case CT_PORTS:
-	case CT_CIDRS: {
-		void *list = NULL;
-		size_t n = 0;
-		int rc;
-
-		if (r->type == CT_LISTEN) {
-			struct config_listen *l;
-
-			rc = config_parse_listen(val, &l, &n, why, wlen);
-			list = l;
-		} else if (r->type == CT_PORTS) {
-			struct config_port_range *pr;
-
-			rc = config_parse_ports(val, &pr, &n, why, wlen);
-			list = pr;
-		} else {
-			struct cidr *cl;
-
-			rc = config_parse_cidrs(val, &cl, &n, why, wlen);
-			list = cl;
-		}
-		if (rc < 0)
-			return -1;
-		row_clear(r, cfg);
-		memcpy(field, &list, sizeof(list));
-		memcpy((char *)cfg + r->off_count, &n, sizeof(n));
-		return 0;
-	}
-	}
-	snprintf(why, wlen, "internal error: unknown type");
-	return -1;
 }
 
 /* ---- the file ---------------------------------------------------------- */
@@ -832,12 +342,12 @@ static int apply_defaults(struct load_ctx *ctx, struct config *cfg)
 	size_t i;
 	int rc = 0;
 
-	for (i = 0; i < NROWS; i++) {
+	for (i = 0; i < config_nrows; i++) {
 		const struct config_row *r = &config_rows[i];
 
 		if (r->def == NULL)
 			continue;
-		if (row_apply(r, r->def, cfg, why, sizeof(why)) < 0) {
+		if (config_row_apply(r, r->def, cfg, why, sizeof(why)) < 0) {
 			add_error(ctx, "%s: [%s] %s: bad built-in default: %s", ctx->name, r->section, r->key, why);
 			rc = -1;
 		}
@@ -1038,7 +548,7 @@ static void check_entry(struct load_ctx *ctx, const dictionary *d, const char *f
 	}
 	if (seclen == SIZE_MAX || seclen == 0) {
 		key = full[0] == ':' ? full + 1 : full;
-		hint = suggest_key(NULL, key);
+		hint = config_suggest_key(NULL, key);
 		if (hint != NULL)
 			add_error(ctx, "%s: %s: not inside any section; did you mean [%s] %s?",
 				  ctx->name, key, hint->section, hint->key);
@@ -1051,11 +561,11 @@ static void check_entry(struct load_ctx *ctx, const dictionary *d, const char *f
 		rule_entry(ctx, secbuf + 5, key, val);
 		return;
 	}
-	if (!section_known(secbuf))
+	if (!config_section_known(secbuf))
 		return; /* reported once for the section */
-	r = row_find(secbuf, key);
+	r = config_row_find(secbuf, key);
 	if (r == NULL) {
-		hint = suggest_key(secbuf, key);
+		hint = config_suggest_key(secbuf, key);
 		if (hint != NULL)
 			add_error(ctx, "%s: [%s] %s: unknown key; did you mean [%s] %s?",
 				  ctx->name, secbuf, key, hint->section, hint->key);
@@ -1064,10 +574,10 @@ static void check_entry(struct load_ctx *ctx, const dictionary *d, const char *f
 		return;
 	}
 	if (*val == '\0' && (r->flags & CF_OPTIONAL)) {
-		row_clear(r, cfg);
+		config_row_clear(r, cfg);
 		return;
 	}
-	if (row_apply(r, val, cfg, why, sizeof(why)) < 0)
+	if (config_row_apply(r, val, cfg, why, sizeof(why)) < 0)
 		add_error(ctx, "%s: [%s] %s: %s", ctx->name, r->section, r->key, why);
 }
 
@@ -1381,8 +891,8 @@ static struct config *config_load_as(const char *path, const char *name, struct 
 			add_error(&ctx, "%s: []: empty section name", name);
 		} else if (strncmp(sec, "rule.", 5) == 0) {
 			rule_section(&ctx, sec + 5);
-		} else if (!section_known(sec)) {
-			const char *hint = suggest_section(sec);
+		} else if (!config_section_known(sec)) {
+			const char *hint = config_suggest_section(sec);
 
 			if (hint != NULL)
 				add_error(&ctx, "%s: [%s]: unknown section; did you mean [%s]?", name, sec, hint);
@@ -1439,8 +949,8 @@ void config_free(struct config *cfg)
 
 	if (cfg == NULL)
 		return;
-	for (i = 0; i < NROWS; i++)
-		row_clear(&config_rows[i], cfg);
+	for (i = 0; i < config_nrows; i++)
+		config_row_clear(&config_rows[i], cfg);
 	if (cfg->acl != NULL) {
 		acl_free(cfg->acl);
 		free(cfg->acl);
@@ -1551,7 +1061,7 @@ void config_summary(const struct config *cfg, char *buf, size_t len)
 	       cfg->access_log == NULL ? "off" : strcmp(cfg->access_log, "-") == 0 ? "stdout" : cfg->access_log);
 	append(buf, len, &o, ", error log %s (%s)",
 	       strcmp(cfg->error_log, "-") == 0 ? "stderr" : cfg->error_log,
-	       log_levels[cfg->log_level].name);
+	       config_row_enum_name(config_row_find("log", "level"), cfg->log_level));
 }
 
 /* One value as it would be written in the file. */
@@ -1657,7 +1167,7 @@ void config_print(const struct config *cfg, FILE *out)
 {
 	const char *sec = NULL;
 	fprintf(out, "; effective configuration of %s (defaults filled in)\n", cfg->path);
-	for (size_t i = 0; i < NROWS; i++) {
+	for (size_t i = 0; i < config_nrows; i++) {
 		const struct config_row *r = &config_rows[i];
 		if (sec == NULL || strcmp(sec, r->section) != 0) {
 			sec = r->section;
