@@ -1,13 +1,12 @@
 /* config.c - the INI file -> one immutable struct config.
  *
- * Every key is one row of the table below: section, key, type, default (as it
- * would be written in the file), bounds, and where the value lands in struct
- * config. Loading applies every default, then walks what iniparser found:
- * unknown sections and keys are errors (with a "did you mean" when a known
- * one is close), each value is checked against its row, and every problem is
- * collected as "FILE: [section] key: problem" before the verdict.
- *
- * This is the only file that includes the iniparser header.
+ * Every key is one row of the table in config_keys.c: section, key, type,
+ * default (as it would be written in the file), bounds, and where the value
+ * lands in struct config. Loading reads the file once (config_ini.c),
+ * applies every default, then walks what iniparser found: unknown sections
+ * and keys are errors (with a "did you mean" when a known one is close),
+ * each value is checked against its row, and every problem is collected as
+ * "FILE: [section] key: problem" before the verdict.
  */
 #ifdef HAVE_CONFIG_H
 #include "autoconfig.h"
@@ -27,16 +26,12 @@
 #include <syslog.h>
 #include <unistd.h>
 
-#if defined(HAVE_INIPARSER_INIPARSER_H) || !defined(HAVE_CONFIG_H)
-#include <iniparser/iniparser.h>
-#else
-#include <iniparser.h>
-#endif
-
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
 #include "config.h"
+#include "config_impl.h"
+#include "config_ini.h"
 #include "config_keys.h"
 #include "config_value.h"
 #include "acl.h"
@@ -46,11 +41,6 @@
 #include "decimal.h"
 #include "http_parser.h"
 #include "pac.h"
-
-/* Larger files are refused: a config is small; long lists live in their own files. */
-#define CONFIG_MAX_FILE (1024 * 1024)
-/* iniparser 4.1 reads lines into a 1024-byte buffer and fails beyond it. */
-#define CONFIG_MAX_LINE 1000
 
 /* Keys of a [rule.NAME] section, each parsed by acl.c's helpers. */
 static const char *const rule_keys[] = {
@@ -65,28 +55,22 @@ struct rule_raw {
 	char *val[NRULEKEYS];
 };
 
-/* One load in progress: where messages go and what they call the file. */
+/* One load in progress: the messages, and the [rule.NAME] sections as read. */
 struct load_ctx {
-	const char *name;
-	struct config_errors *errs;
-	size_t nerr; /* counted even when errs is NULL or out of memory */
-	int *bad;    /* lines iniparser called syntax errors */
-	size_t nbad;
+	struct config_check chk;
 	struct rule_raw *rules; /* [rule.NAME] sections in file order */
 	size_t nrules;
 };
 
-/* Append one formatted message to the collected errors. */
-static void add_error(struct load_ctx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void add_error(struct load_ctx *ctx, const char *fmt, ...)
+void config_error(struct config_check *chk, const char *fmt, ...)
 {
 	va_list ap;
 
-	ctx->nerr++;
-	if (ctx->errs == NULL)
+	chk->nerr++;
+	if (chk->errs == NULL)
 		return;
 	va_start(ap, fmt);
-	config_errors_vadd(ctx->errs, fmt, ap);
+	config_errors_vadd(chk->errs, fmt, ap);
 	va_end(ap);
 }
 
@@ -115,226 +99,6 @@ void config_errors_add(struct config_errors *errs, const char *fmt, ...)
 	va_end(ap);
 }
 
-/* ---- the file ---------------------------------------------------------- */
-
-/* The load whose iniparser messages are being collected (iniparser's callback has no argument). */
-static struct load_ctx *ini_ctx;
-
-/* iniparser's error callback: turn its messages into ours. */
-static int ini_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int ini_error(const char *fmt, ...)
-{
-	va_list ap;
-	char buf[512], q[96];
-
-	if (ini_ctx == NULL)
-		return 0;
-	va_start(ap, fmt);
-	if (strcmp(fmt, "iniparser: syntax error in %s (%d):\n-> %s\n") == 0) {
-		int line;
-		const char *text;
-
-		(void)va_arg(ap, const char *);
-		line = va_arg(ap, int);
-		text = va_arg(ap, const char *);
-		config_quote(text, q, sizeof(q));
-		{
-			int *grown = realloc(ini_ctx->bad, (ini_ctx->nbad + 1) * sizeof(*grown));
-
-			if (grown != NULL) {
-				ini_ctx->bad = grown;
-				ini_ctx->bad[ini_ctx->nbad++] = line;
-			}
-		}
-		add_error(ini_ctx, "%s: line %d: syntax error: expected [section] or key = value, got %s",
-			  ini_ctx->name, line, q);
-	} else if (strcmp(fmt, "iniparser: input line too long in %s (%d)\n") == 0) {
-		int line;
-
-		(void)va_arg(ap, const char *);
-		line = va_arg(ap, int);
-		add_error(ini_ctx, "%s: line %d: line too long (at most %d characters, continuations included)",
-			  ini_ctx->name, line, CONFIG_MAX_LINE);
-	} else {
-		size_t n;
-
-		vsnprintf(buf, sizeof(buf), fmt, ap);
-		n = strlen(buf);
-		while (n > 0 && isspace((unsigned char)buf[n - 1]))
-			buf[--n] = '\0';
-		add_error(ini_ctx, "%s: %s", ini_ctx->name, buf);
-	}
-	va_end(ap);
-	return 0;
-}
-
-/* Lowercased, trimmed copy of [p, p+n) into out (truncated to outlen). */
-static void trim_lower(const char *p, size_t n, char *out, size_t outlen)
-{
-	size_t i, o = 0;
-
-	while (n > 0 && isspace((unsigned char)*p))
-		p++, n--;
-	while (n > 0 && isspace((unsigned char)p[n - 1]))
-		n--;
-	for (i = 0; i < n && o + 1 < outlen; i++)
-		out[o++] = (char)tolower((unsigned char)p[i]);
-	out[o] = '\0';
-}
-
-/* A key seen by prescan, for duplicate detection. */
-struct seen_key {
-	char *name; /* "section:key" */
-	int line;
-};
-
-/* Check the raw text for what iniparser would lose or choke on: NUL bytes,
- * overlong lines, keys given twice (iniparser silently keeps the last).
- * Returns -1 when iniparser must not be run on this text. */
-static int prescan(struct load_ctx *ctx, const char *text, size_t len)
-{
-	struct seen_key *seen = NULL;
-	size_t nseen = 0, i, start = 0, logical_len = 0;
-	char logical[CONFIG_MAX_LINE + 2], section[CONFIG_MAX_LINE + 2] = "";
-	int lineno = 0, logical_line = 0, rc = 0;
-
-	if (memchr(text, '\0', len) != NULL) {
-		size_t at = (size_t)((const char *)memchr(text, '\0', len) - text);
-		int l = 1;
-
-		for (i = 0; i < at; i++)
-			l += text[i] == '\n';
-		add_error(ctx, "%s: line %d: contains a NUL byte", ctx->name, l);
-		return -1;
-	}
-	while (start < len) {
-		const char *nl = memchr(text + start, '\n', len - start);
-		size_t end = nl != NULL ? (size_t)(nl - text) : len;
-		size_t n = end - start;
-		const char *line = text + start;
-
-		lineno++;
-		start = end + 1;
-		while (n > 0 && isspace((unsigned char)line[n - 1]))
-			n--;
-		if (logical_len == 0)
-			logical_line = lineno;
-		if (logical_len + n > CONFIG_MAX_LINE) {
-			add_error(ctx, "%s: line %d: line too long (at most %d characters, continuations included)",
-				  ctx->name, logical_line, CONFIG_MAX_LINE);
-			rc = -1;
-			break;
-		}
-		memcpy(logical + logical_len, line, n);
-		logical_len += n;
-		if (n > 0 && line[n - 1] == '\\') {
-			logical_len--; /* iniparser joins over the backslash */
-			continue;
-		}
-		logical[logical_len] = '\0';
-		logical_len = 0;
-		{
-			const char *p = logical, *eq;
-			char key[CONFIG_MAX_LINE + 2], full[2 * CONFIG_MAX_LINE + 4];
-			size_t plen;
-
-			while (isspace((unsigned char)*p))
-				p++;
-			plen = strlen(p);
-			if (plen == 0 || *p == '#' || *p == ';')
-				continue;
-			if (*p == '[' && p[plen - 1] == ']') {
-				/* like iniparser: the name runs to the first ']'; "[]" changes nothing */
-				size_t slen = strcspn(p + 1, "]");
-
-				if (slen > 0)
-					trim_lower(p + 1, slen, section, sizeof(section));
-				continue;
-			}
-			eq = strchr(p, '=');
-			if (eq == NULL)
-				continue; /* iniparser reports the syntax error */
-			trim_lower(p, (size_t)(eq - p), key, sizeof(key));
-			if (*key == '\0')
-				continue;
-			snprintf(full, sizeof(full), "%s:%s", section, key);
-			for (i = 0; i < nseen; i++) {
-				if (strcmp(seen[i].name, full) == 0) {
-					if (*section != '\0')
-						add_error(ctx, "%s: [%s] %s: given twice (lines %d and %d); "
-							  "give it once", ctx->name, section, key, seen[i].line,
-							  logical_line);
-					else
-						add_error(ctx, "%s: %s: given twice (lines %d and %d); give it once",
-							  ctx->name, key, seen[i].line, logical_line);
-					seen[i].line = logical_line;
-					break;
-				}
-			}
-			if (i == nseen) {
-				struct seen_key *grown = realloc(seen, (nseen + 1) * sizeof(*seen));
-
-				if (grown == NULL)
-					continue;
-				seen = grown;
-				if ((seen[nseen].name = strdup(full)) == NULL)
-					continue;
-				seen[nseen++].line = logical_line;
-			}
-		}
-	}
-	for (i = 0; i < nseen; i++)
-		free(seen[i].name);
-	free(seen);
-	return rc;
-}
-
-/* Read a whole (small) regular file into a NUL-terminated buffer. */
-static char *read_file(struct load_ctx *ctx, const char *path, size_t *lenp)
-{
-	FILE *f = fopen(path, "r");
-	struct stat st;
-	char *buf;
-	size_t n;
-
-	if (f == NULL) {
-		add_error(ctx, "%s: cannot open: %s", ctx->name, strerror(errno));
-		return NULL;
-	}
-	if (fstat(fileno(f), &st) < 0) {
-		add_error(ctx, "%s: cannot stat: %s", ctx->name, strerror(errno));
-		fclose(f);
-		return NULL;
-	}
-	if (S_ISDIR(st.st_mode)) {
-		add_error(ctx, "%s: cannot read: %s", ctx->name, strerror(EISDIR));
-		fclose(f);
-		return NULL;
-	}
-	buf = malloc(CONFIG_MAX_FILE + 1);
-	if (buf == NULL) {
-		add_error(ctx, "%s: out of memory", ctx->name);
-		fclose(f);
-		return NULL;
-	}
-	n = fread(buf, 1, CONFIG_MAX_FILE + 1, f);
-	if (ferror(f)) {
-		add_error(ctx, "%s: cannot read: %s", ctx->name, strerror(errno));
-		free(buf);
-		fclose(f);
-		return NULL;
-	}
-	fclose(f);
-	if (n > CONFIG_MAX_FILE) {
-		add_error(ctx, "%s: larger than %d bytes; is this the config file?", ctx->name, CONFIG_MAX_FILE);
-		free(buf);
-		return NULL;
-	}
-	buf[n] = '\0';
-	*lenp = n;
-	return buf;
-}
-
 /* Apply every default; a default that fails its own row is our bug. */
 static int apply_defaults(struct load_ctx *ctx, struct config *cfg)
 {
@@ -348,30 +112,24 @@ static int apply_defaults(struct load_ctx *ctx, struct config *cfg)
 		if (r->def == NULL)
 			continue;
 		if (config_row_apply(r, r->def, cfg, why, sizeof(why)) < 0) {
-			add_error(ctx, "%s: [%s] %s: bad built-in default: %s", ctx->name, r->section, r->key, why);
+			config_error(&ctx->chk, "%s: [%s] %s: bad built-in default: %s", ctx->chk.name, r->section, r->key, why);
 			rc = -1;
 		}
 	}
 	return rc;
 }
 
-/* Is this dictionary entry a section header (iniparser stores those with no value)? */
-static bool entry_is_section(const dictionary *d, ssize_t i)
-{
-	return d->key[i] != NULL && d->val[i] == NULL;
-}
-
 /* A [rule.NAME] section: remember it (in file order). */
 static void rule_section(struct load_ctx *ctx, const char *name)
 {
 	if (*name == '\0' || strlen(name) >= sizeof(ctx->rules[0].name)) {
-		add_error(ctx, "%s: [rule.%s]: a rule name of 1 to 63 characters is expected",
-			  ctx->name, name);
+		config_error(&ctx->chk, "%s: [rule.%s]: a rule name of 1 to 63 characters is expected",
+			  ctx->chk.name, name);
 		return;
 	}
 	struct rule_raw *grown = realloc(ctx->rules, (ctx->nrules + 1) * sizeof(*grown));
 	if (grown == NULL) {
-		add_error(ctx, "%s: out of memory", ctx->name);
+		config_error(&ctx->chk, "%s: out of memory", ctx->chk.name);
 		return;
 	}
 	ctx->rules = grown;
@@ -403,12 +161,12 @@ static void rule_entry(struct load_ctx *ctx, const char *name, const char *key, 
 			}
 		}
 		if (best != NULL)
-			add_error(ctx, "%s: [rule.%s] %s: unknown key; did you mean [rule.%s] %s?",
-				  ctx->name, name, key, name, best);
+			config_error(&ctx->chk, "%s: [rule.%s] %s: unknown key; did you mean [rule.%s] %s?",
+				  ctx->chk.name, name, key, name, best);
 		else
-			add_error(ctx, "%s: [rule.%s] %s: unknown key (a rule has src, users, groups, "
+			config_error(&ctx->chk, "%s: [rule.%s] %s: unknown key (a rule has src, users, groups, "
 				  "methods, domains, domain_file, dst, ports, url_regex, time, action)",
-				  ctx->name, name, key);
+				  ctx->chk.name, name, key);
 		return;
 	}
 }
@@ -445,10 +203,10 @@ static void rule_compile(struct load_ctx *ctx, const struct rule_raw *raw, struc
 		case 10: rc = acl_parse_action(v, &r->action, err, sizeof(err)); break;
 		}
 		if (rc != 0)
-			add_error(ctx, "%s: [rule.%s] %s: %s", ctx->name, raw->name, rule_keys[k], err);
+			config_error(&ctx->chk, "%s: [rule.%s] %s: %s", ctx->chk.name, raw->name, rule_keys[k], err);
 	}
 	if (raw->val[10] == NULL)
-		add_error(ctx, "%s: [rule.%s] action: missing (allow or deny)", ctx->name, raw->name);
+		config_error(&ctx->chk, "%s: [rule.%s] action: missing (allow or deny)", ctx->chk.name, raw->name);
 }
 
 /* Build cfg->acl from [acl] rules and the [rule.NAME] sections: every listed
@@ -457,7 +215,7 @@ static void rules_compile(struct load_ctx *ctx, struct config *cfg)
 {
 	struct acl *a = calloc(1, sizeof(*a));
 	if (a == NULL) {
-		add_error(ctx, "%s: out of memory", ctx->name);
+		config_error(&ctx->chk, "%s: out of memory", ctx->chk.name);
 		return;
 	}
 	cfg->acl = a;
@@ -471,20 +229,20 @@ static void rules_compile(struct load_ctx *ctx, struct config *cfg)
 		size_t i;
 		if (toolong) {
 			/* cut, it could name another rule */
-			add_error(ctx, "%s: [acl] rules: \"%s...\": a rule name of 1 to %zu characters "
-				  "is expected", ctx->name, item, sizeof(item) - 1);
+			config_error(&ctx->chk, "%s: [acl] rules: \"%s...\": a rule name of 1 to %zu characters "
+				  "is expected", ctx->chk.name, item, sizeof(item) - 1);
 			continue;
 		}
 		for (i = 0; i < ctx->nrules; i++)
 			if (strcmp(ctx->rules[i].name, item) == 0)
 				break;
 		if (i == ctx->nrules) {
-			add_error(ctx, "%s: [acl] rules: rule \"%s\" has no [rule.%s] section", ctx->name,
+			config_error(&ctx->chk, "%s: [acl] rules: rule \"%s\" has no [rule.%s] section", ctx->chk.name,
 				  item, item);
 			continue;
 		}
 		if (used[i]) {
-			add_error(ctx, "%s: [acl] rules: rule \"%s\" is listed twice", ctx->name, item);
+			config_error(&ctx->chk, "%s: [acl] rules: rule \"%s\" is listed twice", ctx->chk.name, item);
 			continue;
 		}
 		used[i] = true;
@@ -498,8 +256,8 @@ static void rules_compile(struct load_ctx *ctx, struct config *cfg)
 	}
 	for (size_t i = 0; used != NULL && i < ctx->nrules; i++)
 		if (!used[i])
-			add_error(ctx, "%s: [rule.%s]: not listed in [acl] rules, so never used",
-				  ctx->name, ctx->rules[i].name);
+			config_error(&ctx->chk, "%s: [rule.%s]: not listed in [acl] rules, so never used",
+				  ctx->chk.name, ctx->rules[i].name);
 	free(used);
 }
 
@@ -524,144 +282,63 @@ static void rules_text(struct load_ctx *ctx, struct config *cfg)
 	cfg->rules_text = text;
 }
 
-/* Check one "section:key = value" entry and apply it. */
-static void check_entry(struct load_ctx *ctx, const dictionary *d, const char *full, const char *val,
-			struct config *cfg)
+/* Check one key = value entry and apply it. */
+static void apply_entry(struct load_ctx *ctx, const struct config_ini_entry *e, struct config *cfg)
 {
-	static const char absent[] = "";
-	const char *key;
 	const struct config_row *r, *hint;
-	char secbuf[4096], why[512];
-	size_t i, seclen = SIZE_MAX;
+	char why[512];
 
-	/* The entry's section is the longest prefix before a ':' that iniparser
-	 * holds as a section (sections are the entries without a value). */
-	for (i = strlen(full); i-- > 0;) {
-		if (full[i] != ':' || i >= sizeof(secbuf))
-			continue;
-		memcpy(secbuf, full, i);
-		secbuf[i] = '\0';
-		if (iniparser_getstring(d, secbuf, absent) == NULL) {
-			seclen = i;
-			break;
-		}
-	}
-	if (seclen == SIZE_MAX || seclen == 0) {
-		key = full[0] == ':' ? full + 1 : full;
-		hint = config_suggest_key(NULL, key);
+	if (e->section == NULL) {
+		hint = config_suggest_key(NULL, e->key);
 		if (hint != NULL)
-			add_error(ctx, "%s: %s: not inside any section; did you mean [%s] %s?",
-				  ctx->name, key, hint->section, hint->key);
+			config_error(&ctx->chk, "%s: %s: not inside any section; did you mean [%s] %s?",
+				  ctx->chk.name, e->key, hint->section, hint->key);
 		else
-			add_error(ctx, "%s: %s: not inside any section", ctx->name, key);
+			config_error(&ctx->chk, "%s: %s: not inside any section", ctx->chk.name, e->key);
 		return;
 	}
-	key = full + seclen + 1;
-	if (strncmp(secbuf, "rule.", 5) == 0) {
-		rule_entry(ctx, secbuf + 5, key, val);
+	if (strncmp(e->section, "rule.", 5) == 0) {
+		rule_entry(ctx, e->section + 5, e->key, e->val);
 		return;
 	}
-	if (!config_section_known(secbuf))
+	if (!config_section_known(e->section))
 		return; /* reported once for the section */
-	r = config_row_find(secbuf, key);
+	r = config_row_find(e->section, e->key);
 	if (r == NULL) {
-		hint = config_suggest_key(secbuf, key);
+		hint = config_suggest_key(e->section, e->key);
 		if (hint != NULL)
-			add_error(ctx, "%s: [%s] %s: unknown key; did you mean [%s] %s?",
-				  ctx->name, secbuf, key, hint->section, hint->key);
+			config_error(&ctx->chk, "%s: [%s] %s: unknown key; did you mean [%s] %s?",
+				  ctx->chk.name, e->section, e->key, hint->section, hint->key);
 		else
-			add_error(ctx, "%s: [%s] %s: unknown key", ctx->name, secbuf, key);
+			config_error(&ctx->chk, "%s: [%s] %s: unknown key", ctx->chk.name, e->section, e->key);
 		return;
 	}
-	if (*val == '\0' && (r->flags & CF_OPTIONAL)) {
+	if (*e->val == '\0' && (r->flags & CF_OPTIONAL)) {
 		config_row_clear(r, cfg);
 		return;
 	}
-	if (config_row_apply(r, val, cfg, why, sizeof(why)) < 0)
-		add_error(ctx, "%s: [%s] %s: %s", ctx->name, r->section, r->key, why);
+	if (config_row_apply(r, e->val, cfg, why, sizeof(why)) < 0)
+		config_error(&ctx->chk, "%s: [%s] %s: %s", ctx->chk.name, r->section, r->key, why);
 }
 
-/* Write text to a new private temporary file; its path goes to path. */
-static int write_temp(struct load_ctx *ctx, const char *text, size_t len, char *path, size_t pathlen)
+/* A [section] header: [rule.NAME] noted, an unknown section reported (once). */
+static void apply_section(struct load_ctx *ctx, const char *sec)
 {
-	const char *dir = getenv("TMPDIR");
-	size_t off = 0;
-	int fd;
+	const char *hint;
 
-	if (dir == NULL || *dir == '\0')
-		dir = "/tmp";
-	snprintf(path, pathlen, "%s/hopcache-config-XXXXXX", dir);
-	fd = mkstemp(path);
-	if (fd < 0) {
-		add_error(ctx, "%s: cannot create a temporary file in %s: %s", ctx->name, dir, strerror(errno));
-		return -1;
+	if (*sec == '\0') {
+		config_error(&ctx->chk, "%s: []: empty section name", ctx->chk.name);
+	} else if (strncmp(sec, "rule.", 5) == 0) {
+		rule_section(ctx, sec + 5);
+	} else if (!config_section_known(sec)) {
+		hint = config_suggest_section(sec);
+		if (hint != NULL)
+			config_error(&ctx->chk, "%s: [%s]: unknown section; did you mean [%s]?", ctx->chk.name, sec, hint);
+		else
+			config_error(&ctx->chk, "%s: [%s]: unknown section", ctx->chk.name, sec);
 	}
-	while (off < len) {
-		ssize_t w = write(fd, text + off, len - off);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0) {
-			add_error(ctx, "%s: cannot write a temporary file: %s", ctx->name, strerror(errno));
-			close(fd);
-			unlink(path);
-			return -1;
-		}
-		off += (size_t)w;
-	}
-	close(fd);
-	return 0;
 }
 
-/* iniparser gives up on a file with syntax errors. To report the problems
- * in the rest of the file too, parse a copy with those lines (and the lines
- * continued into them) blanked; its own complaints are not repeated. */
-static dictionary *load_without_bad_lines(struct load_ctx *ctx, const char *text, size_t len)
-{
-	char *copy, path[4096];
-	size_t *start = NULL, nlines = 0, i, k;
-	dictionary *d = NULL;
-
-	copy = malloc(len + 1);
-	start = malloc((len + 2) * sizeof(*start));
-	if (copy == NULL || start == NULL)
-		goto out;
-	memcpy(copy, text, len + 1);
-	start[nlines++] = 0;
-	for (i = 0; i < len; i++)
-		if (copy[i] == '\n')
-			start[nlines++] = i + 1;
-	for (k = 0; k < ctx->nbad; k++) {
-		size_t l = (size_t)ctx->bad[k];
-
-		if (l < 1 || l > nlines)
-			continue;
-		/* blank line l, then earlier lines that continue into it */
-		for (i = l - 1;; i--) {
-			size_t b = start[i], e = i + 1 < nlines ? start[i + 1] - 1 : len;
-			bool continued;
-
-			while (e > b && isspace((unsigned char)copy[e - 1]))
-				e--;
-			continued = e > b && copy[e - 1] == '\\';
-			if (i != l - 1 && !continued)
-				break;
-			memset(copy + b, ' ', e - b);
-			if (i == 0)
-				break;
-		}
-	}
-	if (write_temp(ctx, copy, len, path, sizeof(path)) < 0)
-		goto out;
-	d = iniparser_load(path);
-	unlink(path);
-out:
-	free(start);
-	free(copy);
-	return d;
-}
-
-/* Load path; messages call the file `name`. */
 /* Checks across keys, and the files keys name (so -t finds a bad htpasswd
  * line before a restart does). */
 /* A file the proxy must be able to read: exists, is a regular file, readable. */
@@ -670,11 +347,11 @@ static void check_readable(struct load_ctx *ctx, const char *sec, const char *ke
 	struct stat st;
 
 	if (stat(path, &st) != 0)
-		add_error(ctx, "%s: [%s] %s: %s: %s", ctx->name, sec, key, path, strerror(errno));
+		config_error(&ctx->chk, "%s: [%s] %s: %s: %s", ctx->chk.name, sec, key, path, strerror(errno));
 	else if (!S_ISREG(st.st_mode))
-		add_error(ctx, "%s: [%s] %s: %s: not a regular file", ctx->name, sec, key, path);
+		config_error(&ctx->chk, "%s: [%s] %s: %s: not a regular file", ctx->chk.name, sec, key, path);
 	else if (access(path, R_OK) != 0)
-		add_error(ctx, "%s: [%s] %s: %s: %s", ctx->name, sec, key, path, strerror(errno));
+		config_error(&ctx->chk, "%s: [%s] %s: %s: %s", ctx->chk.name, sec, key, path, strerror(errno));
 }
 
 /* protocols = TLSv1.2 TLSv1.3: a contiguous range of versions. */
@@ -696,15 +373,15 @@ static void check_tls(struct load_ctx *ctx, struct config *cfg)
 				v = versions[i].v;
 		if (v == 0 || toolong) {
 			config_quote(item, q, sizeof(q));
-			add_error(ctx, "%s: [tls] protocols: %s: expected TLSv1.2 and/or TLSv1.3 "
-				  "(TLSv1, TLSv1.1 also accepted)", ctx->name, q);
+			config_error(&ctx->chk, "%s: [tls] protocols: %s: expected TLSv1.2 and/or TLSv1.3 "
+				  "(TLSv1, TLSv1.1 also accepted)", ctx->chk.name, q);
 			return;
 		}
 		lo = lo == 0 || v < lo ? v : lo;
 		hi = v > hi ? v : hi;
 	}
 	if (lo == 0) {
-		add_error(ctx, "%s: [tls] protocols: expected at least one of TLSv1.2, TLSv1.3", ctx->name);
+		config_error(&ctx->chk, "%s: [tls] protocols: expected at least one of TLSv1.2, TLSv1.3", ctx->chk.name);
 		return;
 	}
 	cfg->tls_min_version = lo;
@@ -712,11 +389,11 @@ static void check_tls(struct load_ctx *ctx, struct config *cfg)
 	if (cfg->ntls_listen == 0)
 		return;
 	if (cfg->tls_certificate == NULL)
-		add_error(ctx, "%s: [tls] certificate: required when [tls] listen is set", ctx->name);
+		config_error(&ctx->chk, "%s: [tls] certificate: required when [tls] listen is set", ctx->chk.name);
 	else
 		check_readable(ctx, "tls", "certificate", cfg->tls_certificate);
 	if (cfg->tls_private_key == NULL)
-		add_error(ctx, "%s: [tls] private_key: required when [tls] listen is set", ctx->name);
+		config_error(&ctx->chk, "%s: [tls] private_key: required when [tls] listen is set", ctx->chk.name);
 	else
 		check_readable(ctx, "tls", "private_key", cfg->tls_private_key);
 	for (size_t i = 0; i < cfg->ntls_listen; i++)
@@ -724,7 +401,7 @@ static void check_tls(struct load_ctx *ctx, struct config *cfg)
 			if (strcasecmp(cfg->tls_listen[i].host, cfg->listen[j].host) == 0 &&
 			    strcmp(cfg->tls_listen[i].port, cfg->listen[j].port) == 0 &&
 			    strcmp(cfg->listen[j].port, "0") != 0)
-				add_error(ctx, "%s: [tls] listen: %s:%s is also in [proxy] listen", ctx->name,
+				config_error(&ctx->chk, "%s: [tls] listen: %s:%s is also in [proxy] listen", ctx->chk.name,
 					  cfg->listen[j].host, cfg->listen[j].port);
 }
 
@@ -739,7 +416,7 @@ static void check_domain_list(struct load_ctx *ctx, const char *sec, const char 
 	if (val == NULL)
 		return;
 	if (acl_parse_domains(val, &d, err, sizeof(err)) < 0) {
-		add_error(ctx, "%s: [%s] %s: %s", ctx->name, sec, key, err);
+		config_error(&ctx->chk, "%s: [%s] %s: %s", ctx->chk.name, sec, key, err);
 		return;
 	}
 	if (set != NULL)
@@ -786,23 +463,23 @@ static void check_upstream(struct load_ctx *ctx, struct config *cfg)
 		check_readable(ctx, "upstream", "ca_file", cfg->upstream_ca_file);
 	if (cfg->upstream_ca_path != NULL &&
 	    (stat(cfg->upstream_ca_path, &st) != 0 || !S_ISDIR(st.st_mode)))
-		add_error(ctx, "%s: [upstream] ca_path: %s: not a directory", ctx->name,
+		config_error(&ctx->chk, "%s: [upstream] ca_path: %s: not a directory", ctx->chk.name,
 			  cfg->upstream_ca_path);
 	if (cfg->nparent > 1)
-		add_error(ctx, "%s: [upstream] parent: one host:port expected", ctx->name);
+		config_error(&ctx->chk, "%s: [upstream] parent: one host:port expected", ctx->chk.name);
 	if (cfg->nparent == 1 && strcmp(cfg->parent[0].port, "0") == 0)
-		add_error(ctx, "%s: [upstream] parent: port 0 is not a parent's port", ctx->name);
+		config_error(&ctx->chk, "%s: [upstream] parent: port 0 is not a parent's port", ctx->chk.name);
 	if (cfg->nparent == 0 && (cfg->parent_user != NULL || cfg->parent_direct != NULL))
-		add_error(ctx, "%s: [upstream] %s: set only with [upstream] parent", ctx->name,
+		config_error(&ctx->chk, "%s: [upstream] %s: set only with [upstream] parent", ctx->chk.name,
 			  cfg->parent_user != NULL ? "parent_user" : "parent_direct");
 	if ((cfg->parent_user == NULL) != (cfg->parent_password == NULL))
-		add_error(ctx, "%s: [upstream] %s: parent_user and parent_password go together",
-			  ctx->name, cfg->parent_user == NULL ? "parent_password" : "parent_user");
+		config_error(&ctx->chk, "%s: [upstream] %s: parent_user and parent_password go together",
+			  ctx->chk.name, cfg->parent_user == NULL ? "parent_password" : "parent_user");
 	if (cfg->parent_user != NULL && strchr(cfg->parent_user, ':') != NULL)
-		add_error(ctx, "%s: [upstream] parent_user: must not contain ':' (RFC 7617)", ctx->name);
+		config_error(&ctx->chk, "%s: [upstream] parent_user: must not contain ':' (RFC 7617)", ctx->chk.name);
 	else if (cfg->parent_user != NULL && cfg->parent_password != NULL &&
 		 (cfg->parent_auth = parent_auth_line(cfg->parent_user, cfg->parent_password)) == NULL)
-		add_error(ctx, "%s: [upstream] parent_user: out of memory", ctx->name);
+		config_error(&ctx->chk, "%s: [upstream] parent_user: out of memory", ctx->chk.name);
 	check_domain_list(ctx, "upstream", "parent_direct", cfg->parent_direct, &cfg->parent_direct_set);
 }
 
@@ -810,136 +487,109 @@ static void check_files(struct load_ctx *ctx, struct config *cfg)
 {
 	char err[512];
 	if (cfg->auth_scheme == CONFIG_AUTH_BASIC && cfg->auth_htpasswd == NULL)
-		add_error(ctx, "%s: [auth] htpasswd: required when scheme = basic", ctx->name);
+		config_error(&ctx->chk, "%s: [auth] htpasswd: required when scheme = basic", ctx->chk.name);
 	if (cfg->auth_scheme == CONFIG_AUTH_BASIC && cfg->auth_htpasswd != NULL) {
 		cfg->htpasswd = htpasswd_load(cfg->auth_htpasswd, err, sizeof(err));
 		if (cfg->htpasswd == NULL)
-			add_error(ctx, "%s: [auth] htpasswd: %s", ctx->name, err);
+			config_error(&ctx->chk, "%s: [auth] htpasswd: %s", ctx->chk.name, err);
 	}
 	if (cfg->auth_groups != NULL) {
 		cfg->groups = groups_load(cfg->auth_groups, err, sizeof(err));
 		if (cfg->groups == NULL)
-			add_error(ctx, "%s: [auth] groups: %s", ctx->name, err);
+			config_error(&ctx->chk, "%s: [auth] groups: %s", ctx->chk.name, err);
 	}
 	if (strchr(cfg->auth_realm, '"') != NULL || strchr(cfg->auth_realm, '\\') != NULL)
-		add_error(ctx, "%s: [auth] realm: must not contain '\"' or '\\'", ctx->name);
+		config_error(&ctx->chk, "%s: [auth] realm: must not contain '\"' or '\\'", ctx->chk.name);
 	check_tls(ctx, cfg);
 	check_upstream(ctx, cfg);
 	check_domain_list(ctx, "pac", "direct_domains", cfg->pac_direct_domains, NULL);
 	if (cfg->pac_https && cfg->ntls_listen == 0)
-		add_error(ctx, "%s: [pac] https: needs a [tls] listen address to offer", ctx->name);
+		config_error(&ctx->chk, "%s: [pac] https: needs a [tls] listen address to offer", ctx->chk.name);
 	if (cfg->pac_proxy != NULL && !pac_hostport_ok(cfg->pac_proxy)) {
 		char q[96];
 		config_quote(cfg->pac_proxy, q, sizeof(q));
-		add_error(ctx, "%s: [pac] proxy: expected host[:port] such as proxy.example.com:3128, "
-			  "got %s", ctx->name, q);
+		config_error(&ctx->chk, "%s: [pac] proxy: expected host[:port] such as proxy.example.com:3128, "
+			  "got %s", ctx->chk.name, q);
 	}
 	for (size_t i = 0; i < cfg->npac_direct_networks; i++)
 		if (cfg->pac_direct_networks[i].family != AF_INET)
-			add_error(ctx, "%s: [pac] direct_networks: PAC files test IPv4 networks only (isInNet)",
-				  ctx->name);
+			config_error(&ctx->chk, "%s: [pac] direct_networks: PAC files test IPv4 networks only (isInNet)",
+				  ctx->chk.name);
 }
 
-static struct config *config_load_as(const char *path, const char *name, struct config_errors *errs)
+/* A new config with every default applied, or NULL. */
+static struct config *config_new(struct load_ctx *ctx)
 {
-	struct load_ctx ctx = { .name = name, .errs = errs, .nerr = 0 };
+	struct config *cfg = calloc(1, sizeof(*cfg));
+
+	if (cfg == NULL || (cfg->path = strdup(ctx->chk.name)) == NULL) {
+		config_error(&ctx->chk, "%s: out of memory", ctx->chk.name);
+		free(cfg);
+		return NULL;
+	}
+	apply_defaults(ctx, cfg);
+	return cfg;
+}
+
+/* Load text (len bytes, NUL-terminated): parse, apply the sections and then
+ * the entries (both in file order, so messages follow the file), run the
+ * checks across keys, compile the rules. */
+static struct config *load_text(struct load_ctx *ctx, const char *text, size_t len)
+{
+	struct config_ini *ini = config_ini_parse(&ctx->chk, text, len);
 	struct config *cfg;
-	dictionary *d;
-	char *text;
-	size_t len = 0;
-	ssize_t i;
+	size_t i;
 
-	text = read_file(&ctx, path, &len);
-	if (text == NULL)
+	if (ini == NULL)
 		return NULL;
-	if (prescan(&ctx, text, len) < 0) {
-		free(text);
+	cfg = config_new(ctx);
+	if (cfg == NULL) {
+		config_ini_free(ini);
 		return NULL;
 	}
-
-	iniparser_set_error_callback(ini_error);
-	ini_ctx = &ctx;
-	d = iniparser_load(path);
-	ini_ctx = NULL; /* the second pass's complaints are already reported */
-	if (d == NULL && ctx.nbad > 0)
-		d = load_without_bad_lines(&ctx, text, len);
-	iniparser_set_error_callback(NULL);
-	free(text);
-	free(ctx.bad);
-	if (d == NULL) {
-		if (ctx.nerr == 0)
-			add_error(&ctx, "%s: cannot parse", name);
-		return NULL;
-	}
-
-	cfg = calloc(1, sizeof(*cfg));
-	if (cfg == NULL || (cfg->path = strdup(name)) == NULL) {
-		add_error(&ctx, "%s: out of memory", name);
-		iniparser_freedict(d);
-		config_free(cfg);
-		return NULL;
-	}
-	apply_defaults(&ctx, cfg);
-
-	for (i = 0; i < d->size; i++) {
-		const char *sec;
-
-		if (!entry_is_section(d, i))
-			continue;
-		sec = d->key[i];
-		if (*sec == '\0') {
-			add_error(&ctx, "%s: []: empty section name", name);
-		} else if (strncmp(sec, "rule.", 5) == 0) {
-			rule_section(&ctx, sec + 5);
-		} else if (!config_section_known(sec)) {
-			const char *hint = config_suggest_section(sec);
-
-			if (hint != NULL)
-				add_error(&ctx, "%s: [%s]: unknown section; did you mean [%s]?", name, sec, hint);
-			else
-				add_error(&ctx, "%s: [%s]: unknown section", name, sec);
-		}
-	}
-	/* Entries in file order (iniparser appends), so messages follow the file. */
-	for (i = 0; i < d->size; i++) {
-		if (d->key[i] == NULL || entry_is_section(d, i))
-			continue;
-		check_entry(&ctx, d, d->key[i], d->val[i], cfg);
-	}
-	iniparser_freedict(d);
-	check_files(&ctx, cfg);
-	rules_compile(&ctx, cfg);
-	rules_text(&ctx, cfg);
-	for (size_t r = 0; r < ctx.nrules; r++)
+	for (i = 0; i < ini->n; i++)
+		if (ini->entries[i].key == NULL)
+			apply_section(ctx, ini->entries[i].section);
+	for (i = 0; i < ini->n; i++)
+		if (ini->entries[i].key != NULL)
+			apply_entry(ctx, &ini->entries[i], cfg);
+	config_ini_free(ini);
+	check_files(ctx, cfg);
+	rules_compile(ctx, cfg);
+	rules_text(ctx, cfg);
+	for (size_t r = 0; r < ctx->nrules; r++)
 		for (size_t k = 0; k < NRULEKEYS; k++)
-			free(ctx.rules[r].val[k]);
-	free(ctx.rules);
+			free(ctx->rules[r].val[k]);
+	free(ctx->rules);
 
-	if (ctx.nerr > 0) {
+	if (ctx->chk.nerr > 0) {
 		config_free(cfg);
 		return NULL;
 	}
 	return cfg;
 }
 
-/* Load and validate the INI file at path. */
+/* Load and validate the INI file at path: read once, then as text. */
 struct config *config_load(const char *path, struct config_errors *errs)
 {
-	return config_load_as(path, path, errs);
+	struct load_ctx ctx = { .chk = { .name = path, .errs = errs } };
+	struct config *cfg;
+	char *text;
+	size_t len = 0;
+
+	text = config_ini_read(&ctx.chk, path, &len);
+	if (text == NULL)
+		return NULL;
+	cfg = load_text(&ctx, text, len);
+	free(text);
+	return cfg;
 }
 
-/* Load from text via a private temporary file (iniparser reads only paths). */
 struct config *config_load_string(const char *text, const char *name, struct config_errors *errs)
 {
-	struct load_ctx ctx = { .name = name, .errs = errs, .nerr = 0 };
-	struct config *cfg;
-	char path[4096];
+	struct load_ctx ctx = { .chk = { .name = name, .errs = errs } };
 
-	if (write_temp(&ctx, text, strlen(text), path, sizeof(path)) < 0)
-		return NULL;
-	cfg = config_load_as(path, name, errs);
-	unlink(path);
-	return cfg;
+	return load_text(&ctx, text, strlen(text));
 }
 
 /* Free a config and everything it owns (NULL is fine). */

@@ -1,5 +1,5 @@
 /* config.h - one immutable struct config, loaded from the INI file.
- * config.c is the only file that includes <iniparser.h>. */
+ * config_ini.c is the only file that includes <iniparser.h>. */
 #ifndef HOPCACHE_CONFIG_H
 #define HOPCACHE_CONFIG_H
 
