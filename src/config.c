@@ -33,6 +33,7 @@
 #include "config_impl.h"
 #include "config_ini.h"
 #include "config_keys.h"
+#include "config_rules.h"
 #include "config_value.h"
 #include "acl.h"
 #include "auth.h"
@@ -42,24 +43,10 @@
 #include "http_parser.h"
 #include "pac.h"
 
-/* Keys of a [rule.NAME] section, each parsed by acl.c's helpers. */
-static const char *const rule_keys[] = {
-	"src", "users", "groups", "methods", "domains", "domain_file", "dst", "ports",
-	"url_regex", "time", "action",
-};
-#define NRULEKEYS (sizeof(rule_keys) / sizeof(rule_keys[0]))
-
-/* A [rule.NAME] section as read, before it is compiled. */
-struct rule_raw {
-	char name[64];
-	char *val[NRULEKEYS];
-};
-
 /* One load in progress: the messages, and the [rule.NAME] sections as read. */
 struct load_ctx {
 	struct config_check chk;
-	struct rule_raw *rules; /* [rule.NAME] sections in file order */
-	size_t nrules;
+	struct config_rules rules;
 };
 
 void config_error(struct config_check *chk, const char *fmt, ...)
@@ -119,169 +106,6 @@ static int apply_defaults(struct load_ctx *ctx, struct config *cfg)
 	return rc;
 }
 
-/* A [rule.NAME] section: remember it (in file order). */
-static void rule_section(struct load_ctx *ctx, const char *name)
-{
-	if (*name == '\0' || strlen(name) >= sizeof(ctx->rules[0].name)) {
-		config_error(&ctx->chk, "%s: [rule.%s]: a rule name of 1 to 63 characters is expected",
-			  ctx->chk.name, name);
-		return;
-	}
-	struct rule_raw *grown = realloc(ctx->rules, (ctx->nrules + 1) * sizeof(*grown));
-	if (grown == NULL) {
-		config_error(&ctx->chk, "%s: out of memory", ctx->chk.name);
-		return;
-	}
-	ctx->rules = grown;
-	memset(&ctx->rules[ctx->nrules], 0, sizeof(ctx->rules[0]));
-	snprintf(ctx->rules[ctx->nrules].name, sizeof(ctx->rules[0].name), "%s", name);
-	ctx->nrules++;
-}
-
-/* A key of a [rule.NAME] section: keep its value for rules_compile. */
-static void rule_entry(struct load_ctx *ctx, const char *name, const char *key, const char *val)
-{
-	for (size_t i = 0; i < ctx->nrules; i++) {
-		if (strcmp(ctx->rules[i].name, name) != 0)
-			continue;
-		for (size_t k = 0; k < NRULEKEYS; k++) {
-			if (strcmp(rule_keys[k], key) == 0) {
-				free(ctx->rules[i].val[k]);
-				ctx->rules[i].val[k] = strdup(val);
-				return;
-			}
-		}
-		const char *best = NULL;
-		size_t bestd = config_typo_budget(key) + 1;
-		for (size_t k = 0; k < NRULEKEYS; k++) {
-			size_t d = config_edit_distance(key, rule_keys[k]);
-			if (d < bestd) {
-				best = rule_keys[k];
-				bestd = d;
-			}
-		}
-		if (best != NULL)
-			config_error(&ctx->chk, "%s: [rule.%s] %s: unknown key; did you mean [rule.%s] %s?",
-				  ctx->chk.name, name, key, name, best);
-		else
-			config_error(&ctx->chk, "%s: [rule.%s] %s: unknown key (a rule has src, users, groups, "
-				  "methods, domains, domain_file, dst, ports, url_regex, time, action)",
-				  ctx->chk.name, name, key);
-		return;
-	}
-}
-
-/* Compile one rule's values into r; problems are reported per key. */
-static void rule_compile(struct load_ctx *ctx, const struct rule_raw *raw, struct acl_rule *r)
-{
-	char err[512];
-	r->name = strdup(raw->name);
-	for (size_t k = 0; k < NRULEKEYS; k++) {
-		const char *v = raw->val[k];
-		if (v == NULL)
-			continue;
-		int rc = 0;
-		switch (k) {
-		case 0: rc = acl_parse_cidrs(v, &r->src, &r->n_src, err, sizeof(err)); break;
-		case 1: rc = acl_parse_names(v, &r->users, &r->n_users, err, sizeof(err)); break;
-		case 2: rc = acl_parse_names(v, &r->groups, &r->n_groups, err, sizeof(err)); break;
-		case 3: rc = acl_parse_methods(v, &r->methods, &r->n_methods, err, sizeof(err)); break;
-		case 4: rc = acl_parse_domains(v, &r->domains, err, sizeof(err)); break;
-		case 5:
-			r->domain_file = domainset_load(v, err, sizeof(err));
-			free(r->domain_file_path);
-			r->domain_file_path = strdup(v);
-			rc = r->domain_file == NULL ? -1 : 0;
-			break;
-		case 6: rc = acl_parse_cidrs(v, &r->dst, &r->n_dst, err, sizeof(err)); break;
-		case 7: rc = acl_parse_ports(v, &r->ports, &r->n_ports, err, sizeof(err)); break;
-		case 8: rc = acl_parse_url_regex(v, &r->url_regex, err, sizeof(err)); break;
-		case 9:
-			rc = acl_parse_time(v, &r->time, err, sizeof(err));
-			r->has_time = rc == 0;
-			break;
-		case 10: rc = acl_parse_action(v, &r->action, err, sizeof(err)); break;
-		}
-		if (rc != 0)
-			config_error(&ctx->chk, "%s: [rule.%s] %s: %s", ctx->chk.name, raw->name, rule_keys[k], err);
-	}
-	if (raw->val[10] == NULL)
-		config_error(&ctx->chk, "%s: [rule.%s] action: missing (allow or deny)", ctx->chk.name, raw->name);
-}
-
-/* Build cfg->acl from [acl] rules and the [rule.NAME] sections: every listed
- * rule needs its section, every section must be listed. */
-static void rules_compile(struct load_ctx *ctx, struct config *cfg)
-{
-	struct acl *a = calloc(1, sizeof(*a));
-	if (a == NULL) {
-		config_error(&ctx->chk, "%s: out of memory", ctx->chk.name);
-		return;
-	}
-	cfg->acl = a;
-	a->default_action = cfg->acl_default ? ACL_ACTION_ALLOW : ACL_ACTION_DENY;
-	a->private_destinations = cfg->acl_private ? ACL_ACTION_ALLOW : ACL_ACTION_DENY;
-	bool *used = calloc(ctx->nrules + 1, sizeof(bool));
-	const char *p = cfg->acl_rules != NULL ? cfg->acl_rules : "";
-	char item[64];
-	bool toolong;
-	while (used != NULL && config_list_next(&p, item, sizeof(item), &toolong)) {
-		size_t i;
-		if (toolong) {
-			/* cut, it could name another rule */
-			config_error(&ctx->chk, "%s: [acl] rules: \"%s...\": a rule name of 1 to %zu characters "
-				  "is expected", ctx->chk.name, item, sizeof(item) - 1);
-			continue;
-		}
-		for (i = 0; i < ctx->nrules; i++)
-			if (strcmp(ctx->rules[i].name, item) == 0)
-				break;
-		if (i == ctx->nrules) {
-			config_error(&ctx->chk, "%s: [acl] rules: rule \"%s\" has no [rule.%s] section", ctx->chk.name,
-				  item, item);
-			continue;
-		}
-		if (used[i]) {
-			config_error(&ctx->chk, "%s: [acl] rules: rule \"%s\" is listed twice", ctx->chk.name, item);
-			continue;
-		}
-		used[i] = true;
-		struct acl_rule *grown = realloc(a->rules, (a->n_rules + 1) * sizeof(*grown));
-		if (grown == NULL)
-			break;
-		a->rules = grown;
-		memset(&a->rules[a->n_rules], 0, sizeof(a->rules[0]));
-		rule_compile(ctx, &ctx->rules[i], &a->rules[a->n_rules]);
-		a->n_rules++;
-	}
-	for (size_t i = 0; used != NULL && i < ctx->nrules; i++)
-		if (!used[i])
-			config_error(&ctx->chk, "%s: [rule.%s]: not listed in [acl] rules, so never used",
-				  ctx->chk.name, ctx->rules[i].name);
-	free(used);
-}
-
-/* The [rule.NAME] sections as read, for --print-config. */
-static void rules_text(struct load_ctx *ctx, struct config *cfg)
-{
-	char *text = NULL;
-	size_t len = 0;
-	FILE *f = open_memstream(&text, &len);
-	if (f == NULL)
-		return;
-	for (size_t i = 0; i < ctx->nrules; i++) {
-		fprintf(f, "\n[rule.%s]\n", ctx->rules[i].name);
-		for (size_t k = 0; k < NRULEKEYS; k++)
-			if (ctx->rules[i].val[k] != NULL) {
-				const char *v = ctx->rules[i].val[k];
-				const char *q = strpbrk(v, ";#") != NULL ? "\"" : "";
-				fprintf(f, "%s = %s%s%s\n", rule_keys[k], q, v, q);
-			}
-	}
-	fclose(f);
-	cfg->rules_text = text;
-}
-
 /* Check one key = value entry and apply it. */
 static void apply_entry(struct load_ctx *ctx, const struct config_ini_entry *e, struct config *cfg)
 {
@@ -298,7 +122,7 @@ static void apply_entry(struct load_ctx *ctx, const struct config_ini_entry *e, 
 		return;
 	}
 	if (strncmp(e->section, "rule.", 5) == 0) {
-		rule_entry(ctx, e->section + 5, e->key, e->val);
+		config_rules_entry(&ctx->chk, &ctx->rules, e->section + 5, e->key, e->val);
 		return;
 	}
 	if (!config_section_known(e->section))
@@ -329,7 +153,7 @@ static void apply_section(struct load_ctx *ctx, const char *sec)
 	if (*sec == '\0') {
 		config_error(&ctx->chk, "%s: []: empty section name", ctx->chk.name);
 	} else if (strncmp(sec, "rule.", 5) == 0) {
-		rule_section(ctx, sec + 5);
+		config_rules_section(&ctx->chk, &ctx->rules, sec + 5);
 	} else if (!config_section_known(sec)) {
 		hint = config_suggest_section(sec);
 		if (hint != NULL)
@@ -555,12 +379,9 @@ static struct config *load_text(struct load_ctx *ctx, const char *text, size_t l
 			apply_entry(ctx, &ini->entries[i], cfg);
 	config_ini_free(ini);
 	check_files(ctx, cfg);
-	rules_compile(ctx, cfg);
-	rules_text(ctx, cfg);
-	for (size_t r = 0; r < ctx->nrules; r++)
-		for (size_t k = 0; k < NRULEKEYS; k++)
-			free(ctx->rules[r].val[k]);
-	free(ctx->rules);
+	config_rules_compile(&ctx->chk, &ctx->rules, cfg);
+	cfg->rules_text = config_rules_text(&ctx->rules);
+	config_rules_free(&ctx->rules);
 
 	if (ctx->chk.nerr > 0) {
 		config_free(cfg);
