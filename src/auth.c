@@ -31,6 +31,8 @@
 #include <openssl/rand.h>
 
 #include "auth.h"
+#include "config.h"
+#include "config_check.h"
 #include "http_parser.h"
 
 /* The alphabet of crypt(3) strings, also the order of MD5-crypt's to64(). */
@@ -1009,4 +1011,28 @@ void auth_limiter_ok(struct auth_limiter *l, const struct sockaddr *client, int6
 	struct lim_entry *e = limiter_find(l, client, key, &set);
 	if (e != NULL)
 		memset(e, 0, sizeof(*e));
+}
+
+/* --- configuration check (config_check.h) ------------------------------- */
+
+/* [auth]: htpasswd required with scheme = basic and read now, as is the
+ * groups file; realm goes into a quoted-string as is. */
+void auth_config_check(struct config *cfg, struct config_check *chk)
+{
+	char err[512];
+
+	if (cfg->auth_scheme == CONFIG_AUTH_BASIC && cfg->auth_htpasswd == NULL)
+		config_problem(chk, "auth", "htpasswd", "required when scheme = basic");
+	if (cfg->auth_scheme == CONFIG_AUTH_BASIC && cfg->auth_htpasswd != NULL) {
+		cfg->htpasswd = htpasswd_load(cfg->auth_htpasswd, err, sizeof(err));
+		if (cfg->htpasswd == NULL)
+			config_problem(chk, "auth", "htpasswd", "%s", err);
+	}
+	if (cfg->auth_groups != NULL) {
+		cfg->groups = groups_load(cfg->auth_groups, err, sizeof(err));
+		if (cfg->groups == NULL)
+			config_problem(chk, "auth", "groups", "%s", err);
+	}
+	if (strchr(cfg->auth_realm, '"') != NULL || strchr(cfg->auth_realm, '\\') != NULL)
+		config_problem(chk, "auth", "realm", "must not contain '\"' or '\\'");
 }

@@ -8,40 +8,26 @@
  * each value is checked against its row, and every problem is collected as
  * "FILE: [section] key: problem" before the verdict.
  */
-#ifdef HAVE_CONFIG_H
-#include "autoconfig.h"
-#endif
+#include "config.h"
 
-#include <arpa/inet.h>
-#include <ctype.h>
 #include <errno.h>
-#include <limits.h>
 #include <stdarg.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/stat.h>
-#include <syslog.h>
 #include <unistd.h>
 
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
 
-#include "config.h"
+#include "acl.h"
+#include "auth.h"
+#include "config_check.h"
 #include "config_impl.h"
 #include "config_ini.h"
 #include "config_keys.h"
 #include "config_rules.h"
-#include "config_value.h"
-#include "acl.h"
-#include "auth.h"
-#include "cidr.h"
 #include "domainset.h"
-#include "decimal.h"
-#include "http_parser.h"
-#include "pac.h"
 
 /* One load in progress: the messages, and the [rule.NAME] sections as read. */
 struct load_ctx {
@@ -163,76 +149,49 @@ static void apply_section(struct load_ctx *ctx, const char *sec)
 	}
 }
 
-/* Checks across keys, and the files keys name (so -t finds a bad htpasswd
- * line before a restart does). */
-/* A file the proxy must be able to read: exists, is a regular file, readable. */
-static void check_readable(struct load_ctx *ctx, const char *sec, const char *key, const char *path)
+/* ---- checks across keys (config_check.h) ------------------------------------ */
+
+/* The modules' checks, in the order they run. */
+static void (*const module_checks[])(struct config *, struct config_check *) = {
+	auth_config_check,
+	tls_config_check,
+	upstream_config_check,
+	pac_config_check,
+};
+
+void config_problem(struct config_check *chk, const char *section, const char *key,
+		    const char *fmt, ...)
+{
+	va_list ap;
+	char *msg = NULL;
+	int n;
+
+	va_start(ap, fmt);
+	n = vasprintf(&msg, fmt, ap);
+	va_end(ap);
+	if (n < 0) {
+		chk->nerr++; /* counted, even without its text */
+		return;
+	}
+	config_error(chk, "%s: [%s] %s: %s", chk->name, section, key, msg);
+	free(msg);
+}
+
+void config_check_readable(struct config_check *chk, const char *section, const char *key,
+			   const char *path)
 {
 	struct stat st;
 
 	if (stat(path, &st) != 0)
-		config_error(&ctx->chk, "%s: [%s] %s: %s: %s", ctx->chk.name, sec, key, path, strerror(errno));
+		config_problem(chk, section, key, "%s: %s", path, strerror(errno));
 	else if (!S_ISREG(st.st_mode))
-		config_error(&ctx->chk, "%s: [%s] %s: %s: not a regular file", ctx->chk.name, sec, key, path);
+		config_problem(chk, section, key, "%s: not a regular file", path);
 	else if (access(path, R_OK) != 0)
-		config_error(&ctx->chk, "%s: [%s] %s: %s: %s", ctx->chk.name, sec, key, path, strerror(errno));
+		config_problem(chk, section, key, "%s: %s", path, strerror(errno));
 }
 
-/* protocols = TLSv1.2 TLSv1.3: a contiguous range of versions. */
-static void check_tls(struct load_ctx *ctx, struct config *cfg)
-{
-	static const struct { const char *name; int v; } versions[] = {
-		{ "TLSv1", 0x0301 }, { "TLSv1.1", 0x0302 }, { "TLSv1.2", 0x0303 }, { "TLSv1.3", 0x0304 },
-	};
-	const char *p = cfg->tls_protocols;
-	char item[64], q[96];
-	bool toolong;
-	int lo = 0, hi = 0;
-
-	while (config_list_next(&p, item, sizeof(item), &toolong)) {
-		int v = 0;
-
-		for (size_t i = 0; i < sizeof(versions) / sizeof(versions[0]); i++)
-			if (strcasecmp(item, versions[i].name) == 0)
-				v = versions[i].v;
-		if (v == 0 || toolong) {
-			config_quote(item, q, sizeof(q));
-			config_error(&ctx->chk, "%s: [tls] protocols: %s: expected TLSv1.2 and/or TLSv1.3 "
-				  "(TLSv1, TLSv1.1 also accepted)", ctx->chk.name, q);
-			return;
-		}
-		lo = lo == 0 || v < lo ? v : lo;
-		hi = v > hi ? v : hi;
-	}
-	if (lo == 0) {
-		config_error(&ctx->chk, "%s: [tls] protocols: expected at least one of TLSv1.2, TLSv1.3", ctx->chk.name);
-		return;
-	}
-	cfg->tls_min_version = lo;
-	cfg->tls_max_version = hi;
-	if (cfg->ntls_listen == 0)
-		return;
-	if (cfg->tls_certificate == NULL)
-		config_error(&ctx->chk, "%s: [tls] certificate: required when [tls] listen is set", ctx->chk.name);
-	else
-		check_readable(ctx, "tls", "certificate", cfg->tls_certificate);
-	if (cfg->tls_private_key == NULL)
-		config_error(&ctx->chk, "%s: [tls] private_key: required when [tls] listen is set", ctx->chk.name);
-	else
-		check_readable(ctx, "tls", "private_key", cfg->tls_private_key);
-	for (size_t i = 0; i < cfg->ntls_listen; i++)
-		for (size_t j = 0; j < cfg->nlisten; j++)
-			if (strcasecmp(cfg->tls_listen[i].host, cfg->listen[j].host) == 0 &&
-			    strcmp(cfg->tls_listen[i].port, cfg->listen[j].port) == 0 &&
-			    strcmp(cfg->listen[j].port, "0") != 0)
-				config_error(&ctx->chk, "%s: [tls] listen: %s:%s is also in [proxy] listen", ctx->chk.name,
-					  cfg->listen[j].host, cfg->listen[j].port);
-}
-
-/* A list of domain names, each exact or ".suffix" (acl.c's parser, as for
- * [rule.NAME] domains); the set when set is not NULL. */
-static void check_domain_list(struct load_ctx *ctx, const char *sec, const char *key,
-			      const char *val, struct domainset **set)
+void config_check_domains(struct config_check *chk, const char *section, const char *key,
+			  const char *val, struct domainset **set)
 {
 	struct domainset *d = NULL;
 	char err[256];
@@ -240,105 +199,13 @@ static void check_domain_list(struct load_ctx *ctx, const char *sec, const char 
 	if (val == NULL)
 		return;
 	if (acl_parse_domains(val, &d, err, sizeof(err)) < 0) {
-		config_error(&ctx->chk, "%s: [%s] %s: %s", ctx->chk.name, sec, key, err);
+		config_problem(chk, section, key, "%s", err);
 		return;
 	}
 	if (set != NULL)
 		*set = d;
 	else
 		domainset_free(d);
-}
-
-/* The header line for the parent (RFC 7617: base64 of user ":" password),
- * allocated to fit whatever lengths the file holds; NULL when out of memory. */
-static char *parent_auth_line(const char *user, const char *password)
-{
-	static const char pre[] = "Proxy-Authorization: Basic ";
-	size_t ul = strlen(user), pl = strlen(password), n = ul + 1 + pl;
-	size_t b64 = 4 * ((n + 2) / 3);
-	char *plain = malloc(n + 1);
-	char *line = malloc(sizeof(pre) - 1 + b64 + 3);
-	if (plain == NULL || line == NULL || n > INT_MAX) {
-		free(plain);
-		free(line);
-		return NULL;
-	}
-	memcpy(plain, user, ul);
-	plain[ul] = ':';
-	memcpy(plain + ul + 1, password, pl + 1);
-	memcpy(line, pre, sizeof(pre) - 1);
-	int w = EVP_EncodeBlock((unsigned char *)line + sizeof(pre) - 1, (const unsigned char *)plain,
-				(int)n);
-	OPENSSL_cleanse(plain, n);
-	free(plain);
-	if (w < 0 || (size_t)w != b64) {
-		free(line);
-		return NULL;
-	}
-	memcpy(line + sizeof(pre) - 1 + b64, "\r\n", 3);
-	return line;
-}
-
-static void check_upstream(struct load_ctx *ctx, struct config *cfg)
-{
-	struct stat st;
-
-	if (cfg->upstream_ca_file != NULL)
-		check_readable(ctx, "upstream", "ca_file", cfg->upstream_ca_file);
-	if (cfg->upstream_ca_path != NULL &&
-	    (stat(cfg->upstream_ca_path, &st) != 0 || !S_ISDIR(st.st_mode)))
-		config_error(&ctx->chk, "%s: [upstream] ca_path: %s: not a directory", ctx->chk.name,
-			  cfg->upstream_ca_path);
-	if (cfg->nparent > 1)
-		config_error(&ctx->chk, "%s: [upstream] parent: one host:port expected", ctx->chk.name);
-	if (cfg->nparent == 1 && strcmp(cfg->parent[0].port, "0") == 0)
-		config_error(&ctx->chk, "%s: [upstream] parent: port 0 is not a parent's port", ctx->chk.name);
-	if (cfg->nparent == 0 && (cfg->parent_user != NULL || cfg->parent_direct != NULL))
-		config_error(&ctx->chk, "%s: [upstream] %s: set only with [upstream] parent", ctx->chk.name,
-			  cfg->parent_user != NULL ? "parent_user" : "parent_direct");
-	if ((cfg->parent_user == NULL) != (cfg->parent_password == NULL))
-		config_error(&ctx->chk, "%s: [upstream] %s: parent_user and parent_password go together",
-			  ctx->chk.name, cfg->parent_user == NULL ? "parent_password" : "parent_user");
-	if (cfg->parent_user != NULL && strchr(cfg->parent_user, ':') != NULL)
-		config_error(&ctx->chk, "%s: [upstream] parent_user: must not contain ':' (RFC 7617)", ctx->chk.name);
-	else if (cfg->parent_user != NULL && cfg->parent_password != NULL &&
-		 (cfg->parent_auth = parent_auth_line(cfg->parent_user, cfg->parent_password)) == NULL)
-		config_error(&ctx->chk, "%s: [upstream] parent_user: out of memory", ctx->chk.name);
-	check_domain_list(ctx, "upstream", "parent_direct", cfg->parent_direct, &cfg->parent_direct_set);
-}
-
-static void check_files(struct load_ctx *ctx, struct config *cfg)
-{
-	char err[512];
-	if (cfg->auth_scheme == CONFIG_AUTH_BASIC && cfg->auth_htpasswd == NULL)
-		config_error(&ctx->chk, "%s: [auth] htpasswd: required when scheme = basic", ctx->chk.name);
-	if (cfg->auth_scheme == CONFIG_AUTH_BASIC && cfg->auth_htpasswd != NULL) {
-		cfg->htpasswd = htpasswd_load(cfg->auth_htpasswd, err, sizeof(err));
-		if (cfg->htpasswd == NULL)
-			config_error(&ctx->chk, "%s: [auth] htpasswd: %s", ctx->chk.name, err);
-	}
-	if (cfg->auth_groups != NULL) {
-		cfg->groups = groups_load(cfg->auth_groups, err, sizeof(err));
-		if (cfg->groups == NULL)
-			config_error(&ctx->chk, "%s: [auth] groups: %s", ctx->chk.name, err);
-	}
-	if (strchr(cfg->auth_realm, '"') != NULL || strchr(cfg->auth_realm, '\\') != NULL)
-		config_error(&ctx->chk, "%s: [auth] realm: must not contain '\"' or '\\'", ctx->chk.name);
-	check_tls(ctx, cfg);
-	check_upstream(ctx, cfg);
-	check_domain_list(ctx, "pac", "direct_domains", cfg->pac_direct_domains, NULL);
-	if (cfg->pac_https && cfg->ntls_listen == 0)
-		config_error(&ctx->chk, "%s: [pac] https: needs a [tls] listen address to offer", ctx->chk.name);
-	if (cfg->pac_proxy != NULL && !pac_hostport_ok(cfg->pac_proxy)) {
-		char q[96];
-		config_quote(cfg->pac_proxy, q, sizeof(q));
-		config_error(&ctx->chk, "%s: [pac] proxy: expected host[:port] such as proxy.example.com:3128, "
-			  "got %s", ctx->chk.name, q);
-	}
-	for (size_t i = 0; i < cfg->npac_direct_networks; i++)
-		if (cfg->pac_direct_networks[i].family != AF_INET)
-			config_error(&ctx->chk, "%s: [pac] direct_networks: PAC files test IPv4 networks only (isInNet)",
-				  ctx->chk.name);
 }
 
 /* A new config with every default applied, or NULL. */
@@ -378,7 +245,8 @@ static struct config *load_text(struct load_ctx *ctx, const char *text, size_t l
 		if (ini->entries[i].key != NULL)
 			apply_entry(ctx, &ini->entries[i], cfg);
 	config_ini_free(ini);
-	check_files(ctx, cfg);
+	for (i = 0; i < sizeof(module_checks) / sizeof(module_checks[0]); i++)
+		module_checks[i](cfg, &ctx->chk);
 	config_rules_compile(&ctx->chk, &ctx->rules, cfg);
 	cfg->rules_text = config_rules_text(&ctx->rules);
 	config_rules_free(&ctx->rules);

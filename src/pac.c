@@ -7,6 +7,8 @@
 
 #include "cidr.h"
 #include "config.h"
+#include "config_check.h"
+#include "config_value.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -232,4 +234,26 @@ int pac_generate(const struct config *cfg, const char *host_header, struct evbuf
 				 "bypassed when it is down. */\n"
 				 "\treturn \"%s\";\n}\n", proxy);
 	return 0;
+}
+
+/* ---- configuration check (config_check.h) -------------------------------- */
+
+/* [pac]: domains that parse, an https offer only with a [tls] port, a proxy
+ * the PAC can name, IPv4 networks only. */
+void pac_config_check(struct config *cfg, struct config_check *chk)
+{
+	char q[96];
+
+	config_check_domains(chk, "pac", "direct_domains", cfg->pac_direct_domains, NULL);
+	if (cfg->pac_https && cfg->ntls_listen == 0)
+		config_problem(chk, "pac", "https", "needs a [tls] listen address to offer");
+	if (cfg->pac_proxy != NULL && !pac_hostport_ok(cfg->pac_proxy)) {
+		config_quote(cfg->pac_proxy, q, sizeof(q));
+		config_problem(chk, "pac", "proxy",
+			       "expected host[:port] such as proxy.example.com:3128, got %s", q);
+	}
+	for (size_t i = 0; i < cfg->npac_direct_networks; i++)
+		if (cfg->pac_direct_networks[i].family != AF_INET)
+			config_problem(chk, "pac", "direct_networks",
+				       "PAC files test IPv4 networks only (isInNet)");
 }

@@ -13,7 +13,7 @@ struct evbuffer;
  * [pac] proxy, else a well-formed Host header (port defaulting to the first
  * [proxy] listen port), else the first [proxy] listen address unless it is a
  * wildcard. There is no DIRECT fallback: the proxy must not be bypassed. */
-/* Is s a host[:port] the PAC can name ([pac] proxy; config.c checks it)? */
+/* Is s a host[:port] the PAC can name ([pac] proxy; pac_config_check checks it)? */
 bool pac_hostport_ok(const char *s);
 
 int pac_generate(const struct config *cfg, const char *host_header, struct evbuffer *out);

@@ -12,11 +12,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
 
 #include "config.h"
+#include "config_check.h"
+#include "config_value.h"
 
 struct tls_session_entry {
 	char key[300];           /* "host:port" */
@@ -286,4 +289,69 @@ void tls_sessions_free(struct tls_sessions *s)
 		SSL_SESSION_free(s->e[i].sess);
 	free(s->e);
 	free(s);
+}
+
+/* ---- configuration check (config_check.h) -------------------------------- */
+
+/* [tls] protocols = TLSv1.2 TLSv1.3: the range of versions they span, into
+ * *lo and *hi; -1 (reported) when an item is no version or there is none. */
+static int protocols_range(const char *protocols, struct config_check *chk, int *lo, int *hi)
+{
+	static const struct { const char *name; int v; } versions[] = {
+		{ "TLSv1", 0x0301 }, { "TLSv1.1", 0x0302 }, { "TLSv1.2", 0x0303 }, { "TLSv1.3", 0x0304 },
+	};
+	const char *p = protocols;
+	char item[64], q[96];
+	bool toolong;
+
+	*lo = *hi = 0;
+	while (config_list_next(&p, item, sizeof(item), &toolong)) {
+		int v = 0;
+
+		for (size_t i = 0; i < sizeof(versions) / sizeof(versions[0]); i++)
+			if (strcasecmp(item, versions[i].name) == 0)
+				v = versions[i].v;
+		if (v == 0 || toolong) {
+			config_quote(item, q, sizeof(q));
+			config_problem(chk, "tls", "protocols", "%s: expected TLSv1.2 and/or TLSv1.3 "
+				       "(TLSv1, TLSv1.1 also accepted)", q);
+			return -1;
+		}
+		*lo = *lo == 0 || v < *lo ? v : *lo;
+		*hi = v > *hi ? v : *hi;
+	}
+	if (*lo == 0) {
+		config_problem(chk, "tls", "protocols", "expected at least one of TLSv1.2, TLSv1.3");
+		return -1;
+	}
+	return 0;
+}
+
+/* [tls]: the version range from protocols; with listen set, a readable
+ * certificate and key, and no address also in [proxy] listen. */
+void tls_config_check(struct config *cfg, struct config_check *chk)
+{
+	int lo, hi;
+
+	if (protocols_range(cfg->tls_protocols, chk, &lo, &hi) < 0)
+		return;
+	cfg->tls_min_version = lo;
+	cfg->tls_max_version = hi;
+	if (cfg->ntls_listen == 0)
+		return;
+	if (cfg->tls_certificate == NULL)
+		config_problem(chk, "tls", "certificate", "required when [tls] listen is set");
+	else
+		config_check_readable(chk, "tls", "certificate", cfg->tls_certificate);
+	if (cfg->tls_private_key == NULL)
+		config_problem(chk, "tls", "private_key", "required when [tls] listen is set");
+	else
+		config_check_readable(chk, "tls", "private_key", cfg->tls_private_key);
+	for (size_t i = 0; i < cfg->ntls_listen; i++)
+		for (size_t j = 0; j < cfg->nlisten; j++)
+			if (strcasecmp(cfg->tls_listen[i].host, cfg->listen[j].host) == 0 &&
+			    strcmp(cfg->tls_listen[i].port, cfg->listen[j].port) == 0 &&
+			    strcmp(cfg->listen[j].port, "0") != 0)
+				config_problem(chk, "tls", "listen", "%s:%s is also in [proxy] listen",
+					       cfg->listen[j].host, cfg->listen[j].port);
 }

@@ -33,8 +33,8 @@ for t in $targets; do
 		srcs="-I$build $srcs"
 		libs="-lcrypt -lpcre2-8 -levent_openssl -levent_extra -levent_core -liniparser -llmdb -lssl -lcrypto"
 		maxlen=8192 ;;
-	config|pac) srcs="$top/src/config.c $top/src/config_ini.c $top/src/config_keys.c $top/src/config_print.c $top/src/config_rules.c $top/src/config_value.c $top/src/auth.c $top/src/http_parser.c $top/src/acl.c $top/src/domainset.c $top/src/cidr.c $top/src/pac.c"
-		libs="-liniparser -lcrypt -lcrypto -lpcre2-8 -levent_core" ;;
+	config|pac) srcs="$top/src/config.c $top/src/config_ini.c $top/src/config_keys.c $top/src/config_print.c $top/src/config_rules.c $top/src/config_value.c $top/src/tls.c $top/src/upstream_config.c $top/src/auth.c $top/src/http_parser.c $top/src/acl.c $top/src/domainset.c $top/src/cidr.c $top/src/pac.c"
+		libs="-liniparser -lcrypt -lssl -lcrypto -lpcre2-8 -levent_core" ;;
 	tls_peek) srcs="$top/src/tls_peek.c"; libs="" ;;
 	*) srcs="$top/src/http_parser.c"; libs="" ;;
 	esac
