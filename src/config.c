@@ -73,42 +73,44 @@ void config_errors_add(struct config_errors *errs, const char *fmt, ...)
 }
 
 /* Apply every default; a default that fails its own row is our bug. */
-static int apply_defaults(struct load_ctx *ctx, struct config *cfg)
+static void apply_defaults(struct config_check *chk, struct config *cfg)
 {
 	char why[256];
-	size_t i;
-	int rc = 0;
 
-	for (i = 0; i < config_nrows; i++) {
+	for (size_t i = 0; i < config_nrows; i++) {
 		const struct config_row *r = &config_rows[i];
 
-		if (r->def == NULL)
-			continue;
-		if (config_row_apply(r, r->def, cfg, why, sizeof(why)) < 0) {
-			config_error(&ctx->chk, "%s: [%s] %s: bad built-in default: %s", ctx->chk.name, r->section, r->key, why);
-			rc = -1;
-		}
+		if (r->def != NULL && config_row_apply(r, r->def, cfg, why, sizeof(why)) < 0)
+			config_error(chk, "%s: [%s] %s: bad built-in default: %s", chk->name, r->section,
+				     r->key, why);
 	}
-	return rc;
+}
+
+/* A key outside any section: the row it may be meant for. */
+static void outside_section(struct config_check *chk, const char *key)
+{
+	const struct config_row *hint = config_suggest_key(NULL, key);
+
+	if (hint != NULL)
+		config_error(chk, "%s: %s: not inside any section; did you mean [%s] %s?", chk->name,
+			     key, hint->section, hint->key);
+	else
+		config_error(chk, "%s: %s: not inside any section", chk->name, key);
 }
 
 /* Check one key = value entry and apply it. */
 static void apply_entry(struct load_ctx *ctx, const struct config_ini_entry *e, struct config *cfg)
 {
+	struct config_check *chk = &ctx->chk;
 	const struct config_row *r, *hint;
 	char why[512];
 
 	if (e->section == NULL) {
-		hint = config_suggest_key(NULL, e->key);
-		if (hint != NULL)
-			config_error(&ctx->chk, "%s: %s: not inside any section; did you mean [%s] %s?",
-				  ctx->chk.name, e->key, hint->section, hint->key);
-		else
-			config_error(&ctx->chk, "%s: %s: not inside any section", ctx->chk.name, e->key);
+		outside_section(chk, e->key);
 		return;
 	}
 	if (strncmp(e->section, "rule.", 5) == 0) {
-		config_rules_entry(&ctx->chk, &ctx->rules, e->section + 5, e->key, e->val);
+		config_rules_entry(chk, &ctx->rules, e->section + 5, e->key, e->val);
 		return;
 	}
 	if (!config_section_known(e->section))
@@ -117,35 +119,35 @@ static void apply_entry(struct load_ctx *ctx, const struct config_ini_entry *e, 
 	if (r == NULL) {
 		hint = config_suggest_key(e->section, e->key);
 		if (hint != NULL)
-			config_error(&ctx->chk, "%s: [%s] %s: unknown key; did you mean [%s] %s?",
-				  ctx->chk.name, e->section, e->key, hint->section, hint->key);
+			config_error(chk, "%s: [%s] %s: unknown key; did you mean [%s] %s?", chk->name,
+				     e->section, e->key, hint->section, hint->key);
 		else
-			config_error(&ctx->chk, "%s: [%s] %s: unknown key", ctx->chk.name, e->section, e->key);
+			config_error(chk, "%s: [%s] %s: unknown key", chk->name, e->section, e->key);
 		return;
 	}
-	if (*e->val == '\0' && (r->flags & CF_OPTIONAL)) {
+	if (*e->val == '\0' && (r->flags & CF_OPTIONAL))
 		config_row_clear(r, cfg);
-		return;
-	}
-	if (config_row_apply(r, e->val, cfg, why, sizeof(why)) < 0)
-		config_error(&ctx->chk, "%s: [%s] %s: %s", ctx->chk.name, r->section, r->key, why);
+	else if (config_row_apply(r, e->val, cfg, why, sizeof(why)) < 0)
+		config_error(chk, "%s: [%s] %s: %s", chk->name, r->section, r->key, why);
 }
 
 /* A [section] header: [rule.NAME] noted, an unknown section reported (once). */
 static void apply_section(struct load_ctx *ctx, const char *sec)
 {
+	struct config_check *chk = &ctx->chk;
 	const char *hint;
 
 	if (*sec == '\0') {
-		config_error(&ctx->chk, "%s: []: empty section name", ctx->chk.name);
+		config_error(chk, "%s: []: empty section name", chk->name);
 	} else if (strncmp(sec, "rule.", 5) == 0) {
-		config_rules_section(&ctx->chk, &ctx->rules, sec + 5);
+		config_rules_section(chk, &ctx->rules, sec + 5);
 	} else if (!config_section_known(sec)) {
 		hint = config_suggest_section(sec);
 		if (hint != NULL)
-			config_error(&ctx->chk, "%s: [%s]: unknown section; did you mean [%s]?", ctx->chk.name, sec, hint);
+			config_error(chk, "%s: [%s]: unknown section; did you mean [%s]?", chk->name, sec,
+				     hint);
 		else
-			config_error(&ctx->chk, "%s: [%s]: unknown section", ctx->chk.name, sec);
+			config_error(chk, "%s: [%s]: unknown section", chk->name, sec);
 	}
 }
 
@@ -209,16 +211,16 @@ void config_check_domains(struct config_check *chk, const char *section, const c
 }
 
 /* A new config with every default applied, or NULL. */
-static struct config *config_new(struct load_ctx *ctx)
+static struct config *config_new(struct config_check *chk)
 {
 	struct config *cfg = calloc(1, sizeof(*cfg));
 
-	if (cfg == NULL || (cfg->path = strdup(ctx->chk.name)) == NULL) {
-		config_error(&ctx->chk, "%s: out of memory", ctx->chk.name);
+	if (cfg == NULL || (cfg->path = strdup(chk->name)) == NULL) {
+		config_error(chk, "%s: out of memory", chk->name);
 		free(cfg);
 		return NULL;
 	}
-	apply_defaults(ctx, cfg);
+	apply_defaults(chk, cfg);
 	return cfg;
 }
 
@@ -233,7 +235,7 @@ static struct config *load_text(struct load_ctx *ctx, const char *text, size_t l
 
 	if (ini == NULL)
 		return NULL;
-	cfg = config_new(ctx);
+	cfg = config_new(&ctx->chk);
 	if (cfg == NULL) {
 		config_ini_free(ini);
 		return NULL;

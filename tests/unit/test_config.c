@@ -1,5 +1,7 @@
-/* test_config.c - config.c: defaults, every value type, lists, and the
- * messages that name file, section and key. Table-driven. */
+/* test_config.c - the config loader (config*.c) through whole files:
+ * defaults, every value type, lists, and the messages that name file,
+ * section and key. Table-driven. (test_config_value.c calls the parsers
+ * and the key tables directly.) */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
