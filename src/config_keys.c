@@ -325,6 +325,7 @@ typedef int (*row_applier)(const struct config_row *r, const char *val, const ch
 static int apply_text(const struct config_row *r, const char *val, const char *q,
 		      struct config *cfg, char *why, size_t wlen)
 {
+	char *field = (char *)cfg + r->off;
 	char *s = NULL;
 
 	if (*val == '\0' && !(r->flags & CF_OPTIONAL)) {
@@ -351,7 +352,8 @@ static int apply_text(const struct config_row *r, const char *val, const char *q
 		return -1;
 	}
 	config_row_clear(r, cfg);
-	memcpy((char *)cfg + r->off, &s, sizeof(s));
+	memcpy(field, &s, sizeof(s));
+	// cppcheck-suppress memleak ; s now belongs to the config (the memcpy above)
 	return 0;
 }
 
