@@ -919,7 +919,7 @@ def parse_ini(text):
     return out
 
 
-# every [section] key of config.c's config_rows, with the default printed
+# every [section] key of config_keys.c's config_rows, with the default printed
 # for keys whose default is a plain number or word
 ALL_KEYS = {
     "proxy": ["listen", "workers", "user", "via", "connect_ports", "x_forwarded_for", "forwarded", "pid_file"],
