@@ -174,7 +174,7 @@ const struct config_row config_rows[] = {
 	{ .section = "auth", .key = "failure_window", .type = CT_DURATION, .def = "60",
 	  TIMEOUT, FIELD(auth_failure_window) },
 
-	/* [acl] (the [rule.NAME] sections are read by rule_entry) */
+	/* [acl] (the [rule.NAME] sections are read by config_rules.c) */
 	{ .section = "acl", .key = "private_destinations", .type = CT_ENUM, .def = "deny",
 	  .names = acl_actions, FIELD(acl_private) },
 	{ .section = "acl", .key = "default", .type = CT_ENUM, .def = "allow",

@@ -205,7 +205,7 @@ typedef int (*list_item_fn)(char *item, bool toolong, void *elem, const void *pr
 /* Every item of val through fn into a new array of elemsize elements, at
  * *arr with *n of them (NULL and 0 for an empty list). On failure the array
  * still holds what was parsed, the failed element included, for the caller
- * to free. itemlen is at most LIST_ITEM_MAX. */
+ * to free. itemlen is at most LIST_ITEM_MAX (more is cut to it). */
 static int list_collect(const char *val, size_t itemlen, size_t elemsize, list_item_fn fn,
 			void **arr, size_t *n, char *why, size_t wlen)
 {
@@ -215,6 +215,8 @@ static int list_collect(const char *val, size_t itemlen, size_t elemsize, list_i
 
 	*arr = NULL;
 	*n = 0;
+	if (itemlen > sizeof(item))
+		itemlen = sizeof(item);
 	while (config_list_next(&p, item, itemlen, &toolong)) {
 		char *grown = realloc(*arr, (*n + 1) * elemsize), *elem;
 
