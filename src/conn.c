@@ -7,6 +7,7 @@
  * connection or closes. Pipelined requests stay in the client's input buffer
  * until the response before them is complete, so answers go out in order. */
 #include "conn.h"
+#include "conn_impl.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -47,28 +48,19 @@
 #include "worker.h"
 #include "timeval.h"
 
-/* Back-pressure: stop reading one side when the other side's output holds
- * this much, resume when it drains to half. */
-#define RELAY_HIGH (256 * 1024)
 
 
-static void client_read_cb(struct bufferevent *bev, void *arg);
 static void client_write_cb(struct bufferevent *bev, void *arg);
 static void client_event_cb(struct bufferevent *bev, short what, void *arg);
-static void upstream_read_cb(struct bufferevent *bev, void *arg);
-static void upstream_write_cb(struct bufferevent *bev, void *arg);
-static void upstream_event_cb(struct bufferevent *bev, short what, void *arg);
 static void conn_advance(struct conn *c);
 static void conn_timer_cb(evutil_socket_t fd, short what, void *arg);
-static bool policy_filter(void *arg, const struct sockaddr *sa);
 static void peek_sni(struct conn *c);
-static void connect_reply(struct conn *c);
 
 /* Draining for a reload: how long an idle keep-alive connection may still
  * bring one more request. */
 #define DRAIN_IDLE_GRACE 1.0
 
-static uint64_t elapsed_ms(const struct timespec *t0)
+uint64_t conn_elapsed_ms(const struct timespec *t0)
 {
 	struct timespec now;
 	clock_gettime(CLOCK_MONOTONIC, &now);
@@ -76,7 +68,7 @@ static uint64_t elapsed_ms(const struct timespec *t0)
 	return ms < 0 ? 0 : (uint64_t)ms;
 }
 
-static void set_timer(struct conn *c, double seconds)
+void conn_set_timer(struct conn *c, double seconds)
 {
 	struct timeval tv = timeval_of(seconds);
 	evtimer_add(c->timer, &tv);
@@ -177,10 +169,10 @@ struct conn *conn_new(struct worker *w, int fd, const struct sockaddr *sa, int s
 	/* The client is always read (an EOF is seen at once); pipelined bytes
 	 * beyond this wait in the kernel until the buffer drains. */
 	bufferevent_setwatermark(c->cbev, EV_READ, 0, cfg->max_header_bytes + RELAY_HIGH);
-	bufferevent_setcb(c->cbev, client_read_cb, client_write_cb, client_event_cb, c);
+	bufferevent_setcb(c->cbev, conn_client_read_cb, client_write_cb, client_event_cb, c);
 	bufferevent_enable(c->cbev, EV_READ | EV_WRITE);
 	c->state = CONN_READ_HEAD;
-	set_timer(c, c->tls ? cfg->tls_handshake_timeout : cfg->idle_timeout);
+	conn_set_timer(c, c->tls ? cfg->tls_handshake_timeout : cfg->idle_timeout);
 
 	c->next = w->conns;
 	if (w->conns != NULL)
@@ -200,7 +192,7 @@ fail:
 }
 
 /* Release the upstream side; return it to the pool when it is reusable. */
-static void upstream_release(struct conn *c, bool reuse)
+void conn_upstream_release(struct conn *c, bool reuse)
 {
 	if (c->ureq != NULL) {
 		upstream_cancel(c->ureq);
@@ -247,7 +239,7 @@ void conn_close(struct conn *c, const char *reason)
 		c->rq->outcome = "client_closed";
 		conn_log_access(c);
 	}
-	upstream_release(c, false);
+	conn_upstream_release(c, false);
 	if (c->tls && !c->tls_handshaking && c->cbev != NULL) {
 		/* close_notify, so the client can tell our close from a cut */
 		SSL *ssl = bufferevent_openssl_get_ssl(c->cbev);
@@ -271,103 +263,10 @@ void conn_close(struct conn *c, const char *reason)
 	worker_conn_closed(w);
 }
 
-/* The cache's part in this request, for the logs and metrics: NULL when
- * the cache was not involved. */
-static const char *cache_outcome(const struct conn *c)
-{
-	static const char *const served[] = { "HIT", "REFRESH", "STALE" };
-	for (size_t i = 0; c->rq->outcome != NULL && i < 3; i++)
-		if (strcmp(c->rq->outcome, served[i]) == 0)
-			return served[i];
-	return c->rq->cache_on && c->rq->upstream_addr[0] != '\0' ? "MISS" : NULL;
-}
-
-/* The first value of a request (or response) field, copied; NULL if absent. */
-static const char *field_value(const struct http_field *f, size_t n, const char *name, char *buf,
-			       size_t len)
-{
-	for (size_t i = 0; i < n; i++) {
-		if (slice_eq_ci(f[i].name, name)) {
-			slice_copy(buf, len, f[i].value);
-			return buf;
-		}
-	}
-	return NULL;
-}
-
-/* Is this outcome an error the upstream side caused (RFC 9209 types)? */
-static bool upstream_error(const char *outcome)
-{
-	static const char *const types[] = {
-		"dns_error", "dns_timeout", "connection_refused", "connection_timeout",
-		"destination_unavailable", "http_response_timeout", "http_protocol_error",
-		"http_response_incomplete", "tls_certificate_error", "tls_protocol_error",
-		"connection_terminated",
-	};
-	for (size_t i = 0; outcome != NULL && i < sizeof(types) / sizeof(types[0]); i++)
-		if (strcmp(outcome, types[i]) == 0)
-			return true;
-	return false;
-}
-
-/* The request is over: count it (metrics.c) and log it. */
-void conn_log_access(struct conn *c)
-{
-	struct metrics_slot *ms = c->w->metrics;
-	const char *cache = cache_outcome(c);
-	if (!c->internal) {
-		metrics_request(ms, c->rq->method_str, c->rq->status, c->rq->bytes_in, c->rq->bytes_out);
-		if (cache != NULL)
-			metrics_cache(ms, cache, c->rq->sbody.total);
-		if (upstream_error(c->rq->outcome))
-			metrics_upstream_error(ms, c->rq->outcome);
-		if (c->rq->status == 403 && c->rq->outcome != NULL &&
-		    (strcmp(c->rq->outcome, "http_request_denied") == 0 ||
-		     strcmp(c->rq->outcome, "destination_ip_prohibited") == 0))
-			metrics_denied(ms);
-	}
-	if (!log_access_enabled())
-		return;
-	bool have_req = c->rq->req.nfields > 0 && c->rq->method_str[0] != '\0' && strcmp(c->rq->method_str, "-") != 0;
-	bool have_res = c->rq->res.status != 0 && c->rq->res.nfields > 0;
-	char version[16], referer[512], agent[512], ctype[256], uhost[256];
-	snprintf(version, sizeof(version), "HTTP/1.%d", have_req ? c->rq->req.minor : 1);
-	if (c->rq->target.host.len > 0 && c->rq->target.host.p != NULL)
-		slice_copy(uhost, sizeof(uhost), c->rq->target.host);
-	else
-		uhost[0] = '\0';
-	struct access_entry e = {
-		.client = c->client_ip,
-		.user = c->rq->user[0] ? c->rq->user : NULL,
-		.method = c->rq->method_str,
-		.target = c->rq->target_str,
-		.status = c->rq->status,
-		.bytes_in = c->rq->bytes_in,
-		.bytes_out = c->rq->bytes_out,
-		.duration_ms = elapsed_ms(&c->rq->t_start),
-		.upstream = c->rq->upstream_addr[0] ? c->rq->upstream_addr : NULL,
-		.outcome = c->rq->outcome,
-		.rule = c->rq->rule[0] ? c->rq->rule : NULL,
-		.version = version,
-		.referer = have_req ? field_value(c->rq->req.fields, c->rq->req.nfields, "referer", referer,
-						  sizeof(referer)) : NULL,
-		.user_agent = have_req ? field_value(c->rq->req.fields, c->rq->req.nfields, "user-agent",
-						     agent, sizeof(agent)) : NULL,
-		.content_type = have_res ? field_value(c->rq->res.fields, c->rq->res.nfields, "content-type",
-						       ctype, sizeof(ctype))
-					 : c->rq->cache_ctype,
-		.cache = cache,
-		.upstream_host = c->rq->upstream_addr[0] && uhost[0] ? uhost : NULL,
-		.tunnel = c->tunnel != NULL || (c->rq->connect_replied && c->rq->status == 200),
-		.parent = c->rq->via_parent,
-	};
-	log_access(&e);
-}
-
 /* Write everything buffered for the client, then close. */
-static void flush_close(struct conn *c)
+void conn_flush_close(struct conn *c)
 {
-	upstream_release(c, false);
+	conn_upstream_release(c, false);
 	c->state = CONN_FLUSH_CLOSE;
 	bufferevent_disable(c->cbev, EV_READ);
 	evtimer_del(c->timer);
@@ -376,12 +275,12 @@ static void flush_close(struct conn *c)
 		return;
 	}
 	bufferevent_setwatermark(c->cbev, EV_WRITE, 0, 0);
-	set_timer(c, c->w->cfg->client_timeout);
+	conn_set_timer(c, c->w->cfg->client_timeout);
 }
 
 /* Answer the current request with a proxy-generated error (plus fields, when
  * not NULL) and close. */
-static void fail_with(struct conn *c, int status, const char *error, const char *details,
+void conn_fail_with(struct conn *c, int status, const char *error, const char *details,
 		      const char *fields)
 {
 	struct evbuffer *out = bufferevent_get_output(c->cbev);
@@ -392,32 +291,28 @@ static void fail_with(struct conn *c, int status, const char *error, const char 
 	c->rq->status = status;
 	c->rq->outcome = error != NULL ? error : "OK";
 	conn_log_access(c);
-	flush_close(c);
-}
-
-static void fail_request(struct conn *c, int status, const char *error, const char *details)
-{
-	fail_with(c, status, error, details, NULL);
+	conn_flush_close(c);
 }
 
 void conn_fail(struct conn *c, int status, const char *error, const char *details)
 {
-	fail_request(c, status, error, details);
+	conn_fail_with(c, status, error, details, NULL);
 }
 
+
 /* A request is over: log it, then serve the next one or close. */
-static void request_done(struct conn *c)
+void conn_done(struct conn *c)
 {
 	conn_cache_finish(c, c->rq->sbody.done);
 	c->rq->outcome = c->rq->outcome != NULL ? c->rq->outcome : "OK";
 	conn_log_access(c);
-	upstream_release(c, c->rq->upstream_reusable);
+	conn_upstream_release(c, c->rq->upstream_reusable);
 	/* client_keepalive is what the response's head told the client. A
 	 * retiring worker (reload) that told it "keep-alive" before the drain
 	 * began must still take the request the client may be sending: it is
 	 * answered with Connection: close. A stopping worker closes. */
 	if (!c->client_keepalive || (c->w->draining && !c->w->retiring)) {
-		flush_close(c);
+		conn_flush_close(c);
 		return;
 	}
 	request_free(c); /* idle: only the connection stays */
@@ -428,7 +323,7 @@ static void request_done(struct conn *c)
 	bufferevent_set_timeouts(c->cbev, NULL, &wt);
 	bufferevent_enable(c->cbev, EV_READ);
 	double idle = c->w->cfg->idle_timeout;
-	set_timer(c, c->w->draining && idle > DRAIN_IDLE_GRACE ? DRAIN_IDLE_GRACE : idle);
+	conn_set_timer(c, c->w->draining && idle > DRAIN_IDLE_GRACE ? DRAIN_IDLE_GRACE : idle);
 	/* A pipelined request may already be buffered: serve it from the event
 	 * loop rather than recursing (a long pipeline must not grow the stack). */
 	if (evbuffer_get_length(bufferevent_get_input(c->cbev)) > 0)
@@ -436,15 +331,11 @@ static void request_done(struct conn *c)
 				    BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
 }
 
-void conn_done(struct conn *c)
-{
-	request_done(c);
-}
 
 /* ---- the request --------------------------------------------------------- */
 
 /* Relocate the parsed request's slices from the parse buffer to c->rq->head. */
-static int keep_head(char **buf, size_t *cap, const char *src, size_t len,
+int conn_keep_head(char **buf, size_t *cap, const char *src, size_t len,
 		     struct http_field *f, size_t n, struct slice *extra, size_t nextra)
 {
 	if (*cap < len) {
@@ -466,7 +357,7 @@ static int keep_head(char **buf, size_t *cap, const char *src, size_t len,
 	return 0;
 }
 
-static bool method_is(const struct conn *c, const char *m)
+bool conn_method_is(const struct conn *c, const char *m)
 {
 	return slice_eq(c->rq->req.method, m);
 }
@@ -481,32 +372,18 @@ static bool method_idempotent(struct slice m)
 	return false;
 }
 
-/* Write "Host: ..." from the target URI (RFC 9112 §3.2.2: a proxy MUST replace a
- * received Host with the host of an absolute-form target). */
-static void add_host(struct evbuffer *out, const struct http_target *t)
-{
-	const char *l = t->ipv6_literal ? "[" : "";
-	const char *r = t->ipv6_literal ? "]" : "";
-	unsigned defport = slice_eq_ci(t->scheme, "https") ? 443 : 80;
-	if (t->port_explicit && t->port != defport)
-		evbuffer_add_printf(out, "Host: %s%.*s%s:%u\r\n", l, (int)t->host.len, t->host.p, r,
-				    t->port);
-	else
-		evbuffer_add_printf(out, "Host: %s%.*s%s\r\n", l, (int)t->host.len, t->host.p, r);
-}
-
 /* Send a local answer's result: done, or its error and close. */
 static void local_answered(struct conn *c, struct evbuffer *out, size_t before, struct answer a)
 {
 	if (a.error != NULL) {
 		c->client_keepalive = false;
-		fail_with(c, a.status, a.error, a.details, a.fields);
+		conn_fail_with(c, a.status, a.error, a.details, a.fields);
 		return;
 	}
 	c->rq->bytes_out += evbuffer_get_length(out) - before;
 	c->rq->status = a.status;
 	c->rq->outcome = "OK";
-	request_done(c);
+	conn_done(c);
 }
 
 /* Max-Forwards reached 0 on OPTIONS or TRACE: answer as the final recipient
@@ -521,8 +398,6 @@ static void answer_final(struct conn *c)
 	local_answered(c, out, before, a);
 }
 
-static void connected_cb(enum upstream_err err, struct bufferevent *bev, const char *addr,
-			 const char *detail, void *arg);
 
 /* GET or HEAD of one of the proxy's own resources (admin.c). */
 static void answer_own(struct conn *c, enum admin_resource ar)
@@ -537,7 +412,7 @@ static void answer_own(struct conn *c, enum admin_resource ar)
 }
 
 /* "200 Connection established" for a CONNECT. */
-static void connect_reply(struct conn *c)
+void conn_connect_reply(struct conn *c)
 {
 	struct evbuffer *out = bufferevent_get_output(c->cbev);
 	size_t before = evbuffer_get_length(out);
@@ -547,133 +422,6 @@ static void connect_reply(struct conn *c)
 	c->rq->connect_replied = true;
 }
 
-/* Where the upstream connection goes: the origin, or [upstream] parent
- * (through a CONNECT there for tunnels and https://). */
-static void upstream_dest_of(struct conn *c, struct upstream_dest *d, char *host, size_t hostlen)
-{
-	const struct config *cfg = c->w->cfg;
-	slice_copy(host, hostlen, c->rq->target.host);
-	memset(d, 0, sizeof(*d));
-	d->host = host;
-	d->port = c->rq->target.port;
-	d->tls = c->rq->upstream_tls;
-	if (c->rq->via_parent) {
-		d->parent = cfg->parent[0].host;
-		d->parent_port = (uint16_t)atoi(cfg->parent[0].port);
-		d->tunnel = c->rq->upstream_tls || method_is(c, "CONNECT");
-		d->parent_auth = c->w->parent_auth;
-	}
-}
-
-static void start_upstream(struct conn *c);
-
-/* The policy's look at the origin's addresses, for a request a parent will
- * connect: refused, or on to the parent. */
-static void vetted_cb(enum upstream_err err, struct bufferevent *bev, const char *addr,
-		      const char *detail, void *arg)
-{
-	(void)bev;
-	(void)addr;
-	struct conn *c = arg;
-	c->ureq = NULL;
-	if (err != UPSTREAM_OK) {
-		connected_cb(err, NULL, "", detail, c);
-		return;
-	}
-	c->rq->dst_vetted = true;
-	start_upstream(c);
-}
-
-/* Start the upstream side: a pooled connection, or a new one. */
-static void start_upstream(struct conn *c)
-{
-	c->state = CONN_CONNECTING;
-	if (c->rq->via_parent && c->rq->policy_need_dst && !c->rq->dst_vetted) {
-		/* The parent resolves and connects, but the decision needs the
-		 * destination's address: resolve it here to vet it. */
-		char host[256];
-		slice_copy(host, sizeof(host), c->rq->target.host);
-		c->ureq = upstream_vet(c->w, host, c->rq->target.port, policy_filter, vetted_cb, c);
-		if (c->ureq == NULL)
-			fail_request(c, 500, "proxy_internal_error", "out of memory");
-		return;
-	}
-	if (!method_is(c, "CONNECT") && !c->rq->upgrading) {
-		char addr[64];
-		struct bufferevent *u = pool_get(c->w->pool, c->rq->pool_key, addr, sizeof(addr),
-						 &c->rq->upstream_sa);
-		/* (a connection to the parent goes wherever the parent sends it:
-		 * the destination was vetted above) */
-		if (u != NULL && !c->rq->via_parent &&
-		    !policy_filter(c, (const struct sockaddr *)&c->rq->upstream_sa)) {
-			/* this request may not go where the pooled connection goes;
-			 * a fresh connect vets every address and answers */
-			pool_put(c->w->pool, c->rq->pool_key, u, addr, &c->rq->upstream_sa);
-			u = NULL;
-		}
-		if (u != NULL) {
-			c->rq->upstream_reusable = false;
-			c->rq->pooled = true;
-			connected_cb(UPSTREAM_OK, u, addr, NULL, c);
-			return;
-		}
-	}
-	char host[256];
-	struct upstream_dest d;
-	upstream_dest_of(c, &d, host, sizeof(host));
-	c->ureq = upstream_connect(c->w, &d, policy_filter, connected_cb, c);
-	if (c->ureq == NULL)
-		fail_request(c, 500, "proxy_internal_error", "out of memory");
-}
-
-/* The upstream request head: built from the kept fields each time it is sent,
- * so a retry on a fresh connection sends the same bytes. */
-static void build_request_head(struct conn *c, struct evbuffer *out)
-{
-	const struct config *cfg = c->w->cfg;
-	bool absolute = c->rq->via_parent && !c->rq->upstream_tls; /* a proxy wants absolute-form */
-	evbuffer_add(out, c->rq->req.method.p, c->rq->req.method.len);
-	evbuffer_add(out, " ", 1);
-	if (absolute) {
-		const struct http_target *t = &c->rq->target;
-		const char *l = t->ipv6_literal ? "[" : "";
-		const char *r = t->ipv6_literal ? "]" : "";
-		evbuffer_add_printf(out, "http://%s%.*s%s", l, (int)t->host.len, t->host.p, r);
-		if (t->port != 80)
-			evbuffer_add_printf(out, ":%u", t->port);
-	}
-	if (c->rq->target.path.p[0] == '?')
-		evbuffer_add(out, "/", 1);
-	evbuffer_add(out, c->rq->target.path.p, c->rq->target.path.len);
-	evbuffer_add(out, " HTTP/1.1\r\n", 11);
-	add_host(out, &c->rq->target);
-	if (absolute)
-		evbuffer_add(out, c->w->parent_auth, strlen(c->w->parent_auth));
-	int skip = -1;
-	bool mf = (method_is(c, "OPTIONS") || method_is(c, "TRACE")) && c->rq->rinfo.max_forwards > 0;
-	if (mf)
-		skip = c->rq->rinfo.max_forwards_index;
-	head_fields(out, c->rq->req.fields, c->rq->req.nfields, c->rq->keep, skip);
-	if (mf)
-		evbuffer_add_printf(out, "Max-Forwards: %d\r\n", c->rq->rinfo.max_forwards - 1);
-	/* Fields the proxy adds come after removal, so a client cannot strip
-	 * them by listing them in Connection (RFC 9110 §7.6.3 Via). */
-	head_via(out, c->rq->req.minor, cfg->via);
-	if (cfg->x_forwarded_for)
-		evbuffer_add_printf(out, "X-Forwarded-For: %s\r\n", c->client_ip);
-	if (cfg->forwarded) {
-		if (strchr(c->client_ip, ':') != NULL)
-			evbuffer_add_printf(out, "Forwarded: for=\"[%s]\"\r\n", c->client_ip);
-		else
-			evbuffer_add_printf(out, "Forwarded: for=%s\r\n", c->client_ip);
-	}
-	if (c->rq->cache_validating)
-		evbuffer_add(out, c->rq->cache_validators, c->rq->cache_validators_len);
-	if (c->rq->upgrading)
-		evbuffer_add(out, "Connection: upgrade\r\n", 21);
-	head_framing(out, c->rq->rbody.in, c->rq->rbody.left);
-	head_end(out, false);
-}
 
 /* The authentication stage (stage_auth.c). Returns true when the request
  * may go on; else it has been answered: 407 (or 429 / 400), the connection
@@ -690,7 +438,7 @@ static bool authenticate(struct conn *c)
 	char *fields = stage_auth_refusal_fields(c->w, v.status);
 	if (fields == NULL) {
 		c->client_keepalive = false;
-		fail_request(c, 500, "proxy_internal_error", "out of memory");
+		conn_fail(c, 500, "proxy_internal_error", "out of memory");
 		return false;
 	}
 	if (v.status == 400 || !rq->rbody.done)
@@ -705,7 +453,7 @@ static bool authenticate(struct conn *c)
 	rq->bytes_out += evbuffer_get_length(out) - before;
 	rq->status = v.status;
 	rq->outcome = v.status == 407 ? "AUTH_REQUIRED" : v.status == 429 ? "AUTH_BLOCKED" : error;
-	request_done(c);
+	conn_done(c);
 	return false;
 }
 
@@ -724,12 +472,12 @@ static bool policy_check(struct conn *c)
 	if (stage_policy_check(c->w, (const struct sockaddr *)&c->peer, c->rq, &no))
 		return true;
 	c->client_keepalive = false;
-	fail_request(c, no.status, no.error, no.details);
+	conn_fail(c, no.status, no.error, no.details);
 	return false;
 }
 
 /* Phase two, for upstream.c: may the proxy connect to this address? */
-static bool policy_filter(void *arg, const struct sockaddr *sa)
+bool conn_policy_filter(void *arg, const struct sockaddr *sa)
 {
 	struct conn *c = arg;
 	return stage_policy_filter(c->w, (const struct sockaddr *)&c->peer, c->rq, sa);
@@ -768,7 +516,7 @@ static void peek_sni(struct conn *c)
 		break;
 	}
 	evtimer_del(c->timer);
-	start_upstream(c);
+	conn_start_upstream(c);
 }
 
 /* Parse and dispatch one request head from the client's input buffer.
@@ -790,7 +538,7 @@ static bool read_request(struct conn *c)
 		 * a client that trickles bytes cannot pin the worker. */
 		c->head_seen = true;
 		clock_gettime(CLOCK_MONOTONIC, &c->rq->t_start);
-		set_timer(c, cfg->header_timeout);
+		conn_set_timer(c, cfg->header_timeout);
 	}
 	size_t want = avail < cfg->max_header_bytes + 4 ? avail : cfg->max_header_bytes + 4;
 	const char *buf = (const char *)evbuffer_pullup(in, (ev_ssize_t)want);
@@ -842,14 +590,14 @@ static bool read_request(struct conn *c)
 				  : status == 431 ? "request header section too large"
 				  : status == 505 ? "HTTP version not supported"
 						  : "malformed request";
-		fail_request(c, status, "http_request_error", why);
+		conn_fail(c, status, "http_request_error", why);
 		return false;
 	}
 	size_t head_len = (size_t)r;
 	struct slice extra[2] = { c->rq->req.method, c->rq->req.target };
-	if (keep_head(&c->rq->head, &c->rq->head_cap, buf, head_len, c->rq->req.fields, c->rq->req.nfields, extra,
+	if (conn_keep_head(&c->rq->head, &c->rq->head_cap, buf, head_len, c->rq->req.fields, c->rq->req.nfields, extra,
 		      2) < 0) {
-		fail_request(c, 500, "proxy_internal_error", "out of memory");
+		conn_fail(c, 500, "proxy_internal_error", "out of memory");
 		return false;
 	}
 	c->rq->req.method = extra[0];
@@ -859,7 +607,7 @@ static bool read_request(struct conn *c)
 	evtimer_del(c->timer);
 	slice_copy(c->rq->method_str, sizeof(c->rq->method_str), c->rq->req.method);
 	slice_copy(c->rq->target_str, sizeof(c->rq->target_str), c->rq->req.target);
-	c->rq->head_request = method_is(c, "HEAD");
+	c->rq->head_request = conn_method_is(c, "HEAD");
 	c->rq->idempotent = method_idempotent(c->rq->req.method);
 
 	/* The header stage. */
@@ -873,13 +621,13 @@ static bool read_request(struct conn *c)
 		c->client_keepalive = false; /* the last request on this connection */
 	if (hr == HOP_ERR_CONNECTION_FRAMING) {
 		c->client_keepalive = false;
-		fail_request(c, 400, "http_request_error",
+		conn_fail(c, 400, "http_request_error",
 			     "Connection lists a field needed by every recipient");
 		return false;
 	}
 	if (hr != HOP_OK) {
 		c->client_keepalive = false;
-		fail_request(c, 400, "http_request_error", "malformed Connection header");
+		conn_fail(c, 400, "http_request_error", "malformed Connection header");
 		return false;
 	}
 
@@ -889,13 +637,13 @@ static bool read_request(struct conn *c)
 		/* Ambiguous framing: answer and close, the rest of the stream cannot
 		 * be trusted (RFC 9112 §6.3). */
 		c->client_keepalive = false;
-		fail_request(c, fs, "http_request_error", "invalid message framing");
+		conn_fail(c, fs, "http_request_error", "invalid message framing");
 		return false;
 	}
 	body_init(&c->rq->rbody, &fr, fr.kind == HTTP_BODY_CHUNKED, cfg->max_header_bytes);
 	if (cfg->max_body > 0 && fr.kind == HTTP_BODY_LENGTH && fr.length > cfg->max_body) {
 		c->client_keepalive = false;
-		fail_request(c, 413, "http_request_error", "request body too large");
+		conn_fail(c, 413, "http_request_error", "request body too large");
 		return false;
 	}
 
@@ -907,14 +655,14 @@ static bool read_request(struct conn *c)
 			nhost++;
 	if (nhost > 1 || (nhost == 0 && c->rq->req.minor >= 1)) {
 		c->client_keepalive = false;
-		fail_request(c, 400, "http_request_error",
+		conn_fail(c, 400, "http_request_error",
 			     nhost ? "more than one Host field" : "missing Host field");
 		return false;
 	}
 
 	if (http_parse_target(c->rq->req.method, c->rq->req.target, &c->rq->target) != 0) {
 		c->client_keepalive = false;
-		fail_request(c, 400, "http_request_error",
+		conn_fail(c, 400, "http_request_error",
 			     c->rq->target.error != NULL ? c->rq->target.error : "invalid request target");
 		return false;
 	}
@@ -935,7 +683,7 @@ static bool read_request(struct conn *c)
 	switch (c->rq->target.form) {
 	case HTTP_TARGET_ORIGIN:
 		c->client_keepalive = false;
-		fail_request(c, 400, "http_request_error",
+		conn_fail(c, 400, "http_request_error",
 			     "this is a proxy: requests must use an absolute URI");
 		return false;
 	case HTTP_TARGET_ASTERISK:
@@ -977,15 +725,15 @@ static bool read_request(struct conn *c)
 	if (!policy_check(c))
 		return false;
 
-	if ((method_is(c, "OPTIONS") || method_is(c, "TRACE")) && c->rq->rinfo.max_forwards == 0) {
+	if ((conn_method_is(c, "OPTIONS") || conn_method_is(c, "TRACE")) && c->rq->rinfo.max_forwards == 0) {
 		answer_final(c);
 		return true;
 	}
 
-	if (method_is(c, "CONNECT")) {
+	if (conn_method_is(c, "CONNECT")) {
 		if (!config_connect_port_allowed(cfg, c->rq->target.port)) {
 			c->client_keepalive = false;
-			fail_request(c, 403, "http_request_denied", "CONNECT to this port is not allowed");
+			conn_fail(c, 403, "http_request_denied", "CONNECT to this port is not allowed");
 			return false;
 		}
 		snprintf(c->rq->target_str, sizeof(c->rq->target_str), "%s", c->rq->host_port);
@@ -993,13 +741,13 @@ static bool read_request(struct conn *c)
 		    !c->internal) {
 			/* Answer now so the client sends its ClientHello; the
 			 * upstream is opened once its SNI passes the policy. */
-			connect_reply(c);
+			conn_connect_reply(c);
 			c->state = CONN_PEEK_SNI;
-			set_timer(c, cfg->header_timeout);
+			conn_set_timer(c, cfg->header_timeout);
 			peek_sni(c);
 			return true;
 		}
-		start_upstream(c);
+		conn_start_upstream(c);
 		return true;
 	}
 
@@ -1016,14 +764,14 @@ static bool read_request(struct conn *c)
 			if (slice_eq_ci(c->rq->req.fields[i].name, "expect"))
 				c->rq->keep[i] = false;
 	}
-	if (method_is(c, "PURGE")) {
+	if (conn_method_is(c, "PURGE")) {
 		conn_cache_purge(c);
 		return true;
 	}
 	if (conn_cache_request(c))
 		return true;
 	c->rq->res.status = 0; /* the lookup parsed a stored head into c->rq->res */
-	start_upstream(c);
+	conn_start_upstream(c);
 	return true;
 }
 
@@ -1035,436 +783,14 @@ void conn_resume_after_wait(struct conn *c)
 	if (conn_cache_request(c))
 		return;
 	c->rq->res.status = 0;
-	start_upstream(c);
+	conn_start_upstream(c);
 }
 
 /* ---- connecting ---------------------------------------------------------- */
 
-static void send_request(struct conn *c)
-{
-	build_request_head(c, bufferevent_get_output(c->ubev));
-	c->state = CONN_FORWARD;
-	/* The upstream read timeout runs once the whole request is sent: a slow
-	 * upload is the client's timeout, not the server's. */
-	struct timeval ut = timeval_of(c->w->cfg->upstream_timeout);
-	bufferevent_set_timeouts(c->ubev, c->rq->rbody.done ? &ut : NULL, &ut);
-	bufferevent_setcb(c->ubev, upstream_read_cb, upstream_write_cb, upstream_event_cb, c);
-	bufferevent_enable(c->ubev, EV_READ | EV_WRITE);
-	if (!c->rq->rbody.done) {
-		struct timeval ct = timeval_of(c->w->cfg->client_timeout);
-		struct timeval wt = ct;
-		bufferevent_set_timeouts(c->cbev, &ct, &wt);
-		bufferevent_enable(c->cbev, EV_READ);
-		client_read_cb(c->cbev, c);
-	}
-}
-
-static void connected_cb(enum upstream_err err, struct bufferevent *bev, const char *addr,
-			 const char *detail, void *arg)
-{
-	struct conn *c = arg;
-	c->ureq = NULL;
-	if (err != UPSTREAM_OK && c->rq->connect_replied) {
-		/* the 200 is out (SNI peek): an error can only close the tunnel */
-		c->rq->outcome = err == UPSTREAM_DENIED ? "http_request_denied" : upstream_err_type(err);
-		conn_log_access(c);
-		conn_close(c, "tunnel upstream failed");
-		return;
-	}
-	if (err == UPSTREAM_DENIED) {
-		/* the policy refused every address the name resolved to */
-		c->client_keepalive = false;
-		struct policy_refusal no;
-		stage_policy_dst_refusal(c->rq, &no);
-		fail_request(c, no.status, no.error, no.details);
-		return;
-	}
-	if (err != UPSTREAM_OK) {
-		if (conn_cache_upstream_failed(c, upstream_err_status(err)))
-			return;
-		char details[800];
-		if (detail != NULL)
-			snprintf(details, sizeof(details), "%s: %s", c->rq->host_port, detail);
-		else
-			snprintf(details, sizeof(details), "cannot reach %s", c->rq->host_port);
-		if (method_is(c, "CONNECT"))
-			c->client_keepalive = false;
-		fail_request(c, upstream_err_status(err), upstream_err_type(err), details);
-		return;
-	}
-	c->ubev = bev;
-	snprintf(c->rq->upstream_addr, sizeof(c->rq->upstream_addr), "%s", addr);
-	if (!c->rq->pooled) {
-		socklen_t sl = sizeof(c->rq->upstream_sa);
-		if (getpeername(bufferevent_getfd(bev), (struct sockaddr *)&c->rq->upstream_sa, &sl) != 0)
-			memset(&c->rq->upstream_sa, 0, sizeof(c->rq->upstream_sa));
-		c->rq->retried = true;
-		bufferevent_set_max_single_read(bev, RELAY_HIGH / 2);
-		bufferevent_set_max_single_write(bev, RELAY_HIGH);
-		int one = 1;
-		setsockopt(bufferevent_getfd(bev), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	} else {
-		/* A pooled connection may have been closed by the server while
-		 * idle: one retry, only when the request can be sent again. */
-		c->rq->retried = !c->rq->idempotent || c->rq->rbody.in != HTTP_BODY_NONE;
-	}
-	if (method_is(c, "CONNECT")) {
-		if (!c->rq->connect_replied)
-			connect_reply(c);
-		tunnel_start(c);
-		return;
-	}
-	send_request(c);
-}
-
-/* A pooled connection died before any response byte: retry once on a new one. */
-static bool maybe_retry(struct conn *c)
-{
-	if (c->rq->retried || c->rq->res.status != 0)
-		return false;
-	if (evbuffer_get_length(bufferevent_get_input(c->ubev)) > 0)
-		return false;
-	c->rq->retried = true;
-	c->rq->pooled = false;
-	upstream_free(c->ubev);
-	c->ubev = NULL;
-	c->state = CONN_CONNECTING;
-	c->rq->upstream_addr[0] = '\0';
-	char host[256];
-	struct upstream_dest d;
-	upstream_dest_of(c, &d, host, sizeof(host));
-	c->ureq = upstream_connect(c->w, &d, policy_filter, connected_cb, c);
-	if (c->ureq == NULL)
-		fail_request(c, 500, "proxy_internal_error", "out of memory");
-	log_debug("retrying %s on a new connection", c->rq->host_port);
-	return true;
-}
-
 /* ---- the response -------------------------------------------------------- */
 
-/* RFC 9209 error type of a chunked response body the decoder refused. */
-static const char *chunked_error_type(const struct http_chunked *ch)
-{
-	switch (ch->error) {
-	case HTTP_CHUNKED_E_TRAILER_LINE:
-		return "http_response_trailer_size";
-	case HTTP_CHUNKED_E_TRAILERS:
-		return "http_response_trailer_section_size";
-	default:
-		return "http_response_transfer_coding";
-	}
-}
-
-/* Relay the response body; finish the request when it is complete. */
-static void relay_response_body(struct conn *c)
-{
-	struct evbuffer *uin = bufferevent_get_input(c->ubev);
-	struct evbuffer *cout = bufferevent_get_output(c->cbev);
-	size_t before = evbuffer_get_length(cout);
-	int r = body_relay(&c->rq->sbody, uin, cout, 0);
-	c->rq->bytes_out += evbuffer_get_length(cout) - before;
-	if (r == BODY_MALFORMED) {
-		/* The head is out: all we can do is cut the connection so the
-		 * client sees an incomplete message. */
-		c->rq->outcome = c->rq->sbody.in == HTTP_BODY_CHUNKED ? chunked_error_type(&c->rq->sbody.chunked)
-							       : "http_response_incomplete";
-		conn_log_access(c);
-		c->client_keepalive = false;
-		upstream_release(c, false);
-		conn_close(c, "malformed response body");
-		return;
-	}
-	if (r == BODY_DONE) {
-		if (!c->rq->rbody.done) {
-			/* Early response: the rest of the request body cannot be
-			 * told apart from a next request, so close after this. */
-			c->client_keepalive = false;
-			c->rq->upstream_reusable = false;
-		}
-		request_done(c);
-		return;
-	}
-	if (evbuffer_get_length(cout) > RELAY_HIGH) {
-		bufferevent_disable(c->ubev, EV_READ);
-		bufferevent_setwatermark(c->cbev, EV_WRITE, RELAY_HIGH / 2, 0);
-	}
-}
-
-/* Write the response head for the client. */
-static void send_response_head(struct conn *c, const bool *keep, const struct http_framing *fr,
-			       const char *cache_status)
-{
-	const struct config *cfg = c->w->cfg;
-	struct evbuffer *out = bufferevent_get_output(c->cbev);
-	size_t before = evbuffer_get_length(out);
-	head_status(out, c->rq->res.status, c->rq->res.reason);
-	head_fields(out, c->rq->res.fields, c->rq->res.nfields, keep, -1);
-	head_date_if_missing(out, c->rq->res.fields, c->rq->res.nfields);
-	head_via(out, c->rq->res.minor, cfg->via);
-	if (cache_status[0] != '\0')
-		head_field_str(out, "Cache-Status", cache_status);
-	if (fr->kind == HTTP_BODY_LENGTH) {
-		head_framing(out, fr->kind, fr->length);
-	} else if (fr->kind == HTTP_BODY_NONE) {
-		/* HEAD and 304 keep the Content-Length that describes the
-		 * selected representation (RFC 9110 §8.6). */
-		if (c->rq->res.status != 204 && c->rq->res.status >= 200) {
-			const struct http_field *cl =
-				http_field_find(c->rq->res.fields, c->rq->res.nfields, "content-length");
-			if (cl != NULL)
-				evbuffer_add_printf(out, "Content-Length: %.*s\r\n", (int)cl->value.len,
-						    cl->value.p);
-		}
-	} else if (c->rq->sbody.out_chunked) {
-		head_framing(out, HTTP_BODY_CHUNKED, 0);
-	}
-	head_end(out, !c->client_keepalive);
-	c->rq->bytes_out += evbuffer_get_length(out) - before;
-	c->rq->status = c->rq->res.status;
-	c->rq->res_started = true;
-}
-
-/* Forward a 1xx interim response to an HTTP/1.1 client (RFC 9110 §15.2: not
- * to 1.0 clients). */
-static void send_interim(struct conn *c, const bool *keep)
-{
-	if (c->rq->req.minor == 0)
-		return;
-	struct evbuffer *out = bufferevent_get_output(c->cbev);
-	size_t before = evbuffer_get_length(out);
-	head_status(out, c->rq->res.status, c->rq->res.reason);
-	head_fields(out, c->rq->res.fields, c->rq->res.nfields, keep, -1);
-	head_via(out, c->rq->res.minor, c->w->cfg->via);
-	head_end(out, false);
-	c->rq->bytes_out += evbuffer_get_length(out) - before;
-}
-
-/* Upstream answered something we cannot pass on: 502 if nothing was sent yet. */
-static void bad_response(struct conn *c, int status, const char *error, const char *details)
-{
-	if (c->rq->res_started) {
-		c->rq->outcome = error;
-		conn_log_access(c);
-		conn_close(c, details);
-		return;
-	}
-	upstream_release(c, false);
-	if (conn_cache_upstream_failed(c, status))
-		return;
-	c->client_keepalive = false;
-	fail_request(c, status, error, details);
-}
-
-/* A chunked final response whose head came with the start of its first
- * chunk-size line: the head waits for the rest of that line (it is in
- * flight), so a line the decoder refuses (too long, malformed) is a 502
- * naming why, not a response cut short. A head with no body bytes behind it
- * goes out at once (a stream may send its first chunk much later).
- * Returns 1 to go on, 0 to wait for more bytes, -1 when answered (502). */
-static int first_chunk_line(struct conn *c, struct evbuffer *in, size_t head_len)
-{
-	struct http_framing fr;
-	size_t avail = evbuffer_get_length(in);
-	if (avail <= head_len || c->rq->res.status < 200 || c->rq->res.status == 101 ||
-	    http_response_framing(&c->rq->res, c->rq->head_request, 0, &fr) != 0 ||
-	    fr.kind != HTTP_BODY_CHUNKED)
-		return 1;
-	char line[HTTP_CHUNK_LINE_MAX + 2];
-	struct evbuffer_ptr pos;
-	evbuffer_ptr_set(in, &pos, head_len, EVBUFFER_PTR_SET);
-	ev_ssize_t n = evbuffer_copyout_from(in, &pos, line, sizeof(line));
-	if (n <= 0)
-		return 1;
-	const char *lf = memchr(line, '\n', (size_t)n);
-	size_t len = lf != NULL ? (size_t)(lf - line) + 1 : (size_t)n;
-	struct http_chunked ch;
-	struct slice data;
-	http_chunked_init(&ch, HTTP_CHUNK_LINE_MAX, c->w->cfg->max_header_bytes);
-	int ret = http_chunked_step(&ch, line, len, &data) < 0 ? -1 : lf != NULL ? 1 : 0;
-	if (ret <= 0) {
-		/* c->rq->res points into the input buffer, which is not kept */
-		c->rq->res.status = 0;
-		c->rq->res.nfields = 0;
-	}
-	if (ret < 0) {
-		char why[128];
-		http_chunked_why(&ch, why, sizeof(why));
-		bad_response(c, 502, chunked_error_type(&ch), why);
-	}
-	return ret;
-}
-
-/* Parse response heads until the final one; then start relaying its body. */
-static void read_response(struct conn *c)
-{
-	const struct config *cfg = c->w->cfg;
-	struct evbuffer *uin = bufferevent_get_input(c->ubev);
-	bool keep[cfg->max_headers + 1];
-	while (!c->rq->res_started) {
-		size_t avail = evbuffer_get_length(uin);
-		if (avail == 0)
-			return;
-		size_t want = avail < cfg->max_header_bytes + 4 ? avail : cfg->max_header_bytes + 4;
-		const char *buf = (const char *)evbuffer_pullup(uin, (ev_ssize_t)want);
-		struct http_limits lim = { cfg->max_header_bytes, cfg->max_header_bytes,
-					   cfg->max_headers };
-		c->rq->res.nfields = 0;
-		ssize_t r = http_parse_response(buf, want, &c->rq->res, &lim);
-		if (r == HTTP_NEED_MORE) {
-			if (want > cfg->max_header_bytes)
-				bad_response(c, 502, "http_response_header_section_size",
-					     "response header section too large");
-			return;
-		}
-		if (r == HTTP_ERROR) {
-			bad_response(c, 502, "http_protocol_error", "malformed response from upstream");
-			return;
-		}
-		if (first_chunk_line(c, uin, (size_t)r) <= 0)
-			return; /* the head is parsed again with the rest of the line */
-		struct slice extra[1] = { c->rq->res.reason };
-		if (keep_head(&c->rq->rhead, &c->rq->rhead_cap, buf, (size_t)r, c->rq->res.fields, c->rq->res.nfields,
-			      extra, 1) < 0) {
-			bad_response(c, 500, "proxy_internal_error", "out of memory");
-			return;
-		}
-		c->rq->res.reason = extra[0];
-		evbuffer_drain(uin, (size_t)r);
-		struct hop_info info;
-		enum hop_result hr =
-			hop_classify(c->rq->res.fields, c->rq->res.nfields, HOP_RESPONSE, false, keep, &info);
-		if (hr == HOP_ERR_CONNECTION_FRAMING) {
-			bad_response(c, 502, "http_protocol_error",
-				     "response Connection lists a field needed by every recipient");
-			return;
-		}
-		if (hr != HOP_OK) {
-			bad_response(c, 502, "http_protocol_error", "malformed Connection header in response");
-			return;
-		}
-		if (c->rq->res.status == 407 && c->rq->via_parent && !c->rq->upstream_tls) {
-			/* The parent wants other credentials than [upstream]
-			 * parent_user: the client can do nothing about it (and
-			 * Proxy-Authenticate is not passed on), so say what
-			 * happened, as for a refused CONNECT. */
-			char details[300];
-			snprintf(details, sizeof(details), "parent %s:%s answered 407 %.*s",
-				 cfg->parent[0].host, cfg->parent[0].port, (int)c->rq->res.reason.len,
-				 c->rq->res.reason.p);
-			for (char *p = details; *p; p++)
-				if ((unsigned char)*p < 0x20 || *p == '"' || *p == '\\')
-					*p = ' ';
-			bad_response(c, 502, "destination_unavailable", details);
-			return;
-		}
-		if (c->rq->res.status == 101) {
-			if (!c->rq->upgrading || info.upgrade_index < 0) {
-				bad_response(c, 502, "http_upgrade_failed", "unexpected 101 response");
-				return;
-			}
-			keep[info.upgrade_index] = true;
-			struct evbuffer *out = bufferevent_get_output(c->cbev);
-			size_t before = evbuffer_get_length(out);
-			head_status(out, 101, c->rq->res.reason);
-			head_fields(out, c->rq->res.fields, c->rq->res.nfields, keep, -1);
-			head_via(out, c->rq->res.minor, cfg->via);
-			head_field_str(out, "Connection", "upgrade");
-			head_end(out, false);
-			c->rq->bytes_out += evbuffer_get_length(out) - before;
-			c->rq->status = 101;
-			c->rq->res_started = true;
-			tunnel_start(c);
-			return;
-		}
-		if (c->rq->res.status < 200) {
-			send_interim(c, keep);
-			continue;
-		}
-		struct http_framing fr;
-		if (http_response_framing(&c->rq->res, c->rq->head_request, 0, &fr) != 0) {
-			bad_response(c, 502, "http_protocol_error", "invalid response framing");
-			return;
-		}
-		/* Re-frame for this client: a length passes as is; chunked or
-		 * close-delimited bodies go chunked to 1.1 clients and
-		 * close-delimited to 1.0 clients. */
-		bool out_chunked = false;
-		if (fr.kind == HTTP_BODY_CHUNKED || fr.kind == HTTP_BODY_CLOSE) {
-			if (c->rq->req.minor >= 1)
-				out_chunked = true;
-			else
-				c->client_keepalive = false;
-		}
-		if (c->w->draining)
-			c->client_keepalive = false;
-		body_init(&c->rq->sbody, &fr, out_chunked, cfg->max_header_bytes);
-		c->rq->upstream_reusable = c->rq->res.minor >= 1 && !info.conn_close &&
-				       fr.kind != HTTP_BODY_CLOSE && !c->rq->upgrading;
-		char cache_status[160];
-		int cr = conn_cache_response(c, keep, &fr, cache_status, sizeof(cache_status));
-		if (cr < 0) {
-			bad_response(c, 500, "proxy_internal_error",
-				     "the stored response was lost while it was revalidated");
-			return;
-		}
-		if (cr == 1) {
-			/* answered from the store: the upstream connection is
-			 * reusable only if no body follows */
-			c->rq->upstream_reusable = c->rq->upstream_reusable && fr.kind == HTTP_BODY_NONE;
-			c->rq->sbody.done = false;
-			request_done(c);
-			return;
-		}
-		send_response_head(c, keep, &fr, cache_status);
-	}
-	relay_response_body(c);
-}
-
 /* ---- callbacks ----------------------------------------------------------- */
-
-/* Relay request body bytes from the client to upstream. */
-static void relay_request_body(struct conn *c)
-{
-	struct evbuffer *cin = bufferevent_get_input(c->cbev);
-	struct evbuffer *uout = bufferevent_get_output(c->ubev);
-	size_t before = evbuffer_get_length(cin);
-	int r = body_relay(&c->rq->rbody, cin, uout, c->w->cfg->max_body);
-	c->rq->bytes_in += before - evbuffer_get_length(cin);
-	if (r == BODY_TOO_LARGE || (r >= 0 && c->w->cfg->max_body > 0 && c->rq->rbody.total > c->w->cfg->max_body)) {
-		c->client_keepalive = false;
-		if (c->rq->res_started) {
-			conn_close(c, "request body too large");
-			return;
-		}
-		upstream_release(c, false);
-		fail_request(c, 413, "http_request_error", "request body too large");
-		return;
-	}
-	if (r == BODY_MALFORMED) {
-		c->client_keepalive = false;
-		if (c->rq->res_started) {
-			conn_close(c, "malformed request body");
-			return;
-		}
-		upstream_release(c, false);
-		char why[128];
-		http_chunked_why(&c->rq->rbody.chunked, why, sizeof(why));
-		fail_request(c, 400, "http_request_error", why);
-		return;
-	}
-	if (r == BODY_DONE) {
-		/* Body complete: pipelined bytes wait in the buffer. */
-		struct timeval wt = timeval_of(c->w->cfg->client_timeout);
-		bufferevent_set_timeouts(c->cbev, NULL, &wt);
-		struct timeval ut = timeval_of(c->w->cfg->upstream_timeout);
-		bufferevent_set_timeouts(c->ubev, &ut, &ut);
-		return;
-	}
-	if (evbuffer_get_length(uout) > RELAY_HIGH) {
-		bufferevent_disable(c->cbev, EV_READ);
-		bufferevent_setwatermark(c->ubev, EV_WRITE, RELAY_HIGH / 2, 0);
-	}
-}
 
 /* Make whatever progress the buffered bytes allow. */
 static void conn_advance(struct conn *c)
@@ -1475,7 +801,7 @@ static void conn_advance(struct conn *c)
 		break;
 	case CONN_FORWARD:
 		if (!c->rq->rbody.done)
-			relay_request_body(c);
+			conn_relay_request_body(c);
 		break;
 	case CONN_PEEK_SNI:
 		peek_sni(c);
@@ -1485,7 +811,7 @@ static void conn_advance(struct conn *c)
 	}
 }
 
-static void client_read_cb(struct bufferevent *bev, void *arg)
+void conn_client_read_cb(struct bufferevent *bev, void *arg)
 {
 	(void)bev;
 	conn_advance(arg);
@@ -1504,7 +830,7 @@ static void client_write_cb(struct bufferevent *bev, void *arg)
 		bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
 		bufferevent_enable(c->ubev, EV_READ);
 		if (c->rq->res_started)
-			relay_response_body(c);
+			conn_relay_response_body(c);
 	}
 }
 
@@ -1515,7 +841,7 @@ static void client_handshake(struct conn *c, short what)
 	if (what & BEV_EVENT_CONNECTED) {
 		c->tls_handshaking = false;
 		metrics_tls_handshake(c->w->metrics, true);
-		set_timer(c, cfg->idle_timeout);
+		conn_set_timer(c, cfg->idle_timeout);
 		return;
 	}
 	char why[512] = "";
@@ -1558,70 +884,6 @@ static void client_event_cb(struct bufferevent *bev, short what, void *arg)
 	conn_close(c, (what & BEV_EVENT_EOF) ? "client closed" : "client error");
 }
 
-static void upstream_read_cb(struct bufferevent *bev, void *arg)
-{
-	(void)bev;
-	struct conn *c = arg;
-	if (!c->rq->res_started)
-		read_response(c);
-	else
-		relay_response_body(c);
-}
-
-static void upstream_write_cb(struct bufferevent *bev, void *arg)
-{
-	struct conn *c = arg;
-	if (!c->rq->rbody.done) {
-		bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
-		bufferevent_enable(c->cbev, EV_READ);
-		relay_request_body(c);
-	}
-}
-
-static void upstream_event_cb(struct bufferevent *bev, short what, void *arg)
-{
-	(void)bev;
-	struct conn *c = arg;
-	if (what & BEV_EVENT_TIMEOUT) {
-		if (!c->rq->res_started)
-			bad_response(c, 504, "http_response_timeout", "upstream did not answer in time");
-		else
-			bad_response(c, 504, "connection_read_timeout", "upstream stalled");
-		return;
-	}
-	if (!c->rq->res_started && c->rq->res.status == 0 &&
-	    evbuffer_get_length(bufferevent_get_input(c->ubev)) == 0 && maybe_retry(c))
-		return;
-	if (what & BEV_EVENT_EOF) {
-		/* Bytes may still sit in the input buffer: parse and relay them
-		 * first. Either step may end the request or the connection. */
-		if (!c->rq->res_started) {
-			read_response(c);
-			if (c->dead || c->state != CONN_FORWARD)
-				return;
-			if (!c->rq->res_started) {
-				bad_response(c, 502, "http_response_incomplete",
-					     "upstream closed without a complete response");
-				return;
-			}
-		}
-		relay_response_body(c);
-		if (c->dead || c->state != CONN_FORWARD)
-			return;
-		if (c->rq->sbody.in == HTTP_BODY_CLOSE) {
-			c->rq->bytes_out += body_close(&c->rq->sbody, bufferevent_get_output(c->cbev));
-			c->rq->upstream_reusable = false;
-			if (!c->rq->rbody.done)
-				c->client_keepalive = false;
-			request_done(c);
-			return;
-		}
-		bad_response(c, 502, "http_response_incomplete", "upstream closed mid-response");
-		return;
-	}
-	bad_response(c, 502, "connection_terminated", "upstream connection error");
-}
-
 static void conn_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
@@ -1637,7 +899,7 @@ static void conn_timer_cb(evutil_socket_t fd, short what, void *arg)
 			/* RFC 9110 §15.5.9: 408 for a request not completed in time. */
 			c->client_keepalive = false;
 			strcpy(c->rq->method_str, "-");
-			fail_request(c, 408, "http_request_error", "request header timeout");
+			conn_fail(c, 408, "http_request_error", "request header timeout");
 		} else {
 			conn_close(c, "idle timeout");
 		}
@@ -1670,7 +932,7 @@ void conn_drain(struct conn *c, bool grace)
 		 * now: closing would lose it. Wait a moment for it (it is then
 		 * answered with Connection: close), else close as idle. */
 		double idle = c->w->cfg->idle_timeout;
-		set_timer(c, idle < DRAIN_IDLE_GRACE ? idle : DRAIN_IDLE_GRACE);
+		conn_set_timer(c, idle < DRAIN_IDLE_GRACE ? idle : DRAIN_IDLE_GRACE);
 		return;
 	}
 	/* Busy: a response head not yet sent says Connection: close (the
