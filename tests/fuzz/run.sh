@@ -19,7 +19,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
 CC=${CC:-clang}
 build=$(mktemp -d "${TMPDIR:-/tmp}/hopcache-fuzz.XXXXXX")
-flags="-std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -I$top/src"
+flags="-std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -I$top/src/proto -I$top/src/policy -I$top/src/store -I$top/src/net -I$top/src/proc"
 
 status=0
 for t in $targets; do
@@ -28,15 +28,15 @@ for t in $targets; do
 	case $t in
 	conn)
 		# every module but main.c; admin.c wants autoconfig.h (configure's)
-		srcs=$(ls "$top"/src/*.c | grep -v '/main\.c$')
+		srcs=$(ls "$top"/src/*/*.c | grep -v '/main\.c$')
 		printf '#define PACKAGE_VERSION "fuzz"\n' >"$build/autoconfig.h"
 		srcs="-I$build $srcs"
 		libs="-lcrypt -lpcre2-8 -levent_openssl -levent_extra -levent_core -liniparser -llmdb -lssl -lcrypto"
 		maxlen=8192 ;;
-	config|pac) srcs="$top/src/config.c $top/src/config_ini.c $top/src/config_keys.c $top/src/config_print.c $top/src/config_rules.c $top/src/config_value.c $top/src/tls.c $top/src/upstream_config.c $top/src/auth.c $top/src/http_parser.c $top/src/acl.c $top/src/domainset.c $top/src/cidr.c $top/src/pac.c"
+	config|pac) srcs="$top/src/proc/config.c $top/src/proc/config_ini.c $top/src/proc/config_keys.c $top/src/proc/config_print.c $top/src/proc/config_rules.c $top/src/proc/config_value.c $top/src/net/tls.c $top/src/proc/upstream_config.c $top/src/policy/auth.c $top/src/proto/http_parser.c $top/src/policy/acl.c $top/src/policy/domainset.c $top/src/policy/cidr.c $top/src/policy/pac.c"
 		libs="-liniparser -lcrypt -lssl -lcrypto -lpcre2-8 -levent_core" ;;
-	tls_peek) srcs="$top/src/tls_peek.c"; libs="" ;;
-	*) srcs="$top/src/http_parser.c"; libs="" ;;
+	tls_peek) srcs="$top/src/proto/tls_peek.c"; libs="" ;;
+	*) srcs="$top/src/proto/http_parser.c"; libs="" ;;
 	esac
 	# shellcheck disable=SC2086
 	$CC $flags -o "$build/fuzz_$t" "$here/fuzz_$t.c" $srcs $libs

@@ -1,6 +1,6 @@
 """A shared cache never serves one request's response to another (issue:
 shared cache isolation). Each test here failed on the build before the
-cache key was rewritten (src/cache_key.c), and asserts the one answer
+cache key was rewritten (src/proto/cache_key.c), and asserts the one answer
 RFC 9110 / RFC 9111 give:
 
 - Vary'd values compared whole (RFC 9111 §4.1), however long;

@@ -1,4 +1,4 @@
-/* test_body.c - the body relay (src/body.c), as a property test whose oracle
+/* test_body.c - the body relay (src/net/body.c), as a property test whose oracle
  * is independent of the code under test.
  *
  * Each round makes a random body (0 to 200 KiB), encodes it as the sender

@@ -1,4 +1,4 @@
-/* test_cache.c - the LMDB store (src/cache.c): round trips, replacement,
+/* test_cache.c - the LMDB store (src/store/cache.c): round trips, replacement,
  * records of unknown versions, eviction in a small map, the full-map path,
  * LRU touches, counters, clear errors from cache_prepare, and a writer
  * SIGKILLed mid-loop that must leave only complete objects. Each test works

@@ -1,4 +1,4 @@
-/* test_cache_key.c - the one key function (src/cache_key.c), as a property
+/* test_cache_key.c - the one key function (src/proto/cache_key.c), as a property
  * test with an oracle of its own.
  *
  * The test builds *logical* identities: a URI, a generation and, per Vary'd

@@ -1,4 +1,4 @@
-/* test_cache_policy.c - unit tests of the RFC 9111 rules (src/cache_policy.c):
+/* test_cache_policy.c - unit tests of the RFC 9111 rules (src/proto/cache_policy.c):
  * one table per function, each row says what it checks and what it wants. */
 #include <stdarg.h>
 #include <stddef.h>

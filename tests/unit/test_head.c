@@ -1,4 +1,4 @@
-/* test_head.c - the head writer (src/head.c).
+/* test_head.c - the head writer (src/net/head.c).
  *
  * Examples pin the exact bytes of each piece; a property test writes random
  * heads (random status, reason, fields, keep flags and skip index) and reads

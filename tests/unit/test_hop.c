@@ -1,4 +1,4 @@
-/* test_hop.c - unit tests of the header stage (src/hop.c): which fields are
+/* test_hop.c - unit tests of the header stage (src/proto/hop.c): which fields are
  * forwarded (exact keep[] vectors) and what the stage learns (hop_info). */
 #include <stdarg.h>
 #include <stddef.h>

@@ -29,7 +29,7 @@ static const int formats[] = { CONFIG_LOGFMT_NATIVE, CONFIG_LOGFMT_SQUID, CONFIG
 static const struct access_entry hit = {
 	.client = "192.0.2.10", .user = "alice", .method = "GET",
 	.target = "http://example.com/logo.png", .status = 200, .bytes_in = 310,
-	.bytes_out = 5120, .duration_ms = 3, .outcome = "HIT", .cache = "HIT", .rule = "staff",
+	.bytes_out = 5120, .duration_ms = 3, .outcome = OUTCOME_HIT, .cache = "HIT", .rule = "staff",
 	.version = "HTTP/1.1", .referer = "http://example.com/",
 	.user_agent = "Mozilla/5.0 (X11; Linux x86_64)", .content_type = "image/png",
 };
@@ -38,21 +38,21 @@ static const struct access_entry hit = {
 static const struct access_entry tunnel = {
 	.client = "2001:db8::5", .method = "CONNECT", .target = "example.com:443", .status = 200,
 	.bytes_in = 2048, .bytes_out = 65536, .duration_ms = 15000,
-	.upstream = "[2001:db8::80]:443", .outcome = "TUNNEL", .rule = "default",
+	.upstream = "[2001:db8::80]:443", .outcome = OUTCOME_TUNNEL, .rule = "default",
 	.upstream_host = "example.com", .tunnel = true,
 };
 
 /* Authentication required. */
 static const struct access_entry auth407 = {
 	.client = "10.1.2.3", .method = "GET", .target = "http://example.org/", .status = 407,
-	.bytes_in = 120, .bytes_out = 412, .outcome = "AUTH_REQUIRED", .version = "HTTP/1.0",
+	.bytes_in = 120, .bytes_out = 412, .outcome = OUTCOME_AUTH_REQUIRED, .version = "HTTP/1.0",
 	.content_type = "text/html; charset=utf-8",
 };
 
 /* The origin refused the connection: no upstream, nothing but the error page. */
 static const struct access_entry refused = {
 	.client = "127.0.0.1", .method = "GET", .target = "http://down.example/", .status = 502,
-	.bytes_in = 80, .duration_ms = 12, .outcome = "connection_refused", .rule = "default",
+	.bytes_in = 80, .duration_ms = 12, .outcome = OUTCOME_CONNECTION_REFUSED, .rule = "default",
 	.upstream_host = "down.example",
 };
 
@@ -61,7 +61,7 @@ static const struct access_entry refused = {
 static const struct access_entry evil = {
 	.client = "192.0.2.66", .user = "bob smith", .method = "GET",
 	.target = "http://example.com/a b\"c\\d\ne%41\xc3\xa9\xff", .status = 200, .bytes_in = 1,
-	.bytes_out = 2, .duration_ms = 4, .upstream = "198.51.100.7:80", .outcome = "OK",
+	.bytes_out = 2, .duration_ms = 4, .upstream = "198.51.100.7:80", .outcome = OUTCOME_OK,
 	.referer = "x\"y", .user_agent = "Evil \"UA\"\r\n\t\x01\x7f",
 	.content_type = "text/html\nX-Injected: 1",
 };
@@ -204,24 +204,24 @@ static void test_squid_codes(void **state)
 		struct access_entry e;
 		const char *want;
 	} rows[] = {
-		{ { .cache = "REFRESH", .outcome = "REFRESH", .status = 200,
+		{ { .cache = "REFRESH", .outcome = OUTCOME_REFRESH, .status = 200,
 		    .upstream = "192.0.2.1:80" },
 		  "TCP_REFRESH_UNMODIFIED/200 0 - - - HIER_DIRECT/192.0.2.1 -" },
-		{ { .outcome = "STALE", .status = 200 }, "TCP_REFRESH_FAIL_OLD/200 0 - - - HIER_NONE/- -" },
-		{ { .cache = "MISS", .outcome = "OK", .status = 200, .upstream = "192.0.2.9:3128",
+		{ { .outcome = OUTCOME_STALE, .status = 200 }, "TCP_REFRESH_FAIL_OLD/200 0 - - - HIER_NONE/- -" },
+		{ { .cache = "MISS", .outcome = OUTCOME_OK, .status = 200, .upstream = "192.0.2.9:3128",
 		    .parent = true, .content_type = "text/html" },
 		  "TCP_MISS/200 0 - - - FIRST_UP_PARENT/192.0.2.9 text/html" },
-		{ { .outcome = "http_request_denied", .status = 403, .rule = "block" },
+		{ { .outcome = OUTCOME_HTTP_REQUEST_DENIED, .status = 403, .rule = "block" },
 		  "TCP_DENIED/403 0 - - - HIER_NONE/- -" },
-		{ { .outcome = "AUTH_BLOCKED", .status = 429 }, "TCP_DENIED/429 0 - - - HIER_NONE/- -" },
-		{ { .outcome = "PURGED", .status = 200, .method = "PURGE" },
+		{ { .outcome = OUTCOME_AUTH_BLOCKED, .status = 429 }, "TCP_DENIED/429 0 - - - HIER_NONE/- -" },
+		{ { .outcome = OUTCOME_PURGED, .status = 200, .method = "PURGE" },
 		  "TCP_MISS/200 0 PURGE - - HIER_NONE/- -" },
-		{ { .outcome = "client_closed", .status = 0 }, "TCP_MISS/000 0 - - - HIER_NONE/- -" },
-		{ { .outcome = "dns_error", .status = 502, .tunnel = true, .method = "CONNECT" },
+		{ { .outcome = OUTCOME_CLIENT_CLOSED, .status = 0 }, "TCP_MISS/000 0 - - - HIER_NONE/- -" },
+		{ { .outcome = OUTCOME_DNS_ERROR, .status = 502, .tunnel = true, .method = "CONNECT" },
 		  "TCP_MISS/502 0 CONNECT - - HIER_NONE/- -" },
-		{ { .outcome = "http_response_timeout", .status = 504, .upstream = "10.9.8.7:8080" },
+		{ { .outcome = OUTCOME_HTTP_RESPONSE_TIMEOUT, .status = 504, .upstream = "10.9.8.7:8080" },
 		  "TCP_MISS/504 0 - - - HIER_DIRECT/10.9.8.7 -" },
-		{ { .outcome = "OK", .status = 200, .upstream = "example.com" },
+		{ { .outcome = OUTCOME_OK, .status = 200, .upstream = "example.com" },
 		  "TCP_MISS/200 0 - - - HIER_DIRECT/example.com -" },
 	};
 	const char *prefix = "1796016248.123      0 - ";
@@ -387,7 +387,7 @@ static struct access_entry long_entry(char *big, size_t n)
 	struct access_entry e = {
 		.client = big, .user = big, .method = big, .target = big, .status = 200,
 		.bytes_in = UINT64_MAX, .bytes_out = UINT64_MAX, .duration_ms = UINT64_MAX,
-		.upstream = big, .outcome = big, .rule = big, .version = big, .referer = big,
+		.upstream = big, .outcome = OUTCOME_HTTP_RESPONSE_TRAILER_SECTION_SIZE, .rule = big, .version = big, .referer = big,
 		.user_agent = big, .content_type = big, .cache = big, .upstream_host = big,
 		.tunnel = true, .parent = true,
 	};

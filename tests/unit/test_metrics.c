@@ -1,4 +1,4 @@
-/* test_metrics.c - the shared metrics region (src/metrics.c): counting and the
+/* test_metrics.c - the shared metrics region (src/proc/metrics.c): counting and the
  * exact Prometheus lines, method and status mapping, folding a released slot
  * into the retired totals, NULL safety, a worker process counting into its
  * slot, the JSON status (checked with a small validating parser), and a
