@@ -59,6 +59,17 @@ static void upstream_dest_of(struct conn *c, struct upstream_dest *d, char *host
 	}
 }
 
+/* A new connection for the request (the policy vets each address). */
+static void connect_new(struct conn *c)
+{
+	char host[256];
+	struct upstream_dest d;
+	upstream_dest_of(c, &d, host, sizeof(host));
+	c->ureq = upstream_connect(c->w, &d, conn_policy_filter, conn_connected_cb, c);
+	if (c->ureq == NULL)
+		conn_fail(c, 500, OUTCOME_PROXY_INTERNAL_ERROR, "out of memory");
+}
+
 /* The policy's look at the origin's addresses, for a request a parent will
  * connect: refused, or on to the parent. */
 static void vetted_cb(enum upstream_err err, struct bufferevent *bev, const char *addr,
@@ -110,12 +121,7 @@ void conn_start_upstream(struct conn *c)
 			return;
 		}
 	}
-	char host[256];
-	struct upstream_dest d;
-	upstream_dest_of(c, &d, host, sizeof(host));
-	c->ureq = upstream_connect(c->w, &d, conn_policy_filter, conn_connected_cb, c);
-	if (c->ureq == NULL)
-		conn_fail(c, 500, OUTCOME_PROXY_INTERNAL_ERROR, "out of memory");
+	connect_new(c);
 }
 
 /* The upstream request head: built from the kept fields each time it is sent,
@@ -257,12 +263,7 @@ bool conn_maybe_retry(struct conn *c)
 	c->ubev = NULL;
 	c->state = CONN_CONNECTING;
 	c->rq->upstream_addr[0] = '\0';
-	char host[256];
-	struct upstream_dest d;
-	upstream_dest_of(c, &d, host, sizeof(host));
-	c->ureq = upstream_connect(c->w, &d, conn_policy_filter, conn_connected_cb, c);
-	if (c->ureq == NULL)
-		conn_fail(c, 500, OUTCOME_PROXY_INTERNAL_ERROR, "out of memory");
+	connect_new(c);
 	log_debug("retrying %s on a new connection", c->rq->host_port);
 	return true;
 }

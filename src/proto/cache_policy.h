@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "http_date.h"
 #include "http_parser.h"
 
 #define CC_ABSENT (-1)
@@ -33,17 +34,6 @@ struct cc {
 };
 
 void cc_parse(const struct http_field *f, size_t n, struct cc *out);
-
-/* HTTP-date (RFC 9110 §5.6.7: IMF-fixdate, obsolete RFC 850 and asctime
- * forms). Returns seconds since the epoch, or -1 when invalid (including "0"
- * and dates before 1970). RFC 850 two-digit years: 00-69 -> 20xx, 70-99 ->
- * 19xx (no clock to apply the 50-year rule). Names match case-insensitively;
- * the weekday is not checked. */
-int64_t http_date_parse(struct slice s);
-
-/* Format t as IMF-fixdate into out (>= 30 bytes, NUL-terminated; "" when
- * len < 30). */
-void http_date_format(int64_t t, char *out, size_t len);
 
 /* What a request asks of the cache. */
 struct cache_req {

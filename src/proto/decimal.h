@@ -7,6 +7,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* A DIGIT (RFC 5234 B.1). */
+static inline bool decimal_is_digit(char c)
+{
+	return c >= '0' && c <= '9';
+}
+
 /* Would v * 10 + d exceed max? (No overflow whatever max is.) */
 static inline bool decimal_exceeds(uint64_t v, unsigned d, uint64_t max)
 {

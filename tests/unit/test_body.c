@@ -31,22 +31,7 @@
 #include <event2/buffer.h>
 
 #include "body.h"
-
-static uint64_t rng_state;
-
-static uint64_t rnd(void)
-{
-	/* xorshift64* */
-	rng_state ^= rng_state >> 12;
-	rng_state ^= rng_state << 25;
-	rng_state ^= rng_state >> 27;
-	return rng_state * 2685821657736338717ULL;
-}
-
-static size_t rnd_below(size_t n)
-{
-	return n == 0 ? 0 : (size_t)(rnd() % n);
-}
+#include "prng.h"
 
 /* The reference decoder for what the next hop receives in chunked coding:
  * strict (hex size, CRLF, data, CRLF; "0" CRLF CRLF at the end, no trailer,
@@ -202,16 +187,8 @@ static void one_round(uint64_t seed, unsigned round)
 static void test_property(void **state)
 {
 	(void)state;
-	const char *env = getenv("HOPCACHE_SEED");
-	uint64_t seed = env != NULL ? strtoull(env, NULL, 10)
-				    : (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 16);
-	if (seed == 0)
-		seed = 1;
-	const char *renv = getenv("HOPCACHE_ROUNDS");
-	unsigned rounds = renv != NULL ? (unsigned)strtoul(renv, NULL, 10) : 400;
-	printf("test_body: seed %llu (HOPCACHE_SEED=%llu to replay), %u rounds\n",
-	       (unsigned long long)seed, (unsigned long long)seed, rounds);
-	rng_state = seed;
+	uint64_t seed;
+	unsigned rounds = prng_start("test_body", 400, &seed);
 	for (unsigned i = 0; i < rounds; i++)
 		one_round(seed, i);
 }

@@ -37,26 +37,11 @@
 #include <cmocka.h>
 
 #include "cache_key.h"
+#include "prng.h"
 
 #define MAX_VARY 6
 #define MAX_MEMBERS 8
 #define MAX_FIELDS 128
-
-static uint64_t rng_state;
-
-static uint64_t rnd(void)
-{
-	/* xorshift64* */
-	rng_state ^= rng_state >> 12;
-	rng_state ^= rng_state << 25;
-	rng_state ^= rng_state >> 27;
-	return rng_state * 2685821657736338717ull;
-}
-
-static size_t below(size_t n)
-{
-	return n == 0 ? 0 : (size_t)(rnd() % n);
-}
 
 /* A growable byte string. */
 struct str {
@@ -130,13 +115,13 @@ static void random_member(struct str *m)
 	static const char alpha[] = "abcXYZ019;=\":/?&%-._~ \t";
 	m->len = 0;
 	str_add(m, "", 0);
-	if (below(3) == 0) {
-		const struct str *pre = &prefixes[below(4)];
+	if (rnd_below(3) == 0) {
+		const struct str *pre = &prefixes[rnd_below(4)];
 		str_add(m, pre->p, pre->len);
 	}
-	size_t n = below(4) == 0 ? below(3000) : below(12);
+	size_t n = rnd_below(4) == 0 ? rnd_below(3000) : rnd_below(12);
 	for (size_t i = 0; i < n; i++)
-		str_addc(m, alpha[below(sizeof(alpha) - 1)]);
+		str_addc(m, alpha[rnd_below(sizeof(alpha) - 1)]);
 	while (m->len > 0 && (m->p[m->len - 1] == ' ' || m->p[m->len - 1] == '\t'))
 		m->len--;
 	size_t lead = 0;
@@ -151,18 +136,18 @@ static void random_logical(struct logical *l)
 {
 	memset(l, 0, sizeof(*l));
 	str_add(&l->uri, "http://example.com/", 19);
-	const struct str *pre = &prefixes[below(4)];
+	const struct str *pre = &prefixes[rnd_below(4)];
 	str_add(&l->uri, pre->p, pre->len);
-	size_t tail = below(5) == 0 ? below(64 * 1024 - l->uri.len) : below(20);
+	size_t tail = rnd_below(5) == 0 ? rnd_below(64 * 1024 - l->uri.len) : rnd_below(20);
 	for (size_t i = 0; i < tail; i++)
-		str_addc(&l->uri, "abc/?=&%"[below(8)]);
+		str_addc(&l->uri, "abc/?=&%"[rnd_below(8)]);
 	snprintf(l->gen, sizeof(l->gen), "%016llx", (unsigned long long)(rnd() & 0xf));
-	l->nvary = below(MAX_VARY + 1);
+	l->nvary = rnd_below(MAX_VARY + 1);
 	for (size_t i = 0; i < l->nvary; i++) {
 		struct lvary *v = &l->v[i];
-		snprintf(v->name, sizeof(v->name), "%s", name_pool[below(7)]);
-		v->present = below(5) != 0;
-		v->nmem = v->present ? 1 + below(MAX_MEMBERS) : 0;
+		snprintf(v->name, sizeof(v->name), "%s", name_pool[rnd_below(7)]);
+		v->present = rnd_below(5) != 0;
+		v->nmem = v->present ? 1 + rnd_below(MAX_MEMBERS) : 0;
 		for (size_t k = 0; k < v->nmem; k++) {
 			random_member(&v->mem[k]);
 			/* a line ending in ", " cannot be sent (ends are trimmed):
@@ -231,7 +216,7 @@ static bool same_logical(const struct logical *a, const struct logical *b)
 static const char *ows(void)
 {
 	static const char *const w[] = { "", "", " ", "\t", "  ", " \t " };
-	return w[below(6)];
+	return w[rnd_below(6)];
 }
 
 /* Render: request fields (into bufs, which own the bytes) for l. */
@@ -267,7 +252,7 @@ static void render(const struct logical *l, struct rendering *r)
 		/* the name as the response's Vary lists it: any case */
 		snprintf(r->names[i], sizeof(r->names[i]), "%s", l->v[i].name);
 		for (char *p = r->names[i]; *p; p++)
-			if (below(2))
+			if (rnd_below(2))
 				*p = (char)(*p >= 'a' && *p <= 'z' ? *p - 32
 					    : *p >= 'A' && *p <= 'Z' ? *p + 32 : *p);
 	}
@@ -279,7 +264,7 @@ static void render(const struct logical *l, struct rendering *r)
 		for (size_t j = 0; j < i; j++)
 			earlier = earlier || strcasecmp(l->v[j].name, v->name) == 0;
 		if (earlier || !v->present) {
-			if (below(3) == 0) {
+			if (rnd_below(3) == 0) {
 				struct str noise = { 0 };
 				str_add(&noise, "noise", 5);
 				add_field(r, "X-Unrelated", noise);
@@ -288,7 +273,7 @@ static void render(const struct logical *l, struct rendering *r)
 		}
 		size_t k = 0;
 		while (k < v->nmem) {
-			size_t take = 1 + below(v->nmem - k);
+			size_t take = 1 + rnd_below(v->nmem - k);
 			struct str line = { 0 };
 			str_add(&line, ows(), 0);
 			const char *w = ows();
@@ -310,11 +295,11 @@ static void render(const struct logical *l, struct rendering *r)
 			str_add(&line, w, strlen(w));
 			char lname[32];
 			snprintf(lname, sizeof(lname), "%s", v->name);
-			if (below(2))
+			if (rnd_below(2))
 				for (char *p = lname; *p; p++)
 					*p = (char)(*p >= 'A' && *p <= 'Z' ? *p + 32 : *p);
 			add_field(r, lname, line);
-			if (below(4) == 0) {
+			if (rnd_below(4) == 0) {
 				struct str noise = { 0 };
 				str_add(&noise, "a, b", 4);
 				add_field(r, "X-Other", noise);
@@ -376,10 +361,10 @@ static void key_of(const struct logical *l, struct rendering *r, struct cache_id
 static const char *mutate(struct logical *b)
 {
 	for (int tries = 0; tries < 20; tries++) {
-		switch (below(7)) {
+		switch (rnd_below(7)) {
 		case 0: /* one URI byte changed, anywhere (often far past 512) */
 			if (b->uri.len > 19) {
-				size_t at = 19 + below(b->uri.len - 19);
+				size_t at = 19 + rnd_below(b->uri.len - 19);
 				b->uri.p[at] = b->uri.p[at] == 'Z' ? 'Y' : 'Z';
 				return "uri byte changed";
 			}
@@ -490,17 +475,8 @@ static void check_pair(const struct logical *a, const struct logical *b, const c
 static void test_key_property(void **state)
 {
 	(void)state;
-	const char *env = getenv("HOPCACHE_SEED");
-	uint64_t seed = env != NULL ? strtoull(env, NULL, 10)
-				    : (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
-	if (seed == 0)
-		seed = 1;
-	const char *renv = getenv("HOPCACHE_ROUNDS");
-	unsigned rounds = renv != NULL ? (unsigned)strtoul(renv, NULL, 10) : 400;
-	printf("test_cache_key: seed %llu (HOPCACHE_SEED=%llu to replay), %u rounds\n",
-	       (unsigned long long)seed, (unsigned long long)seed, rounds);
-	fflush(stdout);
-	rng_state = seed;
+	uint64_t seed;
+	unsigned rounds = prng_start("test_cache_key", 400, &seed);
 	make_prefixes();
 	unsigned differ = 0, equal = 0;
 	for (unsigned round = 0; round < rounds; round++) {

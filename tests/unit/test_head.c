@@ -19,6 +19,7 @@
 #include <event2/buffer.h>
 
 #include "head.h"
+#include "prng.h"
 
 static void assert_bytes(struct evbuffer *b, const char *want)
 {
@@ -78,16 +79,6 @@ static void test_pieces(void **state)
 	evbuffer_free(b);
 }
 
-static uint64_t rng_state;
-
-static uint64_t rnd(void)
-{
-	rng_state ^= rng_state >> 12;
-	rng_state ^= rng_state << 25;
-	rng_state ^= rng_state >> 27;
-	return rng_state * 2685821657736338717ULL;
-}
-
 static void rnd_token(char *out, size_t max)
 {
 	static const char tch[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-!#$%&'*+.^_`|~";
@@ -111,17 +102,11 @@ static void rnd_value(char *out, size_t max)
 static void test_roundtrip(void **state)
 {
 	(void)state;
-	const char *env = getenv("HOPCACHE_SEED");
-	uint64_t seed = env != NULL ? strtoull(env, NULL, 10)
-				    : (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 16);
-	if (seed == 0)
-		seed = 1;
-	printf("test_head: seed %llu (HOPCACHE_SEED=%llu to replay)\n", (unsigned long long)seed,
-	       (unsigned long long)seed);
-	rng_state = seed;
+	uint64_t seed;
+	unsigned rounds = prng_start("test_head", 2000, &seed);
 	enum { NF = 40 };
 	static char names[NF][32], values[NF][200];
-	for (unsigned round = 0; round < 2000; round++) {
+	for (unsigned round = 0; round < rounds; round++) {
 		struct http_field f[NF];
 		bool keep[NF];
 		size_t n = rnd() % NF;
