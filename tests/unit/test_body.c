@@ -159,8 +159,8 @@ static void one_round(uint64_t seed, unsigned round)
 	if (out_chunked)
 		dlen = len == 0 && kind == HTTP_BODY_LENGTH && olen == 0 ? 0
 									 : ref_unchunk(out, olen, dec);
-	else
-		dlen = (long)olen, memcpy(dec, out, olen <= len ? olen : len);
+	else if ((dlen = (long)olen) > 0)
+		memcpy(dec, out, olen <= len ? olen : len);
 	if (dlen != (long)len || memcmp(dec, body, len) != 0)
 		fail_msg("seed %llu round %u: next hop got %ld bytes that differ from the %zu-byte "
 			 "body (kind %d, out_chunked %d)",
