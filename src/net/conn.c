@@ -28,27 +28,22 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
-#include "acl.h"
 #include "admin.h"
 #include "answer.h"
-#include "auth.h"
 #include "body.h"
 #include "config.h"
 #include "conn_cache.h"
 #include "domainset.h"
 #include "errors.h"
-#include "head.h"
-#include "stage_auth.h"
-#include "stage_policy.h"
 #include "log.h"
 #include "metrics.h"
 #include "pool.h"
+#include "stage_auth.h"
+#include "stage_policy.h"
+#include "timeval.h"
 #include "tls.h"
 #include "upstream.h"
 #include "worker.h"
-#include "timeval.h"
-
-
 
 static void client_write_cb(struct bufferevent *bev, void *arg);
 static void client_event_cb(struct bufferevent *bev, short what, void *arg);
@@ -299,7 +294,6 @@ void conn_fail(struct conn *c, int status, enum outcome error, const char *detai
 	conn_fail_with(c, status, error, details, NULL);
 }
 
-
 /* A request is over: log it, then serve the next one or close. */
 void conn_done(struct conn *c)
 {
@@ -330,7 +324,6 @@ void conn_done(struct conn *c)
 		bufferevent_trigger(c->cbev, EV_READ,
 				    BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
 }
-
 
 /* ---- the request --------------------------------------------------------- */
 
@@ -398,7 +391,6 @@ static void answer_final(struct conn *c)
 	local_answered(c, out, before, a);
 }
 
-
 /* GET or HEAD of one of the proxy's own resources (admin.c). */
 static void answer_own(struct conn *c, enum admin_resource ar)
 {
@@ -421,7 +413,6 @@ void conn_connect_reply(struct conn *c)
 	c->rq->status = 200;
 	c->rq->connect_replied = true;
 }
-
 
 /* The authentication stage (stage_auth.c). Returns true when the request
  * may go on; else it has been answered: 407 (or 429 / 400), the connection

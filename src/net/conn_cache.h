@@ -25,7 +25,6 @@ bool conn_cache_request(struct conn *c);
 int conn_cache_response(struct conn *c, const bool *keep, const struct http_framing *fr,
 			char *cache_status, size_t cslen);
 
-
 /* The response is over: store it when it is complete and was chosen. */
 void conn_cache_finish(struct conn *c, bool complete);
 
