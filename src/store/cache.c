@@ -60,13 +60,9 @@
 
 #include <lmdb.h>
 
+#include "cache_record.h"
 #include "log.h"
 
-#define CACHE_FORMAT 2u /* 2: records carry their identity */
-#define REC_MAGIC 0x1a524348u /* "HCR\x1a" as stored (little-endian) */
-#define REC_HDR 56
-#define REC_FLAGS_KNOWN CACHE_VARY
-#define LRU_KEY_LEN (8 + CACHE_KEY_LEN)
 #define HIGH_PCT 85
 #define LOW_PCT 70
 #define PANIC_PCT 50
@@ -112,54 +108,6 @@ struct wtx {
 	uint64_t hits, misses;
 	unsigned ndoomed;
 };
-
-/* Store v at p as 4 bytes little-endian. */
-static void put_le32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-/* Load 4 bytes little-endian. */
-static uint32_t get_le32(const uint8_t *p)
-{
-	uint32_t v = 0;
-	for (int i = 3; i >= 0; i--)
-		v = (v << 8) | p[i];
-	return v;
-}
-
-/* Store v at p as 8 bytes little-endian. */
-static void put_le64(uint8_t *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-/* Load 8 bytes little-endian. */
-static uint64_t get_le64(const uint8_t *p)
-{
-	uint64_t v = 0;
-	for (int i = 7; i >= 0; i--)
-		v = (v << 8) | p[i];
-	return v;
-}
-
-/* Store v at p as 8 bytes big-endian (so LMDB's memcmp order is numeric). */
-static void put_be64(uint8_t *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (uint8_t)(v >> (56 - 8 * i));
-}
-
-/* Load 8 bytes big-endian. */
-static uint64_t get_be64(const uint8_t *p)
-{
-	uint64_t v = 0;
-	for (int i = 0; i < 8; i++)
-		v = (v << 8) | p[i];
-	return v;
-}
 
 /* The one place that turns an LMDB code (or errno) into a negative errno,
  * logging it with what we were doing. MDB_NOTFOUND is not an error. */
@@ -227,59 +175,10 @@ static int64_t stamp_next(struct cache *c)
 	return s;
 }
 
-/* Build the LRU key of a record: big-endian stamp, then the object key. */
-static void lru_key(uint8_t out[LRU_KEY_LEN], int64_t stamp, const uint8_t *key)
+/* rec_decode of an LMDB value. */
+static int val_decode(const MDB_val *v, struct cache_object *o, int64_t *stamp)
 {
-	put_be64(out, (uint64_t)stamp);
-	memcpy(out + 8, key, CACHE_KEY_LEN);
-}
-
-/* Check a stored value and decode it into o (pointers into v) and its stamp
- * in microseconds. Returns 0, or -1 if it is not a record we can read. */
-static int rec_decode(const MDB_val *v, struct cache_object *o, int64_t *stamp)
-{
-	const uint8_t *p = v->mv_data;
-	if (v->mv_size < REC_HDR)
-		return -1;
-	if (get_le32(p) != REC_MAGIC || get_le32(p + 4) != CACHE_FORMAT)
-		return -1; /* u16 version + u16 zero read as one u32 */
-	uint32_t flags = get_le32(p + 8);
-	uint64_t head_len = get_le32(p + 12);
-	uint64_t body_len = get_le64(p + 16);
-	uint64_t ident_len = get_le32(p + 48);
-	if ((flags & ~REC_FLAGS_KNOWN) || get_le32(p + 52) != 0)
-		return -1;
-	size_t room = v->mv_size - REC_HDR;
-	if (head_len > room || ident_len > room - head_len ||
-	    body_len != room - head_len - ident_len)
-		return -1;
-	o->flags = flags;
-	o->request_time = (int64_t)get_le64(p + 24);
-	o->response_time = (int64_t)get_le64(p + 32);
-	*stamp = (int64_t)get_le64(p + 40);
-	o->stamp = *stamp / 1000000;
-	o->head = (const char *)p + REC_HDR;
-	o->head_len = (size_t)head_len;
-	o->body = (const char *)p + REC_HDR + head_len;
-	o->body_len = (size_t)body_len;
-	o->ident = p + REC_HDR + head_len + body_len;
-	o->ident_len = (size_t)ident_len;
-	return 0;
-}
-
-/* Write the fixed record header for o with this stamp at p. */
-static void rec_header(uint8_t *p, const struct cache_object *o, int64_t stamp)
-{
-	put_le32(p, REC_MAGIC);
-	put_le32(p + 4, CACHE_FORMAT);
-	put_le32(p + 8, o->flags);
-	put_le32(p + 12, (uint32_t)o->head_len);
-	put_le64(p + 16, o->body_len);
-	put_le64(p + 24, (uint64_t)o->request_time);
-	put_le64(p + 32, (uint64_t)o->response_time);
-	put_le64(p + 40, (uint64_t)stamp);
-	put_le32(p + 48, (uint32_t)o->ident_len);
-	put_le32(p + 52, 0);
+	return rec_decode(v->mv_data, v->mv_size, o, stamp);
 }
 
 /* Map bytes a value of vlen takes with its key and LRU entry (LMDB puts a
@@ -457,7 +356,7 @@ static int rec_remove(struct cache *c, struct wtx *w, const uint8_t *key, int *f
 		return rc;
 	*found = 1;
 	size_t size = v.mv_size;
-	if (rec_decode(&v, &o, &stamp) == 0) {
+	if (val_decode(&v, &o, &stamp) == 0) {
 		uint8_t lk[LRU_KEY_LEN];
 		lru_key(lk, stamp, key);
 		MDB_val l = { LRU_KEY_LEN, lk };
@@ -490,7 +389,7 @@ static int w_begin(struct cache *c, struct wtx *w)
 			rc = 0;
 			continue;
 		}
-		if (rc == 0 && rec_decode(&v, &o, &stamp) != 0) {
+		if (rc == 0 && val_decode(&v, &o, &stamp) != 0) {
 			size_t size = v.mv_size;
 			rc = mdb_del(w->txn, c->objects, &k, NULL);
 			w->bytes = w->bytes > size ? w->bytes - size : 0;
@@ -641,7 +540,7 @@ static int evict(struct cache *c, struct wtx *w, size_t target, unsigned *n)
 		}
 		if (rc != 0)
 			break;
-		if (rec_decode(&ov, &o, &stamp) == 0 && stamp != (int64_t)get_be64(lk))
+		if (val_decode(&ov, &o, &stamp) == 0 && stamp != (int64_t)get_be64(lk))
 			continue; /* a stale entry: the record was touched since */
 		size_t size = ov.mv_size;
 		if ((rc = mdb_del(w->txn, c->objects, &ok_key, NULL)) != 0)
@@ -781,7 +680,7 @@ int cache_get(struct cache *c, const uint8_t key[CACHE_KEY_LEN], struct cache_ob
 		lmdb_error(c, "reading an object", rc);
 		return -1;
 	}
-	if (rec_decode(&v, obj, &stamp) != 0) {
+	if (val_decode(&v, obj, &stamp) != 0) {
 		cache_release(rd);
 		log_debug("cache %s: unreadable record treated as absent", c->dir);
 		doom(c, key);
@@ -815,7 +714,7 @@ static int64_t rec_stamp(struct cache *c, MDB_txn *txn, const uint8_t *key, MDB_
 	MDB_val k = { CACHE_KEY_LEN, (void *)(uintptr_t)key };
 	struct cache_object o;
 	int64_t stamp;
-	if (mdb_get(txn, c->objects, &k, v) != 0 || rec_decode(v, &o, &stamp) != 0)
+	if (mdb_get(txn, c->objects, &k, v) != 0 || val_decode(v, &o, &stamp) != 0)
 		return -1;
 	return stamp;
 }

@@ -1010,7 +1010,7 @@ def mdb_dump_all_print(env_dir, timeout=10):
 
 
 class CacheRecord:
-    """One value of the store's "objects" DB (layout in src/store/cache.c):
+    """One value of the store's "objects" DB (layout in src/store/cache_record.h):
     56-byte header (magic, u16 version, u16 zero, u32 flags, u32 head_len,
     u64 body_len, i64 request_time, i64 response_time, u64 stamp,
     u32 ident_len, u32 zero), the stored head, the body, then the identity
