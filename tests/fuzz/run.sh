@@ -5,7 +5,7 @@
 # its dictionary when there is one). New interesting inputs stay in the
 # build directory (printed at the end); crashes are left there as crash-*
 # files and make the script exit 1.
-# Targets: http_request http_response chunked config tls_peek pac conn (the
+# Targets: http_request http_response chunked config tls_peek proxy_proto pac conn (the
 # default: all). conn is the whole request path (fuzz_conn.c: one worker's
 # connection code, the cache on a temporary LMDB directory) and links every
 # module; FUZZ_FLAGS adds libFuzzer options (e.g. FUZZ_FLAGS=-seed=1).
@@ -13,7 +13,7 @@ set -eu
 
 secs=${1:-60}
 [ $# -gt 0 ] && shift
-targets=${*:-http_request http_response chunked config tls_peek pac conn}
+targets=${*:-http_request http_response chunked config tls_peek proxy_proto pac conn}
 
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
@@ -36,6 +36,7 @@ for t in $targets; do
 	config|pac) srcs="$top/src/proc/config.c $top/src/proc/config_ini.c $top/src/proc/config_keys.c $top/src/proc/config_print.c $top/src/proc/config_rules.c $top/src/proc/config_value.c $top/src/net/tls.c $top/src/proc/upstream_config.c $top/src/policy/auth.c $top/src/proto/http_parser.c $top/src/policy/acl.c $top/src/policy/domainset.c $top/src/policy/cidr.c $top/src/policy/pac.c"
 		libs="-liniparser -lcrypt -lssl -lcrypto -lpcre2-8 -levent_core" ;;
 	tls_peek) srcs="$top/src/proto/tls_peek.c"; libs="" ;;
+	proxy_proto) srcs="$top/src/proto/proxy_proto.c"; libs="" ;;
 	*) srcs="$top/src/proto/http_parser.c"; libs="" ;;
 	esac
 	# shellcheck disable=SC2086
