@@ -38,6 +38,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "pool.h"
+#include "proxy_proto.h"
 #include "stage_auth.h"
 #include "stage_policy.h"
 #include "timeval.h"
@@ -554,6 +555,12 @@ static int take_head(struct conn *c)
 				  : status == 431 ? "request header section too large"
 				  : status == 505 ? "HTTP version not supported"
 						  : "malformed request";
+		if (proxy_proto_signature((const uint8_t *)buf, want)) {
+			/* a balancer this proxy was not told to trust */
+			why = "a PROXY protocol header from an address not in [proxy] proxy_protocol";
+			status = 400;
+			log_info("%s: %s", c->client_ip, why);
+		}
 		conn_fail(c, status, OUTCOME_HTTP_REQUEST_ERROR, why);
 		return -1;
 	}

@@ -37,6 +37,9 @@ struct config {
 	size_t nconnect_ports;
 	bool x_forwarded_for;         /* x_forwarded_for = yes|no (default no) */
 	bool forwarded;               /* forwarded = yes|no (default no): RFC 7239 for= */
+	struct cidr *proxy_protocol;  /* proxy_protocol = balancers that send a PROXY protocol
+					 header first (default none) */
+	size_t nproxy_protocol;
 	char *pid_file;               /* pid_file = PATH (default none) */
 
 	/* [limits] (sizes accept K/M/G suffixes, times are seconds, fractions allowed) */

@@ -65,6 +65,8 @@ const struct config_row config_rows[] = {
 	{ .section = "proxy", .key = "x_forwarded_for", .type = CT_BOOL, .def = "no",
 	  FIELD(x_forwarded_for) },
 	{ .section = "proxy", .key = "forwarded", .type = CT_BOOL, .def = "no", FIELD(forwarded) },
+	{ .section = "proxy", .key = "proxy_protocol", .type = CT_CIDRS, .def = NULL,
+	  .flags = CF_OPTIONAL, FIELD(proxy_protocol), COUNT(nproxy_protocol) },
 	{ .section = "proxy", .key = "pid_file", .type = CT_STRING, .def = NULL,
 	  .flags = CF_OPTIONAL, FIELD(pid_file) },
 

@@ -24,6 +24,7 @@
 #include "conn.h"
 #include "log.h"
 #include "pool.h"
+#include "proxy_header.h"
 #include "tls.h"
 #include "timeval.h"
 
@@ -47,7 +48,10 @@ static void accept_one(struct worker *w, evutil_socket_t fd, struct sockaddr *sa
 		close(fd);
 		return;
 	}
-	conn_new(w, fd, sa, salen, tls);
+	if (proxy_header_expected(w->cfg, sa))
+		proxy_header_start(w, fd, sa, salen, tls);
+	else
+		conn_new(w, fd, sa, salen, tls);
 	if (w->nconns >= (size_t)w->cfg->max_connections) {
 		log_warn("connection limit %d reached: pausing accept", w->cfg->max_connections);
 		set_accepting(w, false);
@@ -132,6 +136,7 @@ static void worker_stop(struct worker *w, bool retire)
 	}
 	w->nlisteners = 0;
 	pool_clear(w->pool);
+	proxy_header_stop(w); /* no request yet: like an idle connection */
 	struct conn *c = w->conns;
 	while (c != NULL) {
 		struct conn *next = c->next;

@@ -14,6 +14,7 @@ struct event;
 struct pool;
 struct cache;
 struct inflight;
+struct proxy_wait;
 struct acl;
 struct htpasswd;
 struct groups;
@@ -42,6 +43,8 @@ struct worker {
 	bool retiring;         /* ... because a newer generation took over (reload) */
 	size_t nconns;         /* client connections open */
 	struct conn *conns;    /* list of open client connections */
+	struct proxy_wait *proxy_waits; /* sockets still sending their PROXY protocol header
+					 (proxy_header.c; counted in nconns) */
 	struct pool *pool;     /* idle upstream connections */
 	struct cache *cache;   /* the shared store, or NULL when disabled */
 	struct inflight *inflight; /* cache fetches in flight (conn_cache.c) */

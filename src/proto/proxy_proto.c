@@ -401,3 +401,9 @@ enum proxy_proto_result proxy_proto_parse(const uint8_t *buf, size_t len,
 		*out = info;
 	return r;
 }
+
+bool proxy_proto_signature(const uint8_t *buf, size_t len)
+{
+	return (len >= 6 && memcmp(buf, "PROXY ", 6) == 0) ||
+	       (len >= sizeof(v2_sig) && memcmp(buf, v2_sig, sizeof(v2_sig)) == 0);
+}

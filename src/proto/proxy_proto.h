@@ -95,4 +95,9 @@ enum proxy_proto_result proxy_proto_parse(const uint8_t *buf, size_t len,
 					  struct proxy_proto_info *out, size_t *used,
 					  const char **why);
 
+/* Does buf start with a PROXY protocol signature ("PROXY " or the whole
+ * v2 signature)? For telling a header from a client that may not send one
+ * apart from a malformed HTTP request. */
+bool proxy_proto_signature(const uint8_t *buf, size_t len);
+
 #endif

@@ -1071,12 +1071,28 @@ static void test_property(void **state)
 	}
 }
 
+static void test_signature(void **state)
+{
+	(void)state;
+	static const uint8_t v2[] = { 0x0D, 0x0A, 0x0D, 0x0A, 0x00, 0x0D, 0x0A, 0x51, 0x55, 0x49, 0x54, 0x0A, 0x21 };
+	assert_true(proxy_proto_signature((const uint8_t *)"PROXY TCP4", 10));
+	assert_true(proxy_proto_signature((const uint8_t *)"PROXY ", 6));
+	assert_false(proxy_proto_signature((const uint8_t *)"PROXY", 5));
+	assert_false(proxy_proto_signature((const uint8_t *)"PROXYX", 6));
+	assert_false(proxy_proto_signature((const uint8_t *)"GET / HTTP/1.1", 14));
+	assert_true(proxy_proto_signature(v2, sizeof(v2)));
+	assert_true(proxy_proto_signature(v2, 12));
+	assert_false(proxy_proto_signature(v2, 11));
+	assert_false(proxy_proto_signature((const uint8_t *)"\r\n\r\nGET / HTTP/1.1", 18));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_v1_valid),     cmocka_unit_test(test_v1_malformed),
 		cmocka_unit_test(test_v2_valid),     cmocka_unit_test(test_v2_malformed),
 		cmocka_unit_test(test_outputs),      cmocka_unit_test(test_property),
+		cmocka_unit_test(test_signature),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
