@@ -862,6 +862,13 @@ static void client_event_cb(struct bufferevent *bev, short what, void *arg)
 		conn_close(c, "client timeout");
 		return;
 	}
+	if ((what & BEV_EVENT_EOF) && !(what & BEV_EVENT_ERROR) && c->state == CONN_READ_HEAD &&
+	    evbuffer_get_length(bufferevent_get_output(c->cbev)) > 0) {
+		/* The client half-closed after its request and the answer is
+		 * complete but not yet written: write it, then close. */
+		conn_flush_close(c);
+		return;
+	}
 	conn_close(c, (what & BEV_EVENT_EOF) ? "client closed" : "client error");
 }
 

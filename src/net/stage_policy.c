@@ -119,7 +119,7 @@ void stage_policy_dst_refusal(const struct request *rq, struct policy_refusal *o
 	out->error = private_dst ? OUTCOME_DESTINATION_IP_PROHIBITED : OUTCOME_HTTP_REQUEST_DENIED;
 	if (private_dst)
 		snprintf(out->details, sizeof(out->details), "denied: private destination");
-	else if (strcmp(rq->rule, "default") == 0)
+	else if (rq->rule_reason == ACL_REASON_DEFAULT)
 		snprintf(out->details, sizeof(out->details), "denied: default");
 	else
 		snprintf(out->details, sizeof(out->details), "denied by rule %s", rq->rule);

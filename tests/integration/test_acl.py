@@ -508,3 +508,23 @@ def test_sighup_rereads_domain_file(proxy_factory, origin, fake_dns, tmp_path):
     assert "blocked.txt" in p.error_log_text(), "the refusal names the broken file"
     assert "generation 2 keeps running" in p.error_log_text()
     assert_denied_by(get(p, "http://later.test:%d/3" % origin.port), "blocklist")
+
+
+@pytest.mark.parametrize("name", ["private_destinations", "default"])
+def test_phase_two_refusal_by_a_rule_named_like_a_reason(proxy_factory, origin, fake_dns, tmp_path, name):
+    """A [rule.NAME] whose dst matches refuses in phase two: the 403 names
+    the rule (http_request_denied, "denied by rule NAME"), whatever NAME is;
+    it is neither the private-destination check nor [acl] default (the
+    decision is told by acl.c's reason, not by the rule's name)."""
+    fake_dns.records["loop.test"] = {"A": ["127.0.0.1"]}
+    p = proxy_factory(ini_extra={
+        "acl": {"rules": name, "private_destinations": "allow", "default": "allow"},
+        "rule." + name: {"dst": "127.0.0.0/8", "action": "deny"},
+        "upstream": {"resolv_conf": fake_dns.resolv_conf(str(tmp_path / "resolv.conf"))}})
+    r = fetch(p.port, "http://loop.test:%d/x" % origin.port)
+    assert r.status == 403, r
+    ps = r.joined("proxy-status")
+    assert "error=http_request_denied" in ps and 'details="denied by rule %s"' % name in ps, ps
+    e = p.wait_access(lambda e: e.get("status") == "403")
+    assert e and e["outcome"] == "http_request_denied" and e["rule"] == name, e
+    assert not origin.conns
