@@ -17,20 +17,26 @@ What the tests found about HAProxy 2.6 in `mode http`:
   `mode tcp` frontend is needed;
 - it answers 400 itself when the Host field differs from the authority of
   an absolute-form target (hopcache never sees such a request);
-- hopcache sees HAProxy's address as the client: [acl] src rules,
-  [cache] purge_allow and [auth] failure limits apply to the balancer, so
-  restrict PURGE at HAProxy (http-request deny if METH_PURGE !{ src ... }).
-  A PURGE is hashed like a GET of the same URL, so it reaches the node that
+- `send-proxy-v2` on the server lines, with `[proxy] proxy_protocol =
+  127.0.0.1` (HAProxy's address) on the nodes: every connection to a node
+  starts with a PROXY protocol v2 header naming the client HAProxy
+  accepted, so hopcache sees the real client, not the balancer: [rule.NAME]
+  src rules, [cache] purge_allow, [admin] allow, the [auth] failure limiter,
+  X-Forwarded-For and the access log's client field all apply to it (so
+  the nodes' purge_allow restricts PURGE; no rule at HAProxy is needed). A
+  PURGE is hashed like a GET of the same URL, so it reaches the node that
   holds the object;
-- plain `check` (a TCP connect) is the right health check: `option
-  httpchk` sends an origin-form request by default, which hopcache answers
-  400;
+- plain `check` (a TCP connect) is the right health check: with
+  send-proxy-v2 it sends a v2 LOCAL header (the node keeps HAProxy's
+  address) and closes, which no node logs as a request or a refused
+  header; `option httpchk` sends an origin-form request by default, which
+  hopcache answers 400;
 - servers carry fixed `id`s: the consistent-hash ring is built from them, so
   several HAProxy instances with the same ids agree on the mapping.
 
-The configuration (see HAPROXY_CFG) is written to tmp with the loopback
-ports of one run; haproxy runs in the foreground (-db) and is stopped by its
-pid.
+The configuration (see HAPROXY_CFG; the nodes add NODE_INI) is written to
+tmp with the loopback ports of one run; haproxy runs in the foreground
+(-db) and is stopped by its pid.
 """
 
 import os
@@ -87,15 +93,15 @@ backend nodes_http
     # the whole absolute URI, query string included, picks the node
     balance uri whole
     hash-type consistent
-    server node0 127.0.0.1:{node0} id 1 check inter 200ms fall 2 rise 1
-    server node1 127.0.0.1:{node1} id 2 check inter 200ms fall 2 rise 1
+    server node0 127.0.0.1:{node0} id 1 send-proxy-v2 check inter 200ms fall 2 rise 1
+    server node1 127.0.0.1:{node1} id 2 send-proxy-v2 check inter 200ms fall 2 rise 1
 
 backend nodes_connect
     # tunnels are opaque: keep each client on one node
     balance source
     hash-type consistent
-    server node0 127.0.0.1:{node0} id 1 check inter 200ms fall 2 rise 1
-    server node1 127.0.0.1:{node1} id 2 check inter 200ms fall 2 rise 1
+    server node0 127.0.0.1:{node0} id 1 send-proxy-v2 check inter 200ms fall 2 rise 1
+    server node1 127.0.0.1:{node1} id 2 send-proxy-v2 check inter 200ms fall 2 rise 1
 """
 
 NURLS = 21  # odd: a round-robin balancer could not map a URL to one node by luck
@@ -176,20 +182,44 @@ class HAProxy:
             backend, server, want, timeout, self.server_status(backend, server))
 
 
+# what every node gets: haproxy (127.0.0.1) sends the PROXY protocol header
+NODE_INI = {"proxy": {"proxy_protocol": "127.0.0.1"}}
+
+
+def node_ini(extra=None):
+    ini = {sec: dict(kv) for sec, kv in NODE_INI.items()}
+    for sec, kv in (extra or {}).items():
+        ini.setdefault(sec, {}).update(kv)
+    return ini
+
+
 @pytest.fixture
-def pair(cache_proxy_factory, tmp_path):
-    """(haproxy, [node0, node1]): two caching hopcache instances, each with
-    its own store, behind one haproxy."""
+def pair_factory(cache_proxy_factory, tmp_path):
+    """pair_factory(ini_extra=None): (haproxy, [node0, node1]), two caching
+    hopcache instances, each with its own store and NODE_INI plus
+    ini_extra, behind one haproxy."""
     if HAPROXY is None:
         pytest.skip("haproxy not installed (Debian package `haproxy`); set HAPROXY=path to override")
-    nodes = [cache_proxy_factory(), cache_proxy_factory()]
-    assert nodes[0].cache_dir != nodes[1].cache_dir
-    hap = HAProxy(str(tmp_path), nodes)
-    try:
+    started = []
+
+    def make(ini_extra=None):
+        nodes = [cache_proxy_factory(ini_extra=node_ini(ini_extra)),
+                 cache_proxy_factory(ini_extra=node_ini(ini_extra))]
+        assert nodes[0].cache_dir != nodes[1].cache_dir
+        hap = HAProxy(os.path.join(str(tmp_path), "hap%d" % len(started)), nodes)
+        started.append(hap)
         hap.start()
-        yield hap, nodes
+        return hap, nodes
+    try:
+        yield make
     finally:
-        hap.stop()
+        for hap in started:
+            hap.stop()
+
+
+@pytest.fixture
+def pair(pair_factory):
+    return pair_factory()
 
 
 def counting(origin, cc="max-age=300"):
@@ -375,7 +405,10 @@ def test_connect_sources_spread_and_stick(pair, origin_factory):
                 assert rd.read_exact(len("ping from " + src)) == b"ping from " + src.encode()
             finally:
                 s.close()
-            placement.setdefault(src, []).append(node_of_connect(nodes, before))
+            where = node_of_connect(nodes, before)
+            placement.setdefault(src, []).append(where)
+            # send-proxy-v2: the node's access log names the tunnel's client
+            assert connects(nodes[where])[-1]["client"] == src, connects(nodes[where])[-1]
     for src, where in placement.items():
         assert len(set(where)) == 1, "tunnels from %s went to nodes %r" % (src, where)
     used = set(w[0] for w in placement.values())
@@ -416,3 +449,58 @@ def test_node_down_moves_only_its_urls(pair, origin):
         assert len(requests_for(origin, path_of(i))) == want, (path_of(i), want)
         url = origin.url(path_of(i))
         assert len(gets(nodes[live], url)) == (3 if i in on[live] else 2), url
+
+
+def client_from(port, source):
+    """A Client on a new connection to 127.0.0.1:port from source (a 127/8
+    address); skips the test when it cannot be bound."""
+    c = Client.__new__(Client)
+    try:
+        c.sock = socket.create_connection(("127.0.0.1", port), timeout=5, source_address=(source, 0))
+    except OSError as e:
+        pytest.skip("cannot bind loopback source %s: %s" % (source, e))
+    c.reader = Reader(c.sock, 5)
+    c.timeout = 5
+    return c
+
+
+def test_nodes_see_the_client_address_through_haproxy(pair_factory, origin):
+    """send-proxy-v2: each node's client is the one haproxy accepted (its
+    access log, src rules, purge_allow), not haproxy's 127.0.0.1."""
+    hap, nodes = pair_factory({"acl": {"rules": "banned"},
+                               "rule.banned": {"src": "127.0.0.3/32", "action": "deny"}})
+    counting(origin)
+    # several URLs, so both nodes are asked
+    for i in range(6):
+        url = origin.url("/from4/%d" % i)
+        with client_from(hap.port, "127.0.0.4") as c:
+            r = c.exchange("GET", url, [("Host", origin.authority)])
+        assert r.status == 200, (url, r)
+    for i in range(6):
+        url = origin.url("/from3/%d" % i)
+        with client_from(hap.port, "127.0.0.3") as c:
+            r = c.exchange("GET", url, [("Host", origin.authority)])
+        assert r.status == 403, (url, r)
+        assert 'details="denied by rule banned"' in r.joined("proxy-status"), r.headers
+    assert wait_for(lambda: sum(len(n.access_entries()) for n in nodes) >= 12, 5)
+    entries = [e for n in nodes for e in n.access_entries() if e.get("method") == "GET"]
+    by_client = {}
+    for e in entries:
+        by_client.setdefault(e["client"], []).append((e["target"].split("/", 3)[-1], e["status"], e["rule"]))
+    assert sorted(by_client) == ["127.0.0.3", "127.0.0.4"], by_client
+    assert sorted(by_client["127.0.0.4"]) == [("from4/%d" % i, "200", "default") for i in range(6)]
+    assert sorted(by_client["127.0.0.3"]) == [("from3/%d" % i, "403", "banned") for i in range(6)]
+    assert all(len(n.access_entries()) > 0 for n in nodes), "one node got every request"
+    assert sorted(q.target for q in origin.requests) == ["/from4/%d" % i for i in range(6)]
+    # [cache] purge_allow (default 127.0.0.1, ::1) now sees the client too
+    url = origin.url("/from4/0")
+    with client_from(hap.port, "127.0.0.4") as c:
+        r = c.exchange("PURGE", url, [("Host", origin.authority)])
+    assert r.status == 403, "a PURGE from 127.0.0.4 passed purge_allow as haproxy's 127.0.0.1: %r" % r
+    with Client(hap.port) as c:
+        r = c.exchange("PURGE", url, [("Host", origin.authority)])
+    assert r.status == 200, r
+    # haproxy's health checks (a v2 LOCAL header, then close) are no requests
+    for n in nodes:
+        assert "refused" not in n.error_log_text(), n.error_log_text()[-2000:]
+        assert all(e["client"] != "127.0.0.1" or e["method"] == "PURGE" for e in n.access_entries())

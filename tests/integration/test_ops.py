@@ -922,7 +922,8 @@ def parse_ini(text):
 # every [section] key of config_keys.c's config_rows, with the default printed
 # for keys whose default is a plain number or word
 ALL_KEYS = {
-    "proxy": ["listen", "workers", "user", "via", "connect_ports", "x_forwarded_for", "forwarded", "pid_file"],
+    "proxy": ["listen", "workers", "user", "via", "connect_ports", "x_forwarded_for", "forwarded",
+              "proxy_protocol", "pid_file"],
     "limits": ["max_request_line", "max_header_bytes", "max_headers", "max_body", "header_timeout",
                "idle_timeout", "connect_timeout", "upstream_timeout", "tunnel_idle_timeout", "shutdown_timeout",
                "client_timeout", "max_connections", "drain_timeout"],
