@@ -52,10 +52,6 @@ static void conn_advance(struct conn *c);
 static void conn_timer_cb(evutil_socket_t fd, short what, void *arg);
 static void peek_sni(struct conn *c);
 
-/* Draining for a reload: how long an idle keep-alive connection may still
- * bring one more request. */
-#define DRAIN_IDLE_GRACE 1.0
-
 uint64_t conn_elapsed_ms(const struct timespec *t0)
 {
 	struct timespec now;

@@ -132,6 +132,11 @@ struct conn {
 	struct sockaddr_storage peer;
 };
 
+/* Draining for a reload: how long an idle keep-alive connection (or one
+ * accepted whose PROXY protocol header has not come yet) may still bring one
+ * more request. */
+#define DRAIN_IDLE_GRACE 1.0
+
 /* Start serving an accepted client socket, over TLS with ctx when tls is not
  * NULL (NULL when out of memory; the socket is closed then). */
 struct conn *conn_new(struct worker *w, int fd, const struct sockaddr *sa, int salen, SSL_CTX *tls);

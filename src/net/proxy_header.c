@@ -30,10 +30,29 @@ struct proxy_wait {
 	struct sockaddr_storage peer;
 	int peerlen;
 	char peer_ip[INET6_ADDRSTRLEN];
-	struct timespec t0; /* accepted (the header deadline runs from here) */
+	double deadline;  /* accept + header_timeout (monotonic seconds) */
+	double grace_end; /* draining for a reload with no byte yet: closed
+			     then, as an idle connection (0: not draining) */
 	size_t have; /* header bytes taken from the socket */
 	uint8_t buf[PROXY_PROTO_MAX];
 };
+
+static double mono_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Wake up at the header deadline, or at the end of a drain's grace. */
+static void arm(struct proxy_wait *p, double now)
+{
+	double end = p->deadline;
+	if (p->grace_end > 0 && p->have == 0 && p->grace_end < end)
+		end = p->grace_end;
+	struct timeval tv = timeval_of(end > now ? end - now : 0);
+	event_add(p->ev, &tv);
+}
 
 bool proxy_header_expected(const struct config *cfg, const struct sockaddr *peer)
 {
@@ -72,7 +91,8 @@ static void refuse(struct proxy_wait *p, const char *why)
 	worker_conn_closed(w);
 }
 
-/* The header is complete: the connection starts with the client's address. */
+/* The header is complete: the connection starts with the client's address
+ * (in a worker draining for a reload, as an idle connection does). */
 static void hand_on(struct proxy_wait *p, const struct proxy_proto_info *info)
 {
 	struct worker *w = p->w;
@@ -83,23 +103,28 @@ static void hand_on(struct proxy_wait *p, const struct proxy_proto_info *info)
 				: info->src.ss_family == AF_INET6 ? (int)sizeof(struct sockaddr_in6)
 								  : (int)sizeof(struct sockaddr_in);
 	wait_free(p, false);
-	conn_new(w, fd, (const struct sockaddr *)&sa, salen, tls);
+	struct conn *c = conn_new(w, fd, (const struct sockaddr *)&sa, salen, tls);
+	if (c != NULL && w->draining && w->retiring)
+		conn_drain(c, true);
 }
 
 /* Take what the socket holds of the header, never a byte past it: peek,
- * parse what has come so far, then read only the bytes that belong to it. */
-static void readable(struct proxy_wait *p)
+ * parse what has come so far, then read only the bytes that belong to it.
+ * False when p is gone (handed on or refused). */
+static bool readable(struct proxy_wait *p)
 {
 	size_t room = sizeof(p->buf) - p->have;
 	ssize_t n = recv(p->fd, p->buf + p->have, room, MSG_PEEK);
 	if (n == 0) {
 		refuse(p, p->have == 0 ? "closed before the header" : "closed within the header");
-		return;
+		return false;
 	}
 	if (n < 0) {
-		if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+		if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
 			refuse(p, strerror(errno));
-		return;
+			return false;
+		}
+		return true;
 	}
 	struct proxy_proto_info info;
 	size_t used = 0;
@@ -108,33 +133,44 @@ static void readable(struct proxy_wait *p)
 		proxy_proto_parse(p->buf, p->have + (size_t)n, &info, &used, &why);
 	if (r == PROXY_PROTO_ERROR) {
 		refuse(p, why);
-		return;
+		return false;
 	}
 	/* NEED_MORE: every byte so far is the header's; OK: up to `used` */
 	size_t take = r == PROXY_PROTO_OK ? used - p->have : (size_t)n;
 	ssize_t got = recv(p->fd, p->buf + p->have, take, 0);
 	if (got != (ssize_t)take) {
 		refuse(p, got < 0 ? strerror(errno) : "short read");
-		return;
+		return false;
 	}
 	p->have += take;
-	if (r == PROXY_PROTO_OK)
+	if (r == PROXY_PROTO_OK) {
 		hand_on(p, &info);
+		return false;
+	}
+	return true;
 }
 
 static void wait_cb(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
 	struct proxy_wait *p = arg;
-	/* the timeout is one of inactivity; the deadline is the whole header's */
-	struct timespec now;
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	double elapsed = (double)(now.tv_sec - p->t0.tv_sec) + (now.tv_nsec - p->t0.tv_nsec) / 1e9;
-	if ((what & EV_TIMEOUT) || elapsed > p->w->cfg->header_timeout) {
+	/* the deadline is the whole header's, from the accept */
+	double now = mono_now();
+	if (now >= p->deadline) {
 		refuse(p, "no complete header within [limits] header_timeout");
 		return;
 	}
-	readable(p);
+	if ((what & EV_READ) && !readable(p))
+		return;
+	if (p->have == 0 && p->grace_end > 0 && now >= p->grace_end) {
+		/* a reload's grace for an idle connection is over */
+		log_debug("%s: no PROXY protocol header before the drain: closed", p->peer_ip);
+		struct worker *w = p->w;
+		wait_free(p, true);
+		worker_conn_closed(w);
+		return;
+	}
+	arm(p, now);
 }
 
 void proxy_header_start(struct worker *w, int fd, const struct sockaddr *sa, int salen,
@@ -152,7 +188,8 @@ void proxy_header_start(struct worker *w, int fd, const struct sockaddr *sa, int
 	p->tls = tls;
 	memcpy(&p->peer, sa, (size_t)salen);
 	p->peerlen = salen;
-	clock_gettime(CLOCK_MONOTONIC, &p->t0);
+	double now = mono_now();
+	p->deadline = now + w->cfg->header_timeout;
 	if (sa->sa_family == AF_INET6)
 		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr,
 			  p->peer_ip, sizeof(p->peer_ip));
@@ -166,13 +203,31 @@ void proxy_header_start(struct worker *w, int fd, const struct sockaddr *sa, int
 		close(fd);
 		return;
 	}
-	struct timeval tv = timeval_of(w->cfg->header_timeout);
-	event_add(p->ev, &tv);
+	arm(p, now);
 	p->next = w->proxy_waits;
 	if (p->next != NULL)
 		p->next->prev = p;
 	w->proxy_waits = p;
 	w->nconns++;
+}
+
+void proxy_header_drain(struct worker *w, bool grace)
+{
+	double now = mono_now();
+	double idle = w->cfg->idle_timeout;
+	struct proxy_wait *p = w->proxy_waits;
+	while (p != NULL) {
+		struct proxy_wait *next = p->next;
+		if (p->have > 0) {
+			/* busy: the rest of the header, then its request */
+		} else if (!grace) {
+			wait_free(p, true);
+		} else {
+			p->grace_end = now + (idle < DRAIN_IDLE_GRACE ? idle : DRAIN_IDLE_GRACE);
+			arm(p, now);
+		}
+		p = next;
+	}
 }
 
 void proxy_header_stop(struct worker *w)

@@ -25,7 +25,13 @@ bool proxy_header_expected(const struct config *cfg, const struct sockaddr *peer
 void proxy_header_start(struct worker *w, int fd, const struct sockaddr *sa, int salen,
 			SSL_CTX *tls);
 
-/* Worker stop: close the sockets still waiting for their header. */
+/* Worker stop (grace: a reload), as conn_drain does for connections: a
+ * socket that sent part of its header is busy (a request is on its way) and
+ * keeps its header deadline; one that sent nothing yet is closed now, or
+ * with grace after DRAIN_IDLE_GRACE (idle_timeout if shorter). */
+void proxy_header_drain(struct worker *w, bool grace);
+
+/* Worker teardown: close the sockets still waiting for their header. */
 void proxy_header_stop(struct worker *w);
 
 #endif

@@ -136,7 +136,7 @@ static void worker_stop(struct worker *w, bool retire)
 	}
 	w->nlisteners = 0;
 	pool_clear(w->pool);
-	proxy_header_stop(w); /* no request yet: like an idle connection */
+	proxy_header_drain(w, retire); /* like conn_drain below */
 	struct conn *c = w->conns;
 	while (c != NULL) {
 		struct conn *next = c->next;
@@ -267,6 +267,7 @@ static void listen_start(struct worker *w, const struct listen_sock *ls, size_t 
 /* Drained or timed out: close what is left and free everything. */
 static void teardown(struct worker *w)
 {
+	proxy_header_stop(w);
 	while (w->conns != NULL)
 		conn_close(w->conns, "shutdown");
 	event_base_loop(w->base, EVLOOP_NONBLOCK); /* run the deferred frees */

@@ -15,6 +15,8 @@ On the HTTPS proxy port the header comes before the TLS handshake.
 Every header is built here byte by byte (v1/v2 helpers below); the clients
 are raw sockets, some bound to other 127/8 source addresses."""
 
+import re
+import signal
 import socket
 import struct
 import subprocess
@@ -582,6 +584,75 @@ def test_many_header_connections_at_once(proxy_factory, origin):
             c.close()
     for i in range(10):
         assert client_of(p, "/w%d" % i) == "203.0.113.%d" % (i + 1)
+
+
+# ---------------------------------------------------------------------------
+# reload
+
+
+def test_reload_keeps_a_connection_whose_header_is_on_its_way(proxy_factory, origin):
+    """SIGHUP while a balancer's connection has sent half its header: the
+    old worker finishes it (header, then the request, answered with
+    Connection: close), as it finishes a plain client's half request head;
+    a connection accepted just before the reload, whose header has not come
+    yet, gets the same moment as an idle keep-alive client."""
+    p = proxy_factory(trusting({"limits": {"drain_timeout": "10"}, "log": {"level": "debug"}}))
+    p.wait_workers(1)
+    half = pp_client(p.port, b"PROXY TCP4 203.0.113.")
+    fresh = pp_client(p.port)
+    silent = pp_client(p.port)
+    try:
+        time.sleep(0.2)  # all accepted by the first generation
+        p.signal(signal.SIGHUP)
+        # the old worker has begun its drain
+        assert wait_for(lambda: re.search(r"worker\[\d+\]: reload: draining", p.logs_text()), 5), p.logs_text()
+        for c, rest, path in ((half, b"11 127.0.0.1 1 2\r\n", "/half"),
+                              (fresh, v1("203.0.113.12"), "/fresh")):
+            try:
+                c.send(rest + get_bytes(origin.url(path)))
+                r = c.read_response()
+            except (EOFError, OSError) as e:
+                raise AssertionError("the reload closed the connection %s waiting for its header: %r; log:\n%s"
+                                     % (path, e, p.logs_text()[-2000:]))
+            assert r.status == 200, (path, r)
+            assert "close" in r.tokens("connection"), (path, r.headers)
+        # one that never sends its header is closed when the grace is over,
+        # as an idle connection, and the old generation finishes
+        assert_closed_silently(silent, 4.0)
+    finally:
+        half.close()
+        fresh.close()
+        silent.close()
+    assert wait_for(lambda: "generation 1 finished" in p.logs_text(), 5), p.logs_text()[-2000:]
+    assert "refused" not in p.error_log_text()
+    assert client_of(p, "/half") == "203.0.113.11"
+    assert client_of(p, "/fresh") == "203.0.113.12"
+
+
+def test_sigterm_finishes_a_header_in_progress(proxy_factory, origin):
+    """SIGTERM: a connection that has sent part of its header is busy, like
+    a plain client with half a request head: it gets its answer (then the
+    worker exits); one that sent nothing yet is closed at once."""
+    p = proxy_factory(trusting({"limits": {"shutdown_timeout": "5"}}))
+    p.wait_workers(1)
+    half = pp_client(p.port, b"PROXY TCP4 203.0.113.")
+    fresh = pp_client(p.port)
+    try:
+        time.sleep(0.2)
+        p.signal(signal.SIGTERM)
+        assert_closed_silently(fresh)
+        try:
+            half.send(b"13 127.0.0.1 1 2\r\n" + get_bytes(origin.url("/term")))
+            r = half.read_response()
+        except (EOFError, OSError) as e:
+            raise AssertionError("SIGTERM cut a header in progress: %r; log:\n%s" % (e, p.logs_text()[-2000:]))
+        assert r.status == 200, r
+        assert "close" in r.tokens("connection"), r.headers
+    finally:
+        half.close()
+        fresh.close()
+    assert p.proc.wait(5) == 0
+    assert client_of(p, "/term") == "203.0.113.13"
 
 
 # ---------------------------------------------------------------------------
