@@ -104,7 +104,9 @@ static void hand_on(struct proxy_wait *p, const struct proxy_proto_info *info)
 								  : (int)sizeof(struct sockaddr_in);
 	wait_free(p, false);
 	struct conn *c = conn_new(w, fd, (const struct sockaddr *)&sa, salen, tls);
-	if (c != NULL && w->draining && w->retiring)
+	if (c == NULL)
+		worker_conn_closed(w); /* out of memory: the socket is closed */
+	else if (w->draining && w->retiring)
 		conn_drain(c, true);
 }
 
