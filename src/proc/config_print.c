@@ -180,7 +180,8 @@ static void print_value(FILE *out, const struct config_row *r, const struct conf
 		double d;
 
 		memcpy(&d, field, sizeof(d));
-		fprintf(out, "%g", d);
+		config_format_duration(d, buf, sizeof(buf));
+		fputs(buf, out);
 		break;
 	}
 	case CT_ENUM: {

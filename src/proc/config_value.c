@@ -173,6 +173,26 @@ int config_parse_duration(const char *val, double *out)
 	return 0;
 }
 
+void config_format_duration(double d, char *buf, size_t len)
+{
+	/* plain decimal, as config_parse_duration reads it back (never an
+	 * exponent: "%g" printed 31536000 as 3.1536e+07) */
+	int n = snprintf(buf, len, "%.9f", d);
+	if (n < 0 || (size_t)n >= len) {
+		snprintf(buf, len, "%.0f", d);
+		return;
+	}
+	char *dot = strchr(buf, '.');
+	if (dot == NULL)
+		return;
+	char *end = buf + n;
+	while (end > dot + 1 && end[-1] == '0')
+		end--;
+	if (end == dot + 1)
+		end = dot;
+	*end = '\0';
+}
+
 /* ---- lists --------------------------------------------------------------- */
 
 bool config_list_next(const char **pp, char *item, size_t itemlen, bool *toolong)

@@ -59,4 +59,8 @@ size_t config_edit_distance(const char *a, const char *b);
 /* How many edits still count as a typo of a name this long. */
 size_t config_typo_budget(const char *s);
 
+/* A duration as config_parse_duration reads it: plain decimal seconds,
+ * no exponent, no trailing zeros ("31536000", "7.5", "0.25"). */
+void config_format_duration(double d, char *buf, size_t len);
+
 #endif

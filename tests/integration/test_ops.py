@@ -952,6 +952,7 @@ def test_print_config_round_trip(tmp_path):
     ini = tmp_path / "in.ini"
     ini.write_text("[proxy]\nlisten = 127.0.0.1:3128\nworkers = 3\nvia = edge1\n\n"
                    "[limits]\nidle_timeout = 7.5\n\n"
+                   "[cache]\nheuristic_max = 31536000\n\n"
                    "[log]\naccess = %s\naccess_format = json\n\n"
                    "[auth]\nscheme = basic\nhtpasswd = %s\n\n"
                    "[acl]\nrules = office\n\n"
@@ -974,7 +975,9 @@ def test_print_config_round_trip(tmp_path):
     # what the file set
     assert got.get(("proxy", "workers")) == "3"
     assert got.get(("proxy", "via")) == "edge1"
-    assert got.get(("limits", "idle_timeout")) == "7.5"
+    # durations print as they are written, never with an exponent
+    assert got.get(("cache", "heuristic_max")) == "31536000", text
+    assert got.get(("limits", "idle_timeout")) == "7.5", text
     assert got.get(("log", "access_format")) == "json"
     assert got.get(("auth", "scheme")) == "basic" and got.get(("auth", "htpasswd")) == HTPASSWD
     assert got.get(("rule.office", "action")) == "allow" and got.get(("rule.office", "src")) == "10.0.0.0/8", text

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -535,6 +536,41 @@ static void test_rule_parsers(void **state)
 	acl_rule_free(&r);
 }
 
+/* --print-config writes durations with config_format_duration: what it
+ * writes must parse back to the same value, without an exponent, for values
+ * of every magnitude the parser takes (random, seed printed). */
+static void test_duration_round_trip(void **state)
+{
+	(void)state;
+	static const double fixed[] = { 0, 0.25, 1, 7.5, 86400, 31536000, 1e12 - 1, 0.000000001 };
+	char buf[64];
+	for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++) {
+		double back = -1;
+		config_format_duration(fixed[i], buf, sizeof(buf));
+		assert_null(strpbrk(buf, "eE"));
+		assert_int_equal(config_parse_duration(buf, &back), 0);
+		assert_true(back == fixed[i] || (back - fixed[i]) * (back - fixed[i]) < 1e-18);
+	}
+	config_format_duration(31536000, buf, sizeof(buf));
+	assert_string_equal(buf, "31536000");
+	config_format_duration(7.5, buf, sizeof(buf));
+	assert_string_equal(buf, "7.5");
+	unsigned seed = (unsigned)time(NULL);
+	printf("test_duration_round_trip: seed %u\n", seed);
+	srand(seed);
+	for (int i = 0; i < 20000; i++) {
+		char in[40];
+		snprintf(in, sizeof(in), "%d.%03d", rand() % 1000000000, rand() % 1000);
+		double d = 0, back = -1;
+		assert_int_equal(config_parse_duration(in, &d), 0);
+		config_format_duration(d, buf, sizeof(buf));
+		if (strpbrk(buf, "eE") != NULL || config_parse_duration(buf, &back) != 0 ||
+		    (back - d) * (back - d) > 1e-12)
+			fail_msg("seed %u: %s parsed as %.9f, printed %s, read back %.9f", seed, in, d, buf,
+				 back);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -543,6 +579,7 @@ int main(void)
 		cmocka_unit_test(test_bool),
 		cmocka_unit_test(test_size),
 		cmocka_unit_test(test_duration),
+		cmocka_unit_test(test_duration_round_trip),
 		cmocka_unit_test(test_quote),
 		cmocka_unit_test(test_typo),
 		cmocka_unit_test(test_list_next),
