@@ -77,10 +77,11 @@ static void wait_free(struct proxy_wait *p, bool close_fd)
 	free(p);
 }
 
-/* Close a connection whose header was refused, saying why. */
+/* Close a connection whose header was refused, saying why (NULL: it closed
+ * before sending a byte, as a TCP health check does: logged at debug). */
 static void refuse(struct proxy_wait *p, const char *why)
 {
-	if (p->have == 0 && strcmp(why, "closed before the header") == 0)
+	if (why == NULL)
 		log_debug("%s connected and closed before a PROXY protocol header (a health check?)",
 			  p->peer_ip);
 	else
@@ -118,7 +119,7 @@ static bool readable(struct proxy_wait *p)
 	size_t room = sizeof(p->buf) - p->have;
 	ssize_t n = recv(p->fd, p->buf + p->have, room, MSG_PEEK);
 	if (n == 0) {
-		refuse(p, p->have == 0 ? "closed before the header" : "closed within the header");
+		refuse(p, p->have == 0 ? NULL : "closed within the header");
 		return false;
 	}
 	if (n < 0) {
