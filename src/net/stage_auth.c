@@ -25,8 +25,9 @@ struct auth_verdict stage_auth(struct worker *w, const struct http_field *cred,
 	if (cred == NULL)
 		return (struct auth_verdict){ 407, "this proxy requires a user name and password" };
 	_Static_assert(AUTH_USER_MAX == 256 && AUTH_MAX_PASSWORD == 1024, "the message below");
-	char pass[AUTH_PASS_MAX];
-	int r = auth_parse_basic(cred->value, user, userlen, pass, sizeof(pass));
+	/* the name goes to the caller only once it is authenticated */
+	char name[AUTH_USER_MAX], pass[AUTH_PASS_MAX];
+	int r = auth_parse_basic(cred->value, name, sizeof(name), pass, sizeof(pass));
 	if (r == -2)
 		return (struct auth_verdict){ 407, "only the Basic scheme is supported" };
 	if (r != 0) {
@@ -37,19 +38,19 @@ struct auth_verdict stage_auth(struct worker *w, const struct http_field *cred,
 						      : "malformed Proxy-Authorization"
 		};
 	}
-	bool ok = auth_cache_hit(w->auth_cache, user, pass, now.tv_sec);
-	if (!ok && htpasswd_verify(w->htpasswd, user, pass) == 1) {
-		auth_cache_add(w->auth_cache, user, pass, now.tv_sec, (int64_t)cfg->auth_credential_ttl);
+	bool ok = auth_cache_hit(w->auth_cache, name, pass, now.tv_sec);
+	if (!ok && htpasswd_verify(w->htpasswd, name, pass) == 1) {
+		auth_cache_add(w->auth_cache, name, pass, now.tv_sec, (int64_t)cfg->auth_credential_ttl);
 		ok = true;
 	}
 	explicit_bzero(pass, sizeof(pass));
 	if (!ok) {
 		auth_limiter_fail(w->auth_limiter, peer, now.tv_sec);
 		metrics_auth_failure(w->metrics);
-		log_info("authentication failed for user \"%s\" from %s", user, client_ip);
-		user[0] = '\0';
+		log_info("authentication failed for user \"%s\" from %s", name, client_ip);
 		return (struct auth_verdict){ 407, "wrong user name or password" };
 	}
+	snprintf(user, userlen, "%s", name);
 	return (struct auth_verdict){ 0, NULL };
 }
 

@@ -19,8 +19,8 @@ struct auth_verdict {
 };
 
 /* Authenticate the request whose Proxy-Authorization field is cred (NULL when
- * it has none), from peer (client_ip for the log). On success the user name
- * is written to user (userlen >= AUTH_USER_MAX). */
+ * it has none), from peer (client_ip for the log). On success, and only
+ * then, the user name is written to user (userlen >= AUTH_USER_MAX). */
 struct auth_verdict stage_auth(struct worker *w, const struct http_field *cred,
 			       const struct sockaddr *peer, const char *client_ip, char *user,
 			       size_t userlen);
