@@ -22,6 +22,18 @@ def sni_proxy(proxy_factory, tls_origin, mode, rules=None, dns=None, tmp_path=No
     return proxy_factory(extra)
 
 
+def response_complete(data):
+    """A whole response head and its Content-Length body are in data."""
+    end = data.find(b"\r\n\r\n")
+    if end < 0:
+        return False
+    for line in data[:end].split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            return len(data) - end - 4 >= int(value.strip())
+    return False
+
+
 def tunnel(port, connect_host, origin_port, sni):
     """CONNECT, then a TLS handshake with this SNI and one request.
     Returns (connect status line, response bytes or None when refused)."""
@@ -40,8 +52,10 @@ def tunnel(port, connect_host, origin_port, sni):
     try:
         t = ctx.wrap_socket(s, server_hostname=sni)
         t.sendall(b"GET /sni HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        # read the one response whole (by its Content-Length): waiting for
+        # the origin's close raced the socket timeout on a loaded machine
         data = b""
-        while True:
+        while not response_complete(data):
             chunk = t.recv(65536)
             if not chunk:
                 break
