@@ -16,6 +16,7 @@
 #include "config.h"
 #include "conn.h"
 #include "log.h"
+#include "metrics.h"
 #include "proxy_proto.h"
 #include "timeval.h"
 #include "worker.h"
@@ -87,6 +88,8 @@ static void refuse(struct proxy_wait *p, const char *why)
 	else
 		log_info("PROXY protocol header from %s refused: %s; connection closed", p->peer_ip,
 			 why);
+	if (why != NULL)
+		metrics_proxy_header(p->w->metrics, false);
 	struct worker *w = p->w;
 	wait_free(p, true);
 	worker_conn_closed(w);
@@ -104,6 +107,7 @@ static void hand_on(struct proxy_wait *p, const struct proxy_proto_info *info)
 				: info->src.ss_family == AF_INET6 ? (int)sizeof(struct sockaddr_in6)
 								  : (int)sizeof(struct sockaddr_in);
 	wait_free(p, false);
+	metrics_proxy_header(w->metrics, true);
 	struct conn *c = conn_new(w, fd, (const struct sockaddr *)&sa, salen, tls);
 	if (c == NULL)
 		worker_conn_closed(w); /* out of memory: the socket is closed */

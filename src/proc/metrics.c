@@ -49,6 +49,12 @@ static const char *const error_types[] = {
 #define NERRORS 11
 #define ERROR_OTHER (NERRORS - 1)
 
+/* Proxy authentication (metrics.h: enum metrics_auth_scheme, _result). */
+static const char *const auth_schemes[] = { "basic" };
+static const char *const auth_results[] = { "ok", "failed", "missing", "malformed", "blocked" };
+#define NAUTH_SCHEMES 1
+#define NAUTH_RESULTS 5
+
 /* All counters of a slot (and the retired totals) are one array. */
 enum {
 	C_BYTES_IN,
@@ -63,6 +69,9 @@ enum {
 	C_AUTH_FAILURES = C_UPSTREAM + NERRORS,
 	C_DENIED,
 	C_CACHE_KEY_MISMATCH,
+	C_AUTH, /* + scheme * NAUTH_RESULTS + result */
+	C_PROXY_HEADER_OK = C_AUTH + NAUTH_SCHEMES * NAUTH_RESULTS,
+	C_PROXY_HEADER_REFUSED,
 	C_REQUESTS, /* + method * NCODES + code index */
 	C_COUNT = C_REQUESTS + NMETHODS * NCODES
 };
@@ -108,6 +117,7 @@ struct snapshot {
 
 static_assert(N(methods) == NMETHODS, "methods");
 static_assert(N(outcomes) == NOUTCOMES, "outcomes");
+static_assert(N(auth_schemes) == NAUTH_SCHEMES && N(auth_results) == NAUTH_RESULTS, "auth");
 static_assert(N(error_types) == NERRORS, "error types");
 
 static inline void add(uint64_t *p, uint64_t n)
@@ -325,10 +335,20 @@ void metrics_upstream_error(struct metrics_slot *s, const char *type)
 	add(&s->c[C_UPSTREAM + i], 1);
 }
 
-void metrics_auth_failure(struct metrics_slot *s)
+void metrics_auth(struct metrics_slot *s, enum metrics_auth_scheme scheme,
+		  enum metrics_auth_result result)
+{
+	if (s == NULL || (unsigned)scheme >= NAUTH_SCHEMES || (unsigned)result >= NAUTH_RESULTS)
+		return;
+	add(&s->c[C_AUTH + (unsigned)scheme * NAUTH_RESULTS + (unsigned)result], 1);
+	if (result == METRICS_AUTH_FAILED)
+		add(&s->c[C_AUTH_FAILURES], 1);
+}
+
+void metrics_proxy_header(struct metrics_slot *s, bool ok)
 {
 	if (s != NULL)
-		add(&s->c[C_AUTH_FAILURES], 1);
+		add(&s->c[ok ? C_PROXY_HEADER_OK : C_PROXY_HEADER_REFUSED], 1);
 }
 
 void metrics_denied(struct metrics_slot *s)
@@ -512,6 +532,28 @@ static int prom_conns(const struct snapshot *snap, struct evbuffer *b)
 	return rc;
 }
 
+static int prom_auth(const struct snapshot *snap, struct evbuffer *b)
+{
+	static const char auth[] = "hopcache_auth_total";
+	static const char pp[] = "hopcache_proxy_protocol_headers_total";
+	int rc = family(b, auth, "counter",
+			"Proxy authentications by scheme and result (missing: no credentials "
+			"of the scheme; malformed: 400; blocked: 429).");
+	for (unsigned si = 0; si < NAUTH_SCHEMES; si++)
+		for (unsigned ri = 0; ri < NAUTH_RESULTS; ri++)
+			rc |= evbuffer_add_printf(b, "%s{scheme=\"%s\",result=\"%s\"} %" PRIu64 "\n",
+						  auth, auth_schemes[si], auth_results[ri],
+						  snap->c[C_AUTH + si * NAUTH_RESULTS + ri]) < 0
+				      ? -1
+				      : 0;
+	rc |= family(b, pp, "counter",
+		     "PROXY protocol headers from [proxy] proxy_protocol balancers (refused: the "
+		     "connection was closed).");
+	rc |= labelled(b, pp, "result", "ok", snap->c[C_PROXY_HEADER_OK]);
+	rc |= labelled(b, pp, "result", "refused", snap->c[C_PROXY_HEADER_REFUSED]);
+	return rc;
+}
+
 static int prom_errors(const struct snapshot *snap, struct evbuffer *b)
 {
 	static const char up[] = "hopcache_upstream_errors_total";
@@ -524,6 +566,7 @@ static int prom_errors(const struct snapshot *snap, struct evbuffer *b)
 		     (int64_t)snap->c[C_AUTH_FAILURES]);
 	rc |= single(b, "hopcache_policy_denials_total", "counter",
 		     "Requests denied by the access policy.", (int64_t)snap->c[C_DENIED]);
+	rc |= prom_auth(snap, b);
 	return rc;
 }
 

@@ -68,7 +68,21 @@ void metrics_tls_handshake(struct metrics_slot *s, bool ok);
  * tls_protocol_error, proxy_internal_error; anything else counts as "other". */
 void metrics_upstream_error(struct metrics_slot *s, const char *type);
 
-void metrics_auth_failure(struct metrics_slot *s);
+/* Proxy authentication by scheme and result; a failed one also counts in
+ * hopcache_auth_failures_total. */
+enum metrics_auth_scheme { METRICS_AUTH_BASIC };
+enum metrics_auth_result {
+	METRICS_AUTH_OK,
+	METRICS_AUTH_FAILED,    /* wrong credentials (407) */
+	METRICS_AUTH_MISSING,   /* none, or another scheme (407) */
+	METRICS_AUTH_MALFORMED, /* 400 */
+	METRICS_AUTH_BLOCKED,   /* too many failures from the address (429) */
+};
+void metrics_auth(struct metrics_slot *s, enum metrics_auth_scheme scheme,
+		  enum metrics_auth_result result);
+
+/* A PROXY protocol header was read (ok) or refused (the connection closed). */
+void metrics_proxy_header(struct metrics_slot *s, bool ok);
 void metrics_denied(struct metrics_slot *s); /* policy denials (403) */
 
 /* A record found under a request's cache key was stored for another

@@ -559,6 +559,17 @@ def test_metrics_auth_failures(proxy_factory, origin):
     assert got == 1, "one wrong password: auth_failures_total %r" % got
     # the metrics and status resources need no proxy credentials from 127.0.0.1
     assert status(p)["auth_failures"] == 1
+    # by scheme and result: one wrong password, one success
+    assert m.get("hopcache_auth_total", scheme="basic", result="failed") == 1, m.text
+    assert m.get("hopcache_auth_total", scheme="basic", result="ok") == 1, m.text
+    assert get(p, origin, "/c").status == 407  # no credentials
+    assert get(p, origin, "/d", auth="Basic !!!").status == 400
+    wait_lines(p, 4)
+    m = metrics(p)
+    assert m.get("hopcache_auth_total", scheme="basic", result="missing") == 1, m.text
+    assert m.get("hopcache_auth_total", scheme="basic", result="malformed") == 1, m.text
+    assert m.get("hopcache_auth_total", scheme="basic", result="blocked") == 0, m.text
+    assert m.get("hopcache_auth_failures_total") == 1, m.text
 
 
 def test_metrics_upstream_errors(proxy, origin):

@@ -676,3 +676,23 @@ def test_print_config_shows_the_list(tmp_path):
     assert r.returncode == 0, r.stderr
     lines = [l for l in r.stdout.decode().splitlines() if l.startswith("proxy_protocol")]
     assert lines == ["proxy_protocol = 10.0.0.5, 192.0.2.0/24, ::1"], r.stdout.decode()
+
+
+def test_metrics_count_headers_read_and_refused(proxy_factory, origin):
+    """hopcache_proxy_protocol_headers_total: a header read (ok), a malformed
+    one (refused); the metrics are fetched with a v2 LOCAL header, itself
+    counted as read."""
+    p = proxy_factory(trusting())
+    assert pp_get(p.port, v1("203.0.113.7"), origin.url("/m")).status == 200
+    with pp_client(p.port, b"PROXY TCP4 1.2.3.4\r\n") as c:
+        assert_closed_silently(c)
+    refusal_line(p, "v1 line has fewer than 4 fields after the protocol")
+
+    def scrape():
+        with pp_client(p.port, v2(cmd=LOCAL)) as c:
+            r = c.exchange("GET", "/hopcache/metrics", [("Host", "127.0.0.1:%d" % p.port)])
+            assert r.status == 200, r
+            return r.body.decode("utf-8")
+    text = scrape()
+    assert 'hopcache_proxy_protocol_headers_total{result="ok"} 2\n' in text, text
+    assert 'hopcache_proxy_protocol_headers_total{result="refused"} 1\n' in text, text

@@ -118,8 +118,17 @@ static void test_count_and_render(void **state)
 	metrics_upstream_error(s, "tls_certificate_error");
 	metrics_upstream_error(s, "http_request_error");
 	metrics_upstream_error(s, NULL);
-	metrics_auth_failure(s);
-	metrics_auth_failure(s);
+	metrics_auth(s, METRICS_AUTH_BASIC, METRICS_AUTH_FAILED);
+	metrics_auth(s, METRICS_AUTH_BASIC, METRICS_AUTH_FAILED);
+	metrics_auth(s, METRICS_AUTH_BASIC, METRICS_AUTH_OK);
+	metrics_auth(s, METRICS_AUTH_BASIC, METRICS_AUTH_MISSING);
+	metrics_auth(s, METRICS_AUTH_BASIC, METRICS_AUTH_MISSING);
+	metrics_auth(s, METRICS_AUTH_BASIC, METRICS_AUTH_MISSING);
+	metrics_auth(s, METRICS_AUTH_BASIC, METRICS_AUTH_BLOCKED);
+	metrics_auth(s, METRICS_AUTH_BASIC, (enum metrics_auth_result)99); /* ignored */
+	metrics_proxy_header(s, true);
+	metrics_proxy_header(s, true);
+	metrics_proxy_header(s, false);
 	metrics_denied(s);
 	metrics_cache_key_mismatch(s);
 	metrics_cache_key_mismatch(s);
@@ -176,6 +185,15 @@ static void test_count_and_render(void **state)
 		"hopcache_auth_failures_total 2",
 		"# TYPE hopcache_policy_denials_total counter",
 		"hopcache_policy_denials_total 1",
+		"# TYPE hopcache_auth_total counter",
+		"hopcache_auth_total{scheme=\"basic\",result=\"ok\"} 1",
+		"hopcache_auth_total{scheme=\"basic\",result=\"failed\"} 2",
+		"hopcache_auth_total{scheme=\"basic\",result=\"missing\"} 3",
+		"hopcache_auth_total{scheme=\"basic\",result=\"malformed\"} 0",
+		"hopcache_auth_total{scheme=\"basic\",result=\"blocked\"} 1",
+		"# TYPE hopcache_proxy_protocol_headers_total counter",
+		"hopcache_proxy_protocol_headers_total{result=\"ok\"} 2",
+		"hopcache_proxy_protocol_headers_total{result=\"refused\"} 1",
 		"# TYPE hopcache_worker_restarts_total counter",
 		"hopcache_worker_restarts_total 1",
 		"# TYPE hopcache_reloads_total counter",
@@ -199,8 +217,8 @@ static void test_count_and_render(void **state)
 	unsigned help, type;
 	series(t, "# HELP ", &help);
 	series(t, "# TYPE ", &type);
-	assert_int_equal(help, 18);
-	assert_int_equal(type, 18);
+	assert_int_equal(help, 20);
+	assert_int_equal(type, 20);
 	assert_int_equal(t[strlen(t) - 1], '\n');
 
 	long long now = (long long)time(NULL);
@@ -338,7 +356,8 @@ static void test_null(void **state)
 	metrics_tunnel(NULL, 1);
 	metrics_tls_handshake(NULL, true);
 	metrics_upstream_error(NULL, "dns_error");
-	metrics_auth_failure(NULL);
+	metrics_auth(NULL, METRICS_AUTH_BASIC, METRICS_AUTH_FAILED);
+	metrics_proxy_header(NULL, true);
 	metrics_denied(NULL);
 	metrics_cache_key_mismatch(NULL);
 	struct evbuffer *b = evbuffer_new();
@@ -552,7 +571,7 @@ static void test_json(void **state)
 	metrics_cache(b, "MISS", 7);
 	metrics_upstream_error(a, "dns_timeout");
 	metrics_upstream_error(b, "whatever");
-	metrics_auth_failure(a);
+	metrics_auth(a, METRICS_AUTH_BASIC, METRICS_AUTH_FAILED);
 	metrics_reload(m, true);
 
 	char *t = render(m, 1, "1.0 \"beta\"\\\n\x7f");
