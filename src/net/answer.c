@@ -1,6 +1,9 @@
 /* answer.c - the proxy's own answers. */
 #include "answer.h"
 
+#include <stdlib.h>
+#include <string.h>
+
 #include <event2/buffer.h>
 
 #include "config.h"
@@ -47,16 +50,22 @@ struct answer answer_admin(struct evbuffer *out, enum admin_resource ar, const s
 	if (!slice_eq(req->method, "GET") && !head)
 		return (struct answer){ 405, OUTCOME_HTTP_REQUEST_ERROR, "only GET and HEAD",
 					"Allow: GET, HEAD\r\n" };
-	char host[256] = "";
-	for (size_t i = 0; i < req->nfields; i++)
-		if (slice_eq_ci(req->fields[i].name, "host"))
-			slice_copy(host, sizeof(host), req->fields[i].value);
+	/* the Host value whole (pac.c checks it): a cut one could name
+	 * another host */
+	const struct http_field *hf = http_field_find(req->fields, req->nfields, "host");
+	char *host = hf != NULL && hf->value.len > 0 ? strndup(hf->value.p, hf->value.len) : NULL;
 	struct evbuffer *body = evbuffer_new();
-	const char *ctype = NULL;
-	if (body == NULL ||
-	    admin_build(ar, cfg, all, host[0] ? host : NULL, body, &ctype) != 0) {
+	if (body == NULL || (hf != NULL && hf->value.len > 0 && host == NULL)) {
+		free(host);
 		if (body != NULL)
 			evbuffer_free(body);
+		return (struct answer){ 500, OUTCOME_PROXY_INTERNAL_ERROR, "out of memory", NULL };
+	}
+	const char *ctype = NULL;
+	int built = admin_build(ar, cfg, all, host, body, &ctype);
+	free(host);
+	if (built != 0) {
+		evbuffer_free(body);
 		if (ar == ADMIN_PAC)
 			return (struct answer){ 404, OUTCOME_HTTP_REQUEST_ERROR,
 						"no proxy address to name: set [pac] proxy", NULL };

@@ -492,7 +492,9 @@ static void peek_sni(struct conn *c)
 		return;
 	size_t want = avail < SNI_PEEK_MAX ? avail : SNI_PEEK_MAX;
 	const uint8_t *buf = evbuffer_pullup(in, (ev_ssize_t)want);
-	char why[600];
+	/* the longest: "server name " + a name tls_peek accepts (<= 253) +
+	 * " denied by " + a rule name (<= 63, config_rules.c) */
+	char why[12 + 253 + 11 + 63 + 1];
 	switch (stage_policy_sni(c->w, (const struct sockaddr *)&c->peer, c->rq, buf, want, why,
 				 sizeof(why))) {
 	case SNI_NEED_MORE:

@@ -810,6 +810,21 @@ def test_pac_hostile_host_header(proxy_factory):
         assert "PROXY 127.0.0.1:%d" % port in body, body
 
 
+def test_pac_host_header_is_judged_whole(proxy_factory):
+    """A Host of 256 bytes whose first 255 would be a usable host:port (a
+    253-byte name, ":1") but whose last byte makes it invalid: the PAC must
+    not name the cut value; it names the [proxy] listen address."""
+    port = free_port()
+    p = proxy_factory({"proxy": {"listen": "127.0.0.1:%d" % port}})
+    name = ("h" * 63 + ".") * 3 + "h" * 61
+    assert len(name) == 253
+    r = pac(p, host=name + ":1x")
+    body = r.body.decode("latin-1")
+    assert r.status == 200, r
+    assert "hhhh" not in body, "a cut Host reached the PAC: %r" % body[:400]
+    assert "PROXY 127.0.0.1:%d" % port in body, body
+
+
 def test_pac_needs_no_proxy_auth(proxy_factory, origin):
     p = proxy_factory({"auth": {"scheme": "basic", "htpasswd": HTPASSWD}})
     assert get(p, origin, "/x").status == 407
