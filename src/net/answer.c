@@ -83,8 +83,10 @@ struct answer answer_admin(struct evbuffer *out, enum admin_resource ar, const s
 	return (struct answer){ .status = 200 };
 }
 
-void answer_connect(struct evbuffer *out)
+void answer_connect(struct evbuffer *out, const char *fields)
 {
 	head_status_str(out, 200, "Connection established");
+	if (fields != NULL)
+		evbuffer_add(out, fields, strlen(fields));
 	head_end(out, false);
 }

@@ -37,7 +37,8 @@ struct answer answer_admin(struct evbuffer *out, enum admin_resource ar, const s
 			   const struct metrics *all, const struct http_request *req,
 			   const struct sockaddr *client, bool close);
 
-/* "200 Connection established" for a CONNECT. */
-void answer_connect(struct evbuffer *out);
+/* "200 Connection established" for a CONNECT, with fields (whole lines, or
+ * NULL) before the empty line. */
+void answer_connect(struct evbuffer *out, const char *fields);
 
 #endif

@@ -99,6 +99,7 @@ static void request_free(struct conn *c)
 	body_free(&rq->rbody);
 	free(rq->head);
 	free(rq->rhead);
+	free(rq->auth_reply);
 	free(rq);
 	c->rq = NULL;
 }
@@ -211,6 +212,7 @@ static void conn_free_cb(evutil_socket_t fd, short what, void *arg)
 	struct conn *c = arg;
 	event_free(c->timer);
 	request_free(c);
+	free(c->auth_user);
 	free(c);
 }
 
@@ -400,15 +402,61 @@ static void answer_own(struct conn *c, enum admin_resource ar)
 	local_answered(c, out, before, a);
 }
 
+void conn_auth_reply(const struct conn *c, struct evbuffer *out)
+{
+	if (c->rq->auth_reply != NULL)
+		evbuffer_add(out, c->rq->auth_reply, strlen(c->rq->auth_reply));
+}
+
 /* "200 Connection established" for a CONNECT. */
 void conn_connect_reply(struct conn *c)
 {
 	struct evbuffer *out = bufferevent_get_output(c->cbev);
 	size_t before = evbuffer_get_length(out);
-	answer_connect(out);
+	answer_connect(out, c->rq->auth_reply);
 	c->rq->bytes_out += evbuffer_get_length(out) - before;
 	c->rq->status = 200;
 	c->rq->connect_replied = true;
+}
+
+/* Forget the identity a Negotiate exchange gave the connection. */
+static void conn_identity_clear(struct conn *c)
+{
+	free(c->auth_user);
+	c->auth_user = NULL;
+}
+
+/* A request without Proxy-Authorization on a connection that authenticated
+ * with Negotiate ([auth] connection_auth): the connection's identity, until
+ * its ticket expires. RFC 4559 §6 describes Negotiate as authenticating the
+ * connection; each client connection here is one client's (behind HAProxy,
+ * a connection that began with a PROXY protocol header is never shared
+ * between clients). */
+static bool connection_identity(struct conn *c)
+{
+	if (c->auth_user == NULL)
+		return false;
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (now.tv_sec >= c->auth_until) {
+		conn_identity_clear(c);
+		return false;
+	}
+	snprintf(c->rq->user, sizeof(c->rq->user), "%s", c->auth_user);
+	return true;
+}
+
+/* After a fresh authentication: a Negotiate identity is kept for the
+ * connection; any other outcome ends what it kept. */
+static void connection_identity_set(struct conn *c, const struct auth_grant *g)
+{
+	conn_identity_clear(c);
+	if (!g->negotiate || !c->w->cfg->auth_connection || g->lifetime == 0)
+		return;
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if ((c->auth_user = strdup(c->rq->user)) != NULL)
+		c->auth_until = (int64_t)now.tv_sec + g->lifetime;
 }
 
 /* The authentication stage (stage_auth.c). Returns true when the request
@@ -419,12 +467,20 @@ static bool authenticate(struct conn *c)
 	struct request *rq = c->rq;
 	const struct http_field *cred =
 		rq->rinfo.proxy_auth_index >= 0 ? &rq->req.fields[rq->rinfo.proxy_auth_index] : NULL;
-	struct auth_verdict v = stage_auth(c->w, cred, (const struct sockaddr *)&c->peer,
-					   c->client_ip, rq->user, sizeof(rq->user));
-	if (v.status == 0)
+	if (cred == NULL && connection_identity(c))
 		return true;
+	struct auth_grant g;
+	struct auth_verdict v = stage_auth(c->w, cred, (const struct sockaddr *)&c->peer,
+					   c->client_ip, rq->user, sizeof(rq->user), &g);
+	if (cred != NULL)
+		connection_identity_set(c, v.status == 0 ? &g : &(struct auth_grant){ 0 });
+	if (v.status == 0) {
+		rq->auth_reply = g.reply;
+		return true;
+	}
 	char *fields = stage_auth_refusal_fields(c->w, v.status);
-	if (fields == NULL) {
+	if (fields == NULL || v.status == 500) {
+		free(fields);
 		c->client_keepalive = false;
 		conn_fail(c, 500, OUTCOME_PROXY_INTERNAL_ERROR, "out of memory");
 		return false;
@@ -720,7 +776,7 @@ static void read_request(struct conn *c)
 	}
 	/* A background revalidation of our own repeats a request that a client
 	 * was allowed to make: it is neither authenticated nor filtered. */
-	if (c->w->cfg->auth_scheme == CONFIG_AUTH_BASIC && !c->internal && !authenticate(c))
+	if (c->w->cfg->nauth_schemes > 0 && !c->internal && !authenticate(c))
 		return;
 	if (rq->target.form == HTTP_TARGET_ORIGIN) {
 		refuse(c, 400, "this is a proxy: requests must use an absolute URI");

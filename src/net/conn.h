@@ -67,6 +67,8 @@ struct request {
 	char target_str[512];      /* for the access log (truncated) */
 	char method_str[32];
 	char user[256];            /* authenticated user, "" when none */
+	char *auth_reply;          /* Proxy-Authenticate line for the response (Negotiate's
+				      mutual authentication), or NULL */
 	char rule[64];             /* the policy rule that decided ("default", "-") */
 	enum acl_reason rule_reason; /* ... and why (stage_policy.c) */
 	bool policy_need_dst;      /* vet each resolved address (acl.c phase two) */
@@ -130,6 +132,8 @@ struct conn {
 	bool head_seen;            /* bytes of a new request arrived (header deadline runs) */
 	char client_ip[INET6_ADDRSTRLEN];
 	struct sockaddr_storage peer;
+	char *auth_user;           /* the identity Negotiate gave the connection, or NULL */
+	int64_t auth_until;        /* ... until then (monotonic seconds) */
 };
 
 /* Draining for a reload: how long an idle keep-alive connection (or one
@@ -162,6 +166,10 @@ void conn_resume_after_wait(struct conn *c);
  * it. An idle one closes now, or with grace after a moment in which it may
  * still bring one last request (reload). */
 void conn_drain(struct conn *c, bool grace);
+
+/* Add the request's Proxy-Authenticate line to its response head (Negotiate's
+ * mutual authentication), if it has one. */
+void conn_auth_reply(const struct conn *c, struct evbuffer *out);
 
 /* The access log line for the current request or tunnel. */
 void conn_log_access(struct conn *c);

@@ -868,6 +868,7 @@ void conn_cache_purge(struct conn *c)
 	head_status_str(out, c->rq->status, r == 1 ? "OK" : "Not Found");
 	head_framing(out, HTTP_BODY_LENGTH, 0);
 	head_via(out, c->rq->req.minor, w->cfg->via);
+	conn_auth_reply(c, out);
 	head_end(out, !(c->client_keepalive && c->rq->rbody.done));
 	if (!c->rq->rbody.done)
 		c->client_keepalive = false;

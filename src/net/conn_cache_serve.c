@@ -173,6 +173,7 @@ bool conn_cache_serve(struct conn *c, const struct cache_object *obj, int64_t ag
 	}
 	if (!not_modified)
 		head_framing(out, HTTP_BODY_LENGTH, body_len);
+	conn_auth_reply(c, out);
 	head_end(out, !c->client_keepalive);
 	if (!c->rq->head_request) {
 		if (parts != NULL)

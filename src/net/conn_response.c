@@ -101,6 +101,7 @@ static void send_response_head(struct conn *c, const bool *keep, const struct ht
 	} else if (c->rq->sbody.out_chunked) {
 		head_framing(out, HTTP_BODY_CHUNKED, 0);
 	}
+	conn_auth_reply(c, out);
 	head_end(out, !c->client_keepalive);
 	c->rq->bytes_out += evbuffer_get_length(out) - before;
 	c->rq->status = c->rq->res.status;

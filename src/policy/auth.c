@@ -31,6 +31,7 @@
 #include <openssl/rand.h>
 
 #include "auth.h"
+#include "negotiate.h"
 #include "config.h"
 #include "config_check.h"
 #include "http_parser.h"
@@ -285,9 +286,7 @@ static int b64_quad(const char *q, bool last, uint8_t out[3])
 	return 3 - pad;
 }
 
-/* Decode exactly outlen bytes from s[0..n). Returns 0, or -1 if malformed or
- * of another length. */
-static int b64_decode_exact(const char *s, size_t n, uint8_t *out, size_t outlen)
+long auth_b64_decode(const char *s, size_t n, uint8_t *out, size_t outlen)
 {
 	size_t got = 0;
 	if (n == 0 || n % 4 != 0)
@@ -300,7 +299,14 @@ static int b64_decode_exact(const char *s, size_t n, uint8_t *out, size_t outlen
 		memcpy(out + got, b, (size_t)k);
 		got += (size_t)k;
 	}
-	return got == outlen ? 0 : -1;
+	return (long)got;
+}
+
+/* Decode exactly outlen bytes from s[0..n). Returns 0, or -1 if malformed or
+ * of another length. */
+static int b64_decode_exact(const char *s, size_t n, uint8_t *out, size_t outlen)
+{
+	return auth_b64_decode(s, n, out, outlen) == (long)outlen ? 0 : -1;
 }
 
 /* --- MD5-crypt ($apr1$ and $1$), after FreeBSD's crypt-md5.c ----------- */
@@ -622,28 +628,38 @@ static int basic_decode(const char *s, size_t n, char *user, size_t ulen, char *
 	return AUTH_PARSE_OK;
 }
 
-int auth_parse_basic(struct slice value, char *user, size_t ulen, char *pass, size_t plen)
+bool auth_credentials_split(struct slice value, struct slice *scheme, struct slice *param)
 {
-	if (ulen == 0 || plen == 0)
-		return AUTH_PARSE_TOO_LONG;
-	user[0] = pass[0] = '\0';
 	const char *p = value.p, *end = p != NULL ? p + value.len : p;
 	while (p < end && is_blank(*p))
 		p++;
 	while (end > p && is_blank(end[-1]))
 		end--;
-	/* credentials = auth-scheme [ 1*SP ( token68 / #auth-param ) ] (RFC 9110 §11.4) */
-	const char *scheme = p;
+	const char *s = p;
 	while (p < end && http_is_tchar((unsigned char)*p))
 		p++;
-	if (!slice_eq_ci(slice_make(scheme, (size_t)(p - scheme)), "Basic"))
+	*scheme = slice_make(s, (size_t)(p - s));
+	*param = slice_make(p, 0);
+	if (p < end && *p != ' ')
+		return false;
+	while (p < end && *p == ' ')
+		p++;
+	*param = slice_make(p, (size_t)(end - p));
+	return scheme->len > 0;
+}
+
+int auth_parse_basic(struct slice value, char *user, size_t ulen, char *pass, size_t plen)
+{
+	if (ulen == 0 || plen == 0)
+		return AUTH_PARSE_TOO_LONG;
+	user[0] = pass[0] = '\0';
+	struct slice scheme, param;
+	bool ok = auth_credentials_split(value, &scheme, &param);
+	if (!slice_eq_ci(scheme, "Basic"))
 		return AUTH_PARSE_NOT_BASIC; /* the scheme is case-insensitive (§11.1) */
 	int r = AUTH_PARSE_MALFORMED;
-	if (p < end && *p == ' ') {
-		while (p < end && *p == ' ')
-			p++;
-		r = basic_decode(p, (size_t)(end - p), user, ulen, pass, plen);
-	}
+	if (ok && param.len > 0)
+		r = basic_decode(param.p, param.len, user, ulen, pass, plen);
 	if (r != AUTH_PARSE_OK) {
 		OPENSSL_cleanse(user, ulen);
 		OPENSSL_cleanse(pass, plen);
@@ -1015,18 +1031,29 @@ void auth_limiter_ok(struct auth_limiter *l, const struct sockaddr *client, int6
 
 /* --- configuration check (config_check.h) ------------------------------- */
 
-/* [auth]: htpasswd required with scheme = basic and read now, as is the
- * groups file; realm goes into a quoted-string as is. */
+/* [auth]: htpasswd required with scheme basic and read now, as are the
+ * keytab with negotiate and the groups file; realm goes into a quoted-string
+ * as is. */
 void auth_config_check(struct config *cfg, struct config_check *chk)
 {
 	char err[512];
 
-	if (cfg->auth_scheme == CONFIG_AUTH_BASIC && cfg->auth_htpasswd == NULL)
-		config_problem(chk, "auth", "htpasswd", "required when scheme = basic");
-	if (cfg->auth_scheme == CONFIG_AUTH_BASIC && cfg->auth_htpasswd != NULL) {
+	bool basic = config_auth_offers(cfg, CONFIG_AUTH_BASIC);
+	if (basic && cfg->auth_htpasswd == NULL)
+		config_problem(chk, "auth", "htpasswd", "required when scheme includes basic");
+	if (basic && cfg->auth_htpasswd != NULL) {
 		cfg->htpasswd = htpasswd_load(cfg->auth_htpasswd, err, sizeof(err));
 		if (cfg->htpasswd == NULL)
 			config_problem(chk, "auth", "htpasswd", "%s", err);
+	}
+	bool negotiate = config_auth_offers(cfg, CONFIG_AUTH_NEGOTIATE);
+	if (negotiate && cfg->auth_keytab == NULL)
+		config_problem(chk, "auth", "keytab", "required when scheme includes negotiate");
+	if (negotiate && cfg->auth_keytab != NULL) {
+		cfg->keytab = negotiate_keytab_load(cfg->auth_keytab, cfg->auth_principal, err,
+						    sizeof(err));
+		if (cfg->keytab == NULL)
+			config_problem(chk, "auth", "keytab", "%s", err);
 	}
 	if (cfg->auth_groups != NULL) {
 		cfg->groups = groups_load(cfg->auth_groups, err, sizeof(err));

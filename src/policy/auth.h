@@ -62,6 +62,17 @@ enum auth_parse_result {
  * empty, the password may. On error both buffers are wiped. */
 int auth_parse_basic(struct slice value, char *user, size_t ulen, char *pass, size_t plen);
 
+/* Split a credentials value (RFC 9110 §11.4: auth-scheme [ 1*SP ( token68
+ * / #auth-param ) ]) into its scheme and the rest, both without surrounding
+ * blanks. false when there is no scheme token or it is not followed by a
+ * space or the end. */
+bool auth_credentials_split(struct slice value, struct slice *scheme, struct slice *param);
+
+/* Decode strict base64 (RFC 4648 §4: padding, canonical trailing bits) of
+ * s[0..n) into out. Returns the number of bytes, or -1 when malformed or
+ * longer than outlen. */
+long auth_b64_decode(const char *s, size_t n, uint8_t *out, size_t outlen);
+
 /* --- group files (Apache AuthGroupFile) ------------------------------ */
 
 struct groups;

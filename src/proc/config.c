@@ -22,6 +22,7 @@
 
 #include "acl.h"
 #include "auth.h"
+#include "negotiate.h"
 #include "config_check.h"
 #include "config_impl.h"
 #include "config_ini.h"
@@ -298,6 +299,7 @@ void config_free(struct config *cfg)
 	}
 	htpasswd_free(cfg->htpasswd);
 	groups_free(cfg->groups);
+	negotiate_keytab_free(cfg->keytab);
 	domainset_free(cfg->parent_direct_set);
 	if (cfg->parent_auth != NULL) {
 		OPENSSL_cleanse(cfg->parent_auth, strlen(cfg->parent_auth));

@@ -17,6 +17,7 @@ struct config_listen {
 struct cidr;
 struct htpasswd;
 struct groups;
+struct negotiate_keytab;
 struct domainset;
 
 struct config_port_range {
@@ -102,7 +103,15 @@ struct config {
 	size_t npurge_allow;
 
 	/* [auth] */
-	int auth_scheme;              /* scheme = none|basic (CONFIG_AUTH_*) */
+	int auth_schemes[2];          /* scheme = none|basic|negotiate, or a list in the
+					 order offered (CONFIG_AUTH_*; none: no entry) */
+	size_t nauth_schemes;
+	char *auth_keytab;            /* keytab = PATH (required with negotiate) */
+	char *auth_principal;         /* principal = NAME (default: every key in the keytab) */
+	bool auth_strip_realm;        /* strip_realm = yes|no: "user" instead of "user@REALM" */
+	bool auth_connection;         /* connection_auth = yes|no (default yes): a Negotiate
+					 identity holds for the client connection */
+	char *auth_replay_cache;      /* replay_cache = PATH (default: MIT krb5's) */
 	char *auth_realm;             /* realm = TEXT (default hopcache) */
 	char *auth_htpasswd;          /* htpasswd = PATH (required with basic) */
 	char *auth_groups;            /* groups = PATH (optional) */
@@ -111,6 +120,7 @@ struct config {
 	double auth_failure_window;   /* failure_window = seconds (default 60) */
 	struct htpasswd *htpasswd;    /* the htpasswd file, read at load (NULL with scheme none) */
 	struct groups *groups;        /* the groups file, read at load, or NULL */
+	struct negotiate_keytab *keytab; /* the keytab's keys, read at load (negotiate.h) */
 
 	/* [acl] and its [rule.NAME] sections, compiled (acl.h) */
 	int acl_private;              /* private_destinations = deny|allow (0/1, default deny) */
@@ -150,6 +160,16 @@ struct config {
 
 #define CONFIG_AUTH_NONE 0
 #define CONFIG_AUTH_BASIC 1
+#define CONFIG_AUTH_NEGOTIATE 2
+
+/* Is scheme (CONFIG_AUTH_*) among [auth] scheme? */
+static inline bool config_auth_offers(const struct config *cfg, int scheme)
+{
+	for (size_t i = 0; i < cfg->nauth_schemes; i++)
+		if (cfg->auth_schemes[i] == scheme)
+			return true;
+	return false;
+}
 
 /* Collected problems, each "FILE: [section] key: problem". */
 struct config_errors {

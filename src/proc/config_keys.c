@@ -18,7 +18,8 @@
 #define COUNT(f) .off_count = offsetof(struct config, f)
 
 static const struct config_enum auth_schemes[] = {
-	{ "none", CONFIG_AUTH_NONE }, { "basic", CONFIG_AUTH_BASIC }, { NULL, 0 },
+	{ "none", CONFIG_AUTH_NONE }, { "basic", CONFIG_AUTH_BASIC },
+	{ "negotiate", CONFIG_AUTH_NEGOTIATE }, { NULL, 0 },
 };
 
 static const struct config_enum acl_actions[] = {
@@ -162,8 +163,18 @@ const struct config_row config_rows[] = {
 	  .flags = CF_OPTIONAL, FIELD(purge_allow), COUNT(npurge_allow) },
 
 	/* [auth] */
-	{ .section = "auth", .key = "scheme", .type = CT_ENUM, .def = "none",
-	  .names = auth_schemes, FIELD(auth_scheme) },
+	{ .section = "auth", .key = "scheme", .type = CT_ENUMS, .def = "none",
+	  .names = auth_schemes, FIELD(auth_schemes), COUNT(nauth_schemes) },
+	{ .section = "auth", .key = "keytab", .type = CT_STRING, .def = NULL,
+	  .flags = CF_OPTIONAL, FIELD(auth_keytab) },
+	{ .section = "auth", .key = "principal", .type = CT_STRING, .def = NULL,
+	  .flags = CF_OPTIONAL, FIELD(auth_principal) },
+	{ .section = "auth", .key = "strip_realm", .type = CT_BOOL, .def = "no",
+	  FIELD(auth_strip_realm) },
+	{ .section = "auth", .key = "connection_auth", .type = CT_BOOL, .def = "yes",
+	  FIELD(auth_connection) },
+	{ .section = "auth", .key = "replay_cache", .type = CT_STRING, .def = NULL,
+	  .flags = CF_OPTIONAL, FIELD(auth_replay_cache) },
 	{ .section = "auth", .key = "realm", .type = CT_STRING, .def = "hopcache", FIELD(auth_realm) },
 	{ .section = "auth", .key = "htpasswd", .type = CT_STRING, .def = NULL,
 	  .flags = CF_OPTIONAL, FIELD(auth_htpasswd) },
@@ -314,7 +325,7 @@ void config_row_clear(const struct config_row *r, struct config *cfg)
 		break;
 	}
 	memset(field, 0, r->size);
-	if (r->type == CT_LISTEN || r->type == CT_PORTS || r->type == CT_CIDRS)
+	if (r->type == CT_LISTEN || r->type == CT_PORTS || r->type == CT_CIDRS || r->type == CT_ENUMS)
 		memcpy((char *)cfg + r->off_count, &zero, sizeof(zero));
 }
 
@@ -449,6 +460,59 @@ static int apply_enum(const struct config_row *r, const char *val, const char *q
 	return -1;
 }
 
+/* CT_ENUMS: names separated by commas and/or blanks, each once, at most as
+ * many as the field holds. */
+static int apply_enums(const struct config_row *r, const char *val, const char *q,
+		       struct config *cfg, char *why, size_t wlen)
+{
+	size_t cap = r->size / sizeof(int), n = 0;
+	int v[8] = { 0 };
+	const char *p = val;
+
+	if (cap > sizeof(v) / sizeof(v[0]))
+		cap = sizeof(v) / sizeof(v[0]);
+	while (*p != '\0') {
+		while (*p == ',' || *p == ' ' || *p == '\t')
+			p++;
+		size_t l = strcspn(p, ", \t");
+		if (l == 0)
+			break;
+		char one[32];
+		if (l >= sizeof(one) || n == cap) {
+			snprintf(why, wlen, "%s: at most %zu distinct names", q, cap);
+			return -1;
+		}
+		memcpy(one, p, l);
+		one[l] = '\0';
+		if (apply_enum(r, one, q, cfg, why, wlen) < 0)
+			return -1; /* it stored nothing */
+		memcpy(&v[n], (char *)cfg + r->off, sizeof(int));
+		for (size_t i = 0; i < n; i++) {
+			if (v[i] == v[n]) {
+				snprintf(why, wlen, "%s: \"%s\" named twice", q, one);
+				return -1;
+			}
+		}
+		n++;
+		p += l;
+	}
+	bool none = false;
+	for (size_t i = 0; i < n; i++)
+		none = none || v[i] == 0;
+	if (n == 0 || (none && n > 1)) {
+		snprintf(why, wlen, n == 0 ? "expected one or more names, got %s"
+					   : "%s: \"%s\" cannot be combined with others", q,
+			 config_row_enum_name(r, 0));
+		return -1;
+	}
+	if (none)
+		n = 0;
+	memset((char *)cfg + r->off, 0, r->size);
+	memcpy((char *)cfg + r->off, v, n * sizeof(int));
+	memcpy((char *)cfg + r->off_count, &n, sizeof(n));
+	return 0;
+}
+
 /* CT_LISTEN, CT_PORTS, CT_CIDRS: the array and its count. */
 static int apply_list(const struct config_row *r, const char *val, const char *q,
 		      struct config *cfg, char *why, size_t wlen)
@@ -490,7 +554,7 @@ static const row_applier appliers[] = {
 	[CT_STRING] = apply_text,    [CT_TOKEN] = apply_text,   [CT_BOOL] = apply_bool,
 	[CT_INT] = apply_int,        [CT_WORKERS] = apply_int,  [CT_SIZE] = apply_size,
 	[CT_DURATION] = apply_duration, [CT_ENUM] = apply_enum, [CT_LISTEN] = apply_list,
-	[CT_PORTS] = apply_list,     [CT_CIDRS] = apply_list,
+	[CT_PORTS] = apply_list,     [CT_CIDRS] = apply_list,   [CT_ENUMS] = apply_enums,
 };
 
 int config_row_apply(const struct config_row *r, const char *val, struct config *cfg, char *why,

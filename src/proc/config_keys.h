@@ -21,6 +21,8 @@ enum config_type {
 	CT_SIZE,     /* integer with optional K/M/G suffix within [lo, hi] */
 	CT_DURATION, /* seconds, fraction allowed, within [dlo, dhi] */
 	CT_ENUM,     /* one of names[] */
+	CT_ENUMS,    /* a list of distinct names[], in order -> int[] + count; the
+			name of value 0 ("none") only alone, as an empty list */
 	CT_LISTEN,   /* host:port list -> struct config_listen[] + count */
 	CT_PORTS,    /* port and range list -> struct config_port_range[] + count */
 	CT_CIDRS,    /* address / CIDR list -> struct cidr[] + count */
@@ -45,7 +47,7 @@ struct config_row {
 	const struct config_enum *names; /* CT_ENUM, NULL-terminated */
 	size_t off;       /* the field */
 	size_t size;      /* its size */
-	size_t off_count; /* CT_LISTEN, CT_PORTS, CT_CIDRS: the count field */
+	size_t off_count; /* CT_LISTEN, CT_PORTS, CT_CIDRS, CT_ENUMS: the count field */
 };
 
 extern const struct config_row config_rows[];

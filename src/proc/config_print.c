@@ -193,6 +193,18 @@ static void print_value(FILE *out, const struct config_row *r, const struct conf
 			fputs(name, out);
 		break;
 	}
+	case CT_ENUMS: {
+		int v[8];
+		size_t n;
+
+		memcpy(&n, (const char *)cfg + r->off_count, sizeof(n));
+		memcpy(v, field, n * sizeof(int));
+		if (n == 0)
+			fputs(config_row_enum_name(r, 0), out);
+		for (size_t i = 0; i < n; i++)
+			fprintf(out, "%s%s", i ? ", " : "", config_row_enum_name(r, v[i]));
+		break;
+	}
 	case CT_LISTEN: print_listen(out, r, cfg); break;
 	case CT_PORTS: print_ports(out, r, cfg); break;
 	case CT_CIDRS: print_cidrs(out, r, cfg); break;

@@ -13,6 +13,7 @@
 #include "config.h"
 #include "log.h"
 #include "master.h"
+#include "negotiate.h"
 
 #ifndef SYSCONFDIR
 #define SYSCONFDIR "/usr/local/etc"
@@ -138,6 +139,9 @@ int main(int argc, char **argv)
 			char summary[512];
 			config_summary(cfg, summary, sizeof(summary));
 			printf("%s: ok: %s\n", path, summary);
+			if (cfg->keytab != NULL)
+				printf("%s: [auth] keytab %s: %s\n", path, cfg->auth_keytab,
+				       negotiate_keytab_principals(cfg->keytab));
 		}
 		config_errors_free(&warns);
 		config_errors_free(&errs);

@@ -369,6 +369,7 @@ int master_check(const struct config *cfg, SSL_CTX **tls, struct config_errors *
 		{ "tls", "private_key", cfg->ntls_listen ? cfg->tls_private_key : NULL },
 		{ "auth", "htpasswd", cfg->auth_htpasswd },
 		{ "auth", "groups", cfg->auth_groups },
+		{ "auth", "keytab", cfg->auth_keytab },
 		{ "upstream", "ca_file", cfg->upstream_ca_file },
 		{ "upstream", "ca_path", cfg->upstream_ca_path },
 	};

@@ -50,9 +50,9 @@ static const char *const error_types[] = {
 #define ERROR_OTHER (NERRORS - 1)
 
 /* Proxy authentication (metrics.h: enum metrics_auth_scheme, _result). */
-static const char *const auth_schemes[] = { "basic" };
+static const char *const auth_schemes[] = { "basic", "negotiate" };
 static const char *const auth_results[] = { "ok", "failed", "missing", "malformed", "blocked" };
-#define NAUTH_SCHEMES 1
+#define NAUTH_SCHEMES 2
 #define NAUTH_RESULTS 5
 
 /* All counters of a slot (and the retired totals) are one array. */
@@ -562,7 +562,7 @@ static int prom_errors(const struct snapshot *snap, struct evbuffer *b)
 	for (unsigned i = 0; i < NERRORS; i++)
 		rc |= labelled(b, up, "type", error_types[i], snap->c[C_UPSTREAM + i]);
 	rc |= single(b, "hopcache_auth_failures_total", "counter",
-		     "Requests with missing or wrong proxy credentials.",
+		     "Requests whose proxy credentials were refused.",
 		     (int64_t)snap->c[C_AUTH_FAILURES]);
 	rc |= single(b, "hopcache_policy_denials_total", "counter",
 		     "Requests denied by the access policy.", (int64_t)snap->c[C_DENIED]);

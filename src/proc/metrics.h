@@ -70,12 +70,12 @@ void metrics_upstream_error(struct metrics_slot *s, const char *type);
 
 /* Proxy authentication by scheme and result; a failed one also counts in
  * hopcache_auth_failures_total. */
-enum metrics_auth_scheme { METRICS_AUTH_BASIC };
+enum metrics_auth_scheme { METRICS_AUTH_BASIC, METRICS_AUTH_NEGOTIATE };
 enum metrics_auth_result {
 	METRICS_AUTH_OK,
 	METRICS_AUTH_FAILED,    /* wrong credentials (407) */
 	METRICS_AUTH_MISSING,   /* none, or another scheme (407) */
-	METRICS_AUTH_MALFORMED, /* 400 */
+	METRICS_AUTH_MALFORMED, /* Basic: 400; Negotiate: not a token (407) */
 	METRICS_AUTH_BLOCKED,   /* too many failures from the address (429) */
 };
 void metrics_auth(struct metrics_slot *s, enum metrics_auth_scheme scheme,

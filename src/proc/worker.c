@@ -23,6 +23,7 @@
 #include "config.h"
 #include "conn.h"
 #include "log.h"
+#include "negotiate.h"
 #include "pool.h"
 #include "proxy_header.h"
 #include "tls.h"
@@ -332,6 +333,13 @@ void worker_main(const struct config *cfg, const struct listen_sock *ls, size_t 
 					   (int64_t)cfg->auth_failure_window);
 	if (w->auth_cache == NULL || w->auth_limiter == NULL)
 		exit(1);
+	if (cfg->keytab != NULL) {
+		char err[256];
+		if (negotiate_worker_init(cfg->keytab, cfg->auth_replay_cache, err, sizeof(err)) < 0) {
+			log_error("Negotiate authentication unavailable: %s", err);
+			exit(1);
+		}
+	}
 	events_start(w);
 
 	listen_start(w, ls, nls);

@@ -24,6 +24,7 @@
 #include <openssl/evp.h>
 
 #include "auth.h"
+#include "prng.h"
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -640,6 +641,74 @@ static void test_limiter(void **state)
 	auth_limiter_free(NULL);
 }
 
+/* auth_b64_decode against OpenSSL's encoder (an independent oracle): random
+ * bytes round-trip; a changed character, a missing '=', a bad length or a
+ * non-canonical last digit is refused; a short buffer is refused. */
+static void test_b64_property(void **state)
+{
+	(void)state;
+	uint64_t seed;
+	unsigned rounds = prng_start("test_b64_property", 2000, &seed);
+	for (unsigned r = 0; r < rounds; r++) {
+		uint8_t raw[300], out[300];
+		size_t n = 1 + rnd_below(sizeof(raw) - 1);
+		for (size_t i = 0; i < n; i++)
+			raw[i] = (uint8_t)rnd();
+		char enc[404];
+		int el = EVP_EncodeBlock((unsigned char *)enc, raw, (int)n);
+		long got = auth_b64_decode(enc, (size_t)el, out, sizeof(out));
+		if (got != (long)n || memcmp(out, raw, n) != 0)
+			fail_msg("seed %llu round %u: %zu bytes decoded to %ld",
+				 (unsigned long long)seed, r, n, got);
+		if (n > 1)
+			assert_int_equal(auth_b64_decode(enc, (size_t)el, out, n - 1), -1);
+		/* a character outside the alphabet anywhere */
+		char bad[404];
+		memcpy(bad, enc, (size_t)el);
+		size_t at = rnd_below((size_t)el);
+		bad[at] = "!-_. \r\x80"[rnd_below(7)];
+		if (auth_b64_decode(bad, (size_t)el, out, sizeof(out)) != -1)
+			fail_msg("seed %llu round %u: '%c' at %zu accepted", (unsigned long long)seed,
+				 r, bad[at], at);
+		/* drop the last character: the length is no longer a multiple of 4 */
+		assert_int_equal(auth_b64_decode(enc, (size_t)el - 1, out, sizeof(out)), -1);
+	}
+	uint8_t out[8];
+	assert_int_equal(auth_b64_decode("QQ==", 4, out, sizeof(out)), 1);
+	assert_int_equal(auth_b64_decode("QR==", 4, out, sizeof(out)), -1); /* trailing bits */
+	assert_int_equal(auth_b64_decode("Q===", 4, out, sizeof(out)), -1);
+	assert_int_equal(auth_b64_decode("QQ=A", 4, out, sizeof(out)), -1);
+	assert_int_equal(auth_b64_decode("", 0, out, sizeof(out)), -1);
+}
+
+/* The scheme and the rest of a credentials value. */
+static void test_credentials_split(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *in;
+		bool ok;
+		const char *scheme, *param;
+	} rows[] = {
+		{ "Negotiate YIIabc==", true, "Negotiate", "YIIabc==" },
+		{ "  negotiate   tok  ", true, "negotiate", "tok" },
+		{ "Negotiate", true, "Negotiate", "" },
+		{ "Basic\tQQ==", false, "Basic", "" },
+		{ "", false, "", "" },
+		{ " ", false, "", "" },
+		{ "@x y", false, "", "" },
+	};
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		struct slice sc, pa;
+		bool ok = auth_credentials_split(slice_make(rows[i].in, strlen(rows[i].in)), &sc, &pa);
+		if (ok != rows[i].ok || sc.len != strlen(rows[i].scheme) ||
+		    memcmp(sc.p, rows[i].scheme, sc.len) != 0 || pa.len != strlen(rows[i].param) ||
+		    (pa.len > 0 && memcmp(pa.p, rows[i].param, pa.len) != 0))
+			fail_msg("\"%s\": got %d \"%.*s\" \"%.*s\"", rows[i].in, ok, (int)sc.len,
+				 sc.p, (int)pa.len, pa.p);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -647,6 +716,7 @@ int main(void)
 		cmocka_unit_test(test_htpasswd_tool),    cmocka_unit_test(test_htpasswd_large),
 		cmocka_unit_test(test_parse_basic),      cmocka_unit_test(test_groups),
 		cmocka_unit_test(test_cache),            cmocka_unit_test(test_limiter),
+		cmocka_unit_test(test_b64_property),     cmocka_unit_test(test_credentials_split),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -393,6 +393,61 @@ static void test_enum(void **state)
 	}
 }
 
+/* [auth] scheme: a list of distinct schemes in the order offered; none alone. */
+static void test_auth_schemes(void **state)
+{
+	static const struct {
+		const char *val;
+		size_t n;
+		int first, second;
+		const char *err; /* the message after "test.ini: [auth] scheme: " */
+	} rows[] = {
+		{ "none", 0, 0, 0, NULL },
+		{ "NONE", 0, 0, 0, NULL },
+		{ "negotiate", 1, CONFIG_AUTH_NEGOTIATE, 0, NULL },
+		{ "negotiate, basic", 2, CONFIG_AUTH_NEGOTIATE, CONFIG_AUTH_BASIC, NULL },
+		{ "basic,negotiate", 2, CONFIG_AUTH_BASIC, CONFIG_AUTH_NEGOTIATE, NULL },
+		{ "basic  negotiate", 2, CONFIG_AUTH_BASIC, CONFIG_AUTH_NEGOTIATE, NULL },
+		{ "basic, basic", 0, 0, 0, "\"basic, basic\": \"basic\" named twice" },
+		{ "none, basic", 0, 0, 0, "\"none, basic\": \"none\" cannot be combined with others" },
+		{ "basic, ntlm", 0, 0, 0,
+		  "expected one of none, basic or negotiate, got \"basic, ntlm\"" },
+		{ ",", 0, 0, 0, "expected one or more names, got \",\"" },
+	};
+	(void)state;
+	for (size_t i = 0; i < N(rows); i++) {
+		char ini[256];
+		snprintf(ini, sizeof(ini), "[auth]\nscheme = %s\n", rows[i].val);
+		if (rows[i].err != NULL) {
+			char want[256];
+			snprintf(want, sizeof(want), "test.ini: [auth] scheme: %s", rows[i].err);
+			expect_error(ini, want);
+			continue;
+		}
+		struct config_errors e = { 0 };
+		struct config *c = load(ini, &e);
+		if (rows[i].n == 0) {
+			if (c == NULL)
+				fail_msg("scheme = %s: got errors %s", rows[i].val, joined(&e));
+			assert_int_equal(c->nauth_schemes, 0);
+			config_free(c);
+			continue;
+		}
+		/* negotiate without a keytab, basic without htpasswd: refused,
+		 * and the messages say the scheme was understood */
+		assert_null(c);
+		if (rows[i].first == CONFIG_AUTH_NEGOTIATE || rows[i].second == CONFIG_AUTH_NEGOTIATE)
+			assert_true(has_msg(&e, "test.ini: [auth] keytab: required when scheme "
+						"includes negotiate"));
+		if (rows[i].first == CONFIG_AUTH_BASIC || rows[i].second == CONFIG_AUTH_BASIC)
+			assert_true(has_msg(&e, "test.ini: [auth] htpasswd: required when scheme "
+						"includes basic"));
+		config_errors_free(&e);
+	}
+	expect_error("[auth]\nscheme = negotiate\nkeytab = /nonexistent/k.keytab\n",
+		     "test.ini: [auth] keytab: /nonexistent/k.keytab: No such file or directory");
+}
+
 /* Strings: via must be a token; optional strings may be emptied; no control characters. */
 static void test_strings(void **state)
 {
@@ -883,6 +938,7 @@ int main(void)
 		cmocka_unit_test(test_summary),
 		cmocka_unit_test(test_parent_auth),
 		cmocka_unit_test(test_length_limits),
+		cmocka_unit_test(test_auth_schemes),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
