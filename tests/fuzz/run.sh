@@ -5,7 +5,7 @@
 # its dictionary when there is one). New interesting inputs stay in the
 # build directory (printed at the end); crashes are left there as crash-*
 # files and make the script exit 1.
-# Targets: http_request http_response chunked config tls_peek proxy_proto pac conn (the
+# Targets: http_request http_response chunked config tls_peek proxy_proto pac credentials conn (the
 # default: all). conn is the whole request path (fuzz_conn.c: one worker's
 # connection code, the cache on a temporary LMDB directory) and links every
 # module; FUZZ_FLAGS adds libFuzzer options (e.g. FUZZ_FLAGS=-seed=1).
@@ -13,13 +13,17 @@ set -eu
 
 secs=${1:-60}
 [ $# -gt 0 ] && shift
-targets=${*:-http_request http_response chunked config tls_peek proxy_proto pac conn}
+targets=${*:-http_request http_response chunked config tls_peek proxy_proto pac credentials conn}
 
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
 CC=${CC:-clang}
 build=$(mktemp -d "${TMPDIR:-/tmp}/hopcache-fuzz.XXXXXX")
 flags="-std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -I$top/src/proto -I$top/src/policy -I$top/src/store -I$top/src/net -I$top/src/proc"
+
+# MIT Kerberos (negotiate.c), as configure finds it
+krb5="$(pkg-config --libs krb5-gssapi krb5)"
+flags="$flags $(pkg-config --cflags krb5-gssapi krb5)"
 
 status=0
 for t in $targets; do
@@ -31,10 +35,12 @@ for t in $targets; do
 		srcs=$(ls "$top"/src/*/*.c | grep -v '/main\.c$')
 		printf '#define PACKAGE_VERSION "fuzz"\n' >"$build/autoconfig.h"
 		srcs="-I$build $srcs"
-		libs="-lcrypt -lpcre2-8 -levent_openssl -levent_extra -levent_core -liniparser -llmdb -lssl -lcrypto"
+		libs="-lcrypt -lpcre2-8 -levent_openssl -levent_extra -levent_core -liniparser -llmdb -lssl -lcrypto $krb5"
 		maxlen=8192 ;;
-	config|pac) srcs="$top/src/proc/config.c $top/src/proc/config_ini.c $top/src/proc/config_keys.c $top/src/proc/config_print.c $top/src/proc/config_rules.c $top/src/proc/config_value.c $top/src/net/tls.c $top/src/proc/upstream_config.c $top/src/policy/auth.c $top/src/proto/http_parser.c $top/src/policy/acl.c $top/src/policy/domainset.c $top/src/policy/cidr.c $top/src/policy/pac.c"
-		libs="-liniparser -lcrypt -lssl -lcrypto -lpcre2-8 -levent_core" ;;
+	config|pac) srcs="$top/src/proc/config.c $top/src/proc/config_ini.c $top/src/proc/config_keys.c $top/src/proc/config_print.c $top/src/proc/config_rules.c $top/src/proc/config_value.c $top/src/net/tls.c $top/src/proc/upstream_config.c $top/src/policy/auth.c $top/src/policy/negotiate.c $top/src/proto/http_parser.c $top/src/policy/acl.c $top/src/policy/domainset.c $top/src/policy/cidr.c $top/src/policy/pac.c"
+		libs="-liniparser -lcrypt -lssl -lcrypto -lpcre2-8 -levent_core $krb5" ;;
+	credentials) srcs="$top/src/policy/auth.c $top/src/policy/negotiate.c $top/src/proto/http_parser.c $top/src/proc/config.c $top/src/proc/config_ini.c $top/src/proc/config_keys.c $top/src/proc/config_print.c $top/src/proc/config_rules.c $top/src/proc/config_value.c $top/src/net/tls.c $top/src/proc/upstream_config.c $top/src/policy/acl.c $top/src/policy/domainset.c $top/src/policy/cidr.c $top/src/policy/pac.c"
+		libs="-liniparser -lcrypt -lssl -lcrypto -lpcre2-8 -levent_core $krb5" ;;
 	tls_peek) srcs="$top/src/proto/tls_peek.c"; libs="" ;;
 	proxy_proto) srcs="$top/src/proto/proxy_proto.c"; libs="" ;;
 	*) srcs="$top/src/proto/http_parser.c"; libs="" ;;
