@@ -97,7 +97,12 @@ void errors_respond_fields(struct evbuffer *out, int status, enum outcome error,
 		blen = (int)strlen(body);
 
 	head_status_str(out, status, reason);
-	if (outcome_is_error(error)) {
+	if (!outcome_is_error(error) && details != NULL && *details) {
+		/* no RFC 9209 error type fits (a 407, a 504 for only-if-cached):
+		 * the details alone */
+		sf_string(esc, sizeof(esc), details);
+		evbuffer_add_printf(out, "Proxy-Status: %s; details=\"%s\"\r\n", via, esc);
+	} else if (outcome_is_error(error)) {
 		if (details != NULL && *details) {
 			sf_string(esc, sizeof(esc), details);
 			evbuffer_add_printf(out, "Proxy-Status: %s; error=%s; details=\"%s\"\r\n", via,

@@ -14,9 +14,10 @@ struct evbuffer;
 const char *errors_reason(int status);
 
 /* Append a complete proxy-generated response to out. `error` is the RFC 9209
- * error type (NULL for none), `details` an optional human-readable detail
- * (NULL for none; quoted safely), `via` our pseudonym; `close` adds
- * "Connection: close". `head_only` omits the body (HEAD requests). */
+ * error type (OUTCOME_NONE for none), `details` an optional human-readable
+ * detail (NULL for none; quoted safely): Proxy-Status carries whichever of
+ * them there are. `via` is our pseudonym; `close` adds "Connection: close".
+ * `head_only` omits the body (HEAD requests). */
 void errors_respond(struct evbuffer *out, int status, enum outcome error, const char *details,
 		    const char *via, bool close, bool head_only);
 
