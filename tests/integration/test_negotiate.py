@@ -19,7 +19,6 @@ import os
 import random
 import re
 import shutil
-import socket
 import subprocess
 import time
 
