@@ -140,7 +140,8 @@ def assert_challenge(r, schemes=("Negotiate",), what="the request", proxy_status
     assert pa == list(schemes), "%s: want Proxy-Authenticate fields %r in this order, got %r" % (
         what, list(schemes), pa)
     if proxy_status:
-        assert r.has("Proxy-Status"), "%s: the 407 carries Proxy-Status: %r" % (what, r.headers)
+        assert r.get_all("Proxy-Status") == ['hopcache; details="this proxy requires authentication"'], \
+            "%s: the 407's Proxy-Status: %r" % (what, r.headers)
 
 
 def assert_origin_untouched(origin, what):
