@@ -683,3 +683,32 @@ def test_chromium_single_sign_on(proxy_factory, origin, neg, alice_cc, tmp_path)
         assert len(reqs) == 1 and not reqs[0].has("Proxy-Authorization"), origin.requests
     finally:
         dns.stop()
+
+
+# ---------------------------------------------------------------------------
+# behind the HAProxy pair of the README (mode http, send-proxy-v2)
+
+from test_haproxy import pair_factory  # noqa: E402,F401  (the fixture)
+
+
+def test_connection_identity_behind_haproxy(pair_factory, origin, neg, alice_cc):
+    """connection_auth keeps a Negotiate identity for a client connection;
+    behind HAProxy each node connection begins with a PROXY header naming
+    one client, and HAProxy never lends it to another: alice's identity
+    serves her own connection only."""
+    hap, nodes = pair_factory({"auth": {"scheme": "negotiate", "keytab": neg.kdc.keytab}})
+    hdrs = [("Host", origin.authority)]
+    url = origin.url("/hap/1")  # one URL: balance uri whole sends it to one node
+    tok, _ = neg.kdc.make_token(alice_cc)
+    with Client(hap.port) as a:
+        r = a.exchange("GET", url, hdrs + [("Proxy-Authorization", negotiate(tok))])
+        assert r.status == 200, r
+        # another client, while alice's connection is open and idle
+        with Client(hap.port) as b:
+            r = b.exchange("GET", url, hdrs)
+            assert_challenge(r, ["Negotiate"], "another client through haproxy")
+        r = a.exchange("GET", url, hdrs)
+        assert r.status == 200, "alice's next request on her connection: %r" % r
+    users = [e["user"] for n in nodes for e in n.access_entries() if e.get("target") == url]
+    assert sorted(users) == ["-", "alice@" + REALM, "alice@" + REALM], users
+    assert [q.target for q in origin.requests] == ["/hap/1", "/hap/1"], origin.requests
