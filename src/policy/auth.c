@@ -1031,17 +1031,21 @@ void auth_limiter_ok(struct auth_limiter *l, const struct sockaddr *client, int6
 
 /* --- configuration check (config_check.h) ------------------------------- */
 
-/* [auth]: htpasswd required with scheme basic and read now, as are the
- * keytab with negotiate and the groups file; realm goes into a quoted-string
- * as is. */
+/* [auth]: htpasswd required with scheme basic (unless the passwords are the
+ * directory's: basic_backend = ldap) and read now, as are the keytab with
+ * negotiate and the groups file; realm goes into a quoted-string as is. */
 void auth_config_check(struct config *cfg, struct config_check *chk)
 {
 	char err[512];
 
 	bool basic = config_auth_offers(cfg, CONFIG_AUTH_BASIC);
-	if (basic && cfg->auth_htpasswd == NULL)
+	bool htpasswd = cfg->auth_basic_backend == CONFIG_BACKEND_HTPASSWD;
+
+	if (!htpasswd && cfg->auth_htpasswd != NULL)
+		config_problem(chk, "auth", "htpasswd", "not used with basic_backend = ldap: remove it");
+	if (basic && htpasswd && cfg->auth_htpasswd == NULL)
 		config_problem(chk, "auth", "htpasswd", "required when scheme includes basic");
-	if (basic && cfg->auth_htpasswd != NULL) {
+	if (basic && htpasswd && cfg->auth_htpasswd != NULL) {
 		cfg->htpasswd = htpasswd_load(cfg->auth_htpasswd, err, sizeof(err));
 		if (cfg->htpasswd == NULL)
 			config_problem(chk, "auth", "htpasswd", "%s", err);

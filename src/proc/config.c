@@ -160,6 +160,7 @@ static void (*const module_checks[])(struct config *, struct config_check *) = {
 	tls_config_check,
 	upstream_config_check,
 	pac_config_check,
+	directory_config_check,
 };
 
 void config_problem(struct config_check *chk, const char *section, const char *key,
@@ -306,6 +307,14 @@ void config_free(struct config *cfg)
 		free(cfg->parent_auth);
 	}
 	free(cfg->rules_text);
+	free(cfg->ldap_uris);
+	if (cfg->ldap_bind_password != NULL) {
+		OPENSSL_cleanse(cfg->ldap_bind_password, strlen(cfg->ldap_bind_password));
+		free(cfg->ldap_bind_password);
+	}
+	for (i = 0; i < cfg->ndir_groups; i++)
+		free(cfg->dir_groups[i]);
+	free(cfg->dir_groups);
 	free(cfg->path);
 	free(cfg);
 }

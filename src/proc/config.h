@@ -121,6 +121,27 @@ struct config {
 	struct htpasswd *htpasswd;    /* the htpasswd file, read at load (NULL with scheme none) */
 	struct groups *groups;        /* the groups file, read at load, or NULL */
 	struct negotiate_keytab *keytab; /* the keytab's keys, read at load (negotiate.h) */
+	int auth_basic_backend;       /* basic_backend = htpasswd|ldap (CONFIG_BACKEND_*) */
+
+	/* [ldap] the directory (proc/directory_config.c checks it; net/directory.c uses it) */
+	char *ldap_uri;               /* uri = ldap://HOST[:PORT] or ldaps://..., tried in order */
+	bool ldap_starttls;           /* starttls = yes|no (default no) */
+	char *ldap_ca_file;           /* ca_file = PATH (PEM; default: libldap's trust store) */
+	char *ldap_base;              /* base = DN the searches start at (required with uri) */
+	char *ldap_bind_dn;           /* bind_dn = DN the proxy searches as (default: anonymous) */
+	char *ldap_bind_password_file; /* bind_password_file = PATH (required with bind_dn) */
+	char *ldap_user_filter;       /* user_filter = (|(uid=%u)(sAMAccountName=%u)) */
+	char *ldap_group_attribute;   /* group_attribute = memberOf */
+	char *ldap_group_filter;      /* group_filter = e.g. (&(objectClass=groupOfNames)(member=%D)) */
+	double ldap_timeout;          /* timeout = seconds per directory operation (default 5) */
+	double ldap_cache_ttl;        /* cache_ttl = seconds a user's groups are kept (default 300) */
+	double ldap_negative_ttl;     /* negative_ttl = seconds an unknown user is kept (default 60) */
+	char *ldap_uris;              /* uri as libldap takes it (space-separated), made at load */
+	char *ldap_bind_password;     /* bind_password_file's content, read at load (or NULL) */
+	char **dir_groups;            /* the directory groups the rules name (names or DNs, each
+				         once), made at load; a group of the [auth] groups file is
+				         not one */
+	size_t ndir_groups;           /* at most DIR_GROUPS_MAX */
 
 	/* [acl] and its [rule.NAME] sections, compiled (acl.h) */
 	int acl_private;              /* private_destinations = deny|allow (0/1, default deny) */
@@ -170,6 +191,9 @@ static inline bool config_auth_offers(const struct config *cfg, int scheme)
 			return true;
 	return false;
 }
+
+#define CONFIG_BACKEND_HTPASSWD 0
+#define CONFIG_BACKEND_LDAP 1
 
 /* Collected problems, each "FILE: [section] key: problem". */
 struct config_errors {

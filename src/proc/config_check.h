@@ -18,6 +18,7 @@ void auth_config_check(struct config *cfg, struct config_check *chk);     /* aut
 void tls_config_check(struct config *cfg, struct config_check *chk);      /* tls.c */
 void upstream_config_check(struct config *cfg, struct config_check *chk); /* upstream_config.c */
 void pac_config_check(struct config *cfg, struct config_check *chk);      /* pac.c */
+void directory_config_check(struct config *cfg, struct config_check *chk); /* directory_config.c */
 
 /* Report "FILE: [section] key: " and the formatted problem. */
 void config_problem(struct config_check *chk, const char *section, const char *key,

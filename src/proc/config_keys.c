@@ -22,6 +22,10 @@ static const struct config_enum auth_schemes[] = {
 	{ "negotiate", CONFIG_AUTH_NEGOTIATE }, { NULL, 0 },
 };
 
+static const struct config_enum basic_backends[] = {
+	{ "htpasswd", CONFIG_BACKEND_HTPASSWD }, { "ldap", CONFIG_BACKEND_LDAP }, { NULL, 0 },
+};
+
 static const struct config_enum acl_actions[] = {
 	{ "deny", 0 }, { "allow", 1 }, { NULL, 0 },
 };
@@ -180,12 +184,39 @@ const struct config_row config_rows[] = {
 	  .flags = CF_OPTIONAL, FIELD(auth_htpasswd) },
 	{ .section = "auth", .key = "groups", .type = CT_STRING, .def = NULL,
 	  .flags = CF_OPTIONAL, FIELD(auth_groups) },
+	{ .section = "auth", .key = "basic_backend", .type = CT_ENUM, .def = "htpasswd",
+	  .names = basic_backends, FIELD(auth_basic_backend) },
 	{ .section = "auth", .key = "credential_ttl", .type = CT_DURATION, .def = "300",
 	  .dlo = 0, .dhi = 86400, FIELD(auth_credential_ttl) },
 	{ .section = "auth", .key = "max_failures", .type = CT_INT, .def = "10",
 	  .lo = 0, .hi = 1000000, FIELD(auth_max_failures) },
 	{ .section = "auth", .key = "failure_window", .type = CT_DURATION, .def = "60",
 	  TIMEOUT, FIELD(auth_failure_window) },
+
+	/* [ldap] (checked across keys by directory_config.c) */
+	{ .section = "ldap", .key = "uri", .type = CT_STRING, .def = NULL,
+	  .flags = CF_OPTIONAL, FIELD(ldap_uri) },
+	{ .section = "ldap", .key = "starttls", .type = CT_BOOL, .def = "no", FIELD(ldap_starttls) },
+	{ .section = "ldap", .key = "ca_file", .type = CT_STRING, .def = NULL,
+	  .flags = CF_OPTIONAL, FIELD(ldap_ca_file) },
+	{ .section = "ldap", .key = "base", .type = CT_STRING, .def = NULL,
+	  .flags = CF_OPTIONAL, FIELD(ldap_base) },
+	{ .section = "ldap", .key = "bind_dn", .type = CT_STRING, .def = NULL,
+	  .flags = CF_OPTIONAL, FIELD(ldap_bind_dn) },
+	{ .section = "ldap", .key = "bind_password_file", .type = CT_STRING, .def = NULL,
+	  .flags = CF_OPTIONAL, FIELD(ldap_bind_password_file) },
+	{ .section = "ldap", .key = "user_filter", .type = CT_STRING,
+	  .def = "(|(uid=%u)(sAMAccountName=%u))", FIELD(ldap_user_filter) },
+	{ .section = "ldap", .key = "group_attribute", .type = CT_STRING, .def = "memberOf",
+	  FIELD(ldap_group_attribute) },
+	{ .section = "ldap", .key = "group_filter", .type = CT_STRING, .def = NULL,
+	  .flags = CF_OPTIONAL, FIELD(ldap_group_filter) },
+	{ .section = "ldap", .key = "timeout", .type = CT_DURATION, .def = "5",
+	  .dlo = 0.1, .dhi = 600, FIELD(ldap_timeout) },
+	{ .section = "ldap", .key = "cache_ttl", .type = CT_DURATION, .def = "300",
+	  .dlo = 0, .dhi = 86400, FIELD(ldap_cache_ttl) },
+	{ .section = "ldap", .key = "negative_ttl", .type = CT_DURATION, .def = "60",
+	  .dlo = 0, .dhi = 86400, FIELD(ldap_negative_ttl) },
 
 	/* [acl] (the [rule.NAME] sections are read by config_rules.c) */
 	{ .section = "acl", .key = "private_destinations", .type = CT_ENUM, .def = "deny",

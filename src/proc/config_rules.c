@@ -8,7 +8,10 @@
 #include <string.h>
 
 #include "acl.h"
+#include "auth.h"
 #include "config_value.h"
+#include "dir_cache.h"
+#include "dir_filter.h"
 #include "domainset.h"
 
 /* A [rule.NAME] section as read, before it is compiled: one value (or NULL)
@@ -30,9 +33,10 @@ static int rule_users(const char *v, struct acl_rule *r, char *err, size_t errle
 	return acl_parse_names(v, &r->users, &r->n_users, err, errlen);
 }
 
+/* Names, or DNs of directory groups (dir_filter.c says how a list is cut). */
 static int rule_groups(const char *v, struct acl_rule *r, char *err, size_t errlen)
 {
-	return acl_parse_names(v, &r->groups, &r->n_groups, err, errlen);
+	return dir_parse_groups(v, &r->groups, &r->n_groups, err, errlen);
 }
 
 static int rule_methods(const char *v, struct acl_rule *r, char *err, size_t errlen)
@@ -242,6 +246,41 @@ static const struct config_rule_raw *listed_rule(struct config_check *chk,
 	return &rs->raw[i];
 }
 
+/* A group a rule names is the [auth] groups file's when the file has it;
+ * else, with [ldap], the directory's (listed once in cfg->dir_groups); else
+ * a mistake. */
+static void classify_group(struct config_check *chk, struct config *cfg, const char *rule,
+			   const char *g)
+{
+	if (cfg->groups != NULL && groups_exists(cfg->groups, g))
+		return;
+	if (cfg->auth_groups != NULL && cfg->groups == NULL)
+		return; /* the file did not load: reported already */
+	if (cfg->ldap_uri == NULL) {
+		config_error(chk, "%s: [rule.%s] groups: \"%s\" is not a group of the [auth] groups "
+			     "file%s, and there is no [ldap] directory", chk->name, rule, g,
+			     cfg->auth_groups == NULL ? " (none is set)" : "");
+		return;
+	}
+	for (size_t i = 0; i < cfg->ndir_groups; i++)
+		if (strcmp(cfg->dir_groups[i], g) == 0)
+			return;
+	if (cfg->ndir_groups == DIR_GROUPS_MAX) {
+		config_error(chk, "%s: [rule.%s] groups: \"%s\": more than %d directory groups in the "
+			     "rules", chk->name, rule, g, DIR_GROUPS_MAX);
+		return;
+	}
+	char **grown = realloc(cfg->dir_groups, (cfg->ndir_groups + 1) * sizeof(*grown));
+	if (grown == NULL || (grown[cfg->ndir_groups] = strdup(g)) == NULL) {
+		if (grown != NULL)
+			cfg->dir_groups = grown;
+		config_error(chk, "%s: out of memory", chk->name);
+		return;
+	}
+	cfg->dir_groups = grown;
+	cfg->ndir_groups++;
+}
+
 void config_rules_compile(struct config_check *chk, const struct config_rules *rs,
 			  struct config *cfg)
 {
@@ -271,6 +310,8 @@ void config_rules_compile(struct config_check *chk, const struct config_rules *r
 		a->rules = grown;
 		memset(&a->rules[a->n_rules], 0, sizeof(a->rules[0]));
 		rule_compile(chk, raw, &a->rules[a->n_rules]);
+		for (size_t g = 0; g < a->rules[a->n_rules].n_groups; g++)
+			classify_group(chk, cfg, raw->name, a->rules[a->n_rules].groups[g]);
 		a->n_rules++;
 	}
 	for (size_t i = 0; used != NULL && i < rs->n; i++)
