@@ -40,6 +40,7 @@
 #include "pool.h"
 #include "proxy_proto.h"
 #include "stage_auth.h"
+#include "stage_directory.h"
 #include "stage_policy.h"
 #include "timeval.h"
 #include "tls.h"
@@ -225,6 +226,7 @@ void conn_close(struct conn *c, const char *reason)
 	struct worker *w = c->w;
 	c->dead = true;
 	log_debug("close %s: %s", c->client_ip, reason);
+	stage_directory_cancel(c);
 	tunnel_free(c);
 	if (c->rq != NULL)
 		conn_cache_finish(c, false);
@@ -459,9 +461,42 @@ static void connection_identity_set(struct conn *c, const struct auth_grant *g)
 		c->auth_until = (int64_t)now.tv_sec + g->lifetime;
 }
 
+/* Answer a refused authentication: 407 (or 429 / 400), the connection
+ * staying open for a retry when the request had no body; 503 when the
+ * directory cannot answer, 500 (out of memory). */
+static void auth_refused(struct conn *c, int status, const char *details)
+{
+	struct request *rq = c->rq;
+	if (status == 503 || status == 500) {
+		c->client_keepalive = false;
+		conn_fail(c, status, OUTCOME_PROXY_INTERNAL_ERROR, details);
+		return;
+	}
+	char *fields = stage_auth_refusal_fields(c->w, status);
+	if (fields == NULL) {
+		c->client_keepalive = false;
+		conn_fail(c, 500, OUTCOME_PROXY_INTERNAL_ERROR, "out of memory");
+		return;
+	}
+	if (status == 400 || !rq->rbody.done)
+		c->client_keepalive = false;
+	struct evbuffer *out = bufferevent_get_output(c->cbev);
+	size_t before = evbuffer_get_length(out);
+	enum outcome error = status == 407 ? OUTCOME_NONE
+			    : status == 429 ? OUTCOME_HTTP_REQUEST_DENIED : OUTCOME_HTTP_REQUEST_ERROR;
+	errors_respond_fields(out, status, error, details, c->w->cfg->via, !c->client_keepalive,
+			      rq->head_request, fields);
+	free(fields);
+	rq->bytes_out += evbuffer_get_length(out) - before;
+	rq->status = status;
+	rq->outcome = status == 407 ? OUTCOME_AUTH_REQUIRED : status == 429 ? OUTCOME_AUTH_BLOCKED : error;
+	conn_done(c);
+}
+
 /* The authentication stage (stage_auth.c). Returns true when the request
- * may go on; else it has been answered: 407 (or 429 / 400), the connection
- * staying open for a retry when the request had no body. */
+ * may go on; else it has been answered, or it waits for the directory to
+ * check the password (stage_directory.c; then conn_directory_resume goes
+ * on). */
 static bool authenticate(struct conn *c)
 {
 	struct request *rq = c->rq;
@@ -478,31 +513,28 @@ static bool authenticate(struct conn *c)
 		rq->auth_reply = g.reply;
 		return true;
 	}
-	char *fields = stage_auth_refusal_fields(c->w, v.status);
-	if (fields == NULL || v.status == 500) {
-		free(fields);
-		c->client_keepalive = false;
-		conn_fail(c, 500, OUTCOME_PROXY_INTERNAL_ERROR, "out of memory");
+	if (v.status != AUTH_DIRECTORY) {
+		auth_refused(c, v.status, v.details);
 		return false;
 	}
-	if (v.status == 400 || !rq->rbody.done)
-		c->client_keepalive = false;
-	struct evbuffer *out = bufferevent_get_output(c->cbev);
-	size_t before = evbuffer_get_length(out);
-	enum outcome error = v.status == 407 ? OUTCOME_NONE
-			    : v.status == 429 ? OUTCOME_HTTP_REQUEST_DENIED : OUTCOME_HTTP_REQUEST_ERROR;
-	errors_respond_fields(out, v.status, error, v.details, c->w->cfg->via, !c->client_keepalive,
-			      rq->head_request, fields);
-	free(fields);
-	rq->bytes_out += evbuffer_get_length(out) - before;
-	rq->status = v.status;
-	rq->outcome = v.status == 407 ? OUTCOME_AUTH_REQUIRED : v.status == 429 ? OUTCOME_AUTH_BLOCKED : error;
-	conn_done(c);
+	switch (stage_directory_bind(c, cred)) {
+	case DIRV_READY:
+		return true; /* known from the caches */
+	case DIRV_PENDING:
+		break;
+	case DIRV_REFUSED:
+		auth_refused(c, 407, "wrong user name or password");
+		break;
+	case DIRV_UNAVAILABLE:
+		auth_refused(c, 503, STAGE_DIRECTORY_DOWN);
+		break;
+	}
 	return false;
 }
 
 /* The policy stage, phase one (stage_policy.c). Returns true when the
- * request may go on; else it has been refused. */
+ * request may go on; else it has been refused, or it waits for the user's
+ * directory groups (then conn_directory_resume runs the policy again). */
 static bool policy_check(struct conn *c)
 {
 	if (c->internal) {
@@ -513,8 +545,25 @@ static bool policy_check(struct conn *c)
 		return true;
 	}
 	struct policy_refusal no;
-	if (stage_policy_check(c->w, (const struct sockaddr *)&c->peer, c->rq, &no))
+	switch (stage_policy_check(c->w, (const struct sockaddr *)&c->peer, c->rq, &no)) {
+	case POLICY_GO:
 		return true;
+	case POLICY_NEED_GROUPS:
+		switch (stage_directory_groups(c)) {
+		case DIRV_READY:
+			return policy_check(c); /* once: the groups are known now */
+		case DIRV_PENDING:
+			return false;
+		case DIRV_UNAVAILABLE:
+		case DIRV_REFUSED:
+			break;
+		}
+		c->client_keepalive = false;
+		conn_fail(c, 503, OUTCOME_PROXY_INTERNAL_ERROR, STAGE_DIRECTORY_DOWN);
+		return false;
+	case POLICY_REFUSED:
+		break;
+	}
 	c->client_keepalive = false;
 	conn_fail(c, no.status, no.error, no.details);
 	return false;
@@ -757,6 +806,53 @@ static void prepare_forward(struct request *rq)
 				rq->keep[i] = false;
 }
 
+/* From the policy stage on: the policy (which may wait for the user's
+ * directory groups and come back here), then local answers, CONNECT, PURGE,
+ * the cache and the upstream. */
+static void dispatch(struct conn *c)
+{
+	struct request *rq = c->rq;
+	if (!policy_check(c))
+		return;
+	if ((conn_method_is(c, "OPTIONS") || conn_method_is(c, "TRACE")) &&
+	    rq->rinfo.max_forwards == 0) {
+		answer_final(c);
+		return;
+	}
+	if (conn_method_is(c, "CONNECT")) {
+		start_connect(c);
+		return;
+	}
+	prepare_forward(rq);
+	if (conn_method_is(c, "PURGE")) {
+		conn_cache_purge(c);
+		return;
+	}
+	if (conn_cache_request(c))
+		return;
+	rq->res.status = 0; /* the lookup parsed a stored head into rq->res */
+	conn_start_upstream(c);
+}
+
+/* After the authentication stage (which may have waited for the directory
+ * and come back here): the target's form, where the request goes, then
+ * the rest. */
+static void after_auth(struct conn *c)
+{
+	struct request *rq = c->rq;
+	if (rq->target.form == HTTP_TARGET_ORIGIN) {
+		refuse(c, 400, "this is a proxy: requests must use an absolute URI");
+		return;
+	}
+	if (rq->target.form == HTTP_TARGET_ASTERISK) {
+		rq->rinfo.max_forwards = 0; /* OPTIONS * asks the proxy itself */
+		answer_final(c);
+		return;
+	}
+	route(c);
+	dispatch(c);
+}
+
 /* Parse and dispatch one request head from the client's input buffer,
  * through the stages in order. */
 static void read_request(struct conn *c)
@@ -778,36 +874,20 @@ static void read_request(struct conn *c)
 	 * was allowed to make: it is neither authenticated nor filtered. */
 	if (c->w->cfg->nauth_schemes > 0 && !c->internal && !authenticate(c))
 		return;
-	if (rq->target.form == HTTP_TARGET_ORIGIN) {
-		refuse(c, 400, "this is a proxy: requests must use an absolute URI");
-		return;
-	}
-	if (rq->target.form == HTTP_TARGET_ASTERISK) {
-		rq->rinfo.max_forwards = 0; /* OPTIONS * asks the proxy itself */
-		answer_final(c);
-		return;
-	}
-	route(c);
-	if (!policy_check(c))
-		return;
-	if ((conn_method_is(c, "OPTIONS") || conn_method_is(c, "TRACE")) &&
-	    rq->rinfo.max_forwards == 0) {
-		answer_final(c);
-		return;
-	}
-	if (conn_method_is(c, "CONNECT")) {
-		start_connect(c);
-		return;
-	}
-	prepare_forward(rq);
-	if (conn_method_is(c, "PURGE")) {
-		conn_cache_purge(c);
-		return;
-	}
-	if (conn_cache_request(c))
-		return;
-	rq->res.status = 0; /* the lookup parsed a stored head into rq->res */
-	conn_start_upstream(c);
+	after_auth(c);
+}
+
+void conn_directory_resume(struct conn *c, int status, const char *details)
+{
+	evtimer_del(c->timer);
+	c->state = CONN_READ_HEAD; /* between stages: the request is parsed */
+	bufferevent_enable(c->cbev, EV_READ);
+	if (status != 0)
+		auth_refused(c, status, details);
+	else if (c->dir_step == DIR_STEP_AUTH)
+		after_auth(c);
+	else
+		dispatch(c);
 }
 
 void conn_resume_after_wait(struct conn *c)
@@ -956,6 +1036,9 @@ static void conn_timer_cb(evutil_socket_t fd, short what, void *arg)
 	case CONN_WAIT_FETCH:
 		/* woken by the fetch it waited for, or tired of waiting */
 		conn_resume_after_wait(c);
+		break;
+	case CONN_WAIT_DIRECTORY:
+		stage_directory_timeout(c);
 		break;
 	default:
 		break;

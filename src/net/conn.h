@@ -14,6 +14,7 @@
 #include "cache.h"
 #include "cache_key.h"
 #include "cache_policy.h"
+#include "dir_cache.h"
 #include "hop.h"
 #include "outcome.h"
 #include "http_parser.h"
@@ -27,6 +28,7 @@ struct worker;
 struct upstream_req;
 struct tunnel;
 struct inflight;
+struct dir_job;
 
 enum conn_state {
 	CONN_READ_HEAD,   /* waiting for (the rest of) a request head */
@@ -37,6 +39,8 @@ enum conn_state {
 	CONN_PEEK_SNI,    /* CONNECT answered; reading the ClientHello's server name */
 	CONN_WAIT_FETCH,  /* a miss waiting for another request's fetch of the
 			     same URI (collapsed forwarding) */
+	CONN_WAIT_DIRECTORY, /* a Basic password or the user's groups asked of the
+				directory (stage_directory.c) */
 };
 
 /* One request on a client connection, from its first byte to its access
@@ -71,6 +75,8 @@ struct request {
 				      mutual authentication), or NULL */
 	char rule[64];             /* the policy rule that decided ("default", "-") */
 	enum acl_reason rule_reason; /* ... and why (stage_policy.c) */
+	bool dir_resolved;         /* dir_member holds the user's directory groups */
+	struct dir_member dir_member; /* bit i: member of cfg->dir_groups[i] */
 	bool policy_need_dst;      /* vet each resolved address (acl.c phase two) */
 	bool connect_replied;      /* the CONNECT's 200 is already out (SNI peek) */
 	char upstream_addr[64];
@@ -123,6 +129,9 @@ struct conn {
 	struct event *timer;       /* one timeout per state */
 	struct tunnel *tunnel;     /* CONN_TUNNEL: the sockets (tunnel.c) */
 	struct request *rq;        /* the request in flight; NULL while idle */
+	struct dir_job *dir_job;   /* CONN_WAIT_DIRECTORY: the job waited for */
+	struct conn *dir_next;     /* ... its next waiter */
+	int dir_step;              /* ... and where the request goes on (enum dir_step) */
 	enum conn_state state;
 	bool dead;                 /* closed; memory freed from the event loop */
 	bool tls;                  /* came in on the HTTPS proxy port ([tls]) */

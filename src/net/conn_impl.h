@@ -35,6 +35,10 @@ int conn_keep_head(char **buf, size_t *cap, const char *src, size_t len, struct 
 /* "200 Connection established" for a CONNECT. */
 void conn_connect_reply(struct conn *c);
 void conn_client_read_cb(struct bufferevent *bev, void *arg);
+/* A directory job the connection waited for ended (stage_directory.c):
+ * status 0 takes the request on from where it stopped (c->dir_step); 407
+ * answers as a refused password, 503 as a directory that cannot answer. */
+void conn_directory_resume(struct conn *c, int status, const char *details);
 
 /* conn_upstream.c */
 /* Start the upstream side: a pooled connection, or a new one. */

@@ -36,6 +36,11 @@ static struct auth_verdict basic(struct worker *w, struct slice value, const str
 						      : "malformed Proxy-Authorization"
 		};
 	}
+	if (cfg->auth_basic_backend == CONFIG_BACKEND_LDAP) {
+		/* the directory's caches, then the directory (stage_directory.c) */
+		explicit_bzero(pass, sizeof(pass));
+		return (struct auth_verdict){ AUTH_DIRECTORY, NULL };
+	}
 	bool ok = auth_cache_hit(w->auth_cache, name, pass, now);
 	if (!ok && htpasswd_verify(w->htpasswd, name, pass) == 1) {
 		auth_cache_add(w->auth_cache, name, pass, now, (int64_t)cfg->auth_credential_ttl);

@@ -15,9 +15,14 @@
 
 struct worker;
 
+/* The password is for the directory to check ([auth] basic_backend = ldap,
+ * stage_directory_bind): the request waits. */
+#define AUTH_DIRECTORY 1
+
 /* What the stage decided. */
 struct auth_verdict {
-	int status;          /* 0: authenticated; else 407, 429, 400 or 500 to answer */
+	int status;          /* 0: authenticated; AUTH_DIRECTORY; else 407, 429, 400 or 500 to
+				answer */
 	const char *details; /* why, for Proxy-Status (static text) */
 };
 

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdint.h>
 #include <strings.h>
 #include <time.h>
 
@@ -14,11 +15,33 @@
 #include "tls_peek.h"
 #include "worker.h"
 
-/* Group membership for rules with groups ([auth] groups file). */
+/* What the group callback sees: the worker (the groups file, the
+ * directory groups), the request (the user's directory groups, once
+ * known), and whether a rule asked for a directory group not known yet. */
+struct group_ctx {
+	const struct worker *w;
+	const struct request *rq;
+	bool dir_missing;
+};
+
+/* Group membership for rules with groups: the [auth] groups file's, else a
+ * directory group's ([ldap]; config.c made the list), from the request's
+ * groups once stage_directory.c has resolved them. */
 static bool in_group(const void *ctx, const char *group, const char *user)
 {
-	const struct worker *w = ctx;
-	return w->groups != NULL && groups_member(w->groups, group, user);
+	const struct group_ctx *g = ctx;
+	const struct worker *w = g->w;
+	if (w->groups != NULL && groups_exists(w->groups, group))
+		return groups_member(w->groups, group, user);
+	for (size_t i = 0; i < w->cfg->ndir_groups; i++) {
+		if (strcmp(w->cfg->dir_groups[i], group) != 0)
+			continue;
+		if (g->rq->dir_resolved)
+			return dir_member_has(&g->rq->dir_member, i);
+		((struct group_ctx *)(uintptr_t)ctx)->dir_missing = true;
+		return false;
+	}
+	return false;
 }
 
 /* Record what decided, for the access log's RULE field. */
@@ -36,8 +59,10 @@ static void rule_label(struct request *rq, const struct acl_rule *rule, enum acl
  * copied into a stack buffer, or the heap when long. */
 static enum acl_result policy_run(const struct worker *w, const struct sockaddr *peer,
 				  struct request *rq, const char *sni, const struct sockaddr *dst,
-				  const struct acl_rule **rule, enum acl_reason *reason)
+				  const struct acl_rule **rule, enum acl_reason *reason,
+				  bool *dir_missing)
 {
+	struct group_ctx g = { w, rq, false };
 	char host[256], small[2048];
 	size_t ulen = rq->req.target.len + 1, mlen = rq->req.method.len + 1;
 	char *url = ulen + mlen <= sizeof(small) ? small : malloc(ulen + mlen);
@@ -63,31 +88,47 @@ static enum acl_result policy_run(const struct worker *w, const struct sockaddr 
 		.minute = tm.tm_hour * 60 + tm.tm_min,
 		.dst = dst,
 		.in_group = in_group,
-		.group_ctx = w,
+		.group_ctx = &g,
 	};
 	enum acl_result res = acl_check_reason(w->acl, &r, rule, reason);
 	if (url != small)
 		free(url);
+	*dir_missing = g.dir_missing;
 	return res;
 }
 
-bool stage_policy_check(const struct worker *w, const struct sockaddr *peer, struct request *rq,
-			struct policy_refusal *out)
+/* Must the user's directory groups be known before phase one's decision
+ * stands? When the walk asked for one, and when later checks (phase two
+ * per address, the CONNECT server name) may walk on to rules that do. */
+static bool groups_needed(const struct worker *w, const struct request *rq, enum acl_result res,
+			  bool dir_missing)
+{
+	if (rq->dir_resolved || rq->user[0] == '\0' || w->cfg->ndir_groups == 0)
+		return false;
+	return dir_missing || res == ACL_NEED_DST ||
+	       (w->cfg->acl_connect_sni != CONFIG_SNI_OFF && slice_eq(rq->req.method, "CONNECT"));
+}
+
+enum policy_verdict stage_policy_check(const struct worker *w, const struct sockaddr *peer,
+				       struct request *rq, struct policy_refusal *out)
 {
 	rq->policy_need_dst = false;
 	snprintf(rq->rule, sizeof(rq->rule), "-");
 	if (w->acl == NULL)
-		return true;
+		return POLICY_GO;
 	const struct acl_rule *rule = NULL;
 	enum acl_reason reason = ACL_REASON_DEFAULT;
-	enum acl_result res = policy_run(w, peer, rq, NULL, NULL, &rule, &reason);
+	bool dir_missing;
+	enum acl_result res = policy_run(w, peer, rq, NULL, NULL, &rule, &reason, &dir_missing);
+	if (groups_needed(w, rq, res, dir_missing))
+		return POLICY_NEED_GROUPS;
 	if (res == ACL_NEED_DST) {
 		rq->policy_need_dst = true;
-		return true;
+		return POLICY_GO;
 	}
 	rule_label(rq, rule, reason);
 	if (res != ACL_DENY)
-		return true;
+		return POLICY_GO;
 	/* 403 naming the rule (RFC 9209 Proxy-Status), before any connection
 	 * or tunnel is opened */
 	out->status = 403;
@@ -97,7 +138,7 @@ bool stage_policy_check(const struct worker *w, const struct sockaddr *peer, str
 		snprintf(out->details, sizeof(out->details), "denied by rule %s", rule->name);
 	else
 		snprintf(out->details, sizeof(out->details), "denied: %s", acl_reason_str(reason));
-	return false;
+	return POLICY_REFUSED;
 }
 
 bool stage_policy_filter(const struct worker *w, const struct sockaddr *peer, struct request *rq,
@@ -107,9 +148,12 @@ bool stage_policy_filter(const struct worker *w, const struct sockaddr *peer, st
 		return true;
 	const struct acl_rule *rule = NULL;
 	enum acl_reason reason = ACL_REASON_DEFAULT;
-	enum acl_result res = policy_run(w, peer, rq, NULL, dst, &rule, &reason);
+	bool dir_missing;
+	enum acl_result res = policy_run(w, peer, rq, NULL, dst, &rule, &reason, &dir_missing);
 	rule_label(rq, rule, reason);
-	return res == ACL_ALLOW;
+	/* phase one resolved the groups whenever phase two could ask: a group
+	 * still unknown is never an allow */
+	return res == ACL_ALLOW && !dir_missing;
 }
 
 void stage_policy_dst_refusal(const struct request *rq, struct policy_refusal *out)
@@ -159,8 +203,10 @@ enum sni_verdict stage_policy_sni(const struct worker *w, const struct sockaddr 
 		}
 		const struct acl_rule *rule = NULL;
 		enum acl_reason reason = ACL_REASON_DEFAULT;
+		bool dir_missing = false;
 		if (w->acl != NULL &&
-		    policy_run(w, peer, rq, sni, NULL, &rule, &reason) == ACL_DENY) {
+		    (policy_run(w, peer, rq, sni, NULL, &rule, &reason, &dir_missing) == ACL_DENY ||
+		     dir_missing)) {
 			rule_label(rq, rule, reason);
 			snprintf(why, whylen, "server name %s denied by %s", sni, rq->rule);
 			return SNI_REFUSE;

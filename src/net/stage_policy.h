@@ -27,11 +27,19 @@ struct policy_refusal {
 	char details[160];
 };
 
-/* Phase one. True when the request may go on (rq->policy_need_dst says
- * whether phase two must vet each address); false with *out filled when
- * it is refused. */
-bool stage_policy_check(const struct worker *w, const struct sockaddr *peer, struct request *rq,
-			struct policy_refusal *out);
+/* What phase one says. */
+enum policy_verdict {
+	POLICY_GO,          /* the request may go on (rq->policy_need_dst says whether
+			       phase two must vet each address) */
+	POLICY_REFUSED,     /* *out says how to refuse it */
+	POLICY_NEED_GROUPS, /* the user's directory groups first (stage_directory.c),
+			       then ask again: a rule reached names one, or phase two or
+			       the CONNECT server-name check may reach one */
+};
+
+/* Phase one. */
+enum policy_verdict stage_policy_check(const struct worker *w, const struct sockaddr *peer,
+				       struct request *rq, struct policy_refusal *out);
 
 /* Phase two: may the proxy connect to this resolved address? */
 bool stage_policy_filter(const struct worker *w, const struct sockaddr *peer, struct request *rq,

@@ -55,6 +55,12 @@ static const char *const auth_results[] = { "ok", "failed", "missing", "malforme
 #define NAUTH_SCHEMES 2
 #define NAUTH_RESULTS 5
 
+/* The directory (metrics.h: enum metrics_dir_result, metrics_bind_result). */
+static const char *const dir_results[] = { "ok", "not_found", "error" };
+static const char *const bind_results[] = { "ok", "failed", "error" };
+#define NDIR_RESULTS 3
+#define NBIND_RESULTS 3
+
 /* All counters of a slot (and the retired totals) are one array. */
 enum {
 	C_BYTES_IN,
@@ -72,7 +78,11 @@ enum {
 	C_AUTH, /* + scheme * NAUTH_RESULTS + result */
 	C_PROXY_HEADER_OK = C_AUTH + NAUTH_SCHEMES * NAUTH_RESULTS,
 	C_PROXY_HEADER_REFUSED,
-	C_REQUESTS, /* + method * NCODES + code index */
+	C_DIR_LOOKUPS, /* + result */
+	C_DIR_CACHE_HIT = C_DIR_LOOKUPS + NDIR_RESULTS,
+	C_DIR_CACHE_MISS,
+	C_DIR_BINDS, /* + result */
+	C_REQUESTS = C_DIR_BINDS + NBIND_RESULTS, /* + method * NCODES + code index */
 	C_COUNT = C_REQUESTS + NMETHODS * NCODES
 };
 
@@ -82,6 +92,8 @@ struct metrics_slot {
 	uint32_t generation;
 	int64_t conns_active;
 	int64_t tunnels_active;
+	uint32_t dir_state;   /* 0 unknown, 1 up, 2 down */
+	int64_t dir_time;     /* when it was last set (CLOCK_REALTIME seconds) */
 	uint64_t c[C_COUNT];
 };
 
@@ -109,6 +121,8 @@ struct worker_view {
 
 struct snapshot {
 	uint64_t c[C_COUNT];
+	uint32_t dir_state;  /* of the worker that heard from the directory last */
+	int64_t dir_time;
 	int64_t conns_active, tunnels_active;
 	uint64_t worker_restarts, reloads_ok, reloads_failed;
 	unsigned nworkers;
@@ -119,6 +133,7 @@ static_assert(N(methods) == NMETHODS, "methods");
 static_assert(N(outcomes) == NOUTCOMES, "outcomes");
 static_assert(N(auth_schemes) == NAUTH_SCHEMES && N(auth_results) == NAUTH_RESULTS, "auth");
 static_assert(N(error_types) == NERRORS, "error types");
+static_assert(N(dir_results) == NDIR_RESULTS && N(bind_results) == NBIND_RESULTS, "directory");
 
 static inline void add(uint64_t *p, uint64_t n)
 {
@@ -221,6 +236,8 @@ void metrics_slot_free(struct metrics *m, struct metrics_slot *s)
 	}
 	__atomic_store_n(&s->conns_active, 0, __ATOMIC_RELAXED);
 	__atomic_store_n(&s->tunnels_active, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&s->dir_state, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&s->dir_time, 0, __ATOMIC_RELAXED);
 	__atomic_store_n(&s->pid, 0, __ATOMIC_RELAXED);
 	__atomic_store_n(&s->generation, 0, __ATOMIC_RELAXED);
 	__atomic_store_n(&s->in_use, 0, __ATOMIC_RELAXED);
@@ -357,6 +374,32 @@ void metrics_denied(struct metrics_slot *s)
 		add(&s->c[C_DENIED], 1);
 }
 
+void metrics_directory_lookup(struct metrics_slot *s, enum metrics_dir_result result)
+{
+	if (s != NULL && (unsigned)result < NDIR_RESULTS)
+		add(&s->c[C_DIR_LOOKUPS + (unsigned)result], 1);
+}
+
+void metrics_directory_cache(struct metrics_slot *s, bool hit)
+{
+	if (s != NULL)
+		add(&s->c[hit ? C_DIR_CACHE_HIT : C_DIR_CACHE_MISS], 1);
+}
+
+void metrics_directory_bind(struct metrics_slot *s, enum metrics_bind_result result)
+{
+	if (s != NULL && (unsigned)result < NBIND_RESULTS)
+		add(&s->c[C_DIR_BINDS + (unsigned)result], 1);
+}
+
+void metrics_directory_state(struct metrics_slot *s, bool up)
+{
+	if (s == NULL)
+		return;
+	__atomic_store_n(&s->dir_time, clock_seconds(CLOCK_REALTIME), __ATOMIC_RELAXED);
+	__atomic_store_n(&s->dir_state, up ? 1u : 2u, __ATOMIC_RELAXED);
+}
+
 void metrics_cache_key_mismatch(struct metrics_slot *s)
 {
 	if (s != NULL)
@@ -383,6 +426,15 @@ static void collect(const struct metrics *m, struct snapshot *snap)
 		w->tunnels_active = __atomic_load_n(&s->tunnels_active, __ATOMIC_RELAXED);
 		snap->conns_active += w->conns_active;
 		snap->tunnels_active += w->tunnels_active;
+		/* the directory's state: the latest word of any worker; "down"
+		 * wins a tie */
+		uint32_t ds = __atomic_load_n(&s->dir_state, __ATOMIC_RELAXED);
+		int64_t dt = __atomic_load_n(&s->dir_time, __ATOMIC_RELAXED);
+		if (ds != 0 && (snap->dir_state == 0 || dt > snap->dir_time ||
+				(dt == snap->dir_time && ds == 2))) {
+			snap->dir_state = ds;
+			snap->dir_time = dt;
+		}
 		for (size_t i = 0; i < C_REQUESTS; i++)
 			snap->c[i] += load(&s->c[i]);
 		for (size_t i = C_REQUESTS; i < C_COUNT; i++) {
@@ -570,6 +622,27 @@ static int prom_errors(const struct snapshot *snap, struct evbuffer *b)
 	return rc;
 }
 
+static int prom_directory(const struct snapshot *snap, struct evbuffer *b)
+{
+	static const char lookups[] = "hopcache_directory_lookups_total";
+	static const char cache[] = "hopcache_directory_cache_total";
+	static const char binds[] = "hopcache_directory_binds_total";
+	int rc = family(b, lookups, "counter",
+			"Directory searches for a user's groups by result (not_found: the "
+			"directory does not know the user; error: it could not answer).");
+	for (unsigned i = 0; i < NDIR_RESULTS; i++)
+		rc |= labelled(b, lookups, "result", dir_results[i], snap->c[C_DIR_LOOKUPS + i]);
+	rc |= family(b, cache, "counter", "The workers' caches of directory groups consulted.");
+	rc |= labelled(b, cache, "result", "hit", snap->c[C_DIR_CACHE_HIT]);
+	rc |= labelled(b, cache, "result", "miss", snap->c[C_DIR_CACHE_MISS]);
+	rc |= family(b, binds, "counter",
+		     "Basic passwords checked by binding to the directory (failed: unknown user "
+		     "or wrong password; error: the directory could not answer).");
+	for (unsigned i = 0; i < NBIND_RESULTS; i++)
+		rc |= labelled(b, binds, "result", bind_results[i], snap->c[C_DIR_BINDS + i]);
+	return rc;
+}
+
 static int prom_process(const struct metrics *m, const struct snapshot *snap, struct evbuffer *b)
 {
 	static const char reloads[] = "hopcache_reloads_total";
@@ -595,7 +668,7 @@ static int prometheus(const struct metrics *m, const struct snapshot *snap, stru
 {
 	(void)version;
 	if (prom_requests(snap, b) < 0 || prom_traffic(snap, b) < 0 || prom_conns(snap, b) < 0 ||
-	    prom_errors(snap, b) < 0 || prom_process(m, snap, b) < 0)
+	    prom_errors(snap, b) < 0 || prom_directory(snap, b) < 0 || prom_process(m, snap, b) < 0)
 		return -1;
 	return 0;
 }
@@ -656,12 +729,30 @@ static int json_totals(const struct snapshot *snap, struct evbuffer *b)
 		",\"key_mismatches\":%" PRIu64 "},"
 		"\"upstream_errors\":%" PRIu64 ",\"auth_failures\":%" PRIu64
 		",\"policy_denials\":%" PRIu64 ",\"worker_restarts\":%" PRIu64
-		",\"reloads\":{\"ok\":%" PRIu64 ",\"failed\":%" PRIu64 "}}\n",
+		",\"reloads\":{\"ok\":%" PRIu64 ",\"failed\":%" PRIu64 "},",
 		sum(c + C_REQUESTS, NMETHODS * NCODES), snap->conns_active, snap->tunnels_active,
 		c[C_CACHE + 0], c[C_CACHE + 1], c[C_CACHE + 2], c[C_CACHE + 3], c[C_CACHE_BYTES],
 		c[C_CACHE_KEY_MISMATCH],
 		sum(c + C_UPSTREAM, NERRORS), c[C_AUTH_FAILURES], c[C_DENIED], snap->worker_restarts,
 		snap->reloads_ok, snap->reloads_failed);
+	return r < 0 ? -1 : 0;
+}
+
+/* "directory": its state (unknown until a worker heard from it), since
+ * when, and the counters. */
+static int json_directory(const struct snapshot *snap, struct evbuffer *b)
+{
+	static const char *const states[] = { "unknown", "up", "down" };
+	const uint64_t *c = snap->c;
+	int r = evbuffer_add_printf(
+		b,
+		"\"directory\":{\"state\":\"%s\",\"state_time\":%" PRId64 ",\"lookups\":{\"ok\":%" PRIu64
+		",\"not_found\":%" PRIu64 ",\"error\":%" PRIu64 "},\"cache\":{\"hit\":%" PRIu64
+		",\"miss\":%" PRIu64 "},\"binds\":{\"ok\":%" PRIu64 ",\"failed\":%" PRIu64
+		",\"error\":%" PRIu64 "}}}\n",
+		states[snap->dir_state <= 2 ? snap->dir_state : 0], snap->dir_time,
+		c[C_DIR_LOOKUPS + 0], c[C_DIR_LOOKUPS + 1], c[C_DIR_LOOKUPS + 2], c[C_DIR_CACHE_HIT],
+		c[C_DIR_CACHE_MISS], c[C_DIR_BINDS + 0], c[C_DIR_BINDS + 1], c[C_DIR_BINDS + 2]);
 	return r < 0 ? -1 : 0;
 }
 
@@ -675,7 +766,7 @@ static int json(const struct metrics *m, const struct snapshot *snap, struct evb
 				   ",\"uptime_seconds\":%" PRId64 ",",
 				(long)m->master_pid, m->start_time, uptime(m)) < 0)
 		return -1;
-	if (json_workers(snap, b) < 0 || json_totals(snap, b) < 0)
+	if (json_workers(snap, b) < 0 || json_totals(snap, b) < 0 || json_directory(snap, b) < 0)
 		return -1;
 	return 0;
 }

@@ -81,6 +81,19 @@ enum metrics_auth_result {
 void metrics_auth(struct metrics_slot *s, enum metrics_auth_scheme scheme,
 		  enum metrics_auth_result result);
 
+/* The directory ([ldap]): a search for a user's groups (ok: found, not_found:
+ * the directory does not know the user, error: it could not answer), the
+ * worker's cache of groups consulted (hit or miss), a Basic password checked
+ * by binding (ok, failed: unknown user or wrong password, error). The state
+ * is this worker's last word from the directory (up: it answered; down: it
+ * could not), shown by /hopcache/status. */
+enum metrics_dir_result { METRICS_DIR_OK, METRICS_DIR_NOT_FOUND, METRICS_DIR_ERROR };
+enum metrics_bind_result { METRICS_BIND_OK, METRICS_BIND_FAILED, METRICS_BIND_ERROR };
+void metrics_directory_lookup(struct metrics_slot *s, enum metrics_dir_result result);
+void metrics_directory_cache(struct metrics_slot *s, bool hit);
+void metrics_directory_bind(struct metrics_slot *s, enum metrics_bind_result result);
+void metrics_directory_state(struct metrics_slot *s, bool up);
+
 /* A PROXY protocol header was read (ok) or refused (the connection closed). */
 void metrics_proxy_header(struct metrics_slot *s, bool ok);
 void metrics_denied(struct metrics_slot *s); /* policy denials (403) */

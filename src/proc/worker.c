@@ -26,6 +26,7 @@
 #include "negotiate.h"
 #include "pool.h"
 #include "proxy_header.h"
+#include "stage_directory.h"
 #include "tls.h"
 #include "timeval.h"
 
@@ -272,6 +273,7 @@ static void teardown(struct worker *w)
 	while (w->conns != NULL)
 		conn_close(w->conns, "shutdown");
 	event_base_loop(w->base, EVLOOP_NONBLOCK); /* run the deferred frees */
+	stage_directory_stop(w); /* waits for each thread's job in progress */
 	for (size_t i = 0; i < w->nlisteners; i++)
 		evconnlistener_free(w->listeners[i]);
 	free(w->listeners);
@@ -340,6 +342,7 @@ void worker_main(const struct config *cfg, const struct listen_sock *ls, size_t 
 			exit(1);
 		}
 	}
+	stage_directory_start(w);
 	events_start(w);
 
 	listen_start(w, ls, nls);

@@ -20,6 +20,8 @@ struct htpasswd;
 struct groups;
 struct auth_cache;
 struct auth_limiter;
+struct directory;
+struct dir_cache;
 struct tls_sessions;
 struct metrics;
 struct metrics_slot;
@@ -54,6 +56,11 @@ struct worker {
 	struct auth_cache *auth_cache;
 	struct auth_limiter *auth_limiter;
 	const struct acl *acl;     /* the policy in force (cfg->acl) */
+	/* the directory ([ldap]; net/stage_directory.c): its threads, the cache
+	 * of group memberships, and its state (0 unknown, 1 up, 2 down) */
+	struct directory *directory;
+	struct dir_cache *dir_cache;
+	int dir_state;
 	struct event *sig_term, *sig_int, *sig_usr1, *sig_usr2, *drain_timer, *accept_timer;
 	struct metrics *metrics_all;   /* every worker's counters (for /hopcache/metrics) */
 	struct metrics_slot *metrics;  /* this worker's counters */
