@@ -47,12 +47,8 @@ int dir_filter_check(const char *tmpl, unsigned allowed, unsigned needed, char *
 		if (c == '(') {
 			depth++;
 		} else if (c == ')') {
-			if (--depth < 0) {
-				snprintf(err, errlen, "unbalanced parentheses: a ')' at offset %zu closes "
-					 "nothing", i);
-				return -1;
-			}
-			if (depth == 0 && i + 1 != len) {
+			/* depth 0 is reached only at the end (below): never < 0 */
+			if (--depth == 0 && i + 1 != len) {
 				snprintf(err, errlen, "text after the filter's closing ')' at offset %zu "
 					 "(combine filters with (&...) or (|...))", i);
 				return -1;

@@ -5,15 +5,15 @@
 # its dictionary when there is one). New interesting inputs stay in the
 # build directory (printed at the end); crashes are left there as crash-*
 # files and make the script exit 1.
-# Targets: http_request http_response chunked config tls_peek proxy_proto pac credentials conn (the
-# default: all). conn is the whole request path (fuzz_conn.c: one worker's
+# Targets: http_request http_response chunked config tls_peek proxy_proto pac credentials conn
+# dir_filter (the default: all). conn is the whole request path (fuzz_conn.c: one worker's
 # connection code, the cache on a temporary LMDB directory) and links every
 # module; FUZZ_FLAGS adds libFuzzer options (e.g. FUZZ_FLAGS=-seed=1).
 set -eu
 
 secs=${1:-60}
 [ $# -gt 0 ] && shift
-targets=${*:-http_request http_response chunked config tls_peek proxy_proto pac credentials conn}
+targets=${*:-http_request http_response chunked config tls_peek proxy_proto pac credentials conn dir_filter}
 
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
@@ -35,13 +35,15 @@ for t in $targets; do
 		srcs=$(ls "$top"/src/*/*.c | grep -v '/main\.c$')
 		printf '#define PACKAGE_VERSION "fuzz"\n' >"$build/autoconfig.h"
 		srcs="-I$build $srcs"
-		libs="-lcrypt -lpcre2-8 -levent_openssl -levent_extra -levent_core -liniparser -llmdb -lssl -lcrypto $krb5"
+		libs="-lldap -llber -lcrypt -lpcre2-8 -levent_openssl -levent_extra -levent_core -liniparser -llmdb -lssl -lcrypto $krb5"
 		maxlen=8192 ;;
-	config|pac) srcs="$top/src/proc/config.c $top/src/proc/config_ini.c $top/src/proc/config_keys.c $top/src/proc/config_print.c $top/src/proc/config_rules.c $top/src/proc/config_value.c $top/src/net/tls.c $top/src/proc/upstream_config.c $top/src/policy/auth.c $top/src/policy/negotiate.c $top/src/proto/http_parser.c $top/src/policy/acl.c $top/src/policy/domainset.c $top/src/policy/cidr.c $top/src/policy/pac.c"
+	config|pac) srcs="$top/src/proc/config.c $top/src/proc/config_ini.c $top/src/proc/config_keys.c $top/src/proc/config_print.c $top/src/proc/config_rules.c $top/src/proc/config_value.c $top/src/net/tls.c $top/src/proc/upstream_config.c $top/src/proc/directory_config.c $top/src/policy/dir_filter.c $top/src/policy/auth.c $top/src/policy/negotiate.c $top/src/proto/http_parser.c $top/src/policy/acl.c $top/src/policy/domainset.c $top/src/policy/cidr.c $top/src/policy/pac.c"
 		libs="-liniparser -lcrypt -lssl -lcrypto -lpcre2-8 -levent_core $krb5" ;;
-	credentials) srcs="$top/src/policy/auth.c $top/src/policy/negotiate.c $top/src/proto/http_parser.c $top/src/proc/config.c $top/src/proc/config_ini.c $top/src/proc/config_keys.c $top/src/proc/config_print.c $top/src/proc/config_rules.c $top/src/proc/config_value.c $top/src/net/tls.c $top/src/proc/upstream_config.c $top/src/policy/acl.c $top/src/policy/domainset.c $top/src/policy/cidr.c $top/src/policy/pac.c"
+	credentials) srcs="$top/src/policy/auth.c $top/src/policy/negotiate.c $top/src/proto/http_parser.c $top/src/proc/config.c $top/src/proc/config_ini.c $top/src/proc/config_keys.c $top/src/proc/config_print.c $top/src/proc/config_rules.c $top/src/proc/config_value.c $top/src/net/tls.c $top/src/proc/upstream_config.c $top/src/proc/directory_config.c $top/src/policy/dir_filter.c $top/src/policy/acl.c $top/src/policy/domainset.c $top/src/policy/cidr.c $top/src/policy/pac.c"
 		libs="-liniparser -lcrypt -lssl -lcrypto -lpcre2-8 -levent_core $krb5" ;;
 	tls_peek) srcs="$top/src/proto/tls_peek.c"; libs="" ;;
+	dir_filter) srcs="$top/src/policy/dir_filter.c $top/src/policy/acl.c $top/src/policy/cidr.c $top/src/policy/domainset.c"
+		libs="-lpcre2-8" ;;
 	proxy_proto) srcs="$top/src/proto/proxy_proto.c"; libs="" ;;
 	*) srcs="$top/src/proto/http_parser.c"; libs="" ;;
 	esac

@@ -958,7 +958,10 @@ ALL_KEYS = {
     "tls": ["listen", "certificate", "private_key", "protocols", "ciphers", "ciphersuites", "handshake_timeout"],
     "log": ["access", "error", "level", "access_format", "syslog_facility"],
     "cache": ["enabled", "dir", "size", "max_object_size", "heuristic_max", "store_set_cookie", "purge_allow"],
-    "auth": ["scheme", "realm", "htpasswd", "groups", "credential_ttl", "max_failures", "failure_window"],
+    "auth": ["scheme", "realm", "htpasswd", "groups", "basic_backend", "credential_ttl", "max_failures",
+             "failure_window"],
+    "ldap": ["uri", "starttls", "ca_file", "base", "bind_dn", "bind_password_file", "user_filter",
+             "group_attribute", "group_filter", "timeout", "cache_ttl", "negative_ttl"],
     "acl": ["private_destinations", "default", "rules", "connect_sni", "sni_ports"],
     "admin": ["allow"],
     "pac": ["proxy", "direct_domains", "direct_networks", "https"],
@@ -970,7 +973,10 @@ DEFAULTS = {
     ("upstream", "verify"): "yes", ("log", "level"): "info", ("log", "syslog_facility"): "daemon",
     ("cache", "enabled"): "no", ("auth", "realm"): "hopcache",
     ("acl", "default"): "allow", ("acl", "connect_sni"): "off", ("pac", "https"): "no",
-    ("proxy", "x_forwarded_for"): "no",
+    ("proxy", "x_forwarded_for"): "no", ("auth", "basic_backend"): "htpasswd",
+    ("ldap", "starttls"): "no", ("ldap", "user_filter"): "(|(uid=%u)(sAMAccountName=%u))",
+    ("ldap", "group_attribute"): "memberOf", ("ldap", "timeout"): "5", ("ldap", "cache_ttl"): "300",
+    ("ldap", "negative_ttl"): "60",
 }
 
 

@@ -789,6 +789,107 @@ static void test_files(void **state)
 	expect_error(line, "test.ini: line 2: line too long (at most 1000 characters, continuations included)");
 }
 
+/* [ldap]: defaults, the URI list, the checks across keys, the bind
+ * password file read at load; rule groups of the groups file, of the
+ * directory, or mistakes. */
+static void test_ldap(void **state)
+{
+	char pw[] = "/tmp/test_config_pw_XXXXXX", empty[] = "/tmp/test_config_pw_XXXXXX";
+	char ini[1024], want[512];
+	struct config *c;
+	int fd;
+
+	(void)state;
+	c = load_ok("");
+	assert_null(c->ldap_uri);
+	assert_false(c->ldap_starttls);
+	assert_string_equal(c->ldap_user_filter, "(|(uid=%u)(sAMAccountName=%u))");
+	assert_string_equal(c->ldap_group_attribute, "memberOf");
+	assert_true(c->ldap_timeout == 5 && c->ldap_cache_ttl == 300 && c->ldap_negative_ttl == 60);
+	assert_int_equal(c->auth_basic_backend, CONFIG_BACKEND_HTPASSWD);
+	config_free(c);
+
+	fd = mkstemp(pw);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "s3cret\r\n", 8), 8);
+	close(fd);
+	fd = mkstemp(empty);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "\n", 1), 1);
+	close(fd);
+
+	snprintf(ini, sizeof(ini),
+		 "[auth]\nscheme = basic\nbasic_backend = ldap\n"
+		 "[ldap]\nuri = ldap://a.example:389, ldaps://[::1]:636/ ldap://b\n"
+		 "base = dc=example,dc=org\nbind_dn = cn=proxy,dc=example,dc=org\n"
+		 "bind_password_file = %s\ngroup_filter = (&(objectClass=groupOfNames)(member=%%D))\n"
+		 "[acl]\nrules = a, b\n[rule.a]\ngroups = staff | cn=Web Team,ou=g,dc=example,dc=org\n"
+		 "action = allow\n[rule.b]\ngroups = staff, admins\naction = deny\n", pw);
+	c = load_ok(ini);
+	assert_string_equal(c->ldap_uris, "ldap://a.example:389 ldaps://[::1]:636/ ldap://b");
+	assert_string_equal(c->ldap_bind_password, "s3cret"); /* the line end dropped */
+	assert_int_equal(c->auth_basic_backend, CONFIG_BACKEND_LDAP);
+	assert_int_equal(c->ndir_groups, 3); /* each once */
+	assert_string_equal(c->dir_groups[0], "staff");
+	assert_string_equal(c->dir_groups[1], "cn=Web Team,ou=g,dc=example,dc=org");
+	assert_string_equal(c->dir_groups[2], "admins");
+	config_free(c);
+
+	static const struct {
+		const char *ldap, *extra, *want;
+	} rows[] = {
+		{ "uri = http://x/", "", "test.ini: [ldap] uri: expected ldap://HOST[:PORT] or "
+		  "ldaps://HOST[:PORT], got \"http://x/\"" },
+		{ "uri = ldap://x:0", "", "test.ini: [ldap] uri: expected ldap://HOST[:PORT] or "
+		  "ldaps://HOST[:PORT] (no DN, attributes or filter), got \"ldap://x:0\"" },
+		{ "uri = ldap:///dc=x", "", "test.ini: [ldap] uri: expected ldap://HOST[:PORT] or "
+		  "ldaps://HOST[:PORT] (no DN, attributes or filter), got \"ldap:///dc=x\"" },
+		{ "uri = ldap://x", "", "test.ini: [ldap] base: required with uri (the DN searches "
+		  "start at)" },
+		{ "uri = ldaps://x\nstarttls = yes\nbase = dc=x", "", "test.ini: [ldap] starttls: yes "
+		  "with an ldaps:// URI: ldaps:// is TLS from the start; use ldap:// with starttls, or "
+		  "starttls = no" },
+		{ "uri = ldap://x\nbase = example.org", "", "test.ini: [ldap] base: not a DN: expected "
+		  "attribute=value (like cn=staff) at \"example.org\"" },
+		{ "uri = ldap://x\nbase = dc=x\nbind_dn = cn=p,dc=x", "", "test.ini: [ldap] "
+		  "bind_password_file: required with bind_dn (the password is never written in the INI)" },
+		{ "uri = ldap://x\nbase = dc=x\nbind_dn = cn=p,dc=x\nbind_password_file = "
+		  "/nonexistent/pw", "", "test.ini: [ldap] bind_password_file: /nonexistent/pw: No such "
+		  "file or directory" },
+		{ "uri = ldap://x\nbase = dc=x\nuser_filter = (uid=alice)", "", "test.ini: [ldap] "
+		  "user_filter: must contain %u (the user name)" },
+		{ "uri = ldap://x\nbase = dc=x\nuser_filter = (member=%D)", "", "test.ini: [ldap] "
+		  "user_filter: %D at offset 8 is not a placeholder here (use %u or %%)" },
+		{ "uri = ldap://x\nbase = dc=x\ngroup_filter = (|(member=%D)", "", "test.ini: [ldap] "
+		  "group_filter: unbalanced parentheses: 1 '(' not closed" },
+		{ "uri = ldap://x\nbase = dc=x\ngroup_attribute = member of", "", "test.ini: [ldap] "
+		  "group_attribute: expected an attribute name like memberOf, got \"member of\"" },
+		{ "uri = ldap://x\nbase = dc=x\ntimeout = 0", "", "test.ini: [ldap] timeout: expected "
+		  "seconds between 0.1 and 600 (fractions allowed), got \"0\"" },
+		{ "base = dc=x", "", "test.ini: [ldap] base: set, but [ldap] uri is not (the directory "
+		  "is off)" },
+		{ "", "[auth]\nbasic_backend = ldap\n", "test.ini: [auth] basic_backend: ldap needs "
+		  "[ldap] uri" },
+		{ "uri = ldap://x\nbase = dc=x", "[auth]\nscheme = basic\nbasic_backend = ldap\n"
+		  "htpasswd = /etc/passwd\n", "test.ini: [auth] htpasswd: not used with basic_backend = "
+		  "ldap: remove it" },
+		{ "", "[acl]\nrules = r\n[rule.r]\ngroups = staff\naction = allow\n", "test.ini: "
+		  "[rule.r] groups: \"staff\" is not a group of the [auth] groups file (none is set), "
+		  "and there is no [ldap] directory" },
+	};
+	for (size_t i = 0; i < N(rows); i++) {
+		snprintf(ini, sizeof(ini), "[ldap]\n%s\n%s", rows[i].ldap, rows[i].extra);
+		expect_error(ini, rows[i].want);
+	}
+	snprintf(ini, sizeof(ini), "[ldap]\nuri = ldap://x\nbase = dc=x\nbind_dn = cn=p,dc=x\n"
+		 "bind_password_file = %s\n", empty);
+	snprintf(want, sizeof(want), "test.ini: [ldap] bind_password_file: %s: empty (an empty "
+		 "password would be an unauthenticated bind)", empty);
+	expect_error(ini, want);
+	unlink(pw);
+	unlink(empty);
+}
+
 /* The one-line summary. */
 static void test_summary(void **state)
 {
@@ -939,6 +1040,7 @@ int main(void)
 		cmocka_unit_test(test_parent_auth),
 		cmocka_unit_test(test_length_limits),
 		cmocka_unit_test(test_auth_schemes),
+		cmocka_unit_test(test_ldap),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -194,6 +194,17 @@ static void test_count_and_render(void **state)
 		"# TYPE hopcache_proxy_protocol_headers_total counter",
 		"hopcache_proxy_protocol_headers_total{result=\"ok\"} 2",
 		"hopcache_proxy_protocol_headers_total{result=\"refused\"} 1",
+		"# TYPE hopcache_directory_lookups_total counter",
+		"hopcache_directory_lookups_total{result=\"ok\"} 0",
+		"hopcache_directory_lookups_total{result=\"not_found\"} 0",
+		"hopcache_directory_lookups_total{result=\"error\"} 0",
+		"# TYPE hopcache_directory_cache_total counter",
+		"hopcache_directory_cache_total{result=\"hit\"} 0",
+		"hopcache_directory_cache_total{result=\"miss\"} 0",
+		"# TYPE hopcache_directory_binds_total counter",
+		"hopcache_directory_binds_total{result=\"ok\"} 0",
+		"hopcache_directory_binds_total{result=\"failed\"} 0",
+		"hopcache_directory_binds_total{result=\"error\"} 0",
 		"# TYPE hopcache_worker_restarts_total counter",
 		"hopcache_worker_restarts_total 1",
 		"# TYPE hopcache_reloads_total counter",
@@ -217,8 +228,8 @@ static void test_count_and_render(void **state)
 	unsigned help, type;
 	series(t, "# HELP ", &help);
 	series(t, "# TYPE ", &type);
-	assert_int_equal(help, 20);
-	assert_int_equal(type, 20);
+	assert_int_equal(help, 23);
+	assert_int_equal(type, 23);
 	assert_int_equal(t[strlen(t) - 1], '\n');
 
 	long long now = (long long)time(NULL);
@@ -590,6 +601,7 @@ static void test_json(void **state)
 		"\"policy_denials\":0,",
 		"\"worker_restarts\":0,",
 		"\"reloads\":{\"ok\":1,\"failed\":0}",
+		"\"directory\":{\"state\":\"unknown\",\"state_time\":0,",
 		"\"start_time\":",
 		"\"uptime_seconds\":",
 	};
@@ -611,6 +623,81 @@ static void test_json(void **state)
 	assert_non_null(strstr(t, "{\"version\":\"\","));
 	assert_non_null(strstr(t, "\"workers\":[],"));
 	assert_non_null(strstr(t, "\"requests_total\":3,"));
+	free(t);
+	metrics_destroy(m);
+}
+
+/* The directory's counters and state: each result in its series (others
+ * ignored), not counted as requests; the state of the worker that heard from
+ * the directory last ("down" on a tie), "unknown" when none has, a released
+ * worker's state forgotten (its counters kept). */
+static void test_directory(void **state)
+{
+	(void)state;
+	struct metrics *m = metrics_create(3);
+	assert_non_null(m);
+	struct metrics_slot *a = metrics_slot_claim(m, 21, 1);
+	struct metrics_slot *b = metrics_slot_claim(m, 22, 1);
+	assert_non_null(a);
+	assert_non_null(b);
+	char *t = render(m, 1, "x");
+	assert_non_null(strstr(t, "\"directory\":{\"state\":\"unknown\""));
+	free(t);
+
+	metrics_directory_lookup(a, METRICS_DIR_OK);
+	metrics_directory_lookup(a, METRICS_DIR_OK);
+	metrics_directory_lookup(b, METRICS_DIR_NOT_FOUND);
+	metrics_directory_lookup(b, METRICS_DIR_ERROR);
+	metrics_directory_lookup(b, (enum metrics_dir_result)7); /* ignored */
+	metrics_directory_cache(a, true);
+	metrics_directory_cache(a, false);
+	metrics_directory_cache(b, false);
+	metrics_directory_bind(a, METRICS_BIND_OK);
+	metrics_directory_bind(b, METRICS_BIND_FAILED);
+	metrics_directory_bind(b, METRICS_BIND_FAILED);
+	metrics_directory_bind(b, METRICS_BIND_ERROR);
+	metrics_directory_bind(b, (enum metrics_bind_result)-1); /* ignored */
+	metrics_directory_state(a, true);
+	metrics_directory_state(b, false); /* the same second: down wins */
+	metrics_directory_lookup(NULL, METRICS_DIR_OK);
+	metrics_directory_state(NULL, true);
+
+	t = render(m, 0, NULL);
+	static const char *const lines[] = {
+		"hopcache_directory_lookups_total{result=\"ok\"} 2",
+		"hopcache_directory_lookups_total{result=\"not_found\"} 1",
+		"hopcache_directory_lookups_total{result=\"error\"} 1",
+		"hopcache_directory_cache_total{result=\"hit\"} 1",
+		"hopcache_directory_cache_total{result=\"miss\"} 2",
+		"hopcache_directory_binds_total{result=\"ok\"} 1",
+		"hopcache_directory_binds_total{result=\"failed\"} 2",
+		"hopcache_directory_binds_total{result=\"error\"} 1",
+	};
+	for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++)
+		want_line(t, lines[i]);
+	unsigned n;
+	assert_int_equal(series(t, "hopcache_requests_total{", &n), 0);
+	free(t);
+
+	t = render(m, 1, "x");
+	if (!json_valid(t))
+		fail_msg("invalid JSON: %s", t);
+	if (strstr(t, "\"directory\":{\"state\":\"down\"") == NULL ||
+	    strstr(t, "\"lookups\":{\"ok\":2,\"not_found\":1,\"error\":1},\"cache\":{\"hit\":1,"
+		      "\"miss\":2},\"binds\":{\"ok\":1,\"failed\":2,\"error\":1}}") == NULL)
+		fail_msg("directory: %s", t);
+	free(t);
+
+	/* b goes: a's word stands; the counters stay */
+	metrics_slot_release(m, 22);
+	t = render(m, 1, "x");
+	if (strstr(t, "\"directory\":{\"state\":\"up\"") == NULL ||
+	    strstr(t, "\"binds\":{\"ok\":1,\"failed\":2,\"error\":1}") == NULL)
+		fail_msg("after release: %s", t);
+	free(t);
+	metrics_slot_release(m, 21);
+	t = render(m, 1, "x");
+	assert_non_null(strstr(t, "\"directory\":{\"state\":\"unknown\""));
 	free(t);
 	metrics_destroy(m);
 }
@@ -711,6 +798,7 @@ int main(void)
 		cmocka_unit_test(test_null),
 		cmocka_unit_test(test_cross_process),
 		cmocka_unit_test(test_json),
+		cmocka_unit_test(test_directory),
 		cmocka_unit_test(test_race),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
