@@ -165,7 +165,10 @@ static void park(struct conn *c, struct dir_job *job, enum dir_step step)
 	job->owner = c;
 	c->state = CONN_WAIT_DIRECTORY;
 	bufferevent_disable(c->cbev, EV_READ);
-	conn_set_timer(c, 3 * c->w->cfg->ldap_timeout);
+	/* the job bounds each of its operations by timeout; the request waits
+	 * that long in all (queue included), and a little more, so that the
+	 * directory's own error is the one logged */
+	conn_set_timer(c, c->w->cfg->ldap_timeout + 0.5);
 }
 
 /* Submit job and wait for it; DIRV_UNAVAILABLE (the job freed) when the
@@ -343,7 +346,7 @@ void stage_directory_cancel(struct conn *c)
 void stage_directory_timeout(struct conn *c)
 {
 	log_warn("directory: no answer for %s within %.1f s", c->client_ip,
-		 3 * c->w->cfg->ldap_timeout);
+		 c->w->cfg->ldap_timeout + 0.5);
 	stage_directory_cancel(c);
 	conn_directory_resume(c, 503, STAGE_DIRECTORY_DOWN);
 }

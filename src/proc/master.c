@@ -372,6 +372,8 @@ int master_check(const struct config *cfg, SSL_CTX **tls, struct config_errors *
 		{ "auth", "keytab", cfg->auth_keytab },
 		{ "upstream", "ca_file", cfg->upstream_ca_file },
 		{ "upstream", "ca_path", cfg->upstream_ca_path },
+		{ "ldap", "bind_password_file", cfg->ldap_bind_password_file },
+		{ "ldap", "ca_file", cfg->ldap_ca_file },
 	};
 	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
 		if (files[i].path == NULL || readable_by(files[i].path, pw))
