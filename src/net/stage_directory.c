@@ -332,11 +332,15 @@ void stage_directory_cancel(struct conn *c)
 	struct dir_job *job = c->dir_job;
 	if (job == NULL)
 		return;
-	struct conn **pp = (struct conn **)&job->owner;
-	while (*pp != NULL && *pp != c)
-		pp = &(*pp)->dir_next;
-	if (*pp == c)
-		*pp = c->dir_next;
+	struct conn *prev = NULL, *cur = job->owner;
+	while (cur != NULL && cur != c) {
+		prev = cur;
+		cur = cur->dir_next;
+	}
+	if (cur == c && prev != NULL)
+		prev->dir_next = c->dir_next;
+	else if (cur == c)
+		job->owner = c->dir_next;
 	c->dir_job = NULL;
 	c->dir_next = NULL;
 	if (job->owner == NULL)

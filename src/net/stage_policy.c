@@ -5,7 +5,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <stdint.h>
 #include <strings.h>
 #include <time.h>
 
@@ -21,7 +20,7 @@
 struct group_ctx {
 	const struct worker *w;
 	const struct request *rq;
-	bool dir_missing;
+	bool *dir_missing;
 };
 
 /* Group membership for rules with groups: the [auth] groups file's, else a
@@ -38,7 +37,7 @@ static bool in_group(const void *ctx, const char *group, const char *user)
 			continue;
 		if (g->rq->dir_resolved)
 			return dir_member_has(&g->rq->dir_member, i);
-		((struct group_ctx *)(uintptr_t)ctx)->dir_missing = true;
+		*g->dir_missing = true;
 		return false;
 	}
 	return false;
@@ -62,7 +61,8 @@ static enum acl_result policy_run(const struct worker *w, const struct sockaddr 
 				  const struct acl_rule **rule, enum acl_reason *reason,
 				  bool *dir_missing)
 {
-	struct group_ctx g = { w, rq, false };
+	*dir_missing = false;
+	struct group_ctx g = { w, rq, dir_missing };
 	char host[256], small[2048];
 	size_t ulen = rq->req.target.len + 1, mlen = rq->req.method.len + 1;
 	char *url = ulen + mlen <= sizeof(small) ? small : malloc(ulen + mlen);
@@ -93,7 +93,6 @@ static enum acl_result policy_run(const struct worker *w, const struct sockaddr 
 	enum acl_result res = acl_check_reason(w->acl, &r, rule, reason);
 	if (url != small)
 		free(url);
-	*dir_missing = g.dir_missing;
 	return res;
 }
 
