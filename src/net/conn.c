@@ -502,8 +502,10 @@ static bool authenticate(struct conn *c)
 	struct request *rq = c->rq;
 	const struct http_field *cred =
 		rq->rinfo.proxy_auth_index >= 0 ? &rq->req.fields[rq->rinfo.proxy_auth_index] : NULL;
-	if (cred == NULL && connection_identity(c))
+	if (cred == NULL && connection_identity(c)) {
+		rq->user_kerberos = true; /* kept only from Negotiate */
 		return true;
+	}
 	struct auth_grant g;
 	struct auth_verdict v = stage_auth(c->w, cred, (const struct sockaddr *)&c->peer,
 					   c->client_ip, rq->user, sizeof(rq->user), &g);
@@ -511,6 +513,7 @@ static bool authenticate(struct conn *c)
 		connection_identity_set(c, v.status == 0 ? &g : &(struct auth_grant){ 0 });
 	if (v.status == 0) {
 		rq->auth_reply = g.reply;
+		rq->user_kerberos = g.negotiate;
 		return true;
 	}
 	if (v.status != AUTH_DIRECTORY) {

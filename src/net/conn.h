@@ -75,6 +75,7 @@ struct request {
 				      mutual authentication), or NULL */
 	char rule[64];             /* the policy rule that decided ("default", "-") */
 	enum acl_reason rule_reason; /* ... and why (stage_policy.c) */
+	bool user_kerberos;        /* user is a Kerberos principal (Negotiate) */
 	bool dir_resolved;         /* dir_member holds the user's directory groups */
 	struct dir_member dir_member; /* bit i: member of cfg->dir_groups[i] */
 	bool policy_need_dst;      /* vet each resolved address (acl.c phase two) */

@@ -10,6 +10,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/eventfd.h>
@@ -43,6 +44,9 @@ struct directory {
 	int efd;                             /* eventfd: a job finished */
 	struct event *ev;
 	struct dir_job *out;                 /* submitted, not done (loop thread only) */
+	char **name_attrs;                   /* what user_filter compares %u with */
+	size_t nname_attrs;
+	char **search_attrs;                 /* asked for with the user's entry (NULL-terminated) */
 	size_t nthreads;
 	struct dir_thread th[DIRECTORY_THREADS];
 };
@@ -82,6 +86,7 @@ void directory_job_free(struct dir_job *j)
 		free(j->password);
 	}
 	free(j->user);
+	free(j->canon);
 	free(j->msg);
 	free(j);
 }
@@ -196,7 +201,6 @@ static int find_user(struct dir_thread *t, struct dir_job *j, LDAPMessage **res)
 	const struct config *cfg = d->cfg;
 	char err[128];
 	bool fresh;
-	char *attrs[2] = { LDAP_NO_ATTRS, NULL };
 
 	*res = NULL;
 	j->lookup = DIR_LOOKUP_ERROR;
@@ -208,11 +212,9 @@ static int find_user(struct dir_thread *t, struct dir_job *j, LDAPMessage **res)
 		job_msg(j, "user_filter: %s", err);
 		return -1;
 	}
-	if (cfg->ndir_groups > 0 && cfg->ldap_group_filter == NULL)
-		attrs[0] = cfg->ldap_group_attribute;
 	struct timeval tv = d->timeout;
-	int rc = ldap_search_ext_s(t->svc, cfg->ldap_base, LDAP_SCOPE_SUBTREE, filter, attrs, 0,
-				   NULL, NULL, &tv, 2, res);
+	int rc = ldap_search_ext_s(t->svc, cfg->ldap_base, LDAP_SCOPE_SUBTREE, filter,
+				   d->search_attrs, 0, NULL, NULL, &tv, 2, res);
 	free(filter);
 	int n = rc == LDAP_SUCCESS ? ldap_count_entries(t->svc, *res) : -1;
 	if (rc == LDAP_SIZELIMIT_EXCEEDED || n > 1) {
@@ -300,6 +302,33 @@ static int resolve_groups(struct dir_thread *t, struct dir_job *j, LDAPMessage *
 	return 0;
 }
 
+/* The user's name as the directory spells it: the first value of a
+ * user_filter attribute that matches the name given (as caseIgnoreMatch
+ * would), else the first value of the first of them; NULL (the name as
+ * given) when the filter compares %u with no attribute's whole value. */
+static char *canonical_name(struct dir_thread *t, struct dir_job *j, LDAPMessage *entry)
+{
+	struct directory *d = t->d;
+	char *first = NULL, *found = NULL;
+	for (size_t a = 0; a < d->nname_attrs && found == NULL; a++) {
+		struct berval **v = ldap_get_values_len(t->svc, entry, d->name_attrs[a]);
+		for (size_t i = 0; v != NULL && v[i] != NULL && found == NULL; i++) {
+			if (memchr(v[i]->bv_val, '\0', v[i]->bv_len) != NULL)
+				continue;
+			if (dir_name_match(j->user, j->name_len, v[i]->bv_val, v[i]->bv_len))
+				found = strndup(v[i]->bv_val, v[i]->bv_len);
+			else if (first == NULL)
+				first = strndup(v[i]->bv_val, v[i]->bv_len);
+		}
+		ldap_value_free_len(v);
+	}
+	if (found != NULL) {
+		free(first);
+		return found;
+	}
+	return first;
+}
+
 /* Bind as dn with the job's password on the thread's user handle. */
 static enum dir_status bind_user(struct dir_thread *t, struct dir_job *j, const char *dn,
 				 enum step *step)
@@ -351,6 +380,10 @@ static enum step run_once(struct dir_thread *t, struct dir_job *j)
 		j->status = DIR_ERROR;
 	} else if (j->kind == DIR_JOB_BIND) {
 		j->status = bind_user(t, j, dn, &step);
+		if (j->status == DIR_OK) {
+			free(j->canon);
+			j->canon = canonical_name(t, j, entry);
+		}
 	} else {
 		j->status = DIR_OK;
 	}
@@ -475,11 +508,30 @@ struct directory *directory_new(struct event_base *base, const struct config *cf
 	}
 	d->cfg = cfg;
 	d->timeout = timeval_of(cfg->ldap_timeout);
+	pthread_mutex_init(&d->mu, NULL);
+	pthread_cond_init(&d->cv, NULL);
+	/* the attributes asked for with the user's entry: the names, and the
+	 * groups when they are an attribute of it ("1.1": none) */
+	d->efd = -1;
+	bool group_attr = cfg->ndir_groups > 0 && cfg->ldap_group_filter == NULL;
+	if (dir_filter_name_attrs(cfg->ldap_user_filter, &d->name_attrs, &d->nname_attrs) < 0 ||
+	    (d->search_attrs = calloc(d->nname_attrs + 2, sizeof(char *))) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		directory_free(d);
+		return NULL;
+	}
+	size_t na = 0;
+	if (group_attr)
+		d->search_attrs[na++] = cfg->ldap_group_attribute;
+	for (size_t i = 0; i < d->nname_attrs; i++)
+		d->search_attrs[na++] = d->name_attrs[i];
+	if (na == 0)
+		d->search_attrs[na++] = LDAP_NO_ATTRS;
 	d->tls = cfg->ldap_starttls || strcasestr(cfg->ldap_uris, "ldaps://") != NULL;
 	d->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (d->efd < 0) {
 		snprintf(err, errlen, "eventfd: %s", strerror(errno));
-		free(d);
+		directory_free(d);
 		return NULL;
 	}
 	d->ev = event_new(base, d->efd, EV_READ | EV_PERSIST, finished_cb, d);
@@ -488,8 +540,6 @@ struct directory *directory_new(struct event_base *base, const struct config *cf
 		directory_free(d);
 		return NULL;
 	}
-	pthread_mutex_init(&d->mu, NULL);
-	pthread_cond_init(&d->cv, NULL);
 	/* libldap sets its global options up on first use: here, once */
 	int v;
 	ldap_get_option(NULL, LDAP_OPT_PROTOCOL_VERSION, &v);
@@ -534,14 +584,16 @@ void directory_free(struct directory *d)
 			directory_job_free(j);
 		}
 	}
+	for (size_t i = 0; i < d->nname_attrs; i++)
+		free(d->name_attrs[i]);
+	free(d->name_attrs);
+	free(d->search_attrs);
 	if (d->ev != NULL)
 		event_free(d->ev);
 	if (d->efd >= 0)
 		close(d->efd);
-	if (d->nthreads > 0 || d->ev != NULL) {
-		pthread_cond_destroy(&d->cv);
-		pthread_mutex_destroy(&d->mu);
-	}
+	pthread_cond_destroy(&d->cv);
+	pthread_mutex_destroy(&d->mu);
 	free(d);
 }
 

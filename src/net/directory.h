@@ -70,6 +70,9 @@ struct dir_job {
 				   says how it went: OK, FAILED or ERROR) */
 	bool groups_known;      /* member is the user's groups (DIR_OK) */
 	struct dir_member member;
+	char *canon;            /* DIR_JOB_BIND: the user name as the directory spells it
+				   (the value of a user_filter attribute that the name
+				   matched; heap), or NULL: as given */
 	char *msg;              /* why, for the log (heap), or NULL */
 
 	/* the directory's */

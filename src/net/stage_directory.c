@@ -115,17 +115,24 @@ static void bind_done(struct dir_job *job)
 	struct conn *list = take_waiters(job);
 	int status = 503;
 
+	/* the user is the directory's entry: its name as the directory spells it */
+	const char *name = job->canon != NULL ? job->canon : job->user;
 	job_counted(w, job);
 	if (job->lookup == DIR_LOOKUP_NONE)
-		dir_cache_put(w->dir_cache, job->user, false, NULL, now,
+		dir_cache_put(w->dir_cache, job->user, false, NULL, NULL, now,
 			      (int64_t)cfg->ldap_negative_ttl);
+	if (job->status == DIR_OK && strlen(name) >= AUTH_USER_MAX) {
+		log_info("authentication of \"%s\" from %s refused: the directory's name for it is "
+			 "longer than %d bytes", job->user, job->client_ip, AUTH_USER_MAX - 1);
+		job->status = DIR_FAILED;
+	}
 	switch (job->status) {
 	case DIR_OK:
 		auth_cache_add(w->auth_cache, job->user, job->password, now,
 			       (int64_t)cfg->auth_credential_ttl);
 		metrics_auth(w->metrics, METRICS_AUTH_BASIC, METRICS_AUTH_OK);
 		if (job->groups_known)
-			dir_cache_put(w->dir_cache, job->user, true, &job->member, now,
+			dir_cache_put(w->dir_cache, job->user, true, &job->member, job->canon, now,
 				      (int64_t)cfg->ldap_cache_ttl);
 		status = 0;
 		break;
@@ -146,7 +153,7 @@ static void bind_done(struct dir_job *job)
 	for (struct conn *c = list; status == 0 && c != NULL; c = c->dir_next) {
 		if (c->dead || c->rq == NULL)
 			continue;
-		snprintf(c->rq->user, sizeof(c->rq->user), "%s", job->user);
+		snprintf(c->rq->user, sizeof(c->rq->user), "%s", name);
 		if (job->groups_known) {
 			c->rq->dir_member = job->member;
 			c->rq->dir_resolved = true;
@@ -227,7 +234,8 @@ enum dir_verdict stage_directory_bind(struct conn *c, const struct http_field *c
 	}
 	/* what the directory said of the user lately, then the password */
 	memset(&m, 0, sizeof(m));
-	enum dir_cache_result cr = dir_cache_get(w->dir_cache, name, now, &m);
+	const char *canon = NULL;
+	enum dir_cache_result cr = dir_cache_get(w->dir_cache, name, now, &m, &canon);
 	metrics_directory_cache(w->metrics, cr != DIR_CACHE_MISS);
 	if (cr == DIR_CACHE_NOT_FOUND) {
 		explicit_bzero(pass, sizeof(pass));
@@ -237,7 +245,7 @@ enum dir_verdict stage_directory_bind(struct conn *c, const struct http_field *c
 		explicit_bzero(pass, sizeof(pass));
 		rq->dir_member = m;
 		rq->dir_resolved = true;
-		return authenticated(c, name);
+		return authenticated(c, canon != NULL ? canon : name);
 	}
 	struct dir_job *job = w->directory == NULL ? NULL
 			      : directory_job_new(DIR_JOB_BIND, name, strlen(name), pass);
@@ -265,13 +273,13 @@ static void groups_done(struct dir_job *job)
 	job_counted(w, job);
 	switch (job->status) {
 	case DIR_OK:
-		dir_cache_put(w->dir_cache, job->user, true, &job->member, now,
+		dir_cache_put(w->dir_cache, job->user, true, &job->member, NULL, now,
 			      (int64_t)cfg->ldap_cache_ttl);
 		resume_all(list, 0, NULL, &job->member);
 		return;
 	case DIR_NOT_FOUND:
 		/* member of no directory group */
-		dir_cache_put(w->dir_cache, job->user, false, NULL, now,
+		dir_cache_put(w->dir_cache, job->user, false, NULL, NULL, now,
 			      (int64_t)cfg->ldap_negative_ttl);
 		resume_all(list, 0, NULL, &job->member);
 		return;
@@ -283,16 +291,6 @@ static void groups_done(struct dir_job *job)
 	resume_all(list, 503, STAGE_DIRECTORY_DOWN, NULL);
 }
 
-/* Did the request authenticate with Negotiate (a Kerberos principal)? */
-static bool kerberos_user(const struct request *rq)
-{
-	if (rq->rinfo.proxy_auth_index < 0)
-		return false;
-	struct slice v = rq->req.fields[rq->rinfo.proxy_auth_index].value;
-	return v.len >= 9 && strncasecmp(v.p, "Negotiate", 9) == 0 &&
-	       (v.len == 9 || v.p[9] == ' ');
-}
-
 enum dir_verdict stage_directory_groups(struct conn *c)
 {
 	struct worker *w = c->w;
@@ -300,7 +298,7 @@ enum dir_verdict stage_directory_groups(struct conn *c)
 	struct dir_member m;
 
 	memset(&m, 0, sizeof(m));
-	switch (dir_cache_get(w->dir_cache, rq->user, now_seconds(), &m)) {
+	switch (dir_cache_get(w->dir_cache, rq->user, now_seconds(), &m, NULL)) {
 	case DIR_CACHE_FOUND:
 	case DIR_CACHE_NOT_FOUND:
 		metrics_directory_cache(w->metrics, true);
@@ -318,7 +316,7 @@ enum dir_verdict stage_directory_groups(struct conn *c)
 		park(c, job, DIR_STEP_GROUPS); /* asked already: wait for the same answer */
 		return DIRV_PENDING;
 	}
-	job = directory_job_new(DIR_JOB_GROUPS, rq->user, dir_user_name(rq->user, kerberos_user(rq)),
+	job = directory_job_new(DIR_JOB_GROUPS, rq->user, dir_user_name(rq->user, rq->user_kerberos),
 				NULL);
 	if (job == NULL) {
 		log_error("out of memory asking the directory for the groups of \"%s\"", rq->user);

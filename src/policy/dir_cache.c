@@ -12,8 +12,16 @@ struct dir_entry {
 	bool found;
 	uint8_t len;      /* of user */
 	char user[DIR_CACHE_USER_MAX];
+	char *canon;      /* the directory's spelling, when not user's (heap) */
 	struct dir_member m;
 };
+
+/* Empty an entry. */
+static void entry_clear(struct dir_entry *e)
+{
+	free(e->canon);
+	memset(e, 0, sizeof(*e));
+}
 
 struct dir_cache {
 	uint64_t key;
@@ -42,6 +50,8 @@ void dir_cache_free(struct dir_cache *c)
 {
 	if (c == NULL)
 		return;
+	for (size_t i = 0; i < c->nsets * WAYS; i++)
+		free(c->e[i].canon);
 	free(c->e);
 	free(c);
 }
@@ -75,7 +85,7 @@ static struct dir_entry *find(const struct dir_cache *c, const char *user, size_
 }
 
 enum dir_cache_result dir_cache_get(struct dir_cache *c, const char *user, int64_t now,
-				    struct dir_member *m)
+				    struct dir_member *m, const char **canon)
 {
 	size_t len = strlen(user);
 	struct dir_entry *set;
@@ -85,21 +95,26 @@ enum dir_cache_result dir_cache_get(struct dir_cache *c, const char *user, int64
 	if (e == NULL)
 		return DIR_CACHE_MISS;
 	if (e->expires <= now) {
-		memset(e, 0, sizeof(*e));
+		entry_clear(e);
 		return DIR_CACHE_MISS;
 	}
 	if (!e->found)
 		return DIR_CACHE_NOT_FOUND;
 	*m = e->m;
+	if (canon != NULL)
+		*canon = e->canon;
 	return DIR_CACHE_FOUND;
 }
 
 void dir_cache_put(struct dir_cache *c, const char *user, bool found, const struct dir_member *m,
-		   int64_t now, int64_t ttl)
+		   const char *canon, int64_t now, int64_t ttl)
 {
 	size_t len = strlen(user);
 	struct dir_entry *set;
+	char *copy = NULL;
 	if (c == NULL || ttl <= 0 || len > DIR_CACHE_USER_MAX)
+		return;
+	if (found && canon != NULL && strcmp(canon, user) != 0 && (copy = strdup(canon)) == NULL)
 		return;
 	struct dir_entry *e = find(c, user, len, &set);
 	for (int w = 0; e == NULL && w < WAYS; w++)
@@ -112,8 +127,9 @@ void dir_cache_put(struct dir_cache *c, const char *user, bool found, const stru
 			if (set[w].expires < e->expires)
 				e = &set[w];
 	}
-	memset(e, 0, sizeof(*e));
+	entry_clear(e);
 	e->expires = ttl > INT64_MAX - now ? INT64_MAX : now + ttl;
+	e->canon = copy;
 	e->found = found;
 	e->len = (uint8_t)len;
 	memcpy(e->user, user, len);

@@ -52,14 +52,17 @@ enum dir_cache_result {
 	DIR_CACHE_NOT_FOUND, /* the directory does not know the user (negative entry) */
 };
 
-/* Look user up at time now. */
+/* Look user up at time now. With DIR_CACHE_FOUND, *canon (when canon is
+ * not NULL) is the name as the directory spells it, or NULL when that is
+ * user itself; valid until the next dir_cache_put or dir_cache_free. */
 enum dir_cache_result dir_cache_get(struct dir_cache *c, const char *user, int64_t now,
-				    struct dir_member *m);
+				    struct dir_member *m, const char **canon);
 
 /* Remember what the directory said about user until now + ttl (ttl <= 0:
- * not cached; m is ignored when !found). */
+ * not cached; m and canon are ignored when !found; canon NULL or equal to
+ * user: the same name). Out of memory for canon: nothing is cached. */
 void dir_cache_put(struct dir_cache *c, const char *user, bool found, const struct dir_member *m,
-		   int64_t now, int64_t ttl);
+		   const char *canon, int64_t now, int64_t ttl);
 
 /* Entries in use and not expired at now (for tests and status). */
 size_t dir_cache_count(const struct dir_cache *c, int64_t now);

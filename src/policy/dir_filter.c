@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "acl.h"
 
@@ -159,6 +160,79 @@ char *dir_filter_expand(const char *tmpl, const char *user, size_t user_len, con
 	}
 	out[o] = '\0';
 	return out;
+}
+
+int dir_filter_name_attrs(const char *tmpl, char ***out, size_t *n)
+{
+	char **v = calloc(1, sizeof(*v));
+	size_t cnt = 0;
+
+	if (v == NULL)
+		return -1;
+	for (const char *p = tmpl; (p = strstr(p, "=%u")) != NULL; p += 3) {
+		/* "(attr=%u)": an equality assertion of the whole value */
+		if (p[3] != ')')
+			continue;
+		const char *e = p, *b = p;
+		while (b > tmpl && b[-1] != '(')
+			b--;
+		if (b == tmpl || e == b)
+			continue;
+		bool ok = true;
+		for (const char *q = b; q < e && ok; q++)
+			ok = (*q >= 'a' && *q <= 'z') || (*q >= 'A' && *q <= 'Z') ||
+			     (*q >= '0' && *q <= '9') || *q == '-' || *q == '.' || *q == ';';
+		bool seen = false;
+		for (size_t i = 0; ok && i < cnt && !seen; i++)
+			seen = strlen(v[i]) == (size_t)(e - b) && strncasecmp(v[i], b, (size_t)(e - b)) == 0;
+		if (!ok || seen)
+			continue;
+		char **grown = realloc(v, (cnt + 2) * sizeof(*grown));
+		if (grown == NULL || (grown[cnt] = strndup(b, (size_t)(e - b))) == NULL) {
+			if (grown != NULL)
+				v = grown;
+			v[cnt] = NULL;
+			acl_names_free(v, cnt);
+			return -1;
+		}
+		v = grown;
+		v[++cnt] = NULL;
+	}
+	*out = v;
+	*n = cnt;
+	return 0;
+}
+
+/* Skip spaces at p (up to end). */
+static const char *skip_spaces(const char *p, const char *end)
+{
+	while (p < end && *p == ' ')
+		p++;
+	return p;
+}
+
+bool dir_name_match(const char *name, size_t nlen, const char *v, size_t vlen)
+{
+	const char *a = name, *ae = name + nlen, *b = v, *be = v + vlen;
+
+	a = skip_spaces(a, ae);
+	b = skip_spaces(b, be);
+	while (a < ae && b < be) {
+		if (*a == ' ' || *b == ' ') {
+			/* a run of spaces is one, and none at the end */
+			if (*a != ' ' || *b != ' ')
+				return false;
+			a = skip_spaces(a, ae);
+			b = skip_spaces(b, be);
+			if ((a == ae) != (b == be))
+				return false;
+			continue;
+		}
+		if (lower(*a) != lower(*b))
+			return false;
+		a++, b++;
+	}
+	return skip_spaces(a, ae) == ae && skip_spaces(b, be) == be;
 }
 
 size_t dir_user_name(const char *user, bool kerberos)

@@ -38,6 +38,18 @@ size_t dir_filter_escape(const char *in, size_t len, char *out);
 char *dir_filter_expand(const char *tmpl, const char *user, size_t user_len, const char *dn,
 			size_t dn_len, char *err, size_t errlen);
 
+/* The attributes a template compares with %u for equality ("(uid=%u)"
+ * gives uid), in the order they appear, each once (ignoring ASCII case):
+ * the user's entry holds the user name in one of them, spelled as the
+ * directory spells it. *out gets a new NULL-terminated array (free each
+ * string, then the array); 0, or -1 when out of memory. */
+int dir_filter_name_attrs(const char *tmpl, char ***out, size_t *n);
+
+/* Does a directory value v (vlen bytes) name the same user as name, as a
+ * directory's caseIgnoreMatch would say (ASCII case ignored, spaces at the
+ * ends dropped and inner runs of spaces taken as one)? */
+bool dir_name_match(const char *name, size_t nlen, const char *v, size_t vlen);
+
 /* The name a user goes by in the directory: for a Kerberos principal
  * ("alice@EXAMPLE.ORG", kerberos true) the part before the last '@'; else
  * the whole name. Returns its length (the name starts at user). */

@@ -8,8 +8,9 @@
  *     a name (and a DN) has no unescaped '*', '(', ')', NUL, nor a '\' that
  *     does not start two hex digits, in the part the value filled;
  *   - a DN that normalizes normalizes again to itself and equals its form;
- *   - dir_dn_equal is symmetric; a parsed groups value has items that are
- *     non-empty, and DN items normalize. */
+ *   - dir_dn_equal and dir_name_match are symmetric; a parsed groups value
+ *     has items that are non-empty, and DN items normalize; the name
+ *     attributes of a template are non-empty parts of it. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -100,6 +101,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	(void)dir_group_match(user, d, dlen);
 	(void)dir_user_name(user, true);
+	if (dir_name_match(u, ulen, d, dlen) != dir_name_match(d, dlen, u, ulen))
+		abort();
+	char **attrs = NULL;
+	size_t nattrs = 0;
+	if (dir_filter_name_attrs(tmpl, &attrs, &nattrs) == 0) {
+		if (attrs[nattrs] != NULL)
+			abort();
+		for (size_t i = 0; i < nattrs; i++)
+			if (attrs[i][0] == '\0' || strstr(tmpl, attrs[i]) == NULL)
+				abort();
+		acl_names_free(attrs, nattrs);
+	}
 
 	/* the template as a groups value */
 	char **v = NULL;

@@ -136,8 +136,8 @@ def test_requests_that_stop_waiting(proxy_factory, origin, slapd):
     a job already running still fills the cache, one not started is skipped;
     the worker goes on."""
     relay = SlowRelay(slapd.port, delay=1.5)   # a fresh connection: bind + search = 3 s
-    users = ["carol", "alice", "bob", "dave", "erin", "frank"]  # 4 threads: the last two queue
-    PASSWORDS.update({"erin": "Erin-sha1-q8z", "frank": "Frank-ossl6-w3j"})  # not in the directory
+    users = ["carol", "alice", "bob", "dave", "frank", "gina"]  # 4 threads: the last two queue
+    PASSWORDS.update({"frank": "Frank-ossl6-w3j", "gina": "Gina-osslapr1-r7t"})  # gina: not in the directory
     try:
         p = proxy_factory(ini(slapd, {"contractors": {"groups": "contractors", "action": "allow"}},
                               uri=relay.uri, ldap={"timeout": "2"}), workers=1)
@@ -173,7 +173,7 @@ def test_requests_that_stop_waiting(proxy_factory, origin, slapd):
         assert r.status == 200, r
         assert time.monotonic() - t0 < 1.0
         assert lookups(p) == {"ok": 4, "not_found": 0, "error": 0}
-        assert get(p, origin, "/erin", "erin").status == 403    # asked now: not in the directory
+        assert get(p, origin, "/gina", "gina").status == 403    # asked now: not in the directory
         assert lookups(p) == {"ok": 4, "not_found": 1, "error": 0}
         assert [q.target for q in origin.requests] == ["/after"]
     finally:

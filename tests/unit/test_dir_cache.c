@@ -32,46 +32,55 @@ static void test_ttl(void **state)
 	assert_non_null(c);
 	struct dir_member m = bits(0, 255), got;
 
-	assert_int_equal(dir_cache_get(c, "alice", 100, &got), DIR_CACHE_MISS);
-	dir_cache_put(c, "alice", true, &m, 100, 300);
-	dir_cache_put(c, "mallory", false, NULL, 100, 60);
+	assert_int_equal(dir_cache_get(c, "alice", 100, &got, NULL), DIR_CACHE_MISS);
+	dir_cache_put(c, "alice", true, &m, NULL, 100, 300);
+	dir_cache_put(c, "mallory", false, NULL, NULL, 100, 60);
 	memset(&got, 0, sizeof(got));
-	assert_int_equal(dir_cache_get(c, "alice", 399, &got), DIR_CACHE_FOUND);
+	assert_int_equal(dir_cache_get(c, "alice", 399, &got, NULL), DIR_CACHE_FOUND);
 	assert_true(dir_member_has(&got, 0));
 	assert_true(dir_member_has(&got, 255));
 	assert_false(dir_member_has(&got, 1));
 	assert_false(dir_member_has(&got, 256)); /* out of range: never */
-	assert_int_equal(dir_cache_get(c, "mallory", 159, &got), DIR_CACHE_NOT_FOUND);
-	assert_int_equal(dir_cache_get(c, "mallory", 160, &got), DIR_CACHE_MISS);
-	assert_int_equal(dir_cache_get(c, "alice", 400, &got), DIR_CACHE_MISS);
+	assert_int_equal(dir_cache_get(c, "mallory", 159, &got, NULL), DIR_CACHE_NOT_FOUND);
+	assert_int_equal(dir_cache_get(c, "mallory", 160, &got, NULL), DIR_CACHE_MISS);
+	assert_int_equal(dir_cache_get(c, "alice", 400, &got, NULL), DIR_CACHE_MISS);
 	assert_int_equal(dir_cache_count(c, 100), 0);
 
 	/* an update replaces the entry; ttl 0 caches nothing */
-	dir_cache_put(c, "bob", true, &m, 10, 100);
-	dir_cache_put(c, "bob", false, NULL, 20, 100);
-	assert_int_equal(dir_cache_get(c, "bob", 30, &got), DIR_CACHE_NOT_FOUND);
+	dir_cache_put(c, "bob", true, &m, NULL, 10, 100);
+	dir_cache_put(c, "bob", false, NULL, NULL, 20, 100);
+	assert_int_equal(dir_cache_get(c, "bob", 30, &got, NULL), DIR_CACHE_NOT_FOUND);
 	assert_int_equal(dir_cache_count(c, 30), 1);
-	dir_cache_put(c, "carol", true, &m, 10, 0);
-	assert_int_equal(dir_cache_get(c, "carol", 10, &got), DIR_CACHE_MISS);
+	dir_cache_put(c, "carol", true, &m, NULL, 10, 0);
+	assert_int_equal(dir_cache_get(c, "carol", 10, &got, NULL), DIR_CACHE_MISS);
+	/* the directory's spelling, kept only when it differs */
+	const char *canon = "x";
+	dir_cache_put(c, "BOB", true, &m, "bob", 10, 100);
+	assert_int_equal(dir_cache_get(c, "BOB", 20, &got, &canon), DIR_CACHE_FOUND);
+	assert_non_null(canon);
+	assert_string_equal(canon, "bob");
+	dir_cache_put(c, "BOB", true, &m, "BOB", 10, 100); /* replaced, and the same */
+	assert_int_equal(dir_cache_get(c, "BOB", 20, &got, &canon), DIR_CACHE_FOUND);
+	assert_null(canon);
 	/* names are compared whole and case-sensitively */
-	assert_int_equal(dir_cache_get(c, "Bob", 30, &got), DIR_CACHE_MISS);
-	assert_int_equal(dir_cache_get(c, "bo", 30, &got), DIR_CACHE_MISS);
+	assert_int_equal(dir_cache_get(c, "Bob", 30, &got, NULL), DIR_CACHE_MISS);
+	assert_int_equal(dir_cache_get(c, "bo", 30, &got, NULL), DIR_CACHE_MISS);
 
 	/* a name longer than an entry holds is never cached (nor cut) */
 	char long_name[DIR_CACHE_USER_MAX + 2];
 	memset(long_name, 'x', sizeof(long_name) - 1);
 	long_name[sizeof(long_name) - 1] = '\0';
-	dir_cache_put(c, long_name, true, &m, 10, 100);
-	assert_int_equal(dir_cache_get(c, long_name, 20, &got), DIR_CACHE_MISS);
+	dir_cache_put(c, long_name, true, &m, NULL, 10, 100);
+	assert_int_equal(dir_cache_get(c, long_name, 20, &got, NULL), DIR_CACHE_MISS);
 	long_name[DIR_CACHE_USER_MAX] = '\0'; /* the longest that fits */
-	dir_cache_put(c, long_name, true, &m, 10, 100);
-	assert_int_equal(dir_cache_get(c, long_name, 20, &got), DIR_CACHE_FOUND);
+	dir_cache_put(c, long_name, true, &m, NULL, 10, 100);
+	assert_int_equal(dir_cache_get(c, long_name, 20, &got, NULL), DIR_CACHE_FOUND);
 	dir_cache_free(c);
 	dir_cache_free(NULL);
 	assert_null(dir_cache_new(0, 1));
 	/* a NULL cache (out of memory at start) always misses */
-	assert_int_equal(dir_cache_get(NULL, "a", 1, &got), DIR_CACHE_MISS);
-	dir_cache_put(NULL, "a", true, &m, 1, 1);
+	assert_int_equal(dir_cache_get(NULL, "a", 1, &got, NULL), DIR_CACHE_MISS);
+	dir_cache_put(NULL, "a", true, &m, NULL, 1, 1);
 }
 
 /* A full table evicts: never more entries than its size, the newest kept. */
@@ -84,11 +93,11 @@ static void test_bounded(void **state)
 	char name[32];
 	for (int i = 0; i < 10000; i++) {
 		snprintf(name, sizeof(name), "user%d", i);
-		dir_cache_put(c, name, i % 2 == 0, &m, 1000 + i, 1000000);
+		dir_cache_put(c, name, i % 2 == 0, &m, NULL, 1000 + i, 1000000);
 		assert_true(dir_cache_count(c, 1000 + i) <= 64);
 	}
-	assert_int_equal(dir_cache_get(c, "user9999", 20000, &got), DIR_CACHE_NOT_FOUND);
-	assert_int_equal(dir_cache_get(c, "user9998", 20000, &got), DIR_CACHE_FOUND);
+	assert_int_equal(dir_cache_get(c, "user9999", 20000, &got, NULL), DIR_CACHE_NOT_FOUND);
+	assert_int_equal(dir_cache_get(c, "user9998", 20000, &got, NULL), DIR_CACHE_FOUND);
 	assert_true(dir_member_has(&got, 3));
 	dir_cache_free(c);
 }
@@ -119,7 +128,7 @@ static void test_model(void **state)
 			int64_t ttl = (int64_t)rnd_below(20);
 			size_t bit = rnd_below(DIR_GROUPS_MAX);
 			struct dir_member m = bits(bit, bit);
-			dir_cache_put(c, name, found, &m, now, ttl);
+			dir_cache_put(c, name, found, &m, NULL, now, ttl);
 			if (ttl > 0) {
 				model[u].expires = now + ttl;
 				model[u].found = found;
@@ -129,7 +138,7 @@ static void test_model(void **state)
 		}
 		struct dir_member got;
 		memset(&got, 0, sizeof(got));
-		enum dir_cache_result r = dir_cache_get(c, name, now, &got);
+		enum dir_cache_result r = dir_cache_get(c, name, now, &got, NULL);
 		bool live = model[u].expires > now;
 		if (r != DIR_CACHE_MISS && !live)
 			fail_msg("seed %llu round %u: %s answered after its TTL", (unsigned long long)seed,

@@ -99,6 +99,45 @@ static void test_expand(void **state)
 	assert_non_null(strstr(err, "%D has no value"));
 }
 
+static void test_name_attrs(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *tmpl, *want; /* the attributes, space-separated */
+	} rows[] = {
+		{ "(|(uid=%u)(sAMAccountName=%u))", "uid sAMAccountName" },
+		{ "(&(objectClass=inetOrgPerson)(sn=%u))", "sn" },
+		{ "(|(uid=%u)(UID=%u)(mail=%u@example.org))", "uid" }, /* once; not a substring */
+		{ "(uid=%u*)", "" },
+		{ "(cn~=%u)", "" },
+		{ "(&(member=%D)(uid=x))", "" },
+	};
+	for (size_t i = 0; i < N(rows); i++) {
+		char **v = NULL, got[128] = "";
+		size_t n = 0, o = 0;
+		assert_int_equal(dir_filter_name_attrs(rows[i].tmpl, &v, &n), 0);
+		for (size_t k = 0; k < n; k++)
+			o += (size_t)snprintf(got + o, sizeof(got) - o, "%s%s", k ? " " : "", v[k]);
+		assert_null(v[n]);
+		if (strcmp(got, rows[i].want) != 0)
+			fail_msg("%s: got \"%s\", want \"%s\"", rows[i].tmpl, got, rows[i].want);
+		acl_names_free(v, n);
+	}
+	static const struct {
+		const char *name, *value;
+		bool want;
+	} m[] = {
+		{ "bob", "bob", true },     { "BOB", "bob", true },   { " bob", "bob", true },
+		{ "bob  ", "Bob", true },   { "a  b", "a b", true },  { "a b", "ab", false },
+		{ "bob", "bobby", false },  { "bobby", "bob", false }, { "", "", true },
+		{ "  ", "", true },         { "b", "", false },
+	};
+	for (size_t i = 0; i < N(m); i++)
+		if (dir_name_match(m[i].name, strlen(m[i].name), m[i].value, strlen(m[i].value)) !=
+		    m[i].want)
+			fail_msg("\"%s\" vs \"%s\": got %d", m[i].name, m[i].value, !m[i].want);
+}
+
 static void test_user_name(void **state)
 {
 	(void)state;
@@ -306,6 +345,7 @@ int main(void)
 		cmocka_unit_test(test_check),
 		cmocka_unit_test(test_expand),
 		cmocka_unit_test(test_user_name),
+		cmocka_unit_test(test_name_attrs),
 		cmocka_unit_test(test_escape_property),
 		cmocka_unit_test(test_dn_normalize),
 		cmocka_unit_test(test_dn_equal_and_groups),
