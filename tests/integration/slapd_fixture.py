@@ -18,7 +18,11 @@ directory's answers down.
 Users (ou=people; uid, cn, sn, userPassword as {SSHA}): PASSWORDS below.
 Groups (ou=groups, groupOfNames): staff (alice, bob), admins (alice),
 contractors (carol), and g0000..g2999, each with the single member `many`.
-dave is in no group. The service account cn=proxy,dc=hopcache,dc=test
+dave is in no group. slapd accepts an "unauthenticated bind" (a DN with an
+empty password succeeds, as anonymous: `allow bind_anon_dn`, as some real
+directories do), so a proxy that binds with an empty password is caught.
+StartTLS: Slapd(tmpdir, tls=(cert, key)) or the slapd_tls_server fixture.
+The service account cn=proxy,dc=hopcache,dc=test
 (password PROXY_PASSWORD) may read everything; users may only bind.
 
 Data is loaded with one ldapadd as the rootdn at the first start (memberOf is
@@ -151,6 +155,10 @@ moduleload back_mdb
 moduleload memberof
 moduleload refint
 
+# a simple bind with a DN and an empty password is an "unauthenticated bind"
+# that succeeds as anonymous: the proxy must never take it for a good password
+allow bind_anon_dn
+{tls}
 # anonymous may bind (auth) and read the root DSE; users bind, nothing more;
 # the service account reads everything
 access to dn.base="" by * read
@@ -213,7 +221,9 @@ def build_ldif(salt_seed=None):
 
 
 class Slapd:
-    def __init__(self, tmpdir, port=None, debug="0"):
+    def __init__(self, tmpdir, port=None, debug="0", tls=None):
+        """tls=(cert_path, key_path): StartTLS offered with that certificate
+        (on the same ldap:// port; TLS is not required)."""
         self.dir = os.path.join(str(tmpdir), "slapd")
         os.makedirs(os.path.join(self.dir, "data"), exist_ok=True)
         self.conf = os.path.join(self.dir, "slapd.conf")
@@ -229,8 +239,12 @@ class Slapd:
         self.pid = None
         self.loaded = False
         self.starts = 0
+        self.tls = tls
+        tls_conf = ""
+        if tls:
+            tls_conf = "TLSCertificateFile %s\nTLSCertificateKeyFile %s\n" % tuple(tls)
         with open(self.conf, "w") as f:
-            f.write(SLAPD_CONF.format(schema=SCHEMA_DIR, dir=self.dir, modules=MODULE_PATH,
+            f.write(SLAPD_CONF.format(tls=tls_conf, schema=SCHEMA_DIR, dir=self.dir, modules=MODULE_PATH,
                                       bind_dn=BIND_DN, base=BASE, root_dn=ROOT_DN,
                                       root_pw=ssha(ROOT_PASSWORD)))
         # the password file: no trailing newline, 0600
@@ -514,3 +528,16 @@ def slow_relay(slapd):
     r = SlowRelay(slapd.port)
     yield r
     r.stop()
+
+
+@pytest.fixture(scope="module")
+def slapd_tls_server(tmp_path_factory, tls_cert):
+    """A second loaded slapd offering StartTLS with conftest's tls_cert
+    (CN=localhost, subjectAltName DNS:localhost, IP:127.0.0.1); .ca_file is
+    that self-signed certificate."""
+    require_slapd()
+    s = Slapd(tmp_path_factory.mktemp("ldaps"), tls=tls_cert)
+    s.ca_file = tls_cert[0]
+    s.start()
+    yield s
+    s.stop()
