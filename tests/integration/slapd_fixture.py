@@ -294,9 +294,10 @@ class Slapd:
         last = ""
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
+                rc = self.proc.returncode
                 self.proc = None
                 pytest.fail("slapd exited with %s at start (port %d); output:\n%s"
-                            % (self.proc_rc(), self.port, self.log_text()[-3000:]))
+                            % (rc, self.port, self.log_text()[-3000:]))
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
                     pass
@@ -314,9 +315,6 @@ class Slapd:
         self.kill()
         pytest.fail("slapd not answering on %s within %.0fs (%s); output:\n%s"
                     % (self.uri, timeout, last, self.log_text()[-3000:]))
-
-    def proc_rc(self):
-        return None if self.proc is None else self.proc.returncode
 
     def _load(self):
         ldif = os.path.join(self.dir, "data.ldif")

@@ -14,6 +14,7 @@ Needs slapd and ldap-utils (skipped without them, failed in CI)."""
 
 import base64
 import os
+import random
 import subprocess
 import threading
 import time
@@ -186,6 +187,13 @@ def test_group_by_cn(proxy_factory, origin, slapd):
     assert_denied(get(p, origin, "/carol", basic("carol")))
     assert_denied(get(p, origin, "/dave", basic("dave")))
     assert targets(origin) == ["/alice", "/bob"]
+    # CONNECT goes through the same rules
+    for user, want in (("carol", 403), ("bob", 200)):
+        with Client(p.port) as c:
+            c.request("CONNECT", origin.authority, [("Host", origin.authority),
+                                                    ("Proxy-Authorization", basic(user))])
+            r = c.read_response("CONNECT")
+        assert r.status == want, (user, r)
 
 
 def test_group_by_dn_case_insensitive(proxy_factory, origin, slapd):
@@ -246,6 +254,44 @@ def test_user_in_3000_groups(proxy_factory, origin, slapd, how):
     # a group the user is not in
     assert_denied(get(p, origin, "/alice", basic("alice")))
     assert targets(origin) == ["/many"]
+
+
+def test_concurrent_lookups_get_their_own_answers(proxy_factory, origin, slapd):
+    """Uncached lookups in flight together in one worker (answers slowed
+    down so that they overlap) each get their own user's answer."""
+    seed = int(os.environ.get("HOPCACHE_LDAP_SEED", random.randrange(1 << 30)))
+    print("HOPCACHE_LDAP_SEED=%d" % seed)
+    rnd = random.Random(seed)
+    cases = [("alice", None, 200), ("bob", None, 200), ("carol", None, 403), ("dave", None, 403),
+             ("many", None, 403), ("alice", "wrong-a", 407), ("bob", PASSWORDS["carol"], 407),
+             ("carol", PASSWORDS["alice"], 407), ("mallory", "x", 407), ("dave", "", 407)]
+    rnd.shuffle(cases)
+    relay = SlowRelay(slapd.port, delay=0.5)
+    try:
+        p = proxy_factory(ldap_ini(slapd, uri=relay.uri, ldap={"timeout": "10"}, auth={"max_failures": "0"},
+                                   rules={"nocontractors": {"groups": "contractors", "action": "deny"},
+                                          "staff": {"groups": "staff", "action": "allow"}},
+                                   default="deny"), workers=1)
+        got = [None] * len(cases)
+
+        def one(i):
+            user, pw, _ = cases[i]
+            try:
+                got[i] = get(p, origin, "/c%d-%s" % (i, user), basic(user, pw), timeout=30).status
+            except Exception as e:
+                got[i] = repr(e)
+
+        threads = [threading.Thread(target=one, args=(i,), daemon=True) for i in range(len(cases))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(35)
+        want = [w for (_, _, w) in cases]
+        assert got == want, "seed %d: cases %r\nwant %r\ngot  %r" % (
+            seed, [(u, pw) for (u, pw, _) in cases], want, got)
+        assert targets(origin) == sorted("/c%d-%s" % (i, c[0]) for i, c in enumerate(cases) if c[2] == 200)
+    finally:
+        relay.stop()
 
 
 # ---------------------------------------------------------------------------
