@@ -17,8 +17,8 @@ directory's answers down.
 
 Users (ou=people; uid, cn, sn, userPassword as {SSHA}): PASSWORDS below.
 Groups (ou=groups, groupOfNames): staff (alice, bob), admins (alice),
-contractors (carol), and g0000..g2999, each with the single member `many`.
-dave is in no group. slapd accepts an "unauthenticated bind" (a DN with an
+contractors (carol), "Domain Users" (bob, carol), and g0000..g2999, each
+with the single member `many`. dave, erin and frank are in no group. slapd accepts an "unauthenticated bind" (a DN with an
 empty password succeeds, as anonymous: `allow bind_anon_dn`, as some real
 directories do), so a proxy that binds with an empty password is caught.
 StartTLS: Slapd(tmpdir, tls=(cert, key)) or the slapd_tls_server fixture.
@@ -63,12 +63,15 @@ PASSWORDS = {
     "carol": "Carol-ldap-1q5z",
     "dave": "Dave-ldap-6p8n",
     "many": "Many-ldap-2w4e",
+    "erin": "\u00c9rin:p\u00e4ss w\u00f6rd-3k",   # UTF-8, a colon and a space
+    "frank": "Frank-ldap-5v1b",           # test_ldap changes (and restores) it
 }
 # group CN -> members (uids)
 GROUP_MEMBERS = {
     "staff": ["alice", "bob"],
     "admins": ["alice"],
     "contractors": ["carol"],
+    "Domain Users": ["bob", "carol"],     # a CN with a space
 }
 MANY_GROUPS = 3000  # g0000 .. g2999, each with the one member `many`
 
@@ -318,7 +321,7 @@ class Slapd:
 
     def _load(self):
         ldif = os.path.join(self.dir, "data.ldif")
-        with open(ldif, "w") as f:
+        with open(ldif, "w", encoding="utf-8") as f:
             f.write(build_ldif())
         t0 = time.monotonic()
         p = subprocess.run(["ldapadd", "-x", "-c", "-H", self.uri, "-D", ROOT_DN, "-w", ROOT_PASSWORD,
@@ -380,6 +383,19 @@ class Slapd:
             elif cur is not None:
                 cur.setdefault(k.lower(), []).append(v)
         return out
+
+    def modify(self, ldif, timeout=20):
+        """ldapmodify as the rootdn (memberof/refint keep memberOf right)."""
+        p = subprocess.run(["ldapmodify", "-x", "-H", self.uri, "-D", ROOT_DN, "-w", ROOT_PASSWORD,
+                            "-o", "nettimeout=5"], input=ldif.encode("utf-8"), capture_output=True,
+                           timeout=timeout)
+        if p.returncode != 0:
+            raise RuntimeError("ldapmodify: rc %d %s\n%s" % (p.returncode, p.stderr.decode("utf-8", "replace"),
+                                                            ldif))
+
+    def set_password(self, uid, password):
+        self.modify("dn: %s\nchangetype: modify\nreplace: userPassword\nuserPassword: %s\n"
+                    % (user_dn(uid), ssha(password)))
 
     def bind_ok(self, dn, password):
         """Does a simple bind as dn with password succeed (ldapwhoami)?"""

@@ -15,6 +15,7 @@ Needs slapd and ldap-utils (skipped without them, failed in CI)."""
 import base64
 import os
 import random
+import signal
 import subprocess
 import threading
 import time
@@ -290,6 +291,185 @@ def test_concurrent_lookups_get_their_own_answers(proxy_factory, origin, slapd):
         assert got == want, "seed %d: cases %r\nwant %r\ngot  %r" % (
             seed, [(u, pw) for (u, pw, _) in cases], want, got)
         assert targets(origin) == sorted("/c%d-%s" % (i, c[0]) for i, c in enumerate(cases) if c[2] == 200)
+    finally:
+        relay.stop()
+
+
+def test_group_list_with_bars_and_spaces(proxy_factory, origin, slapd):
+    """Items separated by '|' may be CNs with spaces or DNs (with commas, and
+    with spaces after the commas)."""
+    p = proxy_factory(ldap_ini(slapd, rules={
+        "some": {"groups": "Domain Users | cn=admins, ou=groups, dc=hopcache, dc=test", "action": "allow"}},
+        default="deny"))
+    for user in ("alice", "bob", "carol"):
+        r = get(p, origin, "/" + user, basic(user))
+        assert r.status == 200, (user, r)
+    assert_denied(get(p, origin, "/dave", basic("dave")))
+    assert targets(origin) == ["/alice", "/bob", "/carol"]
+
+
+def test_group_dn_with_spaces_after_commas(proxy_factory, origin, slapd):
+    """A DN written with spaces after its commas names the same group (a deny
+    rule that silently never matched would let everyone through)."""
+    p = proxy_factory(ldap_ini(slapd, rules={
+        "noadmins": {"groups": "cn=admins, ou=groups, dc=hopcache, dc=test", "action": "deny"}},
+        default="allow"))
+    assert_denied(get(p, origin, "/alice", basic("alice")), "noadmins")
+    assert get(p, origin, "/bob", basic("bob")).status == 200
+
+
+def test_utf8_password_with_colon_and_space(proxy_factory, origin, slapd):
+    p = proxy_factory(ldap_ini(slapd))
+    r = get(p, origin, "/erin", basic("erin"))
+    assert r.status == 200, r
+    assert_challenge(get(p, origin, "/erin-nfd", basic("erin", PASSWORDS["erin"].replace("\u00e4", "a\u0308"))))
+
+
+def test_directory_changes_seen_after_cache_ttl(proxy_factory, origin, slapd):
+    """A password changed and a membership removed in the directory: the
+    cached answer holds until cache_ttl, then the directory's new one."""
+    ttl = 3
+    old_pw, new_pw = PASSWORDS["frank"], "Frank-new-9c3d"
+    p = proxy_factory(ldap_ini(slapd, ldap={"cache_ttl": ttl, "negative_ttl": ttl},
+                               auth={"credential_ttl": ttl, "max_failures": "0"},
+                               rules={"staff": {"groups": "staff", "action": "allow"},
+                                      "frank": {"users": "frank", "action": "allow"}}, default="deny"))
+    try:
+        assert get(p, origin, "/frank-1", basic("frank")).status == 200
+        assert get(p, origin, "/bob-1", basic("bob")).status == 200
+        t0 = time.monotonic()
+        slapd.set_password("frank", new_pw)
+        slapd.modify("dn: %s\nchangetype: modify\ndelete: member\nmember: %s\n" % (group_dn("staff"), user_dn("bob")))
+        assert get(p, origin, "/frank-2", basic("frank")).status == 200      # cached
+        assert get(p, origin, "/bob-2", basic("bob")).status == 200          # cached
+        assert time.monotonic() < t0 + ttl - 1, "the test is too slow to check the cached entries"
+        time.sleep(max(0.0, t0 + ttl + 1.5 - time.monotonic()))
+        assert_challenge(get(p, origin, "/frank-3", basic("frank")))         # the old password
+        assert get(p, origin, "/frank-4", basic("frank", new_pw)).status == 200
+        assert_denied(get(p, origin, "/bob-3", basic("bob")))               # no longer staff
+    finally:
+        slapd.set_password("frank", old_pw)
+        slapd.modify("dn: %s\nchangetype: modify\nadd: member\nmember: %s\n" % (group_dn("staff"), user_dn("bob")))
+    assert targets(origin) == ["/bob-1", "/bob-2", "/frank-1", "/frank-2", "/frank-4"]
+
+
+# ---------------------------------------------------------------------------
+# a lookup in flight: the client leaves, pipelining, a body, reload, shutdown
+
+
+def test_client_leaves_during_lookup(proxy_factory, origin, slapd):
+    """The client closes while its lookup is in flight: when the answer
+    comes back there is nobody to give it to (no crash, no sanitizer report
+    at teardown), and the worker keeps serving."""
+    relay = SlowRelay(slapd.port, delay=1.5)
+    try:
+        p = proxy_factory(ldap_ini(slapd, uri=relay.uri, ldap={"timeout": "10"}))
+        for user in ("alice", "bob", "carol"):
+            c = Client(p.port)
+            c.request("GET", origin.url("/gone-" + user), [("Host", origin.authority),
+                                                           ("Proxy-Authorization", basic(user))])
+            time.sleep(0.1)
+            c.close()
+        time.sleep(2.5)     # the answers came back meanwhile
+        relay.delay = 0
+        assert get(p, origin, "/after", basic("dave")).status == 200
+        assert get(p, origin, "/after-alice", basic("alice")).status == 200
+        assert targets(origin) == ["/after", "/after-alice"]
+    finally:
+        relay.stop()
+
+
+def test_pipelined_requests_wait_for_the_directory_in_order(proxy_factory, origin, slapd):
+    """Three pipelined requests of three uncached users on one connection:
+    answered in order (a policy 403 closes the connection, so it comes last)."""
+    relay = SlowRelay(slapd.port, delay=0.5)
+    try:
+        p = proxy_factory(ldap_ini(slapd, uri=relay.uri, ldap={"timeout": "10"},
+                                   rules={"nocontractors": {"groups": "contractors", "action": "deny"}}))
+        with Client(p.port, timeout=20) as c:
+            raw = b""
+            for i, user in enumerate(("alice", "bob", "carol")):
+                raw += ("GET %s HTTP/1.1\r\nHost: %s\r\nProxy-Authorization: %s\r\n\r\n"
+                        % (origin.url("/p%d-%s" % (i, user)), origin.authority, basic(user))).encode()
+            c.send(raw)
+            got = [c.read_response() for _ in range(3)]
+        assert [r.status for r in got] == [200, 200, 403], got
+        assert got[0].body == b"hello from origin: GET /p0-alice"
+        assert got[1].body == b"hello from origin: GET /p1-bob"
+        assert_denied(got[2], "nocontractors")
+        assert targets(origin) == ["/p0-alice", "/p1-bob"]
+    finally:
+        relay.stop()
+
+
+def test_request_body_while_waiting_for_the_directory(proxy_factory, origin, slapd):
+    body = bytes(range(256)) * 1024   # 256 KiB, sent while the lookup is slow
+    relay = SlowRelay(slapd.port, delay=1.0)
+    try:
+        p = proxy_factory(ldap_ini(slapd, uri=relay.uri, ldap={"timeout": "10"}))
+        with Client(p.port, timeout=20) as c:
+            r = c.exchange("POST", origin.url("/post"), [("Host", origin.authority),
+                                                         ("Proxy-Authorization", basic("bob")),
+                                                         ("Content-Length", str(len(body)))], body)
+        assert r.status == 200, r
+        req = origin.requests[0]
+        assert req.target == "/post" and req.body == body, (req, len(req.body))
+    finally:
+        relay.stop()
+
+
+def test_reload_during_lookup(proxy_factory, origin, slapd):
+    """SIGHUP while a lookup is in flight: the old worker finishes that
+    request (200), the new generation serves the next ones."""
+    relay = SlowRelay(slapd.port, delay=1.0)   # a lookup: about 3 round trips
+    try:
+        p = proxy_factory(ldap_ini(slapd, uri=relay.uri, ldap={"timeout": "10"}))
+        res = {}
+
+        def inflight():
+            try:
+                res["r"] = get(p, origin, "/inflight", basic("bob"), timeout=20)
+            except Exception as e:
+                res["error"] = repr(e)
+
+        t = threading.Thread(target=inflight, daemon=True)
+        t.start()
+        time.sleep(0.5)
+        p.signal(signal.SIGHUP)
+        t.join(25)
+        assert "r" in res and res["r"].status == 200, res
+        relay.delay = 0
+        r = wait_for(lambda: (lambda r: r if r.status == 200 else None)(get(p, origin, "/next", basic("carol"))),
+                     timeout=5, interval=0.2)
+        assert r and r.status == 200, r
+    finally:
+        relay.stop()
+
+
+def test_shutdown_during_lookup(proxy_factory, origin, slapd):
+    """SIGTERM while a lookup is in flight: the request finishes (200, within
+    shutdown_timeout) and the proxy exits 0."""
+    relay = SlowRelay(slapd.port, delay=1.0)   # a lookup: about 3 round trips
+    try:
+        p = proxy_factory(ldap_ini(slapd, uri=relay.uri, ldap={"timeout": "10"}))
+        res = {}
+
+        def inflight():
+            try:
+                res["r"] = get(p, origin, "/inflight", basic("bob"), timeout=20)
+            except Exception as e:
+                res["error"] = repr(e)
+
+        t = threading.Thread(target=inflight, daemon=True)
+        t.start()
+        time.sleep(0.5)
+        t0 = time.monotonic()
+        rc = p.stop(timeout=15)
+        took = time.monotonic() - t0
+        t.join(5)
+        assert rc == 0, "exit status %r after SIGTERM during a lookup; logs:\n%s" % (rc, p.logs_text()[-2000:])
+        assert "r" in res and res["r"].status == 200, res
+        assert took < 5 + 1, "shutdown took %.1fs (shutdown_timeout 5)" % took
     finally:
         relay.stop()
 
