@@ -232,6 +232,17 @@ def test_users_rule_with_ldap_backend(proxy_factory, origin, slapd):
     assert get(p, origin, "/alice", basic("alice")).status == 200
 
 
+@pytest.mark.parametrize("name", ["BOB", "Bob", " bob"], ids=["upper", "capital", "leading-space"])
+def test_users_rule_not_bypassed_by_another_spelling(proxy_factory, origin, slapd, name):
+    """The directory finds uid=bob for "BOB" too (uid matches without regard
+    to case, RFC 4519), and the bind as bob succeeds: a `users = bob` deny
+    rule must still apply to that login: the directory's entry is the user."""
+    p = proxy_factory(ldap_ini(slapd, rules={"nobob": {"users": "bob", "action": "deny"}}))
+    r = get(p, origin, "/spelled", basic(name, PASSWORDS["bob"]))
+    assert targets(origin) == [], "bob, spelled %r, got past `users = bob` (deny): %r" % (name, r)
+    assert_denied(r, "nobob")
+
+
 def test_group_filter(proxy_factory, origin, slapd):
     """group_filter instead of memberOf: groups found by a search for %D."""
     p = proxy_factory(ldap_ini(slapd, ldap={"group_filter": "(&(objectClass=groupOfNames)(member=%D))"},
