@@ -25,6 +25,10 @@
 #       (g3) the same with full handshakes (a second hopcache that issues no
 #       session tickets, via OPENSSL_CONF NumTickets = 0). Before timing, a
 #       curl through the TLS port must get 200, or (g) fails (non-zero exit).
+#   (i) hopcache only, corporate identity (issue 12; bench/identity.sh): (a)
+#       with no auth vs. (n1) Negotiate/Kerberos once per connection, (n2) a
+#       fresh Negotiate token per request, (l1) Basic + cached LDAP groups
+#       in a rule; a real MIT KDC and slapd (bench/identity_servers.py)
 # and prints a table (also written as Markdown to bench/results-latest.md). See bench/README.md.
 #
 # Only loopback traffic. Every load run is bounded in time (wrk -d plus a
@@ -47,7 +51,18 @@
 #   BENCH_SERVERS           subset of "direct hopcache hopcache-base squid tinyproxy"
 #                           (hopcache-base: only with HOPCACHE_BASELINE, added
 #                           after hopcache by default when that is set)
-#   BENCH_SCENARIOS         subset of "a b c d e m f g" (default: "a b c d e m")
+#   BENCH_SCENARIOS         subset of "a b c d e m f g i" (default: "a b c d e m")
+#   HOPCACHE_LDAP           (i): the binary for (l1) (default: HOPCACHE); when it
+#                           differs, (l1) is compared with a policy-off
+#                           instance of that binary
+#   BENCH_FIXTURES          (i): colon-separated directories holding
+#                           krb5_kdc.py and slapd_fixture.py (searched before
+#                           tests/integration)
+#   BENCH_PYTHON            (i): a python3 with python3-gssapi and pytest
+#                           (default: python3, else /usr/bin/python3)
+#   BENCH_ID_CALIBRATE      (i): seconds of the n2 calibration run (default 2)
+#   BENCH_ID_CALIB_TOKENS   (i): tokens made for it (default 30000)
+#   BENCH_ID_MAX_TOKENS     (i): at most this many n2 tokens (default 400000)
 #   BENCH_IDLE_CONNS        idle client connections in (m) (default 5000)
 #   BENCH_IDLE_INFLIGHT     (m): connections opened / awaiting their response
 #                           at a time (default 16)
@@ -101,6 +116,8 @@ log() { printf '[bench] %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 # shellcheck source=bench/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+# shellcheck source=bench/identity.sh
+. "$(dirname "${BASH_SOURCE[0]}")/identity.sh"   # scenario (i): functions only
 
 for tool in nginx wrk curl openssl python3 timeout; do
     command -v "$tool" >/dev/null 2>&1 || die "'$tool' not found (Debian: apt-get install nginx-light wrk curl openssl python3)"
@@ -536,7 +553,7 @@ measure_rss() {
     # shellcheck disable=SC2207
     kids=($(descendants "$pid"))
     case $s in
-        hopcache|hopcache+*|hopcache-base|hopcache-base+*|direct)
+        hopcache|hopcache+*|hopcache-*|direct)
             for k in "${kids[@]}"; do
                 r=$(rss_kib "$k"); ((r > max)) && max=$r
             done
@@ -582,12 +599,13 @@ run_wrk() {  # run_wrk SCENARIO SERVER [URL] -- URL: what wrk connects to (defau
         url=${url:-"http://127.0.0.1:${PORT_OF[$s]}/"}
         target="http://127.0.0.1:$ORIGIN_PORT$path"
     fi
-    log "($sc) $s: wrk -t$THREADS -c$CONNS -d$DURATION $url GET $target$([[ $close == 1 ]] && echo ' + Connection: close')"
+    local script=${WRK_SCRIPT:-$BENCH_DIR/absolute.lua}   # (i): identity.lua
+    log "($sc) $s: wrk -t$THREADS -c$CONNS -d$DURATION $url GET $target$([[ $close == 1 ]] && echo ' + Connection: close')$([[ -n ${WRK_SCRIPT:-} ]] && echo " (${script##*/}, ${BENCH_ID_MODE:-})")"
     BENCH_TARGET=$target BENCH_HOST="127.0.0.1:$ORIGIN_PORT" BENCH_CLOSE=$close \
         BENCH_PROXY_AUTH=${PROXY_AUTH_OF[$s]:-} \
         timeout -k 5 $((DUR_S + 60)) \
         wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --timeout "$WRK_TIMEOUT" --latency \
-            -s "$BENCH_DIR/absolute.lua" "$url" >"$raw" 2>&1 &
+            -s "$script" "$url" >"$raw" 2>&1 &
     LOAD_PIDS=($!)
     local rc=0
     wait "${LOAD_PIDS[0]}" || rc=$?
@@ -1288,7 +1306,7 @@ declare -a HOPS=(hopcache)
 
 uniq_sc=""
 for sc in $SCENARIOS; do
-    case $sc in a|b|c|d|e|f|g|m) ;; *) die "unknown scenario '$sc' in BENCH_SCENARIOS" ;; esac
+    case $sc in a|b|c|d|e|f|g|i|m) ;; *) die "unknown scenario '$sc' in BENCH_SCENARIOS" ;; esac
     [[ " $uniq_sc " == *" $sc "* ]] || uniq_sc+="${uniq_sc:+ }$sc"
 done
 SCENARIOS=$uniq_sc   # each scenario once (results are keyed by scenario)
@@ -1299,6 +1317,10 @@ for sc in $SCENARIOS; do
     fi
     if [[ $sc == g ]]; then
         for h in "${HOPS[@]}"; do run_tls "$h"; done
+        continue
+    fi
+    if [[ $sc == i ]]; then
+        run_identity   # hopcache only (bench/identity.sh)
         continue
     fi
     for s in "${ACTIVE[@]}"; do
@@ -1352,6 +1374,7 @@ declare -A TITLE=(
     [g2t]="(g2) 1 KiB conn: close, TLS (resumed)"
     [g3t]="(g3) 1 KiB conn: close, TLS (full hs)"
     [m]="(m) idle keep-alive conns x ${IDLE_CONNS}"
+    [i]="(i) 1 KiB keep-alive, identity"
 )
 declare -A TARGET=([a]=0.40 [b]=0.50 [c]=0.80 [d]=0.80 [e]=0.70)
 IDLE_TARGET_KIB=4   # (m), issue 11: memory per idle keep-alive connection
@@ -1393,6 +1416,20 @@ for sc in $SCENARIOS; do
         done
         continue
     fi
+    if [[ $sc == i ]]; then
+        # hopcache only; the ratio column is "of off": rate / the policy-off
+        # row of the same binary (hopcache, or hopcache-ldap for l1)
+        for s in hopcache hopcache+n1 hopcache+n2 hopcache-ldap hopcache-ldap+l1 hopcache+l1; do
+            [[ -n ${RAN[i:$s]:-} ]] || continue
+            off=${s%%+*}
+            r="$(id_ratio "i:$s" "i:$off") of off"
+            errs=${ERRS[i:$s]}
+            ((errs)) && errs+=" (${ERRDETAIL[i:$s]})"
+            [[ -n ${ID_WARN[i:$s]:-} ]] && errs+="; ${ID_WARN[i:$s]}"
+            ROWS+=("${TITLE[i]}"$'\t'"$s"$'\t'"$(printf '%.0f' "${RATE[i:$s]}") req/s"$'\t'"${P99[i:$s]}"$'\t'"$r"$'\t'"$errs"$'\t'"$(fmt_mib "${RSSROW[i:$s]}")")
+        done
+        continue
+    fi
     if [[ $sc == m ]]; then
         # every server; "rate" is KiB per idle connection, the ratio column
         # that / direct's (lower is better), RSS: the worker with them open
@@ -1428,7 +1465,7 @@ done
 declare -a VERDICT=()
 if [[ " ${ACTIVE[*]} " == *" hopcache "* && " ${ACTIVE[*]} " == *" direct "* ]]; then
     for sc in $SCENARIOS; do
-        [[ $sc == f || $sc == g ]] && continue   # no target; reported under "Policy" / "TLS"
+        [[ $sc == f || $sc == g || $sc == i ]] && continue   # no target; reported under "Policy" / "TLS" / "Identity"
         if [[ $sc == m ]]; then
             if [[ -z ${RAN[m:hopcache]:-} ]]; then continue; fi
             v=${IDLE_KIB[hopcache]:-}
@@ -1540,6 +1577,10 @@ print_text() {
         printf '\nHTTPS proxy port (g, issue 5): hopcache, TLS port vs. plain port; the (g) rows'"'"' ratio column is rate / plain-port rate:\n'
         printf '  %s\n' "${TLS_LINES[@]}"
     fi
+    if ((${#IDENTITY_LINES[@]})); then
+        printf '\nCorporate identity (i, issue 12): hopcache with Negotiate / LDAP groups vs. no auth; the (i) rows'"'"' ratio column is rate / the policy-off row of the same binary:\n'
+        printf '  %s\n' "${IDENTITY_LINES[@]}"
+    fi
     if ((${#VERDICT[@]})); then
         printf '\n%s:\n' "$TARGETS_TITLE"
         printf '  %s\n' "${VERDICT[@]}"
@@ -1613,6 +1654,10 @@ write_markdown() {
             printf '\n## HTTPS proxy port (g, issue 5)\n\nhopcache only: the same workload on its TLS port and on its plain port, back to back in the same run; in the (g) rows the ratio column is "vs plain": rate / rate of the plain-port row of the same pair (g1: keep-alive; g2 and g3: a new connection per request, both against the (g2) plain-port row). (g3) is a second hopcache that issues no session tickets, so every handshake is a full one.\n\n'
             printf -- '- %s\n' "${TLS_LINES[@]}"
         fi
+        if ((${#IDENTITY_LINES[@]})); then
+            printf '\n## Corporate identity (i, issue 12)\n\nhopcache only, the (a) request through `bench/identity.lua` (a `request()` per request in every (i) run, policy off included), back to back in the same run: no auth (off); (n1) `[auth] scheme = negotiate`, `connection_auth = yes`, a Kerberos token on the first request of each connection; (n2) the same with `connection_auth = no`, a fresh token (new authenticator, same cached service ticket) on every request; (l1) `scheme = basic`, `basic_backend = ldap`, `[acl] default = deny` and `[rule.staff] groups = staff`, groups from the worker'"'"'s cache. Real MIT KDC and slapd on loopback. The (i) rows show rate / policy-off rate of the same binary in the ratio column.\n\n'
+            printf -- '- %s\n' "${IDENTITY_LINES[@]}"
+        fi
         if ((${#VERDICT[@]})); then
             printf '\n## %s\n\n' "$TARGETS_TITLE"
             printf -- '- %s\n' "${VERDICT[@]}"
@@ -1629,6 +1674,7 @@ log "wrote $OUT"
 fails=""
 [[ -n $POLICY_FAILED ]] && fails+="scenario (f) FAILED: $POLICY_FAILED; "
 [[ -n $TLS_FAILED ]] && fails+="scenario (g) FAILED: $TLS_FAILED; "
+[[ -n $IDENTITY_FAILED ]] && fails+="scenario (i) FAILED: $IDENTITY_FAILED; "
 if [[ -n $fails ]]; then
     die "${fails%; }"
 fi
