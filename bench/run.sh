@@ -1607,6 +1607,8 @@ write_markdown() {
         printf -- '- host: %s CPUs, %s, kernel %s\n' "$(nproc)" "$(uname -m)" "$(uname -r)"
         printf -- '- hopcache: %s (tree at %s)\n' "$HOPCACHE" "$rev"
         [[ -n $HOPCACHE_BASELINE ]] && printf -- '- hopcache-base: %s (HOPCACHE_BASELINE)\n' "$HOPCACHE_BASELINE"
+        [[ " $SCENARIOS " == *" i "* && -n $HOPCACHE_LDAP && $HOPCACHE_LDAP != "$HOPCACHE" ]] \
+            && printf -- '- hopcache-ldap ((i), l1 and its policy-off row): %s (HOPCACHE_LDAP)\n' "$HOPCACHE_LDAP"
         printf -- '- tools: %s, %s, %s, %s, %s\n' "$(version_of nginx)" "$(version_of squid)" \
             "$(version_of tinyproxy)" "$(version_of wrk)" "$(version_of curl)"
         printf -- '- wrk: -t%s -c%s -d%s --timeout %s; (c): %s rounds x %s parallel tunnels, %s MiB each\n' \
