@@ -6,7 +6,8 @@
 # maps); defines run_identity and fills IDENTITY_LINES / IDENTITY_FAILED.
 #
 # hopcache only. The (a) request (1 KiB no-store, 50 keep-alive connections)
-# through bench/identity.lua, timed back to back in one run:
+# through bench/identity.lua, timed back to back in one run (in the order
+# off, n2, n1, [HOPCACHE_LDAP off], l1: n2 right after its tokens are made):
 #   off  the running hopcache (plain bench INI, no [auth])
 #   n1   [auth] scheme = negotiate, connection_auth = yes: a Negotiate token
 #        (SPNEGO, alice's cached service ticket) on the first request of each
