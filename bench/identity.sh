@@ -158,17 +158,27 @@ id_tokens() {  # id_tokens COUNT FILE
     sed -n 's/^TOKENS //p' <<<"$out"
 }
 
+# User and system CPU time (clock ticks) of a hopcache's workers so far: "USER SYS".
+id_ticks() {  # id_ticks SERVER
+    local k u=0 y=0 a b
+    for k in $(descendants "${PID_OF[$1]}"); do
+        read -r a b < <(awk '{ print $14, $15 }' "/proc/$k/stat" 2>/dev/null || echo "0 0")
+        u=$((u + ${a:-0})) y=$((y + ${b:-0}))
+    done
+    echo "$u $y"
+}
+
 # One timed run of (i): wrk with identity.lua in MODE, worker CPU per request.
 id_wrk() {  # id_wrk SCENARIO SERVER MODE [TOKENFILE]
-    local sc=$1 s=$2 mode=$3 tokens=${4:-} t0 t1 line per=0
+    local sc=$1 s=$2 mode=$3 tokens=${4:-} u0 y0 u1 y1 line per=0
     if [[ -n $tokens ]]; then per=$(( $(wc -l < "$tokens") / THREADS )); fi
-    t0=$(worker_ticks "$s")
+    read -r u0 y0 <<<"$(id_ticks "$s")"
     WRK_SCRIPT="$BENCH_DIR/identity.lua" BENCH_ID_MODE=$mode BENCH_TOKENS=$tokens \
         BENCH_TOKENS_PER_THREAD=$per BENCH_CONNS_PER_THREAD=$((CONNS / THREADS)) \
         run_wrk "$sc" "$s"
-    t1=$(worker_ticks "$s")
-    ID_CPU[$sc:$s]=$(awk -v t=$((t1 - t0)) -v hz="$CLK_TCK" -v n="${REQS[$sc:$s]:-0}" \
-        'BEGIN { if (n > 0) printf "%.0f", t / hz * 1e6 / n; else print "n/a" }')
+    read -r u1 y1 <<<"$(id_ticks "$s")"
+    ID_CPU[$sc:$s]=$(awk -v u=$((u1 - u0)) -v y=$((y1 - y0)) -v hz="$CLK_TCK" -v n="${REQS[$sc:$s]:-0}" \
+        'BEGIN { if (n > 0) printf "%.0f us (user %.0f + sys %.0f)", (u + y) / hz * 1e6 / n, u / hz * 1e6 / n, y / hz * 1e6 / n; else print "n/a" }')
     line=$(grep '^BENCH ' "$WORK/results/$sc-$s.txt" | tail -n 1 || true)
     ID_USED[$sc:$s]=$(sed -n 's/.* tokens_used=\([0-9]*\).*/\1/p' <<<"$line")
     ID_EXHAUSTED[$sc:$s]=$(sed -n 's/.* exhausted=\([0-9]*\).*/\1/p' <<<"$line")
@@ -418,7 +428,7 @@ run_identity() {
     local cpu="hopcache worker CPU (user + system) per completed request:"
     for step in "${plan[@]}"; do
         read -r s _ <<<"$step"
-        cpu+=" $s ${ID_CPU[i:$s]:-n/a} us;"
+        cpu+=" $s ${ID_CPU[i:$s]:-n/a};"
     done
     IDENTITY_LINES+=("${cpu%;}")
 
