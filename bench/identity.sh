@@ -179,6 +179,8 @@ id_wrk() {  # id_wrk SCENARIO SERVER MODE [TOKENFILE]
     read -r u1 y1 <<<"$(id_ticks "$s")"
     ID_CPU[$sc:$s]=$(awk -v u=$((u1 - u0)) -v y=$((y1 - y0)) -v hz="$CLK_TCK" -v n="${REQS[$sc:$s]:-0}" \
         'BEGIN { if (n > 0) printf "%.0f us (user %.0f + sys %.0f)", (u + y) / hz * 1e6 / n, u / hz * 1e6 / n, y / hz * 1e6 / n; else print "n/a" }')
+    ID_CPU_US[$sc:$s]=$(awk -v t=$((u1 - u0 + y1 - y0)) -v hz="$CLK_TCK" -v n="${REQS[$sc:$s]:-0}" \
+        'BEGIN { if (n > 0) printf "%.2f", t / hz * 1e6 / n; else print "" }')
     line=$(grep '^BENCH ' "$WORK/results/$sc-$s.txt" | tail -n 1 || true)
     ID_USED[$sc:$s]=$(sed -n 's/.* tokens_used=\([0-9]*\).*/\1/p' <<<"$line")
     ID_EXHAUSTED[$sc:$s]=$(sed -n 's/.* exhausted=\([0-9]*\).*/\1/p' <<<"$line")
@@ -187,7 +189,16 @@ id_wrk() {  # id_wrk SCENARIO SERVER MODE [TOKENFILE]
         log "($sc) $s: ${ID_WARN[$sc:$s]}"
     fi
 }
-declare -A ID_USED=() ID_EXHAUSTED=()
+declare -A ID_USED=() ID_EXHAUSTED=() ID_CPU_US=()
+
+# Worker CPU per request, policy off / KEY: the throughput ratio the CPU
+# cost alone implies when the worker is the bottleneck (less sensitive to
+# the rest of the machine than the rates).
+id_cpu_ratio() {  # id_cpu_ratio KEY KEY_OFF
+    local v=${ID_CPU_US[$1]:-} o=${ID_CPU_US[$2]:-}
+    if [[ -z $v || -z $o ]]; then echo "n/a"; return; fi
+    awk -v v="$v" -v o="$o" 'BEGIN { if (v > 0) printf "%.2f", o / v; else print "n/a" }'
+}
 
 id_ratio() {  # id_ratio KEY KEY_OFF
     local v=${RATE[$1]:-} o=${RATE[$2]:-}
@@ -416,16 +427,16 @@ run_identity() {
     local off_rate
     off_rate=$(rps_of "i:$h")
     if [[ $neg_ok == 1 ]]; then
-        IDENTITY_LINES+=("(n1) negotiate, connection_auth = yes, token once per connection / off: $(id_ratio "i:$h+n1" "i:$h") ($(rps_of "i:$h+n1") / $off_rate req/s; p99 ${P99[i:$h+n1]} vs ${P99[i:$h]}); tokens sent: ${ID_USED[i:$h+n1]:-?} (one per connection); negotiate logins counted by the proxy (hopcache_auth_total ok): ${ID_AUTH_DELTA[$h+n1]:-n/a} for ${REQS[i:$h+n1]:-?} completed requests")
-        IDENTITY_LINES+=("(n2) negotiate, connection_auth = no, a fresh token per request / off: $(id_ratio "i:$h+n2" "i:$h") ($(rps_of "i:$h+n2") / $off_rate req/s; p99 ${P99[i:$h+n2]} vs ${P99[i:$h]}); tokens sent: ${ID_USED[i:$h+n2]:-?} of $n2_tokens made$(if [[ ${ID_EXHAUSTED[i:$h+n2]:-0} != 0 ]]; then echo ", RAN OUT: the rate is a lower bound"; fi); negotiate logins counted (hopcache_auth_total ok): ${ID_AUTH_DELTA[$h+n2]:-n/a} for ${REQS[i:$h+n2]:-?} completed requests")
+        IDENTITY_LINES+=("(n1) negotiate, connection_auth = yes, token once per connection / off: $(id_ratio "i:$h+n1" "i:$h") ($(rps_of "i:$h+n1") / $off_rate req/s; p99 ${P99[i:$h+n1]} vs ${P99[i:$h]}); tokens sent: ${ID_USED[i:$h+n1]:-?} (one per connection); negotiate logins counted by the proxy (hopcache_auth_total ok): ${ID_AUTH_DELTA[$h+n1]:-n/a} for ${REQS[i:$h+n1]:-?} completed requests; worker CPU per request off / n1: $(id_cpu_ratio "i:$h+n1" "i:$h")")
+        IDENTITY_LINES+=("(n2) negotiate, connection_auth = no, a fresh token per request / off: $(id_ratio "i:$h+n2" "i:$h") ($(rps_of "i:$h+n2") / $off_rate req/s; p99 ${P99[i:$h+n2]} vs ${P99[i:$h]}); tokens sent: ${ID_USED[i:$h+n2]:-?} of $n2_tokens made$(if [[ ${ID_EXHAUSTED[i:$h+n2]:-0} != 0 ]]; then echo ", RAN OUT: the rate is a lower bound"; fi); negotiate logins counted (hopcache_auth_total ok): ${ID_AUTH_DELTA[$h+n2]:-n/a} for ${REQS[i:$h+n2]:-?} completed requests; worker CPU per request off / n2: $(id_cpu_ratio "i:$h+n2" "i:$h")")
         IDENTITY_LINES+=("tokens: SPNEGO/Kerberos from $KRB_USER's cached HTTP/localhost service ticket (python3-gssapi, one SecurityContext.step() each, ~1 KB base64); made before timing: n1 $gen_n1; calibration $gen_cal; n2 $gen_n2; calibration run (${ID_CALIBRATE} s, n2 instance): $(printf '%.0f' "${cal_rate:-0}") req/s$cal_note -> n2 token file = rate x ${DUR_S} s x 1.5 + $((2 * CONNS + 1000)) (at most $ID_MAX_TOKENS)")
         IDENTITY_LINES+=("Negotiate enforcement verified before timing: $checks_n")
     fi
     if [[ $ldap_ok == 1 ]]; then
-        IDENTITY_LINES+=("(l1) basic + LDAP groups (cached), rule staff / off: $(id_ratio "i:$loff+l1" "i:$loff") ($(rps_of "i:$loff+l1") / $(rps_of "i:$loff") req/s; p99 ${P99[i:$loff+l1]} vs ${P99[i:$loff]}); $LDAP_STAFF_USER on every request; during the run: ${ID_AUTH_DELTA[$loff+l1]:-n/a} (/hopcache/metrics)$(if [[ $loff != "$h" ]]; then echo "; binary $ldap_bin (HOPCACHE_LDAP), its own policy-off row $loff"; fi)")
+        IDENTITY_LINES+=("(l1) basic + LDAP groups (cached), rule staff / off: $(id_ratio "i:$loff+l1" "i:$loff") ($(rps_of "i:$loff+l1") / $(rps_of "i:$loff") req/s; p99 ${P99[i:$loff+l1]} vs ${P99[i:$loff]}); $LDAP_STAFF_USER on every request; during the run: ${ID_AUTH_DELTA[$loff+l1]:-n/a} (/hopcache/metrics); worker CPU per request off / l1: $(id_cpu_ratio "i:$loff+l1" "i:$loff")$(if [[ $loff != "$h" ]]; then echo "; binary $ldap_bin (HOPCACHE_LDAP), its own policy-off row $loff"; fi)")
         IDENTITY_LINES+=("LDAP enforcement verified before timing: $checks_l")
     fi
-    local cpu="hopcache worker CPU (user + system) per completed request:"
+    local cpu="hopcache worker CPU (user + system, /proc) per completed request (the \"CPU per request off / X\" figures above are ratios of these: what the worker's CPU cost alone implies for throughput):"
     for step in "${plan[@]}"; do
         read -r s _ <<<"$step"
         cpu+=" $s ${ID_CPU[i:$s]:-n/a};"
