@@ -394,6 +394,10 @@ run_identity() {
         [[ $loff != "$h" ]] && plan+=("$loff none")
         plan+=("$loff+l1 none")
     fi
+    # policy off once more at the end: how much the machine drifted during
+    # the runs (the same instance; row "hopcache-again")
+    PID_OF[$h-again]=${PID_OF[$h]} PORT_OF[$h-again]=${PORT_OF[$h]}
+    plan+=("$h-again none")
     local step mode tokens
     for step in "${plan[@]}"; do
         read -r s mode tokens <<<"$step"
@@ -426,6 +430,14 @@ run_identity() {
     # --- report lines -------------------------------------------------------
     local off_rate
     off_rate=$(rps_of "i:$h")
+    # against the mean of the two policy-off runs (start and end)
+    local mean_off k l=""
+    mean_off=$(awk -v a="${RATE[i:$h]:-0}" -v b="${RATE[i:$h-again]:-0}" 'BEGIN { printf "%.2f", (a + b) / 2 }')
+    RATE[i:$h-mean]=$mean_off
+    for k in "$h+n1" "$h+n2" "$h+l1"; do
+        [[ -n ${RAN[i:$k]:-} ]] && l+=" ${k#*+} $(id_ratio "i:$k" "i:$h-mean"),"
+    done
+    IDENTITY_LINES+=("policy off again at the end: $(rps_of "i:$h-again") req/s (end / start: $(id_ratio "i:$h-again" "i:$h"); p99 ${P99[i:$h-again]}); rate ratios against the mean of the two off runs ($(printf '%.0f' "$mean_off") req/s):${l%,}$([[ -n $l ]] || echo " none (only l1 on another binary ran)")")
     if [[ $neg_ok == 1 ]]; then
         IDENTITY_LINES+=("(n1) negotiate, connection_auth = yes, token once per connection / off: $(id_ratio "i:$h+n1" "i:$h") ($(rps_of "i:$h+n1") / $off_rate req/s; p99 ${P99[i:$h+n1]} vs ${P99[i:$h]}); tokens sent: ${ID_USED[i:$h+n1]:-?} (one per connection); negotiate logins counted by the proxy (hopcache_auth_total ok): ${ID_AUTH_DELTA[$h+n1]:-n/a} for ${REQS[i:$h+n1]:-?} completed requests; worker CPU per request off / n1: $(id_cpu_ratio "i:$h+n1" "i:$h")")
         IDENTITY_LINES+=("(n2) negotiate, connection_auth = no, a fresh token per request / off: $(id_ratio "i:$h+n2" "i:$h") ($(rps_of "i:$h+n2") / $off_rate req/s; p99 ${P99[i:$h+n2]} vs ${P99[i:$h]}); tokens sent: ${ID_USED[i:$h+n2]:-?} of $n2_tokens made$(if [[ ${ID_EXHAUSTED[i:$h+n2]:-0} != 0 ]]; then echo ", RAN OUT: the rate is a lower bound"; fi); negotiate logins counted (hopcache_auth_total ok): ${ID_AUTH_DELTA[$h+n2]:-n/a} for ${REQS[i:$h+n2]:-?} completed requests; worker CPU per request off / n2: $(id_cpu_ratio "i:$h+n2" "i:$h")")

@@ -1419,9 +1419,10 @@ for sc in $SCENARIOS; do
     if [[ $sc == i ]]; then
         # hopcache only; the ratio column is "of off": rate / the policy-off
         # row of the same binary (hopcache, or hopcache-ldap for l1)
-        for s in hopcache hopcache+n1 hopcache+n2 hopcache-ldap hopcache-ldap+l1 hopcache+l1; do
+        for s in hopcache hopcache+n1 hopcache+n2 hopcache+l1 hopcache-ldap hopcache-ldap+l1 hopcache-again; do
             [[ -n ${RAN[i:$s]:-} ]] || continue
             off=${s%%+*}
+            off=${off%-again}   # the second policy-off run, at the end
             r="$(id_ratio "i:$s" "i:$off") of off"
             errs=${ERRS[i:$s]}
             ((errs)) && errs+=" (${ERRDETAIL[i:$s]})"
@@ -1664,7 +1665,7 @@ write_markdown() {
             printf '\n## %s\n\n' "$TARGETS_TITLE"
             printf -- '- %s\n' "${VERDICT[@]}"
         fi
-        printf '\n"direct" is nginx itself (the limit); "vs direct" is rate / direct rate in the same run ((f) rows: policy on / off; (g) rows: TLS port / plain port of hopcache; (m) rows: KiB per idle connection / direct'"'"'s).\n'
+        printf '\n"direct" is nginx itself (the limit); "vs direct" is rate / direct rate in the same run ((f) rows: policy on / off; (g) rows: TLS port / plain port of hopcache; (i) rows: rate / the first policy-off row of the same binary; (m) rows: KiB per idle connection / direct'"'"'s).\n'
         printf 'MB/s = 10^6 bytes per second of payload, summed over the parallel tunnels.\n'
     } > "$OUT"
 }
