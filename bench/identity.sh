@@ -247,8 +247,9 @@ run_identity() {
     # shellcheck disable=SC1090
     . "$info"
     IDENTITY_LINES+=("servers (up in ${START_SECONDS} s): $([[ -z $KDC_ERROR ]] && echo "MIT KDC (krb5kdc pid $KDC_PID, realm $REALM, 127.0.0.1:$KDC_PORT; fixture $KRB_MODULE)" || echo "no KDC: $KDC_ERROR"); $([[ -z $SLAPD_ERROR ]] && echo "slapd (pid $SLAPD_PID, $LDAP_URI, base $LDAP_BASE, tree loaded in $LDAP_LOAD_SECONDS s; fixture $SLAPD_MODULE)" || echo "no slapd: $SLAPD_ERROR")")
-    [[ -n $KDC_ERROR ]] && id_fail "the KDC did not start: $KDC_ERROR"
-    [[ -n $SLAPD_ERROR ]] && id_fail "slapd did not start: $SLAPD_ERROR"
+    local hint=" (the fixture module is not in tests/integration of this tree: set BENCH_FIXTURES to the directory that has it)"
+    [[ -n $KDC_ERROR ]] && id_fail "the KDC did not start: $KDC_ERROR$([[ $KDC_ERROR == *ModuleNotFoundError* ]] && echo "$hint" || true)"
+    [[ -n $SLAPD_ERROR ]] && id_fail "slapd did not start: $SLAPD_ERROR$([[ $SLAPD_ERROR == *ModuleNotFoundError* ]] && echo "$hint" || true)"
 
     local p_n1 p_n2 p_loff p_l1
     read -r p_n1 p_n2 p_loff p_l1 < <(id_free_ports 4)
