@@ -39,6 +39,7 @@
 #include "metrics.h"
 #include "pool.h"
 #include "proxy_proto.h"
+#include "h2.h"
 #include "stage_auth.h"
 #include "stage_directory.h"
 #include "stage_policy.h"
@@ -105,7 +106,9 @@ static void request_free(struct conn *c)
 	c->rq = NULL;
 }
 
-struct conn *conn_new(struct worker *w, int fd, const struct sockaddr *sa, int salen, SSL_CTX *tls)
+/* conn_new, and conn_new_h2 (h2: a stream's end of a socketpair). */
+static struct conn *conn_create(struct worker *w, int fd, const struct sockaddr *sa, int salen,
+				SSL_CTX *tls, bool h2)
 {
 	const struct config *cfg = w->cfg;
 	struct conn *c = calloc(1, sizeof(*c));
@@ -173,7 +176,8 @@ struct conn *conn_new(struct worker *w, int fd, const struct sockaddr *sa, int s
 		w->conns->prev = c;
 	w->conns = c;
 	w->nconns++;
-	if (!c->internal)
+	c->h2 = h2;
+	if (!c->internal && !c->h2)
 		metrics_conn(w->metrics, 1);
 	return c;
 fail:
@@ -183,6 +187,16 @@ fail:
 	free(c);
 	log_error("out of memory accepting a connection");
 	return NULL;
+}
+
+struct conn *conn_new(struct worker *w, int fd, const struct sockaddr *sa, int salen, SSL_CTX *tls)
+{
+	return conn_create(w, fd, sa, salen, tls, false);
+}
+
+struct conn *conn_new_h2(struct worker *w, int fd, const struct sockaddr *sa, int salen)
+{
+	return conn_create(w, fd, sa, salen, NULL, true);
 }
 
 /* Release the upstream side; return it to the pool when it is reusable. */
@@ -242,7 +256,8 @@ void conn_close(struct conn *c, const char *reason)
 		if (ssl != NULL && SSL_shutdown(ssl) < 0)
 			ERR_clear_error();
 	}
-	bufferevent_free(c->cbev);
+	if (c->cbev != NULL)
+		bufferevent_free(c->cbev);
 	c->cbev = NULL;
 	if (c->prev != NULL)
 		c->prev->next = c->next;
@@ -254,7 +269,7 @@ void conn_close(struct conn *c, const char *reason)
 	event_assign(c->timer, w->base, -1, 0, conn_free_cb, c);
 	event_active(c->timer, EV_TIMEOUT, 0);
 	w->nconns--;
-	if (!c->internal)
+	if (!c->internal && !c->h2)
 		metrics_conn(w->metrics, -1);
 	worker_conn_closed(w);
 }
@@ -959,6 +974,20 @@ static void client_handshake(struct conn *c, short what)
 	if (what & BEV_EVENT_CONNECTED) {
 		c->tls_handshaking = false;
 		metrics_tls_handshake(c->w->metrics, true);
+		if (tls_alpn_h2(bufferevent_openssl_get_ssl(c->cbev))) {
+			/* ALPN chose h2: an h2 session takes the connection over */
+			struct bufferevent *bev = c->cbev;
+			c->cbev = NULL;
+			c->tls = false; /* no close_notify: the session owns the TLS now */
+			c->h2 = true;   /* ... and counts as the client connection */
+			bufferevent_setcb(bev, NULL, NULL, NULL, NULL);
+			h2_session_start(c->w, bev, (const struct sockaddr *)&c->peer,
+					 c->peer.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+									: sizeof(struct sockaddr_in),
+					 c->client_ip);
+			conn_close(c, "handed to an h2 session");
+			return;
+		}
 		conn_set_timer(c, cfg->idle_timeout);
 		return;
 	}

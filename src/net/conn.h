@@ -140,6 +140,8 @@ struct conn {
 	bool internal;             /* a background revalidation of the cache's own */
 	bool client_keepalive;     /* the client connection may carry another request */
 	bool head_seen;            /* bytes of a new request arrived (header deadline runs) */
+	bool h2;                   /* an HTTP/2 stream's connection (h2.c): one request
+				      written by the session, not a client socket */
 	char client_ip[INET6_ADDRSTRLEN];
 	struct sockaddr_storage peer;
 	char *auth_user;           /* the identity Negotiate gave the connection, or NULL */
@@ -154,6 +156,11 @@ struct conn {
 /* Start serving an accepted client socket, over TLS with ctx when tls is not
  * NULL (NULL when out of memory; the socket is closed then). */
 struct conn *conn_new(struct worker *w, int fd, const struct sockaddr *sa, int salen, SSL_CTX *tls);
+
+/* A connection for one HTTP/2 stream (h2.c): fd is the pipeline's end of a
+ * socketpair, sa the h2 client's address. Not counted as a client
+ * connection in the metrics (the session is). */
+struct conn *conn_new_h2(struct worker *w, int fd, const struct sockaddr *sa, int salen);
 
 /* A request starts on the connection: allocate its state (a no-op when one
  * is in flight). False when out of memory. */

@@ -62,7 +62,10 @@ void conn_log_access(struct conn *c)
 	bool have_req = c->rq->req.nfields > 0 && c->rq->method_str[0] != '\0' && strcmp(c->rq->method_str, "-") != 0;
 	bool have_res = c->rq->res.status != 0 && c->rq->res.nfields > 0;
 	char version[16], referer[512], agent[512], ctype[256], uhost[256];
-	snprintf(version, sizeof(version), "HTTP/1.%d", have_req ? c->rq->req.minor : 1);
+	if (c->h2)
+		snprintf(version, sizeof(version), "HTTP/2");
+	else
+		snprintf(version, sizeof(version), "HTTP/1.%d", have_req ? c->rq->req.minor : 1);
 	if (c->rq->target.host.len > 0 && c->rq->target.host.p != NULL)
 		slice_copy(uhost, sizeof(uhost), c->rq->target.host);
 	else

@@ -85,22 +85,39 @@ static SSL_CTX *ctx_fail(SSL_CTX *ctx, char *err, size_t errlen, const char *wha
 	return NULL;
 }
 
-/* ALPN: this port speaks HTTP/1.1 only. A client whose list lacks
- * http/1.1 gets the fatal no_application_protocol alert (RFC 7301 §3.2:
- * the server "SHALL respond" so when it supports none of the protocols the
- * client advertises). A client that sends no ALPN is not asked about. */
+/* ALPN ([tls] protocols_alpn): the first protocol of the configured list
+ * that the client offers. A client that offers none of them gets the fatal
+ * no_application_protocol alert (RFC 7301 §3.2: the server "SHALL respond"
+ * so when it supports none of the protocols the client advertises). A
+ * client that sends no ALPN is not asked about: it speaks HTTP/1.1. */
 static int alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outlen,
 		       const unsigned char *in, unsigned int inlen, void *arg)
 {
 	(void)ssl;
-	(void)arg;
-	static const unsigned char h11[] = "\x08http/1.1";
-	unsigned char *sel = NULL;
-	if (SSL_select_next_proto(&sel, outlen, h11, sizeof(h11) - 1, in, inlen) !=
-	    OPENSSL_NPN_NEGOTIATED)
-		return SSL_TLSEXT_ERR_ALERT_FATAL;
-	*out = sel;
-	return SSL_TLSEXT_ERR_OK;
+	const struct config *cfg = arg;
+	for (size_t i = 0; i < cfg->ntls_alpn; i++) {
+		const char *want = cfg->tls_alpn[i] == CONFIG_ALPN_H2 ? "h2" : "http/1.1";
+		size_t wl = strlen(want);
+		for (unsigned int o = 0; o < inlen; o += 1u + in[o]) {
+			if (o + 1u + in[o] > inlen)
+				break; /* a malformed list: OpenSSL checked it, but be sure */
+			if (in[o] == wl && memcmp(in + o + 1, want, wl) == 0) {
+				*out = in + o + 1;
+				*outlen = in[o];
+				return SSL_TLSEXT_ERR_OK;
+			}
+		}
+	}
+	return SSL_TLSEXT_ERR_ALERT_FATAL;
+}
+
+bool tls_alpn_h2(const SSL *ssl)
+{
+	const unsigned char *p = NULL;
+	unsigned int len = 0;
+	if (ssl != NULL)
+		SSL_get0_alpn_selected(ssl, &p, &len);
+	return len == 2 && memcmp(p, "h2", 2) == 0;
 }
 
 SSL_CTX *tls_server_new(const struct config *cfg, char *err, size_t errlen)
@@ -133,7 +150,9 @@ SSL_CTX *tls_server_new(const struct config *cfg, char *err, size_t errlen)
 		return ctx_fail(ctx, err, errlen,
 				"[tls] private_key: does not match the certificate",
 				cfg->tls_private_key);
-	SSL_CTX_set_alpn_select_cb(ctx, alpn_select, NULL);
+	void *arg;
+	memcpy(&arg, &cfg, sizeof(arg)); /* alpn_select only reads it */
+	SSL_CTX_set_alpn_select_cb(ctx, alpn_select, arg);
 	static const unsigned char sid[] = "hopcache";
 	SSL_CTX_set_session_id_context(ctx, sid, sizeof(sid) - 1);
 	/* Resumption is by session tickets, whose keys every worker shares

@@ -32,6 +32,9 @@ void tls_client_sessions(SSL_CTX *ctx, struct tls_sessions *sessions);
 /* A server-side SSL for an accepted client (NULL when out of memory). */
 SSL *tls_server_ssl(SSL_CTX *ctx);
 
+/* Did ALPN choose h2 on this (server) connection? */
+bool tls_alpn_h2(const SSL *ssl);
+
 /* A client-side SSL toward host (a name or an IP literal without brackets),
  * port: SNI for names, hostname or IP check when verify is on, and the last
  * session to the same host:port when one is cached. */

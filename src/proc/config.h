@@ -84,6 +84,10 @@ struct config {
 	char *tls_ciphers;            /* ciphers = OpenSSL list for TLS <= 1.2 (default OpenSSL's) */
 	char *tls_ciphersuites;       /* ciphersuites = TLS 1.3 suites (default OpenSSL's) */
 	double tls_handshake_timeout; /* handshake_timeout = seconds (default 10) */
+	int tls_alpn[2];              /* protocols_alpn = h2, http/1.1 (CONFIG_ALPN_*, in the
+					 order preferred; default both, h2 first) */
+	size_t ntls_alpn;
+	int tls_max_streams;          /* max_concurrent_streams = N per h2 connection (default 100) */
 
 	/* [log] */
 	char *access_log;             /* access = PATH (default none = no access log), "-" = stdout */
@@ -178,6 +182,9 @@ struct config {
 #define CONFIG_SNI_OFF 0
 #define CONFIG_SNI_CHECK 1
 #define CONFIG_SNI_MATCH 2
+
+#define CONFIG_ALPN_H2 1
+#define CONFIG_ALPN_HTTP11 2
 
 #define CONFIG_AUTH_NONE 0
 #define CONFIG_AUTH_BASIC 1

@@ -26,6 +26,10 @@ static const struct config_enum basic_backends[] = {
 	{ "htpasswd", CONFIG_BACKEND_HTPASSWD }, { "ldap", CONFIG_BACKEND_LDAP }, { NULL, 0 },
 };
 
+static const struct config_enum alpn_protocols[] = {
+	{ "h2", CONFIG_ALPN_H2 }, { "http/1.1", CONFIG_ALPN_HTTP11 }, { NULL, 0 },
+};
+
 static const struct config_enum acl_actions[] = {
 	{ "deny", 0 }, { "allow", 1 }, { NULL, 0 },
 };
@@ -139,6 +143,10 @@ const struct config_row config_rows[] = {
 	  .flags = CF_OPTIONAL, FIELD(tls_ciphersuites) },
 	{ .section = "tls", .key = "handshake_timeout", .type = CT_DURATION, .def = "10",
 	  TIMEOUT, FIELD(tls_handshake_timeout) },
+	{ .section = "tls", .key = "protocols_alpn", .type = CT_ENUMS, .def = "h2, http/1.1",
+	  .names = alpn_protocols, FIELD(tls_alpn), COUNT(ntls_alpn) },
+	{ .section = "tls", .key = "max_concurrent_streams", .type = CT_INT, .def = "100",
+	  .lo = 1, .hi = 10000, FIELD(tls_max_streams) },
 
 	/* [log] */
 	{ .section = "log", .key = "access", .type = CT_STRING, .def = NULL,

@@ -69,6 +69,8 @@ enum {
 	C_CACHE_BYTES = C_CACHE + NOUTCOMES,
 	C_CONNECTIONS,
 	C_TUNNELS,
+	C_H2_SESSIONS,
+	C_H2_STREAMS,
 	C_TLS_OK,
 	C_TLS_FAILED,
 	C_UPSTREAM, /* + error type */
@@ -92,6 +94,7 @@ struct metrics_slot {
 	uint32_t generation;
 	int64_t conns_active;
 	int64_t tunnels_active;
+	int64_t h2_streams_active;
 	uint32_t dir_state;   /* 0 unknown, 1 up, 2 down */
 	int64_t dir_time;     /* when it was last set (CLOCK_REALTIME seconds) */
 	uint64_t c[C_COUNT];
@@ -123,7 +126,7 @@ struct snapshot {
 	uint64_t c[C_COUNT];
 	uint32_t dir_state;  /* of the worker that heard from the directory last */
 	int64_t dir_time;
-	int64_t conns_active, tunnels_active;
+	int64_t conns_active, tunnels_active, h2_streams_active;
 	uint64_t worker_restarts, reloads_ok, reloads_failed;
 	unsigned nworkers;
 	struct worker_view workers[];
@@ -236,6 +239,7 @@ void metrics_slot_free(struct metrics *m, struct metrics_slot *s)
 	}
 	__atomic_store_n(&s->conns_active, 0, __ATOMIC_RELAXED);
 	__atomic_store_n(&s->tunnels_active, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&s->h2_streams_active, 0, __ATOMIC_RELAXED);
 	__atomic_store_n(&s->dir_state, 0, __ATOMIC_RELAXED);
 	__atomic_store_n(&s->dir_time, 0, __ATOMIC_RELAXED);
 	__atomic_store_n(&s->pid, 0, __ATOMIC_RELAXED);
@@ -336,6 +340,18 @@ void metrics_tunnel(struct metrics_slot *s, int delta)
 		gauge(&s->tunnels_active, &s->c[C_TUNNELS], delta);
 }
 
+void metrics_h2_session(struct metrics_slot *s)
+{
+	if (s != NULL)
+		add(&s->c[C_H2_SESSIONS], 1);
+}
+
+void metrics_h2_stream(struct metrics_slot *s, int delta)
+{
+	if (s != NULL)
+		gauge(&s->h2_streams_active, &s->c[C_H2_STREAMS], delta);
+}
+
 void metrics_tls_handshake(struct metrics_slot *s, bool ok)
 {
 	if (s != NULL)
@@ -426,6 +442,7 @@ static void collect(const struct metrics *m, struct snapshot *snap)
 		w->tunnels_active = __atomic_load_n(&s->tunnels_active, __ATOMIC_RELAXED);
 		snap->conns_active += w->conns_active;
 		snap->tunnels_active += w->tunnels_active;
+		snap->h2_streams_active += __atomic_load_n(&s->h2_streams_active, __ATOMIC_RELAXED);
 		/* the directory's state: the latest word of any worker; "down"
 		 * wins a tie */
 		uint32_t ds = __atomic_load_n(&s->dir_state, __ATOMIC_RELAXED);
@@ -578,6 +595,13 @@ static int prom_conns(const struct snapshot *snap, struct evbuffer *b)
 		     (int64_t)snap->c[C_TUNNELS]);
 	rc |= single(b, "hopcache_tunnels_active", "gauge", "CONNECT tunnels open.",
 		     snap->tunnels_active);
+	rc |= single(b, "hopcache_h2_connections_total", "counter",
+		     "Client connections that chose HTTP/2 (ALPN h2) on the HTTPS proxy port.",
+		     (int64_t)snap->c[C_H2_SESSIONS]);
+	rc |= single(b, "hopcache_h2_streams_total", "counter", "HTTP/2 request streams opened.",
+		     (int64_t)snap->c[C_H2_STREAMS]);
+	rc |= single(b, "hopcache_h2_streams_active", "gauge", "HTTP/2 request streams open.",
+		     snap->h2_streams_active);
 	rc |= family(b, tls, "counter", "TLS handshakes with clients on the HTTPS proxy port.");
 	rc |= labelled(b, tls, "result", "ok", snap->c[C_TLS_OK]);
 	rc |= labelled(b, tls, "result", "failed", snap->c[C_TLS_FAILED]);
@@ -729,12 +753,15 @@ static int json_totals(const struct snapshot *snap, struct evbuffer *b)
 		",\"key_mismatches\":%" PRIu64 "},"
 		"\"upstream_errors\":%" PRIu64 ",\"auth_failures\":%" PRIu64
 		",\"policy_denials\":%" PRIu64 ",\"worker_restarts\":%" PRIu64
-		",\"reloads\":{\"ok\":%" PRIu64 ",\"failed\":%" PRIu64 "},",
+		",\"reloads\":{\"ok\":%" PRIu64 ",\"failed\":%" PRIu64 "},"
+		"\"h2\":{\"connections\":%" PRIu64 ",\"streams\":%" PRIu64 ",\"streams_active\":%" PRId64
+		"},",
 		sum(c + C_REQUESTS, NMETHODS * NCODES), snap->conns_active, snap->tunnels_active,
 		c[C_CACHE + 0], c[C_CACHE + 1], c[C_CACHE + 2], c[C_CACHE + 3], c[C_CACHE_BYTES],
 		c[C_CACHE_KEY_MISMATCH],
 		sum(c + C_UPSTREAM, NERRORS), c[C_AUTH_FAILURES], c[C_DENIED], snap->worker_restarts,
-		snap->reloads_ok, snap->reloads_failed);
+		snap->reloads_ok, snap->reloads_failed, c[C_H2_SESSIONS], c[C_H2_STREAMS],
+		snap->h2_streams_active);
 	return r < 0 ? -1 : 0;
 }
 

@@ -59,6 +59,10 @@ void metrics_conn(struct metrics_slot *s, int delta);
 /* Active CONNECT tunnels +1/-1; +1 also counts a tunnel. */
 void metrics_tunnel(struct metrics_slot *s, int delta);
 
+/* An HTTP/2 session started; a stream opened (+1) or closed (-1). */
+void metrics_h2_session(struct metrics_slot *s);
+void metrics_h2_stream(struct metrics_slot *s, int delta);
+
 /* A TLS client handshake on the HTTPS proxy port finished or failed. */
 void metrics_tls_handshake(struct metrics_slot *s, bool ok);
 

@@ -22,6 +22,7 @@
 #include "cache.h"
 #include "config.h"
 #include "conn.h"
+#include "h2.h"
 #include "log.h"
 #include "negotiate.h"
 #include "pool.h"
@@ -139,6 +140,7 @@ static void worker_stop(struct worker *w, bool retire)
 	w->nlisteners = 0;
 	pool_clear(w->pool);
 	proxy_header_drain(w, retire); /* like conn_drain below */
+	h2_drain_all(w);               /* GOAWAY; in-flight streams finish */
 	struct conn *c = w->conns;
 	while (c != NULL) {
 		struct conn *next = c->next;
@@ -270,6 +272,7 @@ static void listen_start(struct worker *w, const struct listen_sock *ls, size_t 
 static void teardown(struct worker *w)
 {
 	proxy_header_stop(w);
+	h2_close_all(w);
 	while (w->conns != NULL)
 		conn_close(w->conns, "shutdown");
 	event_base_loop(w->base, EVLOOP_NONBLOCK); /* run the deferred frees */

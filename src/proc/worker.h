@@ -23,6 +23,7 @@ struct auth_limiter;
 struct directory;
 struct dir_cache;
 struct tls_sessions;
+struct h2_session;
 struct metrics;
 struct metrics_slot;
 struct ssl_ctx_st;
@@ -45,6 +46,8 @@ struct worker {
 	bool retiring;         /* ... because a newer generation took over (reload) */
 	size_t nconns;         /* client connections open */
 	struct conn *conns;    /* list of open client connections */
+	struct h2_session *h2_sessions; /* HTTP/2 client connections (h2.c; counted in
+					   nconns; their streams' connections are in conns) */
 	struct proxy_wait *proxy_waits; /* sockets still sending their PROXY protocol header
 					 (proxy_header.c; counted in nconns) */
 	struct pool *pool;     /* idle upstream connections */

@@ -6,14 +6,14 @@
 # build directory (printed at the end); crashes are left there as crash-*
 # files and make the script exit 1.
 # Targets: http_request http_response chunked config tls_peek proxy_proto pac credentials conn
-# dir_filter (the default: all). conn is the whole request path (fuzz_conn.c: one worker's
+# dir_filter h2_translate (the default: all). conn is the whole request path (fuzz_conn.c: one worker's
 # connection code, the cache on a temporary LMDB directory) and links every
 # module; FUZZ_FLAGS adds libFuzzer options (e.g. FUZZ_FLAGS=-seed=1).
 set -eu
 
 secs=${1:-60}
 [ $# -gt 0 ] && shift
-targets=${*:-http_request http_response chunked config tls_peek proxy_proto pac credentials conn dir_filter}
+targets=${*:-http_request http_response chunked config tls_peek proxy_proto pac credentials conn dir_filter h2_translate}
 
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
@@ -45,6 +45,8 @@ for t in $targets; do
 	dir_filter) srcs="$top/src/policy/dir_filter.c $top/src/policy/acl.c $top/src/policy/cidr.c $top/src/policy/domainset.c"
 		libs="-lpcre2-8" ;;
 	proxy_proto) srcs="$top/src/proto/proxy_proto.c"; libs="" ;;
+	h2_translate) srcs="$top/src/proto/h2_translate.c $top/src/proto/hop.c $top/src/proto/http_parser.c"
+		libs="" ;;
 	*) srcs="$top/src/proto/http_parser.c"; libs="" ;;
 	esac
 	# shellcheck disable=SC2086

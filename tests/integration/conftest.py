@@ -15,7 +15,8 @@ import time
 
 import pytest
 
-from helpers import (Client, FakeDNS, Origin, make_cert, server_tls_context, curl as _curl)
+from helpers import (Client, FakeDNS, Origin, make_cert, server_tls_context, curl as _curl,
+                     pid_alive as _pid_alive)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
@@ -35,15 +36,6 @@ TEST_HARD_LIMIT = 45  # seconds: no single test may run longer
 
 ACCESS_FIELDS = ["time", "client", "user", "method", "target", "status",
                  "bytes_in", "bytes_out", "duration_ms", "upstream", "outcome", "rule"]
-
-
-def _pid_alive(pid):
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            state = f.read().rsplit(")", 1)[1].split()[0]
-        return state not in ("Z", "X")
-    except (FileNotFoundError, ProcessLookupError, IndexError):
-        return False
 
 
 def children_of(pid):

@@ -18,6 +18,16 @@ import time
 
 TIMEOUT = 5.0  # default bound for every socket operation
 
+
+def pid_alive(pid):
+    """Is process pid running (not a zombie)?"""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            state = f.read().rsplit(")", 1)[1].split()[0]
+        return state not in ("Z", "X")
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return False
+
 # ---------------------------------------------------------------------------
 # byte-stream reader
 

@@ -44,6 +44,8 @@ import time
 
 import pytest
 
+from helpers import pid_alive as _pid_alive
+
 SLAPD = os.environ.get("HOPCACHE_SLAPD", "/usr/sbin/slapd")
 MODULE_PATH = "/usr/lib/ldap"
 SCHEMA_DIR = "/etc/ldap/schema"
@@ -108,15 +110,6 @@ def free_port():
         return s.getsockname()[1]
     finally:
         s.close()
-
-
-def _pid_alive(pid):
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            state = f.read().rsplit(")", 1)[1].split()[0]
-        return state not in ("Z", "X")
-    except (FileNotFoundError, ProcessLookupError, IndexError):
-        return False
 
 
 def slapd_available():

@@ -111,6 +111,11 @@ static void test_count_and_render(void **state)
 	metrics_tunnel(s, 1);
 	metrics_tunnel(s, 1);
 	metrics_tunnel(s, -1);
+	metrics_h2_session(s);
+	metrics_h2_stream(s, 1);
+	metrics_h2_stream(s, 1);
+	metrics_h2_stream(s, 1);
+	metrics_h2_stream(s, -1);
 	metrics_tls_handshake(s, true);
 	metrics_tls_handshake(s, false);
 	metrics_tls_handshake(s, false);
@@ -165,6 +170,12 @@ static void test_count_and_render(void **state)
 		"# TYPE hopcache_tunnels_total counter",
 		"hopcache_tunnels_total 2",
 		"# TYPE hopcache_tunnels_active gauge",
+		"# TYPE hopcache_h2_connections_total counter",
+		"hopcache_h2_connections_total 1",
+		"# TYPE hopcache_h2_streams_total counter",
+		"hopcache_h2_streams_total 3",
+		"# TYPE hopcache_h2_streams_active gauge",
+		"hopcache_h2_streams_active 2",
 		"hopcache_tunnels_active 1",
 		"# TYPE hopcache_tls_handshakes_total counter",
 		"hopcache_tls_handshakes_total{result=\"ok\"} 1",
@@ -228,8 +239,8 @@ static void test_count_and_render(void **state)
 	unsigned help, type;
 	series(t, "# HELP ", &help);
 	series(t, "# TYPE ", &type);
-	assert_int_equal(help, 23);
-	assert_int_equal(type, 23);
+	assert_int_equal(help, 26);
+	assert_int_equal(type, 26);
 	assert_int_equal(t[strlen(t) - 1], '\n');
 
 	long long now = (long long)time(NULL);
