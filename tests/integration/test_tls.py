@@ -406,17 +406,35 @@ def test_ciphers_and_ciphersuites(tls_proxy_factory, origin, pki):
         tls_client(p.tls_port, ctx).close()
 
 
-def test_alpn_http11_only(tls_proxy, origin, pki):
-    """ALPN: http/1.1 is chosen from [h2, http/1.1]; h2 is never chosen."""
-    with tls_client(tls_proxy.tls_port, client_ctx(pki.ca.cert, alpn=["h2", "http/1.1"])) as c:
+def test_alpn_default_prefers_h2(tls_proxy, origin, pki):
+    """ALPN ([tls] protocols_alpn = h2, http/1.1, the default): h2 is chosen
+    from [h2, http/1.1] and from [http/1.1, h2] (the server's order); a
+    client offering http/1.1 only gets it; one offering neither gets the
+    fatal no_application_protocol alert (RFC 7301 §3.2)."""
+    for offer in (["h2", "http/1.1"], ["http/1.1", "h2"]):
+        with tls_client(tls_proxy.tls_port, client_ctx(pki.ca.cert, alpn=offer)) as c:
+            assert c.sock.selected_alpn_protocol() == "h2", offer
+    with tls_client(tls_proxy.tls_port, client_ctx(pki.ca.cert, alpn=["http/1.1"])) as c:
+        assert c.sock.selected_alpn_protocol() == "http/1.1"
+        assert get_via(c, origin, "/alpn").status == 200
+    with pytest.raises(ssl.SSLError, match=r"(?i)alert no.application.protocol"):
+        tls_client(tls_proxy.tls_port, client_ctx(pki.ca.cert, alpn=["spdy/3"])).close()
+
+
+def test_alpn_http11_only(tls_proxy_factory, origin, pki):
+    """protocols_alpn = http/1.1: http/1.1 is chosen from [h2, http/1.1]; h2
+    is never chosen, and a client offering only h2 gets the fatal
+    no_application_protocol alert."""
+    p = tls_proxy_factory(tls={"protocols_alpn": "http/1.1"})
+    with tls_client(p.tls_port, client_ctx(pki.ca.cert, alpn=["h2", "http/1.1"])) as c:
         assert c.sock.selected_alpn_protocol() == "http/1.1"
         assert get_via(c, origin, "/alpn").status == 200
     # RFC 7301 §3.2: a server that supports none of the client's protocols
     # "SHALL respond with a fatal no_application_protocol alert"
     with pytest.raises(ssl.SSLError, match=r"(?i)alert no.application.protocol"):
-        tls_client(tls_proxy.tls_port, client_ctx(pki.ca.cert, alpn=["h2"])).close()
+        tls_client(p.tls_port, client_ctx(pki.ca.cert, alpn=["h2"])).close()
     # a client that offers no ALPN at all is served
-    with tls_client(tls_proxy.tls_port, client_ctx(pki.ca.cert)) as c:
+    with tls_client(p.tls_port, client_ctx(pki.ca.cert)) as c:
         assert c.sock.selected_alpn_protocol() is None
         assert get_via(c, origin, "/no-alpn").status == 200
 
