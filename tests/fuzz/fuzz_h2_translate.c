@@ -112,6 +112,23 @@ static void check_head(const struct h2_header *h, size_t n, const struct h2_requ
 	if (http_parse_target(req.method, req.target, &t) != 0 ||
 	    t.form != (out->connect ? HTTP_TARGET_AUTHORITY : HTTP_TARGET_ABSOLUTE))
 		abort();
+	/* the target carries exactly the authority: "scheme://" authority,
+	 * then the path ('/') or nothing; CONNECT: the authority alone */
+	if (out->connect) {
+		if (req.target.len != auth.len || memcmp(req.target.p, auth.p, auth.len) != 0)
+			abort();
+	} else {
+		const char *a = (const char *)memchr(req.target.p, ':', req.target.len);
+		size_t rest;
+
+		if (a == NULL)
+			abort();
+		a += 3;
+		rest = req.target.len - (size_t)(a - req.target.p);
+		if (rest < auth.len || memcmp(a, auth.p, auth.len) != 0 ||
+		    (rest > auth.len && a[auth.len] != '/'))
+			abort();
+	}
 	if (req.nfields < 2 || !slice_eq(f[req.nfields - 1].name, "Connection") ||
 	    !slice_eq(f[req.nfields - 1].value, "close"))
 		abort();
