@@ -225,7 +225,7 @@ class H2Client:
         only_head = body is None and trailers is None
         sid = self.send_headers(hdrs, end_stream=end_stream and only_head)
         if not only_head:
-            self.pending[sid] = [bytearray(body or b""), end_stream, trailers]
+            self.pending[sid] = [bytearray(body or b""), end_stream, trailers, 0]
             self._send_pending()
         return sid
 
@@ -237,7 +237,7 @@ class H2Client:
         """Queue data on an open stream (sent as the windows allow)."""
         p = self.pending.get(sid)
         if p is None:
-            p = self.pending[sid] = [bytearray(), False, None]
+            p = self.pending[sid] = [bytearray(), False, None, 0]
         p[0] += data
         p[1] = p[1] or end_stream
         self._send_pending()
@@ -267,36 +267,46 @@ class H2Client:
 
     def _send_pending(self):
         for sid in list(self.pending):
-            buf, end, trailers = self.pending[sid]
+            p = self.pending[sid]
+            buf, end, trailers = p[0], p[1], p[2]
             st = self.streams.get(sid)
             if st is not None and st.reset is not None:
                 del self.pending[sid]
                 continue
+            off = p[3] if len(p) > 3 else 0
             try:
-                while buf:
+                while off < len(buf):
                     n = min(self.conn.local_flow_control_window(sid), self.conn.max_outbound_frame_size,
-                            len(buf))
+                            len(buf) - off)
                     if n <= 0:
                         break
-                    self.conn.send_data(sid, bytes(buf[:n]))
-                    del buf[:n]
-                if not buf and end:
-                    if trailers:
-                        self.conn.send_headers(sid, [(k.encode("latin-1"), v.encode("latin-1"))
-                                                     for (k, v) in trailers], end_stream=True)
-                    else:
-                        self.conn.end_stream(sid)
+                    self.conn.send_data(sid, bytes(buf[off:off + n]))
+                    off += n
+                if off >= len(buf):
+                    del buf[:]
+                    off = 0
+                    if end:
+                        if trailers:
+                            self.conn.send_headers(sid, [(k.encode("latin-1"), v.encode("latin-1"))
+                                                         for (k, v) in trailers], end_stream=True)
+                        else:
+                            self.conn.end_stream(sid)
                     del self.pending[sid]
-                elif not buf and not end:
-                    del self.pending[sid]
+                elif off > (1 << 20):
+                    del buf[:off]
+                    off = 0
+                if sid in self.pending:
+                    self.pending[sid] = [buf, end, trailers, off]
             except (h2.exceptions.StreamClosedError, h2.exceptions.ProtocolError) as e:
                 self.errors.append(e)
                 self.pending.pop(sid, None)
-        self.flush()
+            self.flush()
 
     def pending_bytes(self, sid):
         p = self.pending.get(sid)
-        return len(p[0]) if p else 0
+        if not p:
+            return 0
+        return len(p[0]) - (p[3] if len(p) > 3 else 0)
 
     # -- receiving ------------------------------------------------------------
     def consume(self, sid, n=None):
