@@ -22,6 +22,9 @@ void body_free(struct body *b)
 	if (b->tee != NULL)
 		evbuffer_free(b->tee);
 	b->tee = NULL;
+	if (b->ctl != NULL)
+		evbuffer_free(b->ctl);
+	b->ctl = NULL;
 }
 
 /* Keep a copy of body data for the cache, up to tee_max bytes; past that the
@@ -78,12 +81,36 @@ static void emit(struct body *b, struct evbuffer *dst, struct evbuffer *src, con
 	b->total += n;
 }
 
-/* The body is complete: the last chunk for a chunked next hop. */
+/* The trailer field lines of the control bytes after the last data
+ * ("\r\n0;ext\r\nName: value\r\n...\r\n"), each with its CRLF, to dst. */
+static void write_trailers(struct evbuffer *ctl, struct evbuffer *dst)
+{
+	size_t len = evbuffer_get_length(ctl);
+	const char *t = (const char *)evbuffer_pullup(ctl, (ev_ssize_t)len);
+	bool size_line = false;
+	for (size_t i = 0; i < len;) {
+		const char *e = memchr(t + i, '\n', len - i);
+		size_t l = e != NULL ? (size_t)(e - (t + i)) + 1 : len - i;
+		size_t content = l - (l > 0 && t[i + l - 1] == '\n') - (l > 1 && t[i + l - 2] == '\r');
+		if (content > 0 && !size_line)
+			size_line = true; /* the last chunk's "0" line */
+		else if (content > 0)
+			evbuffer_add(dst, t + i, l);
+		i += l;
+	}
+}
+
+/* The body is complete: the last chunk for a chunked next hop (and the
+ * trailer section with keep_trailers). */
 static int finish(struct body *b, struct evbuffer *dst)
 {
 	b->done = true;
-	if (b->out_chunked)
-		evbuffer_add(dst, "0\r\n\r\n", 5);
+	if (!b->out_chunked)
+		return BODY_DONE;
+	evbuffer_add(dst, "0\r\n", 3);
+	if (b->keep_trailers && b->ctl != NULL)
+		write_trailers(b->ctl, dst);
+	evbuffer_add(dst, "\r\n", 2);
 	return BODY_DONE;
 }
 
@@ -104,6 +131,17 @@ static int relay_chunked(struct body *b, struct evbuffer *src, struct evbuffer *
 				return BODY_MALFORMED;
 			if (r == 0)
 				break;
+			if (b->keep_trailers) {
+				/* a step's data comes last: control bytes after the
+				 * last data are the end of the body, trailers and all
+				 * (bounded by the decoder's limits) */
+				if (b->ctl == NULL && (b->ctl = evbuffer_new()) == NULL)
+					b->keep_trailers = false;
+				else if (data.len > 0)
+					evbuffer_drain(b->ctl, evbuffer_get_length(b->ctl));
+				else
+					evbuffer_add(b->ctl, p + used, (size_t)r);
+			}
 			emit(b, dst, NULL, data.p, data.len);
 			used += (size_t)r;
 		}

@@ -25,6 +25,9 @@ struct body {
 	bool done;
 	struct evbuffer *tee;   /* a copy of the data for the cache, or NULL */
 	size_t tee_max;
+	bool keep_trailers;     /* chunked to chunked: pass the trailer section on
+				   (set after body_init; else it is this hop's and dropped) */
+	struct evbuffer *ctl;   /* keep_trailers: the control bytes since the last data */
 };
 
 /* Results of body_relay. */

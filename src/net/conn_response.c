@@ -290,6 +290,9 @@ static bool start_final(struct conn *c, const bool *keep, const struct hop_info 
 	if (c->w->draining)
 		c->client_keepalive = false;
 	body_init(&rq->sbody, &fr, out_chunked, c->w->cfg->max_header_bytes);
+	/* an HTTP/2 client keeps the response's trailers (h2.c passes them
+	 * through h2_trailer_fields); an HTTP/1.1 client's hop drops them */
+	rq->sbody.keep_trailers = c->h2 && rq->sbody.out_chunked && fr.kind == HTTP_BODY_CHUNKED;
 	rq->upstream_reusable = rq->res.minor >= 1 && !info->conn_close &&
 				fr.kind != HTTP_BODY_CLOSE && !rq->upgrading;
 	char cache_status[160];

@@ -156,7 +156,7 @@ static void build_request_head(struct conn *c, struct evbuffer *out)
 		evbuffer_add_printf(out, "Max-Forwards: %d\r\n", c->rq->rinfo.max_forwards - 1);
 	/* Fields the proxy adds come after removal, so a client cannot strip
 	 * them by listing them in Connection (RFC 9110 §7.6.3 Via). */
-	head_via(out, c->rq->req.minor, cfg->via);
+	head_via(out, c->h2 ? HEAD_VIA_H2 : c->rq->req.minor, cfg->via);
 	if (cfg->x_forwarded_for)
 		evbuffer_add_printf(out, "X-Forwarded-For: %s\r\n", c->client_ip);
 	if (cfg->forwarded) {

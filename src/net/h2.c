@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
@@ -97,10 +98,22 @@ struct h2_session {
 	struct event *timer;         /* idle timeout without streams */
 	struct event *reaper;        /* frees closed streams and a dead session */
 	bool draining;
+	bool closing;     /* ending: the last frames go out, then close (session_linger) */
+	bool shut;        /* close_notify and FIN sent */
 	bool dead;
+	double resets;    /* RST_STREAM budget (a token bucket, refilled by time) */
+	struct timespec resets_t;
 };
 
+/* RST_STREAM frames a client may send in a burst, and a second after it:
+ * beyond, the session ends with GOAWAY ENHANCE_YOUR_CALM (the "rapid reset"
+ * attack, CVE-2023-44487). nghttp2's own limit (1000, 33/s) is behind it. */
+#define H2_RESET_BURST 500
+#define H2_RESET_RATE 33
+
 static void session_close(struct h2_session *s, const char *why);
+static void session_end(struct h2_session *s);
+static void session_fail(struct h2_session *s, uint32_t code);
 static void session_flush(struct h2_session *s);
 static void stream_pull(struct h2_stream *st);
 
@@ -142,6 +155,66 @@ static void stream_free(struct h2_stream *st)
 	free(st);
 }
 
+/* A closed stream's pipeline end that still has bytes to write (the
+ * client's last DATA, a CONNECT's half-close): it writes them, then closes.
+ * The worker's lingering ends are listed, so an exit frees them. */
+struct lingering_end {
+	struct lingering_end *next, *prev;
+	struct bufferevent *bev;
+	bool shut_wr;
+};
+
+static struct lingering_end *lingering;
+
+static void linger_free(struct lingering_end *l)
+{
+	if (l->prev != NULL)
+		l->prev->next = l->next;
+	else
+		lingering = l->next;
+	if (l->next != NULL)
+		l->next->prev = l->prev;
+	bufferevent_free(l->bev);
+	free(l);
+}
+
+static void linger_write_cb(struct bufferevent *bev, void *arg)
+{
+	struct lingering_end *l = arg;
+	if (l->shut_wr)
+		shutdown(bufferevent_getfd(bev), SHUT_WR);
+	linger_free(l);
+}
+
+static void linger_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	(void)bev;
+	(void)what;
+	linger_free(arg); /* the pipeline went away, or the timeout */
+}
+
+static void pipe_linger(struct bufferevent *bev, bool shut_wr, double timeout)
+{
+	struct lingering_end *l = calloc(1, sizeof(*l));
+	if (l == NULL) {
+		bufferevent_free(bev); /* out of memory: the bytes are lost, the pipeline sees EOF */
+		return;
+	}
+	l->bev = bev;
+	l->shut_wr = shut_wr;
+	l->next = lingering;
+	if (lingering != NULL)
+		lingering->prev = l;
+	lingering = l;
+	struct timeval wt = timeval_of(timeout);
+	bufferevent_setcb(bev, NULL, linger_write_cb, linger_event_cb, l);
+	bufferevent_disable(bev, EV_READ);
+	bufferevent_set_timeouts(bev, NULL, &wt);
+	bufferevent_enable(bev, EV_WRITE);
+	if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+		linger_write_cb(bev, l); /* only the half-close was left */
+}
+
 /* nghttp2 is done with the stream: detach it now, free it later (a callback
  * of ours may still be on the stack). */
 static void stream_retire(struct h2_stream *st)
@@ -150,7 +223,11 @@ static void stream_retire(struct h2_stream *st)
 	if (st->closed)
 		return;
 	st->closed = true;
-	if (st->pbev != NULL) {
+	if (st->pbev != NULL && (evbuffer_get_length(bufferevent_get_output(st->pbev)) > 0 ||
+				 st->shut_wr)) {
+		pipe_linger(st->pbev, st->shut_wr, s->w->cfg->client_timeout);
+		st->pbev = NULL;
+	} else if (st->pbev != NULL) {
 		bufferevent_disable(st->pbev, EV_READ | EV_WRITE);
 		bufferevent_setcb(st->pbev, NULL, NULL, NULL, NULL);
 	}
@@ -160,7 +237,7 @@ static void stream_retire(struct h2_stream *st)
 	s->nstreams--;
 	metrics_h2_stream(s->w->metrics, -1);
 	event_active(s->reaper, EV_TIMEOUT, 0);
-	if (s->nstreams == 0 && !s->dead) {
+	if (s->nstreams == 0 && !s->dead && !s->closing) {
 		struct timeval tv = timeval_of(s->w->cfg->idle_timeout);
 		evtimer_add(s->timer, &tv);
 	}
@@ -671,9 +748,35 @@ static int invalid_header_cb(nghttp2_session *ng, const nghttp2_frame *frame, co
 	return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
 }
 
+/* One RST_STREAM from the client: false when over the budget. */
+static bool reset_allowed(struct h2_session *s)
+{
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (s->resets_t.tv_sec == 0) {
+		s->resets = H2_RESET_BURST;
+	} else {
+		double dt = (double)(now.tv_sec - s->resets_t.tv_sec) +
+			    (double)(now.tv_nsec - s->resets_t.tv_nsec) / 1e9;
+		s->resets += dt * H2_RESET_RATE;
+		if (s->resets > H2_RESET_BURST)
+			s->resets = H2_RESET_BURST;
+	}
+	s->resets_t = now;
+	s->resets -= 1;
+	return s->resets >= 0;
+}
+
 static int frame_recv_cb(nghttp2_session *ng, const nghttp2_frame *frame, void *arg)
 {
-	(void)arg;
+	struct h2_session *s = arg;
+	if (frame->hd.type == NGHTTP2_RST_STREAM && !reset_allowed(s)) {
+		log_info("h2 session with %s: more than %d stream resets: GOAWAY", s->client_ip,
+			 H2_RESET_BURST);
+		s->closing = true; /* session_read_cb sends the GOAWAY */
+		nghttp2_session_terminate_session(ng, NGHTTP2_ENHANCE_YOUR_CALM);
+		return NGHTTP2_ERR_CALLBACK_FAILURE;
+	}
 	struct h2_stream *st = nghttp2_session_get_stream_user_data(ng, frame->hd.stream_id);
 	if (st == NULL || st->closed)
 		return 0;
@@ -743,31 +846,84 @@ static int stream_close_cb(nghttp2_session *ng, int32_t id, uint32_t code, void 
 /* Send what nghttp2 has; close the session when neither side wants more. */
 static void session_flush(struct h2_session *s)
 {
-	if (s->dead)
+	if (s->dead || s->closing)
 		return;
 	int rv = nghttp2_session_send(s->ng);
 	if (rv != 0) {
 		session_close(s, nghttp2_strerror(rv));
 		return;
 	}
-	if (!nghttp2_session_want_read(s->ng) && !nghttp2_session_want_write(s->ng) &&
-	    evbuffer_get_length(bufferevent_get_output(s->bev)) == 0)
-		session_close(s, "done");
-	else if (s->draining && s->nstreams == 0 &&
-		 evbuffer_get_length(bufferevent_get_output(s->bev)) == 0)
-		session_close(s, "drained");
+	if (evbuffer_get_length(bufferevent_get_output(s->bev)) > 0)
+		return;
+	/* nghttp2 wants nothing more once a GOAWAY went out and no stream can
+	 * send to us, but a stream of ours may still wait for its response */
+	if (s->nstreams == 0 && (s->draining || (!nghttp2_session_want_read(s->ng) &&
+						 !nghttp2_session_want_write(s->ng))))
+		session_end(s);
+}
+
+/* The GOAWAY is written: close in a second, or when the client does. What
+ * it sends meanwhile is read and dropped, so the close is no reset that
+ * could destroy the GOAWAY in flight. */
+static void session_linger(struct h2_session *s)
+{
+	struct timeval tv = { 1, 0 };
+	evtimer_add(s->timer, &tv);
+}
+
+/* Everything is written: close_notify and FIN, then read (and drop) until
+ * the client closes too, at most a second, so unread bytes of the client's
+ * (a WINDOW_UPDATE for our last DATA) do not turn the close into a reset
+ * that destroys that DATA in flight. */
+static void session_end(struct h2_session *s)
+{
+	if (s->closing)
+		return;
+	s->closing = true;
+	SSL *ssl = bufferevent_openssl_get_ssl(s->bev);
+	if (ssl != NULL && SSL_shutdown(ssl) < 0)
+		ERR_clear_error();
+	s->shut = true;
+	shutdown(bufferevent_getfd(s->bev), SHUT_WR);
+	session_linger(s);
+}
+
+/* End the session for the client's fault: GOAWAY with code, then close
+ * once it is written (within client_timeout). */
+static void session_fail(struct h2_session *s, uint32_t code)
+{
+	if (s->dead || s->closing)
+		return;
+	s->closing = true;
+	nghttp2_session_terminate_session(s->ng, code);
+	nghttp2_session_send(s->ng);
+	if (evbuffer_get_length(bufferevent_get_output(s->bev)) == 0)
+		session_linger(s);
 }
 
 static void session_read_cb(struct bufferevent *bev, void *arg)
 {
 	struct h2_session *s = arg;
 	struct evbuffer *in = bufferevent_get_input(bev);
+	if (s->closing) {
+		evbuffer_drain(in, evbuffer_get_length(in));
+		return;
+	}
 	size_t len = evbuffer_get_length(in);
 	const uint8_t *data = evbuffer_pullup(in, (ev_ssize_t)len);
 	ssize_t n = nghttp2_session_mem_recv(s->ng, data, len);
+	if (s->closing) {
+		/* a callback ended the session (GOAWAY queued) */
+		evbuffer_drain(in, evbuffer_get_length(in));
+		nghttp2_session_send(s->ng);
+		if (evbuffer_get_length(bufferevent_get_output(s->bev)) == 0)
+			session_linger(s);
+		return;
+	}
 	if (n < 0) {
 		log_info("h2 session with %s: %s", s->client_ip, nghttp2_strerror((int)n));
-		session_close(s, nghttp2_strerror((int)n));
+		session_fail(s, n == NGHTTP2_ERR_TOO_MANY_CONTINUATIONS || n == NGHTTP2_ERR_FLOODED
+					? NGHTTP2_ENHANCE_YOUR_CALM : NGHTTP2_PROTOCOL_ERROR);
 		return;
 	}
 	evbuffer_drain(in, (size_t)n);
@@ -776,8 +932,13 @@ static void session_read_cb(struct bufferevent *bev, void *arg)
 
 static void session_write_cb(struct bufferevent *bev, void *arg)
 {
-	(void)bev;
-	session_flush(arg);
+	struct h2_session *s = arg;
+	if (s->closing) {
+		if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+			session_linger(s);
+		return;
+	}
+	session_flush(s);
 }
 
 static void session_event_cb(struct bufferevent *bev, short what, void *arg)
@@ -795,14 +956,16 @@ static void session_timer_cb(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	struct h2_session *s = arg;
+	if (s->closing) {
+		session_close(s, s->shut ? "done" : "GOAWAY sent");
+		return;
+	}
 	if (s->nstreams > 0)
 		return;
 	nghttp2_submit_goaway(s->ng, NGHTTP2_FLAG_NONE, nghttp2_session_get_last_proc_stream_id(s->ng),
 			      NGHTTP2_NO_ERROR, NULL, 0);
 	s->draining = true;
-	session_flush(s);
-	if (!s->dead)
-		session_close(s, "idle");
+	session_flush(s); /* ends the session once the GOAWAY is written */
 }
 
 static void session_free(struct h2_session *s)
@@ -847,7 +1010,7 @@ static void session_close(struct h2_session *s, const char *why)
 	nghttp2_session_del(s->ng);
 	s->ng = NULL;
 	SSL *ssl = bufferevent_openssl_get_ssl(s->bev);
-	if (ssl != NULL && SSL_shutdown(ssl) < 0)
+	if (!s->shut && ssl != NULL && SSL_shutdown(ssl) < 0)
 		ERR_clear_error();
 	bufferevent_free(s->bev);
 	s->bev = NULL;
@@ -982,4 +1145,6 @@ void h2_close_all(struct worker *w)
 {
 	while (w->h2_sessions != NULL)
 		session_close(w->h2_sessions, "worker exit");
+	while (lingering != NULL)
+		linger_free(lingering);
 }

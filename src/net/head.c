@@ -53,7 +53,10 @@ void head_date_if_missing(struct evbuffer *out, const struct http_field *f, size
 
 void head_via(struct evbuffer *out, int minor, const char *via)
 {
-	evbuffer_add_printf(out, "Via: 1.%d %s\r\n", minor, via);
+	if (minor == HEAD_VIA_H2)
+		evbuffer_add_printf(out, "Via: 2 %s\r\n", via);
+	else
+		evbuffer_add_printf(out, "Via: 1.%d %s\r\n", minor, via);
 }
 
 void head_framing(struct evbuffer *out, enum http_body_kind kind, uint64_t length)

@@ -36,7 +36,9 @@ void head_fields(struct evbuffer *out, const struct http_field *f, size_t n, con
  * forwards or caches without one. Adds "Date: <now>" when f has none. */
 void head_date_if_missing(struct evbuffer *out, const struct http_field *f, size_t n);
 
-/* The proxy's Via entry: "Via: 1.MINOR PSEUDONYM\r\n" (RFC 9110 §7.6.3). */
+/* The proxy's Via entry: "Via: 1.MINOR PSEUDONYM\r\n", or "Via: 2 PSEUDONYM\r\n"
+ * for a message received in HTTP/2 (minor HEAD_VIA_H2); RFC 9110 §7.6.3. */
+#define HEAD_VIA_H2 (-1)
 void head_via(struct evbuffer *out, int minor, const char *via);
 
 /* Content-Length, or Transfer-Encoding: chunked, as a body's framing for the
