@@ -897,6 +897,9 @@ static void session_fail(struct h2_session *s, uint32_t code)
 	s->closing = true;
 	nghttp2_session_terminate_session(s->ng, code);
 	nghttp2_session_send(s->ng);
+	/* an abusive client's flood is not read any more (reading it only to
+	 * drop it would cost as much as it sends) */
+	bufferevent_disable(s->bev, EV_READ);
 	if (evbuffer_get_length(bufferevent_get_output(s->bev)) == 0)
 		session_linger(s);
 }
@@ -913,8 +916,9 @@ static void session_read_cb(struct bufferevent *bev, void *arg)
 	const uint8_t *data = evbuffer_pullup(in, (ev_ssize_t)len);
 	ssize_t n = nghttp2_session_mem_recv(s->ng, data, len);
 	if (s->closing) {
-		/* a callback ended the session (GOAWAY queued) */
+		/* a callback ended the session (GOAWAY queued): as session_fail */
 		evbuffer_drain(in, evbuffer_get_length(in));
+		bufferevent_disable(bev, EV_READ);
 		nghttp2_session_send(s->ng);
 		if (evbuffer_get_length(bufferevent_get_output(s->bev)) == 0)
 			session_linger(s);
