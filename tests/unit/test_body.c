@@ -246,6 +246,39 @@ static void test_length_rechunked(void **state)
 	evbuffer_free(dst);
 }
 
+/* keep_trailers: the trailer section goes on, split anywhere in the input;
+ * without it the section is this hop's and dropped. */
+static void test_trailers(void **state)
+{
+	(void)state;
+	static const char in[] = "3;x=y\r\nabc\r\n2\r\nde\r\n0;z\r\nX-Sum: 42\r\nX-B:\tb\r\n\r\nNEXT";
+	for (int keep = 0; keep <= 1; keep++) {
+		for (size_t cut = 1; cut < sizeof(in) - 1; cut++) {
+			struct http_framing f = { .kind = HTTP_BODY_CHUNKED };
+			struct body b = { 0 };
+			body_init(&b, &f, true, 8192);
+			b.keep_trailers = keep;
+			struct evbuffer *dst = evbuffer_new(), *src = evbuffer_new();
+			evbuffer_add(src, in, cut);
+			int r = body_relay(&b, src, dst, 0);
+			evbuffer_add(src, in + cut, sizeof(in) - 1 - cut);
+			if (r != BODY_DONE)
+				r = body_relay(&b, src, dst, 0);
+			assert_int_equal(r, BODY_DONE);
+			assert_int_equal(evbuffer_get_length(src), 4); /* "NEXT" is not the body's */
+			size_t n = evbuffer_get_length(dst);
+			char *got = (char *)evbuffer_pullup(dst, -1);
+			const char *tail = keep ? "0\r\nX-Sum: 42\r\nX-B:\tb\r\n\r\n" : "0\r\n\r\n";
+			size_t tl = strlen(tail);
+			if (n < tl || memcmp(got + n - tl, tail, tl) != 0)
+				fail_msg("keep %d cut %zu: got \"%.*s\"", keep, cut, (int)n, got);
+			body_free(&b);
+			evbuffer_free(dst);
+			evbuffer_free(src);
+		}
+	}
+}
+
 static void test_none(void **state)
 {
 	(void)state;
@@ -269,6 +302,7 @@ int main(void)
 		cmocka_unit_test(test_limit),
 		cmocka_unit_test(test_length_rechunked),
 		cmocka_unit_test(test_none),
+		cmocka_unit_test(test_trailers),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
