@@ -29,6 +29,11 @@
 #       with no auth vs. (n1) Negotiate/Kerberos once per connection, (n2) a
 #       fresh Negotiate token per request, (l1) Basic + cached LDAP groups
 #       in a rule; a real MIT KDC and slapd (bench/identity_servers.py)
+#   (h) page load over the HTTPS proxy port (issue 13; bench/h2.sh): 100
+#       small no-store objects kept in flight over TLS, (h2) HTTP/2, one
+#       connection, 100 streams (h2load) vs. (h1) HTTP/1.1, 6 keep-alive
+#       connections (wrk + page.lua), to hopcache's [tls] port and to
+#       nghttpx --http2-proxy (TLS frontend, one worker) as the h2 peer
 # and prints a table (also written as Markdown to bench/results-latest.md). See bench/README.md.
 #
 # Only loopback traffic. Every load run is bounded in time (wrk -d plus a
@@ -51,7 +56,7 @@
 #   BENCH_SERVERS           subset of "direct hopcache hopcache-base squid tinyproxy"
 #                           (hopcache-base: only with HOPCACHE_BASELINE, added
 #                           after hopcache by default when that is set)
-#   BENCH_SCENARIOS         subset of "a b c d e m f g i" (default: "a b c d e m")
+#   BENCH_SCENARIOS         subset of "a b c d e m f g h i" (default: "a b c d e m")
 #   HOPCACHE_LDAP           (i): the binary for (l1) (default: HOPCACHE); when it
 #                           differs, (l1) is compared with a policy-off
 #                           instance of that binary
@@ -63,6 +68,9 @@
 #   BENCH_ID_CALIBRATE      (i): seconds of the n2 calibration run (default 2)
 #   BENCH_ID_CALIB_TOKENS   (i): tokens made for it (default 30000)
 #   BENCH_ID_MAX_TOKENS     (i): at most this many n2 tokens (default 400000)
+#   BENCH_H2_OBJECTS        (h): objects on the page (default 100)
+#   BENCH_H2_STREAMS        (h): concurrent h2 streams (default: the objects)
+#   BENCH_H2_H1CONNS        (h): HTTP/1.1 keep-alive connections (default 6)
 #   BENCH_IDLE_CONNS        idle client connections in (m) (default 5000)
 #   BENCH_IDLE_INFLIGHT     (m): connections opened / awaiting their response
 #                           at a time (default 16)
@@ -118,6 +126,8 @@ die() { log "error: $*"; exit 1; }
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 # shellcheck source=bench/identity.sh
 . "$(dirname "${BASH_SOURCE[0]}")/identity.sh"   # scenario (i): functions only
+# shellcheck source=bench/h2.sh
+. "$(dirname "${BASH_SOURCE[0]}")/h2.sh"         # scenario (h): functions only
 
 for tool in nginx wrk curl openssl python3 timeout; do
     command -v "$tool" >/dev/null 2>&1 || die "'$tool' not found (Debian: apt-get install nginx-light wrk curl openssl python3)"
@@ -238,7 +248,7 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
 # kind a typical deployment uses: ECDSA P-256 (every full handshake costs the
 # server one signature with this key; an RSA 2048 one would be much dearer).
 WANT_TLS=0
-[[ " $SCENARIOS " == *" g "* ]] && WANT_TLS=1
+[[ " $SCENARIOS " == *" g "* || " $SCENARIOS " == *" h "* ]] && WANT_TLS=1   # (h) too
 if [[ $WANT_TLS == 1 ]]; then
     mkdir -p "$WORK/hopcache-tls"
     openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
@@ -1306,7 +1316,7 @@ declare -a HOPS=(hopcache)
 
 uniq_sc=""
 for sc in $SCENARIOS; do
-    case $sc in a|b|c|d|e|f|g|i|m) ;; *) die "unknown scenario '$sc' in BENCH_SCENARIOS" ;; esac
+    case $sc in a|b|c|d|e|f|g|h|i|m) ;; *) die "unknown scenario '$sc' in BENCH_SCENARIOS" ;; esac
     [[ " $uniq_sc " == *" $sc "* ]] || uniq_sc+="${uniq_sc:+ }$sc"
 done
 SCENARIOS=$uniq_sc   # each scenario once (results are keyed by scenario)
@@ -1321,6 +1331,10 @@ for sc in $SCENARIOS; do
     fi
     if [[ $sc == i ]]; then
         run_identity   # hopcache only (bench/identity.sh)
+        continue
+    fi
+    if [[ $sc == h ]]; then
+        run_h2page     # hopcache('s instances) and nghttpx (bench/h2.sh)
         continue
     fi
     for s in "${ACTIVE[@]}"; do
@@ -1375,6 +1389,8 @@ declare -A TITLE=(
     [g3t]="(g3) 1 KiB conn: close, TLS (full hs)"
     [m]="(m) idle keep-alive conns x ${IDLE_CONNS}"
     [i]="(i) 1 KiB keep-alive, identity"
+    [h2]="(h) page x${H2_OBJECTS}, HTTP/2, 1 TLS conn"
+    [h1]="(h) page x${H2_OBJECTS}, HTTP/1.1, ${H2_H1CONNS} TLS conns"
 )
 declare -A TARGET=([a]=0.40 [b]=0.50 [c]=0.80 [d]=0.80 [e]=0.70)
 IDLE_TARGET_KIB=4   # (m), issue 11: memory per idle keep-alive connection
@@ -1431,6 +1447,22 @@ for sc in $SCENARIOS; do
         done
         continue
     fi
+    if [[ $sc == h ]]; then
+        # hopcache(s) and nghttpx; the ratio column is rate / hopcache's h2
+        # row (hopcache-base: / its own h2 row)
+        for ks in "h2:hopcache" "h1:hopcache" "h2:hopcache-base" "h1:hopcache-base" "h2:nghttpx" "h1:nghttpx" "h2:hopcache-again"; do
+            [[ -n ${RAN[$ks]:-} ]] || continue
+            key=${ks%%:*} s=${ks#*:}
+            base="h2:hopcache"
+            [[ $s == hopcache-base ]] && base="h2:hopcache-base"
+            r="$(h2_ratio "$ks" "$base") of $base"
+            errs=${ERRS[$ks]}
+            ((errs)) && errs+=" (${ERRDETAIL[$ks]})"
+            [[ -n ${H2_WARN[$ks]:-} ]] && errs+="; ${H2_WARN[$ks]}"
+            ROWS+=("${TITLE[$key]}"$'\t'"$s"$'\t'"$(printf '%.0f' "${RATE[$ks]}") req/s, page ${H2_PAGE_MS[$ks]} ms"$'\t'"${P99[$ks]}"$'\t'"${r/h2:/h2 }"$'\t'"$errs"$'\t'"$(fmt_mib "${RSSROW[$ks]}")")
+        done
+        continue
+    fi
     if [[ $sc == m ]]; then
         # every server; "rate" is KiB per idle connection, the ratio column
         # that / direct's (lower is better), RSS: the worker with them open
@@ -1466,7 +1498,7 @@ done
 declare -a VERDICT=()
 if [[ " ${ACTIVE[*]} " == *" hopcache "* && " ${ACTIVE[*]} " == *" direct "* ]]; then
     for sc in $SCENARIOS; do
-        [[ $sc == f || $sc == g || $sc == i ]] && continue   # no target; reported under "Policy" / "TLS" / "Identity"
+        [[ $sc == f || $sc == g || $sc == h || $sc == i ]] && continue   # no target; reported under "Policy" / "TLS" / "Page load" / "Identity"
         if [[ $sc == m ]]; then
             if [[ -z ${RAN[m:hopcache]:-} ]]; then continue; fi
             v=${IDLE_KIB[hopcache]:-}
@@ -1578,6 +1610,10 @@ print_text() {
         printf '\nHTTPS proxy port (g, issue 5): hopcache, TLS port vs. plain port; the (g) rows'"'"' ratio column is rate / plain-port rate:\n'
         printf '  %s\n' "${TLS_LINES[@]}"
     fi
+    if ((${#H2_LINES[@]})); then
+        printf '\nPage load over the HTTPS proxy port (h, issue 13): h2 = one TLS connection, %s streams; h1 = %s keep-alive TLS connections; the (h) rows'"'"' ratio column is rate / hopcache'"'"'s h2 rate:\n' "$H2_STREAMS" "$H2_H1CONNS"
+        printf '  %s\n' "${H2_LINES[@]}"
+    fi
     if ((${#IDENTITY_LINES[@]})); then
         printf '\nCorporate identity (i, issue 12): hopcache with Negotiate / LDAP groups vs. no auth; the (i) rows'"'"' ratio column is rate / the policy-off row of the same binary:\n'
         printf '  %s\n' "${IDENTITY_LINES[@]}"
@@ -1657,6 +1693,10 @@ write_markdown() {
             printf '\n## HTTPS proxy port (g, issue 5)\n\nhopcache only: the same workload on its TLS port and on its plain port, back to back in the same run; in the (g) rows the ratio column is "vs plain": rate / rate of the plain-port row of the same pair (g1: keep-alive; g2 and g3: a new connection per request, both against the (g2) plain-port row). (g3) is a second hopcache that issues no session tickets, so every handshake is a full one.\n\n'
             printf -- '- %s\n' "${TLS_LINES[@]}"
         fi
+        if ((${#H2_LINES[@]})); then
+            printf '\n## Page load over the HTTPS proxy port (h, issue 13)\n\nA page of %s small no-store objects from the nginx origin, the whole page kept in flight over TLS to the proxy, again and again for the run: (h2) HTTP/2 on ONE TLS connection, %s concurrent streams (h2load; :scheme http, :authority the origin); (h1) HTTP/1.1 on %s keep-alive TLS connections, one request at a time on each (wrk + page.lua, absolute-form) -- what a browser does without h2. hopcache'"'"'s `[tls]` port against nghttpx `--http2-proxy` (TLS frontend, one worker), back to back in one run; hopcache h2 once more at the end. "page" = %s / rate. In the (h) rows the ratio column is rate / hopcache'"'"'s h2 rate.\n\n' "$H2_OBJECTS" "$H2_STREAMS" "$H2_H1CONNS" "$H2_OBJECTS"
+            printf -- '- %s\n' "${H2_LINES[@]}"
+        fi
         if ((${#IDENTITY_LINES[@]})); then
             printf '\n## Corporate identity (i, issue 12)\n\nhopcache only, the (a) request through `bench/identity.lua` (a `request()` per request in every (i) run, policy off included), back to back in the same run: no auth (off); (n1) `[auth] scheme = negotiate`, `connection_auth = yes`, a Kerberos token on the first request of each connection; (n2) the same with `connection_auth = no`, a fresh token (new authenticator, same cached service ticket) on every request; (l1) `scheme = basic`, `basic_backend = ldap`, `[acl] default = deny` and `[rule.staff] groups = staff`, groups from the worker'"'"'s cache. Real MIT KDC and slapd on loopback. The (i) rows show rate / policy-off rate of the same binary in the ratio column.\n\n'
             printf -- '- %s\n' "${IDENTITY_LINES[@]}"
@@ -1665,7 +1705,7 @@ write_markdown() {
             printf '\n## %s\n\n' "$TARGETS_TITLE"
             printf -- '- %s\n' "${VERDICT[@]}"
         fi
-        printf '\n"direct" is nginx itself (the limit); "vs direct" is rate / direct rate in the same run ((f) rows: policy on / off; (g) rows: TLS port / plain port of hopcache; (i) rows: rate / the first policy-off row of the same binary; (m) rows: KiB per idle connection / direct'"'"'s).\n'
+        printf '\n"direct" is nginx itself (the limit); "vs direct" is rate / direct rate in the same run ((f) rows: policy on / off; (g) rows: TLS port / plain port of hopcache; (i) rows: rate / the first policy-off row of the same binary; (h) rows: rate / hopcache'"'"'s h2 rate; (m) rows: KiB per idle connection / direct'"'"'s).\n'
         printf 'MB/s = 10^6 bytes per second of payload, summed over the parallel tunnels.\n'
     } > "$OUT"
 }
@@ -1678,6 +1718,7 @@ fails=""
 [[ -n $POLICY_FAILED ]] && fails+="scenario (f) FAILED: $POLICY_FAILED; "
 [[ -n $TLS_FAILED ]] && fails+="scenario (g) FAILED: $TLS_FAILED; "
 [[ -n $IDENTITY_FAILED ]] && fails+="scenario (i) FAILED: $IDENTITY_FAILED; "
+[[ -n $H2_FAILED ]] && fails+="scenario (h) FAILED: $H2_FAILED; "
 if [[ -n $fails ]]; then
     die "${fails%; }"
 fi
