@@ -437,7 +437,7 @@ run_h2page() {
     H2_LINES+=("${cpu%;}" "${cl%;}")
     for step in "${plan[@]}"; do
         read -r kind s _ <<<"$step"
-        H2_LINES+=("($kind) $s: p50 ${P50_H2[$kind:$s]:-n/a}, p99 ${P99[$kind:$s]:-n/a}; connections to the origin mid-run: ${H2_ORIGIN_CONNS[$kind:$s]:-n/a}; ${H2_LOGCHECK[$kind:$s]:-}")
+        H2_LINES+=("($kind) $s: p50 ${P50_H2[$kind:$s]:-n/a}, p99 ${P99[$kind:$s]:-n/a}; connections to the origin open mid-run (busy or idle in the proxy's pool): ${H2_ORIGIN_CONNS[$kind:$s]:-n/a}; ${H2_LOGCHECK[$kind:$s]:-}")
     done
     if [[ $have_ngx == 1 ]]; then
         H2_LINES+=("nghttpx: $(nghttpx --version 2>/dev/null | head -n 1), --http2-proxy --workers=1, TLS frontend (same certificate as hopcache's TLS port), --backend = the nginx origin (nghttpx's proxy mode forwards absolute-form requests to that one next hop; it has no resolver of its own), otherwise its defaults (--http2-max-concurrent-streams 100, like hopcache's [tls] max_concurrent_streams), its own empty --conf (not /etc/nghttpx)$([[ $ACCESS_LOG == 1 ]] && echo ", access log on (combined + \$alpn \$backend_host:\$backend_port)")")
