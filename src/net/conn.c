@@ -451,6 +451,8 @@ static void conn_identity_clear(struct conn *c)
  * between clients). */
 static bool connection_identity(struct conn *c)
 {
+	if (c->auth_user == NULL && c->h2)
+		h2_identity_get(c->w, c->h2_session, &c->auth_user, &c->auth_until);
 	if (c->auth_user == NULL)
 		return false;
 	struct timespec now;
@@ -464,16 +466,21 @@ static bool connection_identity(struct conn *c)
 }
 
 /* After a fresh authentication: a Negotiate identity is kept for the
- * connection; any other outcome ends what it kept. */
+ * connection (for an HTTP/2 stream: for the h2 connection, its other
+ * streams included); any other outcome ends what it kept. */
 static void connection_identity_set(struct conn *c, const struct auth_grant *g)
 {
 	conn_identity_clear(c);
+	if (c->h2)
+		h2_identity_set(c->w, c->h2_session, NULL, 0);
 	if (!g->negotiate || !c->w->cfg->auth_connection || g->lifetime == 0)
 		return;
 	struct timespec now;
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	if ((c->auth_user = strdup(c->rq->user)) != NULL)
 		c->auth_until = (int64_t)now.tv_sec + g->lifetime;
+	if (c->h2 && c->auth_user != NULL) /* the h2 connection's, for its other streams */
+		h2_identity_set(c->w, c->h2_session, c->auth_user, c->auth_until);
 }
 
 /* Answer a refused authentication: 407 (or 429 / 400), the connection

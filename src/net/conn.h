@@ -145,6 +145,7 @@ struct conn {
 	char client_ip[INET6_ADDRSTRLEN];
 	struct sockaddr_storage peer;
 	char *auth_user;           /* the identity Negotiate gave the connection, or NULL */
+	uint64_t h2_session;       /* h2: the session whose stream this is (h2_identity_*) */
 	int64_t auth_until;        /* ... until then (monotonic seconds) */
 };
 

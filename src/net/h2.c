@@ -101,6 +101,9 @@ struct h2_session {
 	bool closing;     /* ending: the last frames go out, then close (session_linger) */
 	bool shut;        /* close_notify and FIN sent */
 	bool dead;
+	uint64_t id;      /* for the streams' connections to find it (h2_identity_*) */
+	char *auth_user;  /* the Negotiate identity a stream gave the connection */
+	int64_t auth_until;
 	double resets;    /* RST_STREAM budget (a token bucket, refilled by time) */
 	struct timespec resets_t;
 };
@@ -675,6 +678,7 @@ static void request_start(struct h2_stream *st, bool end_stream)
 		stream_reset(st, NGHTTP2_INTERNAL_ERROR, "out of memory");
 		return;
 	}
+	c->h2_session = s->id;
 	bufferevent_setcb(st->pbev, pipe_read_cb, pipe_write_cb, pipe_event_cb, st);
 	bufferevent_enable(st->pbev, EV_READ | EV_WRITE);
 	evbuffer_add(bufferevent_get_output(st->pbev), rq.head, rq.head_len);
@@ -981,6 +985,7 @@ static void session_free(struct h2_session *s)
 	}
 	event_free(s->timer);
 	event_free(s->reaper);
+	free(s->auth_user);
 	free(s);
 }
 
@@ -1073,8 +1078,10 @@ bool h2_session_start(struct worker *w, struct bufferevent *bev, const struct so
 	struct h2_session *s = calloc(1, sizeof(*s));
 	if (s == NULL)
 		goto fail;
+	static uint64_t next_id;
 	s->w = w;
 	s->bev = bev;
+	s->id = ++next_id;
 	if (peerlen > sizeof(s->peer))
 		peerlen = sizeof(s->peer);
 	memcpy(&s->peer, peer, peerlen);
@@ -1127,6 +1134,36 @@ fail:
 	bufferevent_free(bev);
 	log_error("out of memory starting an h2 session");
 	return false;
+}
+
+static struct h2_session *session_by_id(struct worker *w, uint64_t id)
+{
+	for (struct h2_session *s = w->h2_sessions; s != NULL; s = s->next)
+		if (s->id == id)
+			return s;
+	return NULL;
+}
+
+void h2_identity_get(struct worker *w, uint64_t id, char **user, int64_t *until)
+{
+	struct h2_session *s = session_by_id(w, id);
+	if (s == NULL || s->auth_user == NULL)
+		return;
+	if ((*user = strdup(s->auth_user)) != NULL)
+		*until = s->auth_until;
+}
+
+void h2_identity_set(struct worker *w, uint64_t id, const char *user, int64_t until)
+{
+	struct h2_session *s = session_by_id(w, id);
+	if (s == NULL)
+		return;
+	char *u = user != NULL ? strdup(user) : NULL;
+	if (u == NULL && user != NULL)
+		return;
+	free(s->auth_user);
+	s->auth_user = u;
+	s->auth_until = until;
 }
 
 void h2_drain_all(struct worker *w)

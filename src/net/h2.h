@@ -17,6 +17,7 @@
 #define HOPCACHE_H2_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <sys/socket.h>
 
 struct worker;
@@ -31,6 +32,16 @@ struct h2_session;
  * worker's connections. False when out of memory (bev is freed). */
 bool h2_session_start(struct worker *w, struct bufferevent *bev, const struct sockaddr *peer,
 		      socklen_t peerlen, const char *client_ip);
+
+/* The Negotiate identity of session id (its streams share it, as the
+ * streams of one client connection): a copy into *user (heap) and its end
+ * (monotonic seconds), or *user left NULL when it has none or is gone. */
+void h2_identity_get(struct worker *w, uint64_t id, char **user, int64_t *until);
+
+/* A stream of session id authenticated with Negotiate: its other streams
+ * may go on as user until then (user NULL: a stream's authentication
+ * failed or was not Negotiate, and the session keeps no identity). */
+void h2_identity_set(struct worker *w, uint64_t id, const char *user, int64_t until);
 
 /* Worker drain: GOAWAY to every session; each closes once its streams
  * are done (retire: a reload) or at once when it has none. */

@@ -712,3 +712,36 @@ def test_connection_identity_behind_haproxy(pair_factory, origin, neg, alice_cc)
     users = [e["user"] for n in nodes for e in n.access_entries() if e.get("target") == url]
     assert sorted(users) == ["-", "alice@" + REALM, "alice@" + REALM], users
     assert [q.target for q in origin.requests] == ["/hap/1", "/hap/1"], origin.requests
+
+
+# ---------------------------------------------------------------------------
+# HTTP/2: the streams of one connection share its Negotiate identity
+
+from test_h2 import h2, h2_proxy_factory, h2pki  # noqa: E402,F401  (the fixtures)
+
+
+def test_negotiate_identity_shared_by_h2_streams(h2_proxy_factory, h2, origin, neg, alice_cc):
+    """connection_auth on the HTTP/2 proxy port: a stream that authenticates
+    with Negotiate gives the h2 connection its identity, so later streams of
+    that connection without proxy-authorization are alice's; another h2
+    connection without credentials gets 407; a refused token on a stream
+    ends the connection's identity."""
+    p = h2_proxy_factory(ini_extra={"auth": {"scheme": "negotiate", "keytab": neg.kdc.keytab}})
+    tok, _ = neg.kdc.make_token(alice_cc)
+    c = h2(p)
+    r = c.get(origin, "/h2/1", headers=[("proxy-authorization", negotiate(tok))])
+    assert r.status == 200, r
+    r = c.get(origin, "/h2/2")
+    assert r.status == 200, "a later stream of the authenticated connection: %r" % r
+    other = h2(p)
+    r = other.get(origin, "/h2/other")
+    assert r.status == 407 and r.get_all("proxy-authenticate") == ["Negotiate"], r
+    bad = "Negotiate " + base64.b64encode(b"\x60\x03\x06\x01\x00").decode()
+    assert c.get(origin, "/h2/bad", headers=[("proxy-authorization", bad)]).status == 407
+    r = c.get(origin, "/h2/3")
+    assert r.status == 407, "after a refused token the connection keeps no identity: %r" % r
+    users = {e["target"].rsplit("/", 1)[-1]: e["user"] for e in p.access_entries()
+             if "/h2/" in e.get("target", "")}
+    assert users == {"1": "alice@" + REALM, "2": "alice@" + REALM, "other": "-", "bad": "-",
+                     "3": "-"}, users
+    assert [q.target for q in origin.requests] == ["/h2/1", "/h2/2"], origin.requests
