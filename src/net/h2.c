@@ -100,6 +100,7 @@ struct h2_session {
 	bool draining;
 	bool closing;     /* ending: the last frames go out, then close (session_linger) */
 	bool shut;        /* close_notify and FIN sent */
+	struct event *drain; /* lingering: the socket read and dropped until close */
 	bool dead;
 	uint64_t id;      /* for the streams' connections to find it (h2_identity_*) */
 	char *auth_user;  /* the Negotiate identity a stream gave the connection */
@@ -869,8 +870,33 @@ static void session_flush(struct h2_session *s)
 /* The GOAWAY is written: close in a second, or when the client does. What
  * it sends meanwhile is read and dropped, so the close is no reset that
  * could destroy the GOAWAY in flight. */
+static void session_drain_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)what;
+	struct h2_session *s = arg;
+	char buf[16384];
+	for (int i = 0; i < 16; i++) {
+		ssize_t n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
+			session_close(s, "done");
+			return;
+		}
+		if (n < 0)
+			return;
+	}
+}
+
 static void session_linger(struct h2_session *s)
 {
+	if (s->drain != NULL)
+		return;
+	/* the TLS layer has nothing more to say: read the socket itself, into
+	 * a buffer on the stack (a flood costs no memory) */
+	bufferevent_disable(s->bev, EV_READ | EV_WRITE);
+	s->drain = event_new(s->w->base, bufferevent_getfd(s->bev), EV_READ | EV_PERSIST,
+			     session_drain_cb, s);
+	if (s->drain != NULL)
+		event_add(s->drain, NULL);
 	struct timeval tv = { 1, 0 };
 	evtimer_add(s->timer, &tv);
 }
@@ -1021,6 +1047,10 @@ static void session_close(struct h2_session *s, const char *why)
 	SSL *ssl = bufferevent_openssl_get_ssl(s->bev);
 	if (!s->shut && ssl != NULL && SSL_shutdown(ssl) < 0)
 		ERR_clear_error();
+	if (s->drain != NULL) {
+		event_free(s->drain);
+		s->drain = NULL;
+	}
 	bufferevent_free(s->bev);
 	s->bev = NULL;
 	evtimer_del(s->timer);
