@@ -63,6 +63,7 @@ struct h2_stream {
 	bool head_request;
 	bool req_done;      /* END_STREAM received */
 	bool shut_wr;       /* CONNECT: half-close the pipeline once its output drains */
+	bool pipe_wdead;    /* the pipeline stopped reading: the client's DATA is dropped */
 	char *req_trailers; /* chunked trailer lines of the request (heap) */
 	size_t req_trailers_len;
 	/* the pipeline */
@@ -227,6 +228,12 @@ static void stream_retire(struct h2_stream *st)
 	if (st->closed)
 		return;
 	st->closed = true;
+	if (st->unacked > 0 && s->ng != NULL) {
+		/* DATA the pipeline never took (it answered and closed early):
+		 * the connection's window must not shrink for it */
+		nghttp2_session_consume_connection(s->ng, st->unacked);
+		st->unacked = 0;
+	}
 	if (st->pbev != NULL && (evbuffer_get_length(bufferevent_get_output(st->pbev)) > 0 ||
 				 st->shut_wr)) {
 		pipe_linger(st->pbev, st->shut_wr, s->w->cfg->client_timeout);
@@ -570,11 +577,23 @@ static void pipe_write_cb(struct bufferevent *bev, void *arg)
 
 static void pipe_event_cb(struct bufferevent *bev, short what, void *arg)
 {
-	(void)bev;
 	struct h2_stream *st = arg;
 	struct h2_session *s = st->s;
 	if (!(what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)))
 		return;
+	if ((what & BEV_EVENT_WRITING) && !(what & BEV_EVENT_READING)) {
+		/* the pipeline stopped reading (it answered early, a 407 say, and
+		 * closed): its response may still be in the socket; what the
+		 * client sends from now on is dropped */
+		st->pipe_wdead = true;
+		evbuffer_drain(bufferevent_get_output(bev), evbuffer_get_length(bufferevent_get_output(bev)));
+		if (st->unacked > 0) {
+			nghttp2_session_consume(s->ng, st->id, st->unacked);
+			st->unacked = 0;
+		}
+		session_flush(s);
+		return;
+	}
 	stream_pull(st);
 	bufferevent_disable(st->pbev, EV_READ);
 	if (st->rstate == RS_TUNNEL || (st->rstate == RS_BODY && st->framing.kind == HTTP_BODY_CLOSE)) {
@@ -820,7 +839,7 @@ static int data_chunk_cb(nghttp2_session *ng, uint8_t flags, int32_t id, const u
 	(void)flags;
 	(void)arg;
 	struct h2_stream *st = nghttp2_session_get_stream_user_data(ng, id);
-	if (st == NULL || st->closed || st->pbev == NULL || st->req_done) {
+	if (st == NULL || st->closed || st->pbev == NULL || st->req_done || st->pipe_wdead) {
 		nghttp2_session_consume(ng, id, len); /* nobody takes it: give the window back */
 		return 0;
 	}

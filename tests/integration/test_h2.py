@@ -715,6 +715,27 @@ def test_auth_per_stream(h2_proxy_factory, origin, h2):
     assert e is not None and e["user"] == "alice", p.read_access_log()
 
 
+def test_refused_uploads_do_not_shrink_the_connection_window(h2_proxy_factory, origin, h2):
+    """Six 1 MiB POSTs refused with 407 before their bodies were read: the
+    DATA the pipeline never took is still given back to the connection's
+    window (4 MiB), so a later stream with credentials completes."""
+    p = h2_proxy_factory(ini_extra={"auth": {"scheme": "basic", "htpasswd": HTPASSWD}})
+    c = h2(p, timeout=20)
+    body = b"u" * (1 << 20)
+    sids = [c.request("POST", origin.authority, "/up%d" % i, headers=[("content-length", str(len(body)))],
+                      body=body) for i in range(6)]
+    for sid in sids:
+        st = c.wait_headers(sid, 10)
+        assert st.status == 407, st
+    r = c.request("POST", origin.authority, "/ok", headers=[("proxy-authorization", basic(*ALICE)),
+                                                           ("content-length", str(len(body)))],
+                  body=body)
+    st = c.wait_done(r, 15)
+    assert st.status == 200 and st.ended, st
+    assert origin_paths(origin) == ["/ok"]
+    assert origin.requests[0].body == body
+
+
 def test_auth_connect_stream(h2_proxy_factory, origin, h2):
     origin.handler = echo_handler
     p = h2_proxy_factory(ini_extra={"auth": {"scheme": "basic", "htpasswd": HTPASSWD}})
