@@ -20,6 +20,7 @@ import json
 import os
 import random
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -991,3 +992,41 @@ def test_metrics_h2(h2_proxy, origin, h2):
     assert m.get("hopcache_h2_streams_active") == 0, m.text
     assert m.get("hopcache_requests_total", method="GET", code="200") == 4 + 1, \
         "4 HTTP/2 GETs and the first metrics scrape: %s" % m.text
+
+
+# ---------------------------------------------------------------------------
+# nghttp (nghttp2-client) as a second HTTP/2 client
+
+
+def _nghttp(proxy, origin, path, *args):
+    """nghttp on the proxy's TLS port, the request's :authority the origin's
+    and :scheme http (what a forward proxy is asked for)."""
+    if shutil.which("nghttp") is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("CI=true and nghttp is missing (apt-get install -y nghttp2-client)")
+        pytest.skip("nghttp not installed (nghttp2-client)")
+    cmd = ["nghttp", "-v", "-H", ":authority: %s" % origin.authority, "-H", ":scheme: http",
+           *args, "https://localhost:%d%s" % (proxy.tls_port, path)]
+    return subprocess.run(cmd, capture_output=True, timeout=20)
+
+
+def test_nghttp_get_and_post(h2_proxy_factory, origin, tmp_path):
+    """nghttp (nghttp2's own client) gets and posts through the HTTP/2 port:
+    one h2 connection each, the origin answered, the access log says HTTP/2."""
+    p = h2_proxy_factory(ini_extra={"log": {"access_format": "json"}})
+    r = _nghttp(p, origin, "/ng/get")
+    out = r.stdout.decode("utf-8", "replace")
+    assert r.returncode == 0, out[-2000:] + r.stderr.decode("utf-8", "replace")[-1000:]
+    assert "(stream_id=13) :status: 200" in out, out[-2000:]
+    assert "hello from origin: GET /ng/get" in out, out[-2000:]
+    body = tmp_path / "post.bin"
+    body.write_bytes(b"p" * 70000)
+    r = _nghttp(p, origin, "/ng/post", "-d", str(body))
+    assert r.returncode == 0, r.stdout.decode("utf-8", "replace")[-2000:]
+    assert [q.target for q in origin.requests] == ["/ng/get", "/ng/post"], origin.requests
+    assert origin.requests[1].method == "POST" and origin.requests[1].body == b"p" * 70000
+    lines = [json.loads(x) for x in p.read_access_log()]
+    assert [(e["method"], e["version"], e["status"]) for e in lines] == \
+        [("GET", "HTTP/2", 200), ("POST", "HTTP/2", 200)], lines
+    m = metrics(p)
+    assert m.get("hopcache_h2_connections_total") == 2, m.text
