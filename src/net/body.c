@@ -1,6 +1,7 @@
 /* body.c - relaying one message body, re-framed for the next hop. */
 #include "body.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include <event2/buffer.h>
@@ -81,23 +82,21 @@ static void emit(struct body *b, struct evbuffer *dst, struct evbuffer *src, con
 	b->total += n;
 }
 
-/* The trailer field lines of the control bytes after the last data
- * ("\r\n0;ext\r\nName: value\r\n...\r\n"), each with its CRLF, to dst. */
+/* The trailer field lines in the control bytes after the last data, to dst. */
 static void write_trailers(struct evbuffer *ctl, struct evbuffer *dst)
 {
 	size_t len = evbuffer_get_length(ctl);
 	const char *t = (const char *)evbuffer_pullup(ctl, (ev_ssize_t)len);
-	bool size_line = false;
-	for (size_t i = 0; i < len;) {
-		const char *e = memchr(t + i, '\n', len - i);
-		size_t l = e != NULL ? (size_t)(e - (t + i)) + 1 : len - i;
-		size_t content = l - (l > 0 && t[i + l - 1] == '\n') - (l > 1 && t[i + l - 2] == '\r');
-		if (content > 0 && !size_line)
-			size_line = true; /* the last chunk's "0" line */
-		else if (content > 0)
-			evbuffer_add(dst, t + i, l);
-		i += l;
+	size_t n = http_chunked_trailers(t, len, NULL, 0);
+	struct http_field *f = n > 0 ? calloc(n, sizeof(*f)) : NULL;
+	if (f == NULL)
+		return; /* none, or out of memory: the body ends without them */
+	http_chunked_trailers(t, len, f, n);
+	for (size_t i = 0; i < n; i++) { /* each line as received, up to its value's end */
+		evbuffer_add(dst, f[i].name.p, (size_t)(f[i].value.p + f[i].value.len - f[i].name.p));
+		evbuffer_add(dst, "\r\n", 2);
 	}
+	free(f);
 }
 
 /* The body is complete: the last chunk for a chunked next hop (and the

@@ -235,13 +235,18 @@ static int take_response_head(struct conn *c, struct evbuffer *uin, bool *keep,
 static void parent_refused(struct conn *c)
 {
 	const struct config *cfg = c->w->cfg;
-	char details[300];
-	snprintf(details, sizeof(details), "parent %s:%s answered 407 %.*s", cfg->parent[0].host,
-		 cfg->parent[0].port, (int)c->rq->res.reason.len, c->rq->res.reason.p);
+	/* sized to the reason phrase, whatever its length */
+	char *details = NULL;
+	if (asprintf(&details, "parent %s:%s answered 407 %.*s", cfg->parent[0].host,
+		     cfg->parent[0].port, (int)c->rq->res.reason.len, c->rq->res.reason.p) < 0) {
+		conn_bad_response(c, 502, OUTCOME_DESTINATION_UNAVAILABLE, "parent answered 407");
+		return;
+	}
 	for (char *p = details; *p; p++)
 		if ((unsigned char)*p < 0x20 || *p == '"' || *p == '\\')
 			*p = ' ';
 	conn_bad_response(c, 502, OUTCOME_DESTINATION_UNAVAILABLE, details);
+	free(details);
 }
 
 /* 101: the upgrade the client asked for; pass the head on and tunnel. */

@@ -37,42 +37,35 @@ const char *errors_reason(int status)
 	}
 }
 
-/* Copy s into an RFC 8941 sf-string: printable ASCII, '"' and '\' escaped. */
-static void sf_string(char *out, size_t len, const char *s)
+/* Append s as the inside of an RFC 8941 sf-string: printable ASCII, '"'
+ * and '\' escaped (the rest dropped). */
+static void sf_string(struct evbuffer *out, const char *s)
 {
-	size_t n = 0;
-	for (; *s && n + 3 < len; s++) {
+	for (; *s; s++) {
 		unsigned char ch = (unsigned char)*s;
 		if (ch < 0x20 || ch > 0x7e)
 			continue;
 		if (ch == '"' || ch == '\\')
-			out[n++] = '\\';
-		out[n++] = (char)ch;
+			evbuffer_add(out, "\\", 1);
+		evbuffer_add(out, s, 1);
 	}
-	out[n] = '\0';
 }
 
-/* Copy s into HTML text, escaping what could be markup. */
-static void html_text(char *out, size_t len, const char *s)
+/* Append s as HTML text, escaping what could be markup (control
+ * characters dropped). */
+static void html_text(struct evbuffer *out, const char *s)
 {
-	size_t n = 0;
-	for (; *s && n + 7 < len; s++) {
-		const char *rep = NULL;
+	for (; *s; s++) {
 		switch (*s) {
-		case '<': rep = "&lt;"; break;
-		case '>': rep = "&gt;"; break;
-		case '&': rep = "&amp;"; break;
-		case '"': rep = "&quot;"; break;
-		}
-		if (rep != NULL) {
-			size_t r = strlen(rep);
-			memcpy(out + n, rep, r);
-			n += r;
-		} else if ((unsigned char)*s >= 0x20) {
-			out[n++] = *s;
+		case '<': evbuffer_add(out, "&lt;", 4); break;
+		case '>': evbuffer_add(out, "&gt;", 4); break;
+		case '&': evbuffer_add(out, "&amp;", 5); break;
+		case '"': evbuffer_add(out, "&quot;", 6); break;
+		default:
+			if ((unsigned char)*s >= 0x20)
+				evbuffer_add(out, s, 1);
 		}
 	}
-	out[n] = '\0';
 }
 
 void errors_respond(struct evbuffer *out, int status, enum outcome error, const char *details,
@@ -86,41 +79,43 @@ void errors_respond_fields(struct evbuffer *out, int status, enum outcome error,
 			   const char *fields)
 {
 	const char *reason = errors_reason(status);
-	char esc[512];
-	char body[1024];
-	html_text(esc, sizeof(esc), details != NULL ? details : "");
-	int blen = snprintf(body, sizeof(body),
-			    "<!DOCTYPE html>\n<html><head><title>%d %s</title></head>\n"
-			    "<body><h1>%d %s</h1>\n<p>%s</p>\n<hr><address>%s</address></body></html>\n",
-			    status, reason, status, reason, esc, via);
-	if (blen < 0 || (size_t)blen >= sizeof(body))
-		blen = (int)strlen(body);
+	bool has_details = details != NULL && *details;
+	/* the body first, to know its length; sized to the details */
+	struct evbuffer *body = evbuffer_new();
+	if (body != NULL) {
+		evbuffer_add_printf(body, "<!DOCTYPE html>\n<html><head><title>%d %s</title></head>\n"
+				    "<body><h1>%d %s</h1>\n<p>", status, reason, status, reason);
+		html_text(body, has_details ? details : "");
+		evbuffer_add_printf(body, "</p>\n<hr><address>%s</address></body></html>\n", via);
+	}
+	size_t blen = body != NULL ? evbuffer_get_length(body) : 0;
 
 	head_status_str(out, status, reason);
-	if (!outcome_is_error(error) && details != NULL && *details) {
-		/* no RFC 9209 error type fits (a 407, a 504 for only-if-cached):
-		 * the details alone */
-		sf_string(esc, sizeof(esc), details);
-		evbuffer_add_printf(out, "Proxy-Status: %s; details=\"%s\"\r\n", via, esc);
-	} else if (outcome_is_error(error)) {
-		if (details != NULL && *details) {
-			sf_string(esc, sizeof(esc), details);
-			evbuffer_add_printf(out, "Proxy-Status: %s; error=%s; details=\"%s\"\r\n", via,
-					    outcome_name(error), esc);
-		} else {
-			evbuffer_add_printf(out, "Proxy-Status: %s; error=%s\r\n", via,
-					    outcome_name(error));
+	/* RFC 9209: the error type when there is one, the details when there
+	 * are some (a 407, a 504 for only-if-cached: the details alone) */
+	if (outcome_is_error(error) || has_details) {
+		evbuffer_add_printf(out, "Proxy-Status: %s", via);
+		if (outcome_is_error(error))
+			evbuffer_add_printf(out, "; error=%s", outcome_name(error));
+		if (has_details) {
+			evbuffer_add(out, "; details=\"", 11);
+			sf_string(out, details);
+			evbuffer_add(out, "\"", 1);
 		}
+		evbuffer_add(out, "\r\n", 2);
 	}
 	if (fields != NULL)
 		evbuffer_add(out, fields, strlen(fields));
 	evbuffer_add_printf(out,
 			    "Content-Type: text/html; charset=utf-8\r\n"
-			    "Content-Length: %d\r\n"
+			    "Content-Length: %zu\r\n"
 			    "Cache-Control: no-store\r\n"
 			    "%s"
 			    "\r\n",
 			    blen, close ? "Connection: close\r\n" : "");
-	if (!head_only)
-		evbuffer_add(out, body, (size_t)blen);
+	if (body != NULL) {
+		if (!head_only)
+			evbuffer_add_buffer(out, body);
+		evbuffer_free(body);
+	}
 }

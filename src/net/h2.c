@@ -17,6 +17,7 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
+#include "body.h"
 #include "config.h"
 #include "conn.h"
 #include "h2_translate.h"
@@ -73,9 +74,7 @@ struct h2_stream {
 	enum rstate rstate;
 	struct http_response res;
 	struct http_framing framing;
-	uint64_t left;      /* HTTP_BODY_LENGTH: bytes still to come */
-	struct http_chunked ck;
-	struct evbuffer *tail; /* chunked: the control bytes after the last data (trailers) */
+	struct body body;   /* its body, de-framed (trailers kept) */
 	struct evbuffer *out;  /* body bytes waiting for DATA frames */
 	bool out_eof;
 	bool deferred;      /* the data provider waits for st->out */
@@ -150,8 +149,7 @@ static void stream_free(struct h2_stream *st)
 		bufferevent_free(st->pbev); /* the pipeline's connection sees the close */
 	if (st->out != NULL)
 		evbuffer_free(st->out);
-	if (st->tail != NULL)
-		evbuffer_free(st->tail);
+	body_free(&st->body);
 	free(st->res.fields);
 	free(st->hbuf);
 	free(st->fld);
@@ -425,9 +423,8 @@ static ssize_t read_head(struct h2_stream *st, const char *buf, size_t len)
 	bool tunnel = st->connect && st->res.status / 100 == 2;
 	bool body = tunnel || st->framing.kind != HTTP_BODY_NONE;
 	st->rstate = tunnel ? RS_TUNNEL : !body ? RS_DONE : RS_BODY;
-	st->left = st->framing.length;
-	if (st->framing.kind == HTTP_BODY_CHUNKED)
-		http_chunked_init(&st->ck, HTTP_CHUNK_LINE_MAX, cfg->max_header_bytes);
+	body_init(&st->body, &st->framing, false, cfg->max_header_bytes);
+	st->body.keep_trailers = true;
 	st->out_eof = !body;
 	int rc = stream_submit(st, h, n, body);
 	free(h);
@@ -438,85 +435,38 @@ static ssize_t read_head(struct h2_stream *st, const char *buf, size_t len)
 	return r;
 }
 
-/* The trailer section of a chunked body, from the control bytes that came
- * after its last data: "\r\n0\r\nName: value\r\n...\r\n". */
+/* The trailers of the body just ended, for a trailers HEADERS frame. */
 static void take_trailers(struct h2_stream *st)
 {
-	size_t len = evbuffer_get_length(st->tail);
-	char *t = (char *)evbuffer_pullup(st->tail, -1);
-	struct http_field f[64];
-	size_t nf = 0;
-	bool size_line_seen = false;
-	for (size_t i = 0; i < len && nf < 64;) {
-		char *e = memchr(t + i, '\n', len - i);
-		size_t l = (e != NULL ? (size_t)(e - (t + i)) : len - i);
-		size_t ll = l > 0 && t[i + l - 1] == '\r' ? l - 1 : l;
-		if (ll > 0 && !size_line_seen) {
-			size_line_seen = true; /* "0" and its extensions */
-		} else if (ll > 0) {
-			char *colon = memchr(t + i, ':', ll);
-			if (colon != NULL) {
-				size_t vs = (size_t)(colon - t) + 1, ve = i + ll;
-				while (vs < ve && (t[vs] == ' ' || t[vs] == '\t'))
-					vs++;
-				while (ve > vs && (t[ve - 1] == ' ' || t[ve - 1] == '\t'))
-					ve--;
-				f[nf].name = slice_make(t + i, (size_t)(colon - (t + i)));
-				f[nf].value = slice_make(t + vs, ve - vs);
-				nf++;
-			}
-		}
-		i += l + 1;
-	}
-	if (nf > 0 && h2_trailer_fields(f, nf, &st->trailers, &st->ntrailers) < 0) {
+	struct evbuffer *ctl = st->body.ctl;
+	size_t len = ctl != NULL ? evbuffer_get_length(ctl) : 0;
+	const char *t = len > 0 ? (const char *)evbuffer_pullup(ctl, (ev_ssize_t)len) : NULL;
+	size_t n = len > 0 ? http_chunked_trailers(t, len, NULL, 0) : 0;
+	struct http_field *f = n > 0 ? calloc(n, sizeof(*f)) : NULL;
+	if (f == NULL)
+		return; /* none, or out of memory: the stream ends without them */
+	http_chunked_trailers(t, len, f, n);
+	if (h2_trailer_fields(f, n, &st->trailers, &st->ntrailers) < 0) {
 		st->trailers = NULL;
 		st->ntrailers = 0;
 	}
+	free(f);
 }
 
 /* Move body bytes from the pipeline's input into st->out, by the framing.
  * Returns -1 when the stream was reset. */
 static int read_body(struct h2_stream *st, struct evbuffer *in)
 {
-	if (st->rstate == RS_TUNNEL || st->framing.kind == HTTP_BODY_CLOSE) {
+	if (st->rstate == RS_TUNNEL) {
 		evbuffer_add_buffer(st->out, in);
 		return 0;
 	}
-	if (st->framing.kind == HTTP_BODY_LENGTH) {
-		size_t avail = evbuffer_get_length(in);
-		size_t n = avail < st->left ? avail : (size_t)st->left;
-		evbuffer_remove_buffer(in, st->out, n);
-		st->left -= n;
-		if (st->left == 0) {
-			st->rstate = RS_DONE;
-			st->out_eof = true;
-		}
-		return 0;
+	int r = body_relay(&st->body, in, st->out, 0);
+	if (r == BODY_MALFORMED) {
+		stream_reset(st, NGHTTP2_INTERNAL_ERROR, "the pipeline's chunked body is malformed");
+		return -1;
 	}
-	while (evbuffer_get_length(in) > 0 && !http_chunked_done(&st->ck)) {
-		size_t avail = evbuffer_get_length(in);
-		const char *buf = (const char *)evbuffer_pullup(in, (ev_ssize_t)avail);
-		struct slice data = { 0 };
-		ssize_t used = http_chunked_step(&st->ck, buf, avail, &data);
-		if (used < 0) {
-			stream_reset(st, NGHTTP2_INTERNAL_ERROR, "the pipeline's chunked body is malformed");
-			return -1;
-		}
-		if (used == 0)
-			break;
-		size_t ctl = (size_t)used - data.len;
-		if (data.len > 0) {
-			evbuffer_drain(st->tail, evbuffer_get_length(st->tail));
-			evbuffer_add(st->out, data.p, data.len);
-			/* the control bytes after the data run */
-			size_t after = (size_t)(data.p - buf) + data.len;
-			evbuffer_add(st->tail, buf + after, (size_t)used - after);
-		} else {
-			evbuffer_add(st->tail, buf, ctl);
-		}
-		evbuffer_drain(in, (size_t)used);
-	}
-	if (http_chunked_done(&st->ck)) {
+	if (r == BODY_DONE) {
 		take_trailers(st);
 		st->rstate = RS_DONE;
 		st->out_eof = true;
@@ -688,8 +638,7 @@ static void request_start(struct h2_stream *st, bool end_stream)
 	struct conn *c = conn_new_h2(w, sv[0], (const struct sockaddr *)&s->peer, (int)s->peerlen);
 	st->pbev = bufferevent_socket_new(w->base, sv[1], BEV_OPT_CLOSE_ON_FREE);
 	st->out = evbuffer_new();
-	st->tail = evbuffer_new();
-	if (c == NULL || st->pbev == NULL || st->out == NULL || st->tail == NULL) {
+	if (c == NULL || st->pbev == NULL || st->out == NULL) {
 		if (c != NULL)
 			conn_close(c, "out of memory");
 		if (st->pbev == NULL)

@@ -338,6 +338,34 @@ ssize_t http_parse_response(const char *buf, size_t len, struct http_response *r
 }
 
 /* Find the first field with this name (case-insensitive); NULL if none. */
+size_t http_chunked_trailers(const char *t, size_t len, struct http_field *f, size_t max)
+{
+	size_t n = 0;
+	bool size_line = false;
+	for (size_t i = 0; i < len;) {
+		const char *e = memchr(t + i, '\n', len - i);
+		size_t l = e != NULL ? (size_t)(e - (t + i)) : len - i;
+		size_t ll = l > 0 && t[i + l - 1] == '\r' ? l - 1 : l;
+		const char *colon = ll > 0 ? memchr(t + i, ':', ll) : NULL;
+		if (ll > 0 && !size_line) {
+			size_line = true; /* "0" and its extensions */
+		} else if (colon != NULL) {
+			size_t vs = (size_t)(colon - t) + 1, ve = i + ll;
+			while (vs < ve && (t[vs] == ' ' || t[vs] == '\t'))
+				vs++;
+			while (ve > vs && (t[ve - 1] == ' ' || t[ve - 1] == '\t'))
+				ve--;
+			if (n < max) {
+				f[n].name = slice_make(t + i, (size_t)(colon - (t + i)));
+				f[n].value = slice_make(t + vs, ve - vs);
+			}
+			n++;
+		}
+		i += l + 1;
+	}
+	return n;
+}
+
 const struct http_field *http_field_find(const struct http_field *f, size_t n,
 					  const char *name)
 {

@@ -139,6 +139,14 @@ int http_chunked_done(const struct http_chunked *c);
  * exceeded ("chunk-size line (size and extensions) longer than 4096 bytes"). */
 void http_chunked_why(const struct http_chunked *c, char *out, size_t len);
 
+/* The trailer fields of a chunked body, from the control bytes that came
+ * after its last data (CRLF, the last-chunk line "0" with its extensions,
+ * the trailer field lines, the final CRLF), as http_chunked_step consumed
+ * and validated them. Fills f[0..max) with names and values (without OWS)
+ * pointing into t, and returns how many there are (more than max: call
+ * again with room for them all). */
+size_t http_chunked_trailers(const char *t, size_t len, struct http_field *f, size_t max);
+
 /* Find the first field with this name (case-insensitive); NULL if none. */
 const struct http_field *http_field_find(const struct http_field *f, size_t n,
 					  const char *name);

@@ -135,7 +135,23 @@ class Stream:
             self.reset)
 
 
-class H2Client:
+class _Conn:
+    """A client owning self.sock: a context manager that closes it."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *a):
+        self.close()
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+
+class H2Client(_Conn):
     """HTTP/2 over TLS with ALPN h2 on top of python3-h2 (see module doc)."""
 
     def __init__(self, port, cafile, alpn=("h2",), server_hostname="localhost", host="127.0.0.1",
@@ -165,19 +181,6 @@ class H2Client:
         if settings:
             self.conn.update_settings(settings)
         self.flush()
-
-    # -- context manager ------------------------------------------------------
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *a):
-        self.close()
-
-    def close(self):
-        try:
-            self.sock.close()
-        except OSError:
-            pass
 
     # -- sending --------------------------------------------------------------
     def flush(self):
@@ -535,7 +538,7 @@ def rst_stream_bytes(sid, code=CANCEL):
     return frame_bytes(0x3, 0, sid, code.to_bytes(4, "big"))
 
 
-class RawH2:
+class RawH2(_Conn):
     """HTTP/2 frames by hand over TLS (ALPN h2). Sends whatever it is told
     (frames(), headers_frames(), send()); read() parses what comes back,
     answers SETTINGS and PING, grants window for DATA (window_update=True),
@@ -570,18 +573,6 @@ class RawH2:
         self.next_sid = 1
         if preface:
             self.send(PREFACE + self.settings_frame(settings or {}))
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *a):
-        self.close()
-
-    def close(self):
-        try:
-            self.sock.close()
-        except OSError:
-            pass
 
     # -- building -------------------------------------------------------------
     def new_sid(self):

@@ -429,23 +429,30 @@ def test_request_body_while_waiting_for_the_directory(proxy_factory, origin, sla
         relay.stop()
 
 
+def _lookup_in_flight(proxy_factory, origin, slapd, relay):
+    """A proxy asking the directory through relay, and a request of bob's
+    in flight on it (a thread; its response lands in res["r"])."""
+    p = proxy_factory(ldap_ini(slapd, uri=relay.uri, ldap={"timeout": "10"}))
+    res = {}
+
+    def inflight():
+        try:
+            res["r"] = get(p, origin, "/inflight", basic("bob"), timeout=20)
+        except Exception as e:
+            res["error"] = repr(e)
+
+    t = threading.Thread(target=inflight, daemon=True)
+    t.start()
+    time.sleep(0.5)
+    return p, t, res
+
+
 def test_reload_during_lookup(proxy_factory, origin, slapd):
     """SIGHUP while a lookup is in flight: the old worker finishes that
     request (200), the new generation serves the next ones."""
     relay = SlowRelay(slapd.port, delay=1.0)   # a lookup: about 3 round trips
     try:
-        p = proxy_factory(ldap_ini(slapd, uri=relay.uri, ldap={"timeout": "10"}))
-        res = {}
-
-        def inflight():
-            try:
-                res["r"] = get(p, origin, "/inflight", basic("bob"), timeout=20)
-            except Exception as e:
-                res["error"] = repr(e)
-
-        t = threading.Thread(target=inflight, daemon=True)
-        t.start()
-        time.sleep(0.5)
+        p, t, res = _lookup_in_flight(proxy_factory, origin, slapd, relay)
         p.signal(signal.SIGHUP)
         t.join(25)
         assert "r" in res and res["r"].status == 200, res
@@ -462,18 +469,7 @@ def test_shutdown_during_lookup(proxy_factory, origin, slapd):
     shutdown_timeout) and the proxy exits 0."""
     relay = SlowRelay(slapd.port, delay=1.0)   # a lookup: about 3 round trips
     try:
-        p = proxy_factory(ldap_ini(slapd, uri=relay.uri, ldap={"timeout": "10"}))
-        res = {}
-
-        def inflight():
-            try:
-                res["r"] = get(p, origin, "/inflight", basic("bob"), timeout=20)
-            except Exception as e:
-                res["error"] = repr(e)
-
-        t = threading.Thread(target=inflight, daemon=True)
-        t.start()
-        time.sleep(0.5)
+        p, t, res = _lookup_in_flight(proxy_factory, origin, slapd, relay)
         t0 = time.monotonic()
         rc = p.stop(timeout=15)
         took = time.monotonic() - t0

@@ -1135,6 +1135,23 @@ static void test_no_overread(void **state)
 }
 
 /* Run every parser test. */
+/* The trailer fields after a chunked body's last data: counted whole even
+ * when f has less room, names and values without OWS. */
+static void test_chunked_trailers(void **state)
+{
+	(void)state;
+	static const char t[] = "\r\n0;ext=1\r\nX-Sum:  42 \r\nX-B:\tb\r\nX-E:\r\n\r\n";
+	struct http_field f[3];
+	assert_int_equal(http_chunked_trailers(t, sizeof(t) - 1, NULL, 0), 3);
+	assert_int_equal(http_chunked_trailers(t, sizeof(t) - 1, f, 1), 3);
+	assert_true(slice_eq(f[0].name, "X-Sum") && slice_eq(f[0].value, "42"));
+	assert_int_equal(http_chunked_trailers(t, sizeof(t) - 1, f, 3), 3);
+	assert_true(slice_eq(f[1].name, "X-B") && slice_eq(f[1].value, "b"));
+	assert_true(slice_eq(f[2].name, "X-E") && f[2].value.len == 0);
+	static const char none[] = "\r\n0\r\n\r\n";
+	assert_int_equal(http_chunked_trailers(none, sizeof(none) - 1, f, 3), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1155,6 +1172,7 @@ int main(void)
 		cmocka_unit_test(test_target_host_length),
 		cmocka_unit_test(test_is_token),
 		cmocka_unit_test(test_no_overread),
+		cmocka_unit_test(test_chunked_trailers),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
