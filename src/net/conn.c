@@ -35,6 +35,7 @@
 #include "conn_cache.h"
 #include "domainset.h"
 #include "errors.h"
+#include "stage_limits.h"
 #include "log.h"
 #include "metrics.h"
 #include "pool.h"
@@ -231,6 +232,46 @@ static void conn_free_cb(evutil_socket_t fd, short what, void *arg)
 	free(c);
 }
 
+/* ---- the idle list: keep-alive connections waiting for a request, oldest
+ * first, so a full worker can make room by closing the one idle longest */
+
+static void idle_enter(struct conn *c)
+{
+	struct worker *w = c->w;
+	if (c->idle || c->h2 || c->internal)
+		return;
+	c->idle = true;
+	c->idle_next = NULL;
+	c->idle_prev = w->idle_newest;
+	if (w->idle_newest != NULL)
+		w->idle_newest->idle_next = c;
+	else
+		w->idle_oldest = c;
+	w->idle_newest = c;
+}
+
+static void idle_leave(struct conn *c)
+{
+	struct worker *w = c->w;
+	if (!c->idle)
+		return;
+	c->idle = false;
+	if (c->idle_prev != NULL)
+		c->idle_prev->idle_next = c->idle_next;
+	else
+		w->idle_oldest = c->idle_next;
+	if (c->idle_next != NULL)
+		c->idle_next->idle_prev = c->idle_prev;
+	else
+		w->idle_newest = c->idle_prev;
+	c->idle_next = c->idle_prev = NULL;
+}
+
+struct conn *conn_oldest_idle(struct worker *w)
+{
+	return w->idle_oldest;
+}
+
 /* Close both sockets now; free the struct from the event loop, so a caller
  * deep in a callback can still test c->dead after a stage closed it. */
 void conn_close(struct conn *c, const char *reason)
@@ -240,6 +281,9 @@ void conn_close(struct conn *c, const char *reason)
 	struct worker *w = c->w;
 	c->dead = true;
 	log_debug("close %s: %s", c->client_ip, reason);
+	idle_leave(c);
+	if (c->counted)
+		limits_conn_closed(w, (const struct sockaddr *)&c->peer);
 	stage_directory_cancel(c);
 	tunnel_free(c);
 	if (c->rq != NULL)
@@ -328,6 +372,7 @@ void conn_done(struct conn *c)
 	request_free(c); /* idle: only the connection stays */
 	c->state = CONN_READ_HEAD;
 	c->head_seen = false;
+	idle_enter(c);
 	bufferevent_set_timeouts(c->cbev, NULL, NULL);
 	struct timeval wt = timeval_of(c->w->cfg->client_timeout);
 	bufferevent_set_timeouts(c->cbev, NULL, &wt);
@@ -660,6 +705,7 @@ static int take_head(struct conn *c)
 		/* The header deadline runs from the first byte of a request:
 		 * a client that trickles bytes cannot pin the worker. */
 		c->head_seen = true;
+		idle_leave(c);
 		clock_gettime(CLOCK_MONOTONIC, &rq->t_start);
 		conn_set_timer(c, cfg->header_timeout);
 	}
@@ -865,6 +911,8 @@ static void dispatch(struct conn *c)
 static void after_auth(struct conn *c)
 {
 	struct request *rq = c->rq;
+	if (!limits_request_user(c))
+		return;
 	if (rq->target.form == HTTP_TARGET_ORIGIN) {
 		refuse(c, 400, "this is a proxy: requests must use an absolute URI");
 		return;
@@ -882,7 +930,7 @@ static void after_auth(struct conn *c)
  * through the stages in order. */
 static void read_request(struct conn *c)
 {
-	if (take_head(c) <= 0 || !check_head(c))
+	if (take_head(c) <= 0 || !check_head(c) || !limits_request_client(c))
 		return;
 	struct request *rq = c->rq;
 	/* The proxy's own resources: before authentication, since a browser
@@ -987,11 +1035,13 @@ static void client_handshake(struct conn *c, short what)
 			c->cbev = NULL;
 			c->tls = false; /* no close_notify: the session owns the TLS now */
 			c->h2 = true;   /* ... and counts as the client connection */
+			bool counted = c->counted; /* ... in the client table too */
+			c->counted = false;
 			bufferevent_setcb(bev, NULL, NULL, NULL, NULL);
 			h2_session_start(c->w, bev, (const struct sockaddr *)&c->peer,
 					 c->peer.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
 									: sizeof(struct sockaddr_in),
-					 c->client_ip);
+					 c->client_ip, counted);
 			conn_close(c, "handed to an h2 session");
 			return;
 		}

@@ -84,6 +84,8 @@ struct request {
 	struct sockaddr_storage upstream_sa; /* the upstream's address (policy checks on reuse) */
 	struct timespec t_start;
 	uint64_t bytes_in, bytes_out; /* for this request */
+	double body_mark;          /* min_body_rate: the body's clock started (0: not yet) */
+	uint64_t body_mark_bytes;  /* ... with bytes_in then (stage_limits.c) */
 
 	/* the response in flight */
 	char *rhead;
@@ -142,6 +144,9 @@ struct conn {
 	bool head_seen;            /* bytes of a new request arrived (header deadline runs) */
 	bool h2;                   /* an HTTP/2 stream's connection (h2.c): one request
 				      written by the session, not a client socket */
+	bool counted;              /* in the client table (stage_limits.c): uncounted at close */
+	bool idle;                 /* on the worker's idle list (oldest first) */
+	struct conn *idle_next, *idle_prev;
 	char client_ip[INET6_ADDRSTRLEN];
 	struct sockaddr_storage peer;
 	char *auth_user;           /* the identity Negotiate gave the connection, or NULL */
@@ -166,6 +171,10 @@ struct conn *conn_new_h2(struct worker *w, int fd, const struct sockaddr *sa, in
 /* A request starts on the connection: allocate its state (a no-op when one
  * is in flight). False when out of memory. */
 bool conn_request_start(struct conn *c);
+
+/* The idle keep-alive connection that has waited longest for its next
+ * request, or NULL (stage_limits.c closes it to make room at max_connections). */
+struct conn *conn_oldest_idle(struct worker *w);
 
 /* Tear the connection down, saying why in the debug log. */
 void conn_close(struct conn *c, const char *reason);

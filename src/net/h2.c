@@ -22,6 +22,7 @@
 #include "conn.h"
 #include "h2_translate.h"
 #include "http_parser.h"
+#include "stage_limits.h"
 #include "log.h"
 #include "metrics.h"
 #include "timeval.h"
@@ -91,6 +92,7 @@ struct h2_session {
 	nghttp2_session *ng;
 	struct sockaddr_storage peer;
 	socklen_t peerlen;
+	bool counted;      /* the client table counts it (stage_limits.c) */
 	char client_ip[64];
 	struct h2_stream *streams;
 	size_t nstreams;
@@ -1029,6 +1031,8 @@ static void session_close(struct h2_session *s, const char *why)
 	if (s->next != NULL)
 		s->next->prev = s->prev;
 	event_active(s->reaper, EV_TIMEOUT, 0);
+	if (s->counted)
+		limits_conn_closed(w, (const struct sockaddr *)&s->peer);
 	w->nconns--;
 	metrics_conn(w->metrics, -1);
 	worker_conn_closed(w);
@@ -1070,7 +1074,7 @@ static nghttp2_session *session_ng(struct h2_session *s)
 }
 
 bool h2_session_start(struct worker *w, struct bufferevent *bev, const struct sockaddr *peer,
-		      socklen_t peerlen, const char *client_ip)
+		      socklen_t peerlen, const char *client_ip, bool counted)
 {
 	const struct config *cfg = w->cfg;
 	struct h2_session *s = calloc(1, sizeof(*s));
@@ -1084,6 +1088,7 @@ bool h2_session_start(struct worker *w, struct bufferevent *bev, const struct so
 		peerlen = sizeof(s->peer);
 	memcpy(&s->peer, peer, peerlen);
 	s->peerlen = peerlen;
+	s->counted = counted;
 	snprintf(s->client_ip, sizeof(s->client_ip), "%s", client_ip);
 	s->timer = evtimer_new(w->base, session_timer_cb, s);
 	s->reaper = event_new(w->base, -1, 0, session_reaper_cb, s);
@@ -1130,6 +1135,8 @@ fail:
 		free(s);
 	}
 	bufferevent_free(bev);
+	if (counted)
+		limits_conn_closed(w, peer);
 	log_error("out of memory starting an h2 session");
 	return false;
 }

@@ -29,9 +29,10 @@ struct h2_session;
 
 /* Take over a TLS client connection that negotiated h2: bev (its
  * handshake done), the client's address. The session counts as one of the
- * worker's connections. False when out of memory (bev is freed). */
+ * worker's connections, and as the client's in the client table when
+ * counted (stage_limits.c). False when out of memory (bev is freed). */
 bool h2_session_start(struct worker *w, struct bufferevent *bev, const struct sockaddr *peer,
-		      socklen_t peerlen, const char *client_ip);
+		      socklen_t peerlen, const char *client_ip, bool counted);
 
 /* The Negotiate identity of session id (its streams share it, as the
  * streams of one client connection): a copy into *user (heap) and its end

@@ -15,6 +15,7 @@
 #include "cidr.h"
 #include "config.h"
 #include "conn.h"
+#include "stage_limits.h"
 #include "log.h"
 #include "metrics.h"
 #include "proxy_proto.h"
@@ -108,9 +109,9 @@ static void hand_on(struct proxy_wait *p, const struct proxy_proto_info *info)
 								  : (int)sizeof(struct sockaddr_in);
 	wait_free(p, false);
 	metrics_proxy_header(w->metrics, true);
-	struct conn *c = conn_new(w, fd, (const struct sockaddr *)&sa, salen, tls);
+	struct conn *c = limits_admit(w, fd, (const struct sockaddr *)&sa, salen, tls);
 	if (c == NULL)
-		worker_conn_closed(w); /* out of memory: the socket is closed */
+		worker_conn_closed(w); /* refused, or out of memory: the socket is closed */
 	else if (w->draining && w->retiring)
 		conn_drain(c, true);
 }

@@ -9,6 +9,8 @@
 #include <stdarg.h>
 #include <stdio.h>
 
+#include "rate.h"
+
 struct config_listen {
 	char *host; /* "127.0.0.1", "::1", "0.0.0.0", "::", or a name; brackets removed */
 	char *port; /* decimal string, "0" allowed (kernel picks) */
@@ -57,6 +59,13 @@ struct config {
 	double client_timeout;        /* client send/recv inactivity mid-message, default 60 */
 	int max_connections;          /* per worker, default 4096 */
 	double drain_timeout;         /* reload: old workers finish within this (default 30) */
+	int max_connections_per_client; /* over all workers; 0 = no limit (default 256) */
+	struct rate requests_per_client; /* token bucket per client address (default off) */
+	struct rate requests_per_user;   /* ... per authenticated user (default off) */
+	struct cidr *limits_exempt;   /* exempt = addresses no per-client limit applies to */
+	size_t nlimits_exempt;
+	size_t min_body_rate;         /* bytes/s a request body must keep up (default 1K; 0 off) */
+	double min_body_rate_after;   /* ... once it has taken this long (default 10) */
 
 	/* [upstream] */
 	int pool_max_idle;            /* idle upstream connections kept per worker, default 64 */

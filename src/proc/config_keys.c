@@ -106,6 +106,18 @@ const struct config_row config_rows[] = {
 	  .lo = 1, .hi = 1000000, FIELD(max_connections) },
 	{ .section = "limits", .key = "drain_timeout", .type = CT_DURATION, .def = "30",
 	  .dlo = 0, .dhi = 86400, FIELD(drain_timeout) },
+	{ .section = "limits", .key = "max_connections_per_client", .type = CT_INT, .def = "256",
+	  .lo = 0, .hi = 1000000, FIELD(max_connections_per_client) },
+	{ .section = "limits", .key = "requests_per_client", .type = CT_RATE, .def = "off",
+	  FIELD(requests_per_client) },
+	{ .section = "limits", .key = "requests_per_user", .type = CT_RATE, .def = "off",
+	  FIELD(requests_per_user) },
+	{ .section = "limits", .key = "exempt", .type = CT_CIDRS, .def = NULL,
+	  .flags = CF_OPTIONAL, FIELD(limits_exempt), COUNT(nlimits_exempt) },
+	{ .section = "limits", .key = "min_body_rate", .type = CT_SIZE, .def = "1K",
+	  .lo = 0, .hi = UINT64_C(1) << 40, FIELD(min_body_rate) },
+	{ .section = "limits", .key = "min_body_rate_after", .type = CT_DURATION, .def = "10",
+	  .dlo = 1, .dhi = 86400, FIELD(min_body_rate_after) },
 
 	/* [upstream] */
 	{ .section = "upstream", .key = "pool_max_idle", .type = CT_INT, .def = "64",
@@ -552,6 +564,18 @@ static int apply_enums(const struct config_row *r, const char *val, const char *
 	return 0;
 }
 
+static int apply_rate(const struct config_row *r, const char *val, const char *q,
+		      struct config *cfg, char *why, size_t wlen)
+{
+	struct rate rt;
+
+	(void)q;
+	if (rate_parse(val, &rt, why, wlen) < 0)
+		return -1;
+	memcpy((char *)cfg + r->off, &rt, sizeof(rt));
+	return 0;
+}
+
 /* CT_LISTEN, CT_PORTS, CT_CIDRS: the array and its count. */
 static int apply_list(const struct config_row *r, const char *val, const char *q,
 		      struct config *cfg, char *why, size_t wlen)
@@ -594,6 +618,7 @@ static const row_applier appliers[] = {
 	[CT_INT] = apply_int,        [CT_WORKERS] = apply_int,  [CT_SIZE] = apply_size,
 	[CT_DURATION] = apply_duration, [CT_ENUM] = apply_enum, [CT_LISTEN] = apply_list,
 	[CT_PORTS] = apply_list,     [CT_CIDRS] = apply_list,   [CT_ENUMS] = apply_enums,
+	[CT_RATE] = apply_rate,
 };
 
 int config_row_apply(const struct config_row *r, const char *val, struct config *cfg, char *why,

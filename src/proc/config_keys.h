@@ -26,6 +26,7 @@ enum config_type {
 	CT_LISTEN,   /* host:port list -> struct config_listen[] + count */
 	CT_PORTS,    /* port and range list -> struct config_port_range[] + count */
 	CT_CIDRS,    /* address / CIDR list -> struct cidr[] + count */
+	CT_RATE,     /* "N/s, burst B" (rate.h) or off -> struct rate */
 };
 
 /* Row flags. */

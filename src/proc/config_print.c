@@ -208,6 +208,14 @@ static void print_value(FILE *out, const struct config_row *r, const struct conf
 	case CT_LISTEN: print_listen(out, r, cfg); break;
 	case CT_PORTS: print_ports(out, r, cfg); break;
 	case CT_CIDRS: print_cidrs(out, r, cfg); break;
+	case CT_RATE: {
+		struct rate rt;
+
+		memcpy(&rt, field, sizeof(rt));
+		rate_format(&rt, buf, sizeof(buf));
+		fputs(buf, out);
+		break;
+	}
 	}
 }
 

@@ -34,6 +34,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -46,6 +47,7 @@
 
 #include "acl.h"
 #include "cache.h"
+#include "clients.h"
 #include "config.h"
 #include "log.h"
 #include "metrics.h"
@@ -100,6 +102,7 @@ struct master {
 	double backoff;
 	bool stopping;
 	struct metrics *metrics;
+	struct clients *clients;     /* per-client counts, shared by all workers */
 	struct event *respawn_timer, *stop_timer;
 	struct event *sigs[5];
 	char *pid_file;              /* as written at start */
@@ -419,6 +422,9 @@ static void usr2_noop(int sig)
 static void spawn(struct master *m, struct gen *g, size_t i)
 {
 	struct metrics_slot *slot = metrics_slot_claim(m->metrics, 0, g->id);
+	int cslot = metrics_slot_index(m->metrics, slot);
+	if (cslot >= 0)
+		clients_slot_open(m->clients, (unsigned)cslot);
 	/* The child starts with every signal of ours blocked: one sent before
 	 * the worker listens for it is held (pending), not lost. */
 	sigset_t block, old;
@@ -429,6 +435,8 @@ static void spawn(struct master *m, struct gen *g, size_t i)
 		log_error("fork: %s", strerror(errno));
 		sigprocmask(SIG_SETMASK, &old, NULL);
 		metrics_slot_free(m->metrics, slot);
+		if (cslot >= 0)
+			clients_slot_close(m->clients, (unsigned)cslot);
 		return;
 	}
 	if (pid == 0) {
@@ -450,7 +458,8 @@ static void spawn(struct master *m, struct gen *g, size_t i)
 			exit(1);
 		if (getuid() != 0)
 			caps_set(false); /* the master's CAP_NET_BIND_SERVICE stays there */
-		worker_main(g->cfg, g->ls, g->nls, g->cache_ok, g->tls, g->tls_client, m->metrics, slot);
+		worker_main(g->cfg, g->ls, g->nls, g->cache_ok, g->tls, g->tls_client, m->metrics, slot,
+			    cslot >= 0 ? m->clients : NULL, cslot >= 0 ? (unsigned)cslot : 0);
 	}
 	sigprocmask(SIG_SETMASK, &old, NULL);
 	metrics_slot_set_pid(slot, pid);
@@ -530,7 +539,9 @@ static void sigchld_cb(evutil_socket_t sig, short what, void *arg)
 	pid_t pid;
 	bool young = false, died = false;
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
-		metrics_slot_release(m->metrics, pid);
+		int cslot = metrics_slot_release(m->metrics, pid);
+		if (cslot >= 0)
+			clients_slot_close(m->clients, (unsigned)cslot); /* its connections are gone */
 		for (struct gen *g = m->cur; g != NULL; g = g == m->cur ? m->old : g->next) {
 			for (size_t i = 0; i < g->nw; i++) {
 				if (g->w[i].pid != pid)
@@ -686,8 +697,31 @@ static void logs_chown(const struct config *cfg)
 }
 
 /* A generation for cfg (taken over; freed on failure): sockets, TLS, cache. */
+/* Open files a worker may need: a client and an upstream socket per
+ * connection, plus refused sockets lingering and the rest. The soft limit
+ * is raised towards the hard one (inherited by the workers); short of it, a
+ * warning, as a worker would hit EMFILE (and pause accepting) first. */
+static void nofile_raise(const struct config *cfg)
+{
+	struct rlimit rl;
+	rlim_t want = (rlim_t)cfg->max_connections * 2 + 512;
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= want)
+		return;
+	rlim_t soft = rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= want ? want : rl.rlim_max;
+	if (soft > rl.rlim_cur) {
+		rl.rlim_cur = soft;
+		if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+			return;
+	}
+	if (soft < want)
+		log_warn("open files limited to %llu: [limits] max_connections %d wants %llu "
+			 "(raise the hard limit, e.g. LimitNOFILE= in the service unit)",
+			 (unsigned long long)soft, cfg->max_connections, (unsigned long long)want);
+}
+
 static struct gen *gen_new(struct master *m, struct config *cfg, SSL_CTX *tls)
 {
+	nofile_raise(cfg);
 	struct gen *g = calloc(1, sizeof(*g));
 	if (g == NULL) {
 		SSL_CTX_free(tls);
@@ -879,6 +913,7 @@ static void teardown(struct master *m)
 	}
 	free(m->socks);
 	metrics_destroy(m->metrics);
+	clients_destroy(m->clients);
 }
 
 int master_run(struct config *cfg, const char *path, bool foreground)
@@ -929,6 +964,10 @@ int master_run(struct config *cfg, const char *path, bool foreground)
 	m->metrics = metrics_create(METRICS_SLOTS);
 	if (m->metrics == NULL)
 		log_warn("metrics unavailable: %s", strerror(errno));
+	m->clients = m->metrics != NULL ? clients_create(METRICS_SLOTS) : NULL;
+	if (m->metrics != NULL && m->clients == NULL)
+		log_warn("per-client limits unavailable: %s", strerror(errno));
+	metrics_set_clients(m->metrics, m->clients);
 	if (cfg->pid_file != NULL && write_pid_file(m, cfg->pid_file) != 0)
 		goto fail;
 
@@ -949,5 +988,6 @@ fail:
 	gen_free(m, m->cur);
 	free(m->socks);
 	metrics_destroy(m->metrics);
+	clients_destroy(m->clients);
 	return 1;
 }

@@ -21,6 +21,8 @@
 
 #include <event2/buffer.h>
 
+#include "clients.h"
+
 #define N(a) (sizeof(a) / sizeof((a)[0]))
 
 #define READ_TRIES 100 /* copies of the totals a reader makes at most */
@@ -61,6 +63,11 @@ static const char *const bind_results[] = { "ok", "failed", "error" };
 #define NDIR_RESULTS 3
 #define NBIND_RESULTS 3
 
+/* Refusals by the per-client limits (metrics.h: enum metrics_limit). */
+static const char *const limit_reasons[] = { "client_connections", "client_rate", "user_rate",
+					     "worker_full", "slow_body" };
+#define NLIMITS 5
+
 /* All counters of a slot (and the retired totals) are one array. */
 enum {
 	C_BYTES_IN,
@@ -84,7 +91,10 @@ enum {
 	C_DIR_CACHE_HIT = C_DIR_LOOKUPS + NDIR_RESULTS,
 	C_DIR_CACHE_MISS,
 	C_DIR_BINDS, /* + result */
-	C_REQUESTS = C_DIR_BINDS + NBIND_RESULTS, /* + method * NCODES + code index */
+	C_LIMITS = C_DIR_BINDS + NBIND_RESULTS, /* + reason */
+	C_LIMIT_UNTRACKED = C_LIMITS + NLIMITS,
+	C_IDLE_EVICTED,
+	C_REQUESTS, /* + method * NCODES + code index */
 	C_COUNT = C_REQUESTS + NMETHODS * NCODES
 };
 
@@ -102,6 +112,7 @@ struct metrics_slot {
 
 struct metrics {
 	size_t size;      /* of the mapping */
+	const struct clients *clients; /* the client table, for the status page */
 	unsigned nslots;
 	pid_t master_pid;
 	int64_t start_time; /* unix seconds */
@@ -248,18 +259,19 @@ void metrics_slot_free(struct metrics *m, struct metrics_slot *s)
 	write_end(m);
 }
 
-void metrics_slot_release(struct metrics *m, pid_t pid)
+int metrics_slot_release(struct metrics *m, pid_t pid)
 {
 	if (m == NULL)
-		return;
+		return -1;
 	for (unsigned i = 0; i < m->nslots; i++) {
 		struct metrics_slot *s = &m->slots[i];
 		if (__atomic_load_n(&s->in_use, __ATOMIC_RELAXED) &&
 		    __atomic_load_n(&s->pid, __ATOMIC_RELAXED) == pid) {
 			metrics_slot_free(m, s);
-			return;
+			return (int)i;
 		}
 	}
+	return -1;
 }
 
 void metrics_worker_restart(struct metrics *m)
@@ -382,6 +394,55 @@ void metrics_proxy_header(struct metrics_slot *s, bool ok)
 {
 	if (s != NULL)
 		add(&s->c[ok ? C_PROXY_HEADER_OK : C_PROXY_HEADER_REFUSED], 1);
+}
+
+void metrics_limit(struct metrics_slot *s, enum metrics_limit reason)
+{
+	if (s != NULL && (unsigned)reason < NLIMITS)
+		add(&s->c[C_LIMITS + (unsigned)reason], 1);
+}
+
+void metrics_limit_untracked(struct metrics_slot *s)
+{
+	if (s != NULL)
+		add(&s->c[C_LIMIT_UNTRACKED], 1);
+}
+
+void metrics_idle_evicted(struct metrics_slot *s)
+{
+	if (s != NULL)
+		add(&s->c[C_IDLE_EVICTED], 1);
+}
+
+bool metrics_room_elsewhere(const struct metrics *m, const struct metrics_slot *self,
+			    int64_t max)
+{
+	if (m == NULL || self == NULL)
+		return false;
+	uint32_t gen = __atomic_load_n(&self->generation, __ATOMIC_RELAXED);
+	for (unsigned i = 0; i < m->nslots; i++) {
+		const struct metrics_slot *s = &m->slots[i];
+		if (s == self || !__atomic_load_n(&s->in_use, __ATOMIC_RELAXED) ||
+		    __atomic_load_n(&s->generation, __ATOMIC_RELAXED) != gen ||
+		    __atomic_load_n(&s->pid, __ATOMIC_RELAXED) == 0)
+			continue;
+		if (__atomic_load_n(&s->conns_active, __ATOMIC_RELAXED) < max)
+			return true;
+	}
+	return false;
+}
+
+int metrics_slot_index(const struct metrics *m, const struct metrics_slot *s)
+{
+	if (m == NULL || s == NULL || s < m->slots || s >= m->slots + m->nslots)
+		return -1;
+	return (int)(s - m->slots);
+}
+
+void metrics_set_clients(struct metrics *m, const struct clients *cl)
+{
+	if (m != NULL)
+		m->clients = cl;
 }
 
 void metrics_denied(struct metrics_slot *s)
@@ -630,6 +691,26 @@ static int prom_auth(const struct snapshot *snap, struct evbuffer *b)
 	return rc;
 }
 
+static int prom_limits(const struct snapshot *snap, struct evbuffer *b)
+{
+	static const char lim[] = "hopcache_limit_refusals_total";
+	int rc = family(b, lim, "counter",
+			"Connections and requests refused by the [limits] per-client limits, by "
+			"reason (worker_full: a 503 at max_connections; slow_body: a request body "
+			"below min_body_rate).");
+	for (unsigned i = 0; i < NLIMITS; i++)
+		rc |= labelled(b, lim, "reason", limit_reasons[i], snap->c[C_LIMITS + i]);
+	rc |= single(b, "hopcache_limit_untracked_total", "counter",
+		     "Connections and requests let through uncounted: the client table had no "
+		     "room for their client or user.",
+		     (int64_t)snap->c[C_LIMIT_UNTRACKED]);
+	rc |= single(b, "hopcache_idle_evictions_total", "counter",
+		     "Idle keep-alive connections closed to make room for a new client at "
+		     "max_connections.",
+		     (int64_t)snap->c[C_IDLE_EVICTED]);
+	return rc;
+}
+
 static int prom_errors(const struct snapshot *snap, struct evbuffer *b)
 {
 	static const char up[] = "hopcache_upstream_errors_total";
@@ -643,6 +724,7 @@ static int prom_errors(const struct snapshot *snap, struct evbuffer *b)
 	rc |= single(b, "hopcache_policy_denials_total", "counter",
 		     "Requests denied by the access policy.", (int64_t)snap->c[C_DENIED]);
 	rc |= prom_auth(snap, b);
+	rc |= prom_limits(snap, b);
 	return rc;
 }
 
@@ -765,6 +847,26 @@ static int json_totals(const struct snapshot *snap, struct evbuffer *b)
 	return r < 0 ? -1 : 0;
 }
 
+/* "limits": refusals by reason, and "top_clients": the clients with the
+ * most open connections. */
+static int json_limits(const struct metrics *m, const struct snapshot *snap, struct evbuffer *b)
+{
+	int r = evbuffer_add_printf(b, "\"limits\":{\"refusals\":{") < 0 ? -1 : 0;
+	for (unsigned i = 0; i < NLIMITS; i++)
+		r |= evbuffer_add_printf(b, "%s\"%s\":%" PRIu64, i ? "," : "", limit_reasons[i],
+					 snap->c[C_LIMITS + i]) < 0 ? -1 : 0;
+	r |= evbuffer_add_printf(b, "},\"untracked\":%" PRIu64 ",\"idle_evictions\":%" PRIu64
+				    "},\"top_clients\":[",
+				 snap->c[C_LIMIT_UNTRACKED], snap->c[C_IDLE_EVICTED]) < 0 ? -1 : 0;
+	struct clients_top top[METRICS_TOP_CLIENTS];
+	size_t n = clients_top(m->clients, top, METRICS_TOP_CLIENTS);
+	for (size_t i = 0; i < n; i++)
+		r |= evbuffer_add_printf(b, "%s{\"address\":\"%s\",\"connections\":%u}",
+					 i ? "," : "", top[i].ip, top[i].conns) < 0 ? -1 : 0;
+	r |= evbuffer_add_printf(b, "],") < 0 ? -1 : 0;
+	return r;
+}
+
 /* "directory": its state (unknown until a worker heard from it), since
  * when, and the counters. */
 static int json_directory(const struct snapshot *snap, struct evbuffer *b)
@@ -793,7 +895,8 @@ static int json(const struct metrics *m, const struct snapshot *snap, struct evb
 				   ",\"uptime_seconds\":%" PRId64 ",",
 				(long)m->master_pid, m->start_time, uptime(m)) < 0)
 		return -1;
-	if (json_workers(snap, b) < 0 || json_totals(snap, b) < 0 || json_directory(snap, b) < 0)
+	if (json_workers(snap, b) < 0 || json_totals(snap, b) < 0 || json_limits(m, snap, b) < 0 ||
+	    json_directory(snap, b) < 0)
 		return -1;
 	return 0;
 }

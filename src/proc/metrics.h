@@ -31,8 +31,9 @@ struct metrics_slot *metrics_slot_claim(struct metrics *m, pid_t pid, unsigned g
 void metrics_slot_set_pid(struct metrics_slot *s, pid_t pid);
 
 /* Master, after reaping worker `pid`: fold its counters into the retired
- * totals (counters never go down), drop its gauges and free the slot. */
-void metrics_slot_release(struct metrics *m, pid_t pid);
+ * totals (counters never go down), drop its gauges and free the slot.
+ * Returns the slot's number, or -1 when pid had none. */
+int metrics_slot_release(struct metrics *m, pid_t pid);
 
 /* The same for a slot whose fork failed (or whose pid is not known). */
 void metrics_slot_free(struct metrics *m, struct metrics_slot *s);
@@ -101,6 +102,34 @@ void metrics_directory_state(struct metrics_slot *s, bool up);
 /* A PROXY protocol header was read (ok) or refused (the connection closed). */
 void metrics_proxy_header(struct metrics_slot *s, bool ok);
 void metrics_denied(struct metrics_slot *s); /* policy denials (403) */
+
+/* A refusal by a per-client limit ([limits]); a connection or request let
+ * through uncounted because the client table had no room; an idle
+ * keep-alive connection closed to make room at max_connections. */
+enum metrics_limit {
+	METRICS_LIMIT_CLIENT_CONNECTIONS, /* max_connections_per_client (429 or closed) */
+	METRICS_LIMIT_CLIENT_RATE,        /* requests_per_client (429) */
+	METRICS_LIMIT_USER_RATE,          /* requests_per_user (429) */
+	METRICS_LIMIT_WORKER_FULL,        /* max_connections (503 or closed) */
+	METRICS_LIMIT_SLOW_BODY,          /* min_body_rate (408) */
+};
+void metrics_limit(struct metrics_slot *s, enum metrics_limit reason);
+void metrics_limit_untracked(struct metrics_slot *s);
+void metrics_idle_evicted(struct metrics_slot *s);
+
+/* Does a worker of self's generation other than self have fewer than max
+ * client connections open? */
+bool metrics_room_elsewhere(const struct metrics *m, const struct metrics_slot *self,
+			    int64_t max);
+
+/* The slot's number (0..nslots-1), or -1. */
+int metrics_slot_index(const struct metrics *m, const struct metrics_slot *s);
+
+/* Master: the client table (clients.h) whose top clients the status page
+ * lists (NULL: none). */
+struct clients;
+#define METRICS_TOP_CLIENTS 10
+void metrics_set_clients(struct metrics *m, const struct clients *cl);
 
 /* A record found under a request's cache key was stored for another
  * request (its identity differs): it was treated as a miss. */

@@ -23,13 +23,19 @@
 #include "config.h"
 #include "conn.h"
 #include "h2.h"
+#include "stage_limits.h"
 #include "log.h"
+#include "metrics.h"
 #include "negotiate.h"
 #include "pool.h"
 #include "proxy_header.h"
+#include "reject.h"
 #include "stage_directory.h"
 #include "tls.h"
 #include "timeval.h"
+
+/* A full worker whose generation has room elsewhere looks again this often. */
+#define FULL_RECHECK 0.1
 
 static void set_accepting(struct worker *w, bool on)
 {
@@ -44,6 +50,24 @@ static void set_accepting(struct worker *w, bool on)
 	}
 }
 
+void worker_pause_accept(struct worker *w, double seconds)
+{
+	set_accepting(w, false);
+	struct timeval tv = timeval_of(seconds);
+	evtimer_add(w->accept_timer, &tv);
+}
+
+/* At max_connections: while another worker of this generation has room,
+ * leave new clients to it; once none has, keep accepting and answer them
+ * (limits_worker_full), so they learn at once instead of waiting in the
+ * kernel's backlog. */
+static void full_check(struct worker *w)
+{
+	if (w->nconns >= (size_t)w->cfg->max_connections &&
+	    metrics_room_elsewhere(w->metrics_all, w->metrics, w->cfg->max_connections))
+		worker_pause_accept(w, FULL_RECHECK);
+}
+
 static void accept_one(struct worker *w, evutil_socket_t fd, struct sockaddr *sa, int salen,
 		       SSL_CTX *tls)
 {
@@ -51,14 +75,13 @@ static void accept_one(struct worker *w, evutil_socket_t fd, struct sockaddr *sa
 		close(fd);
 		return;
 	}
+	if (w->nconns >= (size_t)w->cfg->max_connections && !limits_worker_full(w, fd, tls))
+		return;
 	if (proxy_header_expected(w->cfg, sa))
 		proxy_header_start(w, fd, sa, salen, tls);
 	else
-		conn_new(w, fd, sa, salen, tls);
-	if (w->nconns >= (size_t)w->cfg->max_connections) {
-		log_warn("connection limit %d reached: pausing accept", w->cfg->max_connections);
-		set_accepting(w, false);
-	}
+		limits_admit(w, fd, sa, salen, tls);
+	full_check(w);
 }
 
 static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
@@ -81,8 +104,20 @@ static void accept_resume_cb(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	struct worker *w = arg;
-	if (!w->draining && w->nconns < (size_t)w->cfg->max_connections)
+	if (w->draining)
+		return;
+	if (w->nconns >= (size_t)w->cfg->max_connections &&
+	    metrics_room_elsewhere(w->metrics_all, w->metrics, w->cfg->max_connections))
+		worker_pause_accept(w, FULL_RECHECK);
+	else
 		set_accepting(w, true);
+}
+
+static void sweep_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	limits_sweep(arg);
 }
 
 /* accept(2) failed: on EMFILE/ENFILE pause for a second instead of spinning. */
@@ -219,15 +254,19 @@ static void events_start(struct worker *w)
 {
 	w->drain_timer = evtimer_new(w->base, drain_timeout_cb, w);
 	w->accept_timer = evtimer_new(w->base, accept_resume_cb, w);
+	w->sweep_timer = event_new(w->base, -1, EV_PERSIST, sweep_cb, w);
 	w->sig_term = evsignal_new(w->base, SIGTERM, signal_cb, w);
 	w->sig_int = evsignal_new(w->base, SIGINT, signal_cb, w);
 	w->sig_usr1 = evsignal_new(w->base, SIGUSR1, usr1_cb, w);
 	w->sig_usr2 = evsignal_new(w->base, SIGUSR2, retire_cb, w);
 	if (w->pool == NULL || w->drain_timer == NULL || w->accept_timer == NULL ||
+	    w->sweep_timer == NULL ||
 	    w->sig_term == NULL || w->sig_int == NULL || w->sig_usr1 == NULL || w->sig_usr2 == NULL) {
 		log_error("out of memory starting the worker");
 		exit(1);
 	}
+	struct timeval second = { 1, 0 };
+	evtimer_add(w->sweep_timer, &second);
 	struct event *sigs[] = { w->sig_term, w->sig_int, w->sig_usr1, w->sig_usr2 };
 	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
 		event_priority_set(sigs[i], 0);
@@ -272,6 +311,7 @@ static void listen_start(struct worker *w, const struct listen_sock *ls, size_t 
 static void teardown(struct worker *w)
 {
 	proxy_header_stop(w);
+	reject_stop(w);
 	h2_close_all(w);
 	while (w->conns != NULL)
 		conn_close(w->conns, "shutdown");
@@ -285,6 +325,7 @@ static void teardown(struct worker *w)
 		cache_close(w->cache);
 	event_free(w->drain_timer);
 	event_free(w->accept_timer);
+	event_free(w->sweep_timer);
 	event_free(w->sig_term);
 	event_free(w->sig_int);
 	event_free(w->sig_usr1);
@@ -300,7 +341,7 @@ static void teardown(struct worker *w)
 
 void worker_main(const struct config *cfg, const struct listen_sock *ls, size_t nls, bool use_cache,
 		 SSL_CTX *tls_server, SSL_CTX *tls_client, struct metrics *metrics,
-		 struct metrics_slot *slot)
+		 struct metrics_slot *slot, struct clients *clients, unsigned client_slot)
 {
 	struct worker wk;
 	struct worker *w = &wk;
@@ -311,6 +352,8 @@ void worker_main(const struct config *cfg, const struct listen_sock *ls, size_t 
 	w->groups = cfg->groups;
 	w->metrics_all = metrics;
 	w->metrics = slot;
+	w->clients = clients;
+	w->client_slot = client_slot;
 	log_set_process("worker");
 	/* The master going away (even by SIGKILL) stops the worker gracefully. */
 	prctl(PR_SET_PDEATHSIG, SIGTERM);

@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct config;
 struct event_base;
@@ -27,6 +28,9 @@ struct h2_session;
 struct metrics;
 struct metrics_slot;
 struct ssl_ctx_st;
+struct conn;
+struct reject;
+struct clients;
 
 /* A listening socket the master bound: the plain proxy port or, with tls,
  * the HTTPS proxy port ([tls] listen). */
@@ -50,6 +54,14 @@ struct worker {
 					   nconns; their streams' connections are in conns) */
 	struct proxy_wait *proxy_waits; /* sockets still sending their PROXY protocol header
 					 (proxy_header.c; counted in nconns) */
+	struct conn *idle_oldest, *idle_newest; /* idle keep-alive connections (conn.c) */
+	struct reject *rejects;  /* refused sockets lingering (reject.c; not in nconns) */
+	size_t nrejects;
+	struct clients *clients; /* the shared client table (stage_limits.c), or NULL */
+	unsigned client_slot;    /* ... this worker's slot in it */
+	double full_tokens;      /* 503s a full worker may still send (stage_limits.c) */
+	int64_t full_last;       /* ... refilled then (CLOCK_MONOTONIC ns) */
+	struct event *sweep_timer; /* once a second: limits_sweep */
 	struct pool *pool;     /* idle upstream connections */
 	struct cache *cache;   /* the shared store, or NULL when disabled */
 	struct inflight *inflight; /* cache fetches in flight (conn_cache.c) */
@@ -86,7 +98,11 @@ struct worker {
  * Never returns: exits the process with its status. */
 void worker_main(const struct config *cfg, const struct listen_sock *ls, size_t nls, bool use_cache,
 		 struct ssl_ctx_st *tls_server, struct ssl_ctx_st *tls_client, struct metrics *metrics,
-		 struct metrics_slot *slot) __attribute__((noreturn));
+		 struct metrics_slot *slot, struct clients *clients, unsigned client_slot)
+	__attribute__((noreturn));
+
+/* Stop accepting for `seconds` (a full worker past its burst of 503s). */
+void worker_pause_accept(struct worker *w, double seconds);
 
 /* A connection closed: maybe resume accepting, maybe finish draining. */
 void worker_conn_closed(struct worker *w);

@@ -27,6 +27,7 @@ static const struct {
 	[OUTCOME_CONNECTION_TERMINATED] = { "connection_terminated", F_ERROR | F_UPSTREAM },
 	[OUTCOME_CONNECTION_TIMEOUT] = { "connection_timeout", F_ERROR | F_UPSTREAM },
 	[OUTCOME_CONNECTION_READ_TIMEOUT] = { "connection_read_timeout", F_ERROR },
+	[OUTCOME_CONNECTION_LIMIT_REACHED] = { "connection_limit_reached", F_ERROR },
 	[OUTCOME_TLS_PROTOCOL_ERROR] = { "tls_protocol_error", F_ERROR | F_UPSTREAM },
 	[OUTCOME_TLS_CERTIFICATE_ERROR] = { "tls_certificate_error", F_ERROR | F_UPSTREAM },
 	[OUTCOME_HTTP_REQUEST_ERROR] = { "http_request_error", F_ERROR },

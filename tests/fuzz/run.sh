@@ -13,7 +13,7 @@ set -eu
 
 secs=${1:-60}
 [ $# -gt 0 ] && shift
-targets=${*:-http_request http_response chunked config tls_peek proxy_proto pac credentials conn dir_filter h2_translate}
+targets=${*:-http_request http_response chunked config tls_peek proxy_proto pac credentials conn dir_filter h2_translate rate}
 
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
@@ -37,14 +37,15 @@ for t in $targets; do
 		srcs="-I$build $srcs"
 		libs="-lldap -llber -lcrypt -lpcre2-8 -levent_openssl -levent_extra -levent_core -liniparser -llmdb -lssl -lcrypto $krb5"
 		maxlen=8192 ;;
-	config|pac) srcs="$top/src/proc/config.c $top/src/proc/config_ini.c $top/src/proc/config_keys.c $top/src/proc/config_print.c $top/src/proc/config_rules.c $top/src/proc/config_value.c $top/src/net/tls.c $top/src/proc/upstream_config.c $top/src/proc/directory_config.c $top/src/policy/dir_filter.c $top/src/policy/auth.c $top/src/policy/negotiate.c $top/src/proto/http_parser.c $top/src/policy/acl.c $top/src/policy/domainset.c $top/src/policy/cidr.c $top/src/policy/pac.c"
+	config|pac) srcs="$top/src/proc/config.c $top/src/proc/config_ini.c $top/src/proc/config_keys.c $top/src/proc/config_print.c $top/src/proc/config_rules.c $top/src/proc/config_value.c $top/src/net/tls.c $top/src/proc/upstream_config.c $top/src/proc/directory_config.c $top/src/policy/dir_filter.c $top/src/policy/auth.c $top/src/policy/negotiate.c $top/src/proto/http_parser.c $top/src/policy/acl.c $top/src/policy/domainset.c $top/src/policy/cidr.c $top/src/policy/pac.c $top/src/proto/rate.c"
 		libs="-liniparser -lcrypt -lssl -lcrypto -lpcre2-8 -levent_core $krb5" ;;
-	credentials) srcs="$top/src/policy/auth.c $top/src/policy/negotiate.c $top/src/proto/http_parser.c $top/src/proc/config.c $top/src/proc/config_ini.c $top/src/proc/config_keys.c $top/src/proc/config_print.c $top/src/proc/config_rules.c $top/src/proc/config_value.c $top/src/net/tls.c $top/src/proc/upstream_config.c $top/src/proc/directory_config.c $top/src/policy/dir_filter.c $top/src/policy/acl.c $top/src/policy/domainset.c $top/src/policy/cidr.c $top/src/policy/pac.c"
+	credentials) srcs="$top/src/policy/auth.c $top/src/policy/negotiate.c $top/src/proto/http_parser.c $top/src/proc/config.c $top/src/proc/config_ini.c $top/src/proc/config_keys.c $top/src/proc/config_print.c $top/src/proc/config_rules.c $top/src/proc/config_value.c $top/src/net/tls.c $top/src/proc/upstream_config.c $top/src/proc/directory_config.c $top/src/policy/dir_filter.c $top/src/policy/acl.c $top/src/policy/domainset.c $top/src/policy/cidr.c $top/src/policy/pac.c $top/src/proto/rate.c"
 		libs="-liniparser -lcrypt -lssl -lcrypto -lpcre2-8 -levent_core $krb5" ;;
 	tls_peek) srcs="$top/src/proto/tls_peek.c"; libs="" ;;
 	dir_filter) srcs="$top/src/policy/dir_filter.c $top/src/policy/acl.c $top/src/policy/cidr.c $top/src/policy/domainset.c"
 		libs="-lpcre2-8" ;;
 	proxy_proto) srcs="$top/src/proto/proxy_proto.c"; libs="" ;;
+	rate) srcs="$top/src/proto/rate.c"; libs="" ;;
 	h2_translate) srcs="$top/src/proto/h2_translate.c $top/src/proto/hop.c $top/src/proto/http_parser.c"
 		libs="" ;;
 	*) srcs="$top/src/proto/http_parser.c"; libs="" ;;

@@ -134,6 +134,13 @@ static void test_count_and_render(void **state)
 	metrics_proxy_header(s, true);
 	metrics_proxy_header(s, true);
 	metrics_proxy_header(s, false);
+	metrics_limit(s, METRICS_LIMIT_CLIENT_CONNECTIONS);
+	metrics_limit(s, METRICS_LIMIT_USER_RATE);
+	metrics_limit(s, METRICS_LIMIT_USER_RATE);
+	metrics_limit(s, (enum metrics_limit)99); /* ignored */
+	metrics_limit_untracked(s);
+	metrics_idle_evicted(s);
+	metrics_idle_evicted(s);
 	metrics_denied(s);
 	metrics_cache_key_mismatch(s);
 	metrics_cache_key_mismatch(s);
@@ -205,6 +212,16 @@ static void test_count_and_render(void **state)
 		"# TYPE hopcache_proxy_protocol_headers_total counter",
 		"hopcache_proxy_protocol_headers_total{result=\"ok\"} 2",
 		"hopcache_proxy_protocol_headers_total{result=\"refused\"} 1",
+		"# TYPE hopcache_limit_refusals_total counter",
+		"hopcache_limit_refusals_total{reason=\"client_connections\"} 1",
+		"hopcache_limit_refusals_total{reason=\"client_rate\"} 0",
+		"hopcache_limit_refusals_total{reason=\"user_rate\"} 2",
+		"hopcache_limit_refusals_total{reason=\"worker_full\"} 0",
+		"hopcache_limit_refusals_total{reason=\"slow_body\"} 0",
+		"# TYPE hopcache_limit_untracked_total counter",
+		"hopcache_limit_untracked_total 1",
+		"# TYPE hopcache_idle_evictions_total counter",
+		"hopcache_idle_evictions_total 2",
 		"# TYPE hopcache_directory_lookups_total counter",
 		"hopcache_directory_lookups_total{result=\"ok\"} 0",
 		"hopcache_directory_lookups_total{result=\"not_found\"} 0",
@@ -239,8 +256,8 @@ static void test_count_and_render(void **state)
 	unsigned help, type;
 	series(t, "# HELP ", &help);
 	series(t, "# TYPE ", &type);
-	assert_int_equal(help, 26);
-	assert_int_equal(type, 26);
+	assert_int_equal(help, 29);
+	assert_int_equal(type, 29);
 	assert_int_equal(t[strlen(t) - 1], '\n');
 
 	long long now = (long long)time(NULL);
