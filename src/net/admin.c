@@ -4,12 +4,14 @@
 #include "admin.h"
 
 #include <string.h>
+#include <strings.h>
 
 #include <event2/buffer.h>
 
 #include "autoconfig.h"
 #include "cidr.h"
 #include "config.h"
+#include "config_check.h"
 #include "metrics.h"
 #include "pac.h"
 
@@ -58,4 +60,24 @@ int admin_build(enum admin_resource r, const struct config *cfg, const struct me
 		break;
 	}
 	return -1;
+}
+
+/* [admin] listen: no address also a proxy port ([proxy] or [tls] listen). */
+void admin_config_check(struct config *cfg, struct config_check *chk)
+{
+	static const char *const names[] = { "[proxy] listen", "[tls] listen" };
+	const struct config_listen *lists[] = { cfg->listen, cfg->tls_listen };
+	const size_t counts[] = { cfg->nlisten, cfg->ntls_listen };
+
+	for (size_t i = 0; i < cfg->nadmin_listen; i++) {
+		const struct config_listen *a = &cfg->admin_listen[i];
+		if (strcmp(a->port, "0") == 0)
+			continue; /* the kernel picks a port of its own for each */
+		for (size_t k = 0; k < 2; k++)
+			for (size_t j = 0; j < counts[k]; j++)
+				if (strcasecmp(a->host, lists[k][j].host) == 0 &&
+				    strcmp(a->port, lists[k][j].port) == 0)
+					config_problem(chk, "admin", "listen", "%s:%s is also in %s",
+						       a->host, a->port, names[k]);
+	}
 }
