@@ -407,7 +407,8 @@ static void answer_final(struct conn *c)
 	local_answered(c, out, before, a);
 }
 
-/* GET or HEAD of one of the proxy's own resources (admin.c). */
+/* GET or HEAD of one of the proxy's own resources (admin.c), on the listener
+ * the connection came in on. */
 static void answer_own(struct conn *c, enum admin_resource ar)
 {
 	struct evbuffer *out = bufferevent_get_output(c->cbev);
@@ -415,7 +416,7 @@ static void answer_own(struct conn *c, enum admin_resource ar)
 	if (!c->rq->rbody.done)
 		c->client_keepalive = false; /* its body is not read: close after */
 	struct answer a = answer_admin(out, ar, c->w->cfg, c->w->metrics_all, &c->rq->req,
-				       (const struct sockaddr *)&c->peer, !c->client_keepalive);
+				       (const struct sockaddr *)&c->peer, c->admin, !c->client_keepalive);
 	local_answered(c, out, before, a);
 }
 
@@ -850,6 +851,12 @@ static void dispatch(struct conn *c)
 	}
 	prepare_forward(rq);
 	if (conn_method_is(c, "PURGE")) {
+		if (c->w->cfg->nadmin_listen > 0) {
+			c->client_keepalive = false;
+			conn_fail(c, 403, OUTCOME_HTTP_REQUEST_DENIED,
+				  "PURGE is served on the admin listener ([admin] listen)");
+			return;
+		}
 		conn_cache_purge(c);
 		return;
 	}
@@ -878,12 +885,37 @@ static void after_auth(struct conn *c)
 	dispatch(c);
 }
 
+/* A request on the admin listener (admin.c routes it): a resource, a PURGE
+ * ([cache] purge_allow decides), or a refusal. No authentication and no
+ * policy: [admin] allow and purge_allow guard it, and nothing is forwarded. */
+static void admin_request(struct conn *c)
+{
+	struct request *rq = c->rq;
+	struct admin_route ro = admin_route(rq->req.method, rq->req.target, &rq->target);
+	switch (ro.kind) {
+	case ADMIN_ROUTE_RESOURCE:
+		answer_own(c, ro.r);
+		return;
+	case ADMIN_ROUTE_PURGE:
+		conn_cache_purge(c);
+		return;
+	case ADMIN_ROUTE_REFUSE:
+		break;
+	}
+	c->client_keepalive = false;
+	conn_fail_with(c, ro.status, OUTCOME_HTTP_REQUEST_ERROR, ro.details, ro.fields);
+}
+
 /* Parse and dispatch one request head from the client's input buffer,
  * through the stages in order. */
 static void read_request(struct conn *c)
 {
 	if (take_head(c) <= 0 || !check_head(c))
 		return;
+	if (c->admin) {
+		admin_request(c);
+		return;
+	}
 	struct request *rq = c->rq;
 	/* The proxy's own resources: before authentication, since a browser
 	 * fetches its PAC file without proxy credentials ([admin] allow

@@ -138,6 +138,8 @@ struct conn {
 	bool tls;                  /* came in on the HTTPS proxy port ([tls]) */
 	bool tls_handshaking;      /* ... and the handshake is not done yet */
 	bool internal;             /* a background revalidation of the cache's own */
+	bool admin;                /* came in on the admin listener ([admin] listen): its
+				      resources and PURGE only */
 	bool client_keepalive;     /* the client connection may carry another request */
 	bool head_seen;            /* bytes of a new request arrived (header deadline runs) */
 	bool h2;                   /* an HTTP/2 stream's connection (h2.c): one request
