@@ -106,15 +106,24 @@ static void request_free(struct conn *c)
 	c->rq = NULL;
 }
 
-/* conn_new, and conn_new_h2 (h2: a stream's end of a socketpair). */
+/* The worker's count a connection is in: the admin listener's budget is
+ * its own ([admin] max_connections). */
+static size_t *conn_counter(const struct conn *c)
+{
+	return c->admin ? &c->w->nadmin_conns : &c->w->nconns;
+}
+
+/* conn_new, conn_new_admin, and conn_new_h2 (h2: a stream's end of a
+ * socketpair). */
 static struct conn *conn_create(struct worker *w, int fd, const struct sockaddr *sa, int salen,
-				SSL_CTX *tls, bool h2)
+				SSL_CTX *tls, bool h2, bool admin)
 {
 	const struct config *cfg = w->cfg;
 	struct conn *c = calloc(1, sizeof(*c));
 	if (c == NULL)
 		goto fail;
 	c->w = w;
+	c->admin = admin;
 	if ((size_t)salen <= sizeof(c->peer))
 		memcpy(&c->peer, sa, (size_t)salen);
 	if (sa->sa_family == AF_INET6) {
@@ -175,7 +184,7 @@ static struct conn *conn_create(struct worker *w, int fd, const struct sockaddr 
 	if (w->conns != NULL)
 		w->conns->prev = c;
 	w->conns = c;
-	w->nconns++;
+	(*conn_counter(c))++;
 	c->h2 = h2;
 	if (!c->internal && !c->h2)
 		metrics_conn(w->metrics, 1);
@@ -191,12 +200,17 @@ fail:
 
 struct conn *conn_new(struct worker *w, int fd, const struct sockaddr *sa, int salen, SSL_CTX *tls)
 {
-	return conn_create(w, fd, sa, salen, tls, false);
+	return conn_create(w, fd, sa, salen, tls, false, false);
+}
+
+struct conn *conn_new_admin(struct worker *w, int fd, const struct sockaddr *sa, int salen)
+{
+	return conn_create(w, fd, sa, salen, NULL, false, true);
 }
 
 struct conn *conn_new_h2(struct worker *w, int fd, const struct sockaddr *sa, int salen)
 {
-	return conn_create(w, fd, sa, salen, NULL, true);
+	return conn_create(w, fd, sa, salen, NULL, true, false);
 }
 
 /* Release the upstream side; return it to the pool when it is reusable. */
@@ -268,7 +282,7 @@ void conn_close(struct conn *c, const char *reason)
 	evtimer_del(c->timer);
 	event_assign(c->timer, w->base, -1, 0, conn_free_cb, c);
 	event_active(c->timer, EV_TIMEOUT, 0);
-	w->nconns--;
+	(*conn_counter(c))--;
 	if (!c->internal && !c->h2)
 		metrics_conn(w->metrics, -1);
 	worker_conn_closed(w);
