@@ -41,8 +41,13 @@ struct answer answer_max_forwards(struct evbuffer *out, const struct http_reques
 
 struct answer answer_admin(struct evbuffer *out, enum admin_resource ar, const struct config *cfg,
 			   const struct metrics *all, const struct http_request *req,
-			   const struct sockaddr *client, bool close)
+			   const struct sockaddr *client, bool admin_listener, bool close)
 {
+	if (!admin_served_here(cfg, ar, admin_listener))
+		return (struct answer){ 404, OUTCOME_HTTP_REQUEST_ERROR,
+					ar == ADMIN_PAC ? "the PAC file is served on the proxy port"
+							: "served on the admin listener ([admin] listen)",
+					NULL };
 	if (!admin_allowed(cfg, ar, client))
 		return (struct answer){ 403, OUTCOME_HTTP_REQUEST_DENIED, "not an [admin] allow address",
 					NULL };

@@ -32,10 +32,11 @@ struct answer {
 struct answer answer_max_forwards(struct evbuffer *out, const struct http_request *req,
 				  const char *via, bool close);
 
-/* GET or HEAD of one of the proxy's own resources, for client. */
+/* GET or HEAD of one of the proxy's own resources, for client, on the admin
+ * listener or the proxy port (404 when the resource is on the other). */
 struct answer answer_admin(struct evbuffer *out, enum admin_resource ar, const struct config *cfg,
 			   const struct metrics *all, const struct http_request *req,
-			   const struct sockaddr *client, bool close);
+			   const struct sockaddr *client, bool admin_listener, bool close);
 
 /* "200 Connection established" for a CONNECT, with fields (whole lines, or
  * NULL) before the empty line. */

@@ -107,15 +107,24 @@ static void request_free(struct conn *c)
 	c->rq = NULL;
 }
 
-/* conn_new, and conn_new_h2 (h2: a stream's end of a socketpair). */
+/* The worker's count a connection is in: the admin listener's budget is
+ * its own ([admin] max_connections). */
+static size_t *conn_counter(const struct conn *c)
+{
+	return c->admin ? &c->w->nadmin_conns : &c->w->nconns;
+}
+
+/* conn_new, conn_new_admin, and conn_new_h2 (h2: a stream's end of a
+ * socketpair). */
 static struct conn *conn_create(struct worker *w, int fd, const struct sockaddr *sa, int salen,
-				SSL_CTX *tls, bool h2)
+				SSL_CTX *tls, bool h2, bool admin)
 {
 	const struct config *cfg = w->cfg;
 	struct conn *c = calloc(1, sizeof(*c));
 	if (c == NULL)
 		goto fail;
 	c->w = w;
+	c->admin = admin;
 	if ((size_t)salen <= sizeof(c->peer))
 		memcpy(&c->peer, sa, (size_t)salen);
 	if (sa->sa_family == AF_INET6) {
@@ -176,7 +185,7 @@ static struct conn *conn_create(struct worker *w, int fd, const struct sockaddr 
 	if (w->conns != NULL)
 		w->conns->prev = c;
 	w->conns = c;
-	w->nconns++;
+	(*conn_counter(c))++;
 	c->h2 = h2;
 	if (!c->internal && !c->h2)
 		metrics_conn(w->metrics, 1);
@@ -192,12 +201,17 @@ fail:
 
 struct conn *conn_new(struct worker *w, int fd, const struct sockaddr *sa, int salen, SSL_CTX *tls)
 {
-	return conn_create(w, fd, sa, salen, tls, false);
+	return conn_create(w, fd, sa, salen, tls, false, false);
+}
+
+struct conn *conn_new_admin(struct worker *w, int fd, const struct sockaddr *sa, int salen)
+{
+	return conn_create(w, fd, sa, salen, NULL, false, true);
 }
 
 struct conn *conn_new_h2(struct worker *w, int fd, const struct sockaddr *sa, int salen)
 {
-	return conn_create(w, fd, sa, salen, NULL, true);
+	return conn_create(w, fd, sa, salen, NULL, true, false);
 }
 
 /* Release the upstream side; return it to the pool when it is reusable. */
@@ -238,8 +252,8 @@ static void conn_free_cb(evutil_socket_t fd, short what, void *arg)
 static void idle_enter(struct conn *c)
 {
 	struct worker *w = c->w;
-	if (c->idle || c->h2 || c->internal)
-		return;
+	if (c->idle || c->h2 || c->internal || c->admin)
+		return; /* an admin connection's place is not the proxy port's */
 	c->idle = true;
 	c->idle_next = NULL;
 	c->idle_prev = w->idle_newest;
@@ -312,7 +326,7 @@ void conn_close(struct conn *c, const char *reason)
 	evtimer_del(c->timer);
 	event_assign(c->timer, w->base, -1, 0, conn_free_cb, c);
 	event_active(c->timer, EV_TIMEOUT, 0);
-	w->nconns--;
+	(*conn_counter(c))--;
 	if (!c->internal && !c->h2)
 		metrics_conn(w->metrics, -1);
 	worker_conn_closed(w);
@@ -452,7 +466,8 @@ static void answer_final(struct conn *c)
 	local_answered(c, out, before, a);
 }
 
-/* GET or HEAD of one of the proxy's own resources (admin.c). */
+/* GET or HEAD of one of the proxy's own resources (admin.c), on the listener
+ * the connection came in on. */
 static void answer_own(struct conn *c, enum admin_resource ar)
 {
 	struct evbuffer *out = bufferevent_get_output(c->cbev);
@@ -460,7 +475,7 @@ static void answer_own(struct conn *c, enum admin_resource ar)
 	if (!c->rq->rbody.done)
 		c->client_keepalive = false; /* its body is not read: close after */
 	struct answer a = answer_admin(out, ar, c->w->cfg, c->w->metrics_all, &c->rq->req,
-				       (const struct sockaddr *)&c->peer, !c->client_keepalive);
+				       (const struct sockaddr *)&c->peer, c->admin, !c->client_keepalive);
 	local_answered(c, out, before, a);
 }
 
@@ -896,6 +911,12 @@ static void dispatch(struct conn *c)
 	}
 	prepare_forward(rq);
 	if (conn_method_is(c, "PURGE")) {
+		if (c->w->cfg->nadmin_listen > 0) {
+			c->client_keepalive = false;
+			conn_fail(c, 403, OUTCOME_HTTP_REQUEST_DENIED,
+				  "PURGE is served on the admin listener ([admin] listen)");
+			return;
+		}
 		conn_cache_purge(c);
 		return;
 	}
@@ -926,11 +947,38 @@ static void after_auth(struct conn *c)
 	dispatch(c);
 }
 
+/* A request on the admin listener (admin.c routes it): a resource, a PURGE
+ * ([cache] purge_allow decides), or a refusal. No authentication and no
+ * policy: [admin] allow and purge_allow guard it, and nothing is forwarded. */
+static void admin_request(struct conn *c)
+{
+	struct request *rq = c->rq;
+	struct admin_route ro = admin_route(rq->req.method, rq->req.target, &rq->target);
+	switch (ro.kind) {
+	case ADMIN_ROUTE_RESOURCE:
+		answer_own(c, ro.r);
+		return;
+	case ADMIN_ROUTE_PURGE:
+		conn_cache_purge(c);
+		return;
+	case ADMIN_ROUTE_REFUSE:
+		break;
+	}
+	c->client_keepalive = false;
+	conn_fail_with(c, ro.status, OUTCOME_HTTP_REQUEST_ERROR, ro.details, ro.fields);
+}
+
 /* Parse and dispatch one request head from the client's input buffer,
  * through the stages in order. */
 static void read_request(struct conn *c)
 {
-	if (take_head(c) <= 0 || !check_head(c) || !limits_request_client(c))
+	if (take_head(c) <= 0 || !check_head(c))
+		return;
+	if (c->admin) {
+		admin_request(c); /* operators: no per-client limit */
+		return;
+	}
+	if (!limits_request_client(c))
 		return;
 	struct request *rq = c->rq;
 	/* The proxy's own resources: before authentication, since a browser

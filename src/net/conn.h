@@ -140,6 +140,8 @@ struct conn {
 	bool tls;                  /* came in on the HTTPS proxy port ([tls]) */
 	bool tls_handshaking;      /* ... and the handshake is not done yet */
 	bool internal;             /* a background revalidation of the cache's own */
+	bool admin;                /* came in on the admin listener ([admin] listen): its
+				      resources and PURGE only, counted in w->nadmin_conns */
 	bool client_keepalive;     /* the client connection may carry another request */
 	bool head_seen;            /* bytes of a new request arrived (header deadline runs) */
 	bool h2;                   /* an HTTP/2 stream's connection (h2.c): one request
@@ -162,6 +164,10 @@ struct conn {
 /* Start serving an accepted client socket, over TLS with ctx when tls is not
  * NULL (NULL when out of memory; the socket is closed then). */
 struct conn *conn_new(struct worker *w, int fd, const struct sockaddr *sa, int salen, SSL_CTX *tls);
+
+/* Start serving a socket accepted on the admin listener ([admin] listen):
+ * counted in w->nadmin_conns, not in w->nconns (NULL as for conn_new). */
+struct conn *conn_new_admin(struct worker *w, int fd, const struct sockaddr *sa, int salen);
 
 /* A connection for one HTTP/2 stream (h2.c): fd is the pipeline's end of a
  * socketpair, sa the h2 client's address. Not counted as a client

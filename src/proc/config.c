@@ -161,6 +161,7 @@ static void (*const module_checks[])(struct config *, struct config_check *) = {
 	upstream_config_check,
 	pac_config_check,
 	directory_config_check,
+	admin_config_check,
 };
 
 void config_problem(struct config_check *chk, const char *section, const char *key,

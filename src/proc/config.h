@@ -168,6 +168,10 @@ struct config {
 	/* [admin] */
 	struct cidr *admin_allow;     /* allow = clients of /hopcache/metrics and /status (127.0.0.1, ::1) */
 	size_t nadmin_allow;
+	struct config_listen *admin_listen; /* listen = host:port ... of the admin listener (default none:
+					       the resources are on the proxy port) */
+	size_t nadmin_listen;
+	int admin_max_connections;    /* max_connections = its own budget per worker (default 16) */
 
 	/* [pac] */
 	char *pac_proxy;              /* proxy = host:port the PAC names (default: the Host it was fetched by) */

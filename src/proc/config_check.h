@@ -19,6 +19,7 @@ void tls_config_check(struct config *cfg, struct config_check *chk);      /* tls
 void upstream_config_check(struct config *cfg, struct config_check *chk); /* upstream_config.c */
 void pac_config_check(struct config *cfg, struct config_check *chk);      /* pac.c */
 void directory_config_check(struct config *cfg, struct config_check *chk); /* directory_config.c */
+void admin_config_check(struct config *cfg, struct config_check *chk);    /* admin.c */
 
 /* Report "FILE: [section] key: " and the formatted problem. */
 void config_problem(struct config_check *chk, const char *section, const char *key,

@@ -253,6 +253,10 @@ const struct config_row config_rows[] = {
 	/* [admin] */
 	{ .section = "admin", .key = "allow", .type = CT_CIDRS, .def = "127.0.0.1, ::1",
 	  .flags = CF_OPTIONAL, FIELD(admin_allow), COUNT(nadmin_allow) },
+	{ .section = "admin", .key = "listen", .type = CT_LISTEN, .def = NULL,
+	  .flags = CF_OPTIONAL, FIELD(admin_listen), COUNT(nadmin_listen) },
+	{ .section = "admin", .key = "max_connections", .type = CT_INT, .def = "16",
+	  .lo = 1, .hi = 1000, FIELD(admin_max_connections) },
 
 	/* [pac] */
 	{ .section = "pac", .key = "proxy", .type = CT_STRING, .def = NULL,

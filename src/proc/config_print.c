@@ -38,7 +38,8 @@ static void append_listen(char *buf, size_t len, size_t *o, const struct config_
 		       l[i].port);
 }
 
-/* One line for `hopcache -t`: listen addresses, workers, CONNECT ports, logs. */
+/* One line for `hopcache -t`: listen addresses (proxy, TLS, admin), workers, CONNECT ports,
+ * logs. */
 void config_summary(const struct config *cfg, char *buf, size_t len)
 {
 	size_t o = 0, i;
@@ -51,6 +52,9 @@ void config_summary(const struct config *cfg, char *buf, size_t len)
 	if (cfg->ntls_listen > 0)
 		append(buf, len, &o, ", TLS");
 	append_listen(buf, len, &o, cfg->tls_listen, cfg->ntls_listen);
+	if (cfg->nadmin_listen > 0)
+		append(buf, len, &o, ", admin");
+	append_listen(buf, len, &o, cfg->admin_listen, cfg->nadmin_listen);
 	append(buf, len, &o, ", workers %d, connect ports", cfg->workers);
 	for (i = 0; i < cfg->nconnect_ports; i++) {
 		const struct config_port_range *p = &cfg->connect_ports[i];

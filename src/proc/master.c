@@ -64,6 +64,7 @@
 struct lsock {
 	int fd;
 	char host[256], port[16]; /* as configured ("0" = the kernel picked) */
+	const char *kind;         /* listen_kind() of the key that bound it */
 	unsigned refs;            /* generations using it */
 	bool claimed;             /* taken by the generation being built */
 };
@@ -135,9 +136,17 @@ static double since(const struct timespec *t)
 
 /* ---- listening sockets ---------------------------------------------------- */
 
+/* How the log names a listener: "" for [proxy] listen, "for TLS " for
+ * [tls] listen, "for admin " for [admin] listen. */
+static const char *listen_kind(const struct listen_sock *ls)
+{
+	return ls->admin ? "for admin " : ls->tls ? "for TLS " : "";
+}
+
 /* Bind one "host:port"; log "listening on ADDR:PORT" (or "listening for TLS
- * on ADDR:PORT") with the real port. Returns the socket or -1. */
-static int bind_one(const struct config_listen *l, bool tls)
+ * on ADDR:PORT", "listening for admin on ADDR:PORT") with the real port.
+ * Returns the socket or -1. */
+static int bind_one(const struct config_listen *l, const char *kind)
 {
 	struct addrinfo hints, *res, *ai;
 	memset(&hints, 0, sizeof(hints));
@@ -170,7 +179,6 @@ static int bind_one(const struct config_listen *l, bool tls)
 		getsockname(fd, (struct sockaddr *)&ss, &sl);
 		getnameinfo((struct sockaddr *)&ss, sl, host, sizeof(host), serv, sizeof(serv),
 			    NI_NUMERICHOST | NI_NUMERICSERV);
-		const char *kind = tls ? "for TLS " : "";
 		if (ss.ss_family == AF_INET6)
 			log_info("listening %son [%s]:%s", kind, host, serv);
 		else
@@ -185,13 +193,15 @@ static int bind_one(const struct config_listen *l, bool tls)
 }
 
 /* The socket for a configured address: one the running generation already
- * has (same host and port as written, so "host:0" keeps its port), else a
- * new one. NULL when it cannot be bound. */
-static struct lsock *sock_get(struct master *m, const struct config_listen *l, bool tls)
+ * has (same host and port as written, so "host:0" keeps its port; for port
+ * 0, under the same key too, so the kernel's port stays with its role), else
+ * a new one. NULL when it cannot be bound. */
+static struct lsock *sock_get(struct master *m, const struct config_listen *l, const char *kind)
 {
 	for (size_t i = 0; i < m->nsocks; i++) {
 		struct lsock *s = m->socks[i];
-		if (!s->claimed && strcasecmp(s->host, l->host) == 0 && strcmp(s->port, l->port) == 0) {
+		if (!s->claimed && strcasecmp(s->host, l->host) == 0 && strcmp(s->port, l->port) == 0 &&
+		    (strcmp(s->port, "0") != 0 || strcmp(s->kind, kind) == 0)) {
 			s->claimed = true;
 			return s;
 		}
@@ -205,13 +215,14 @@ static struct lsock *sock_get(struct master *m, const struct config_listen *l, b
 		return NULL;
 	}
 	m->socks = grown;
-	s->fd = bind_one(l, tls);
+	s->fd = bind_one(l, kind);
 	if (s->fd < 0) {
 		free(s);
 		return NULL;
 	}
 	snprintf(s->host, sizeof(s->host), "%s", l->host);
 	snprintf(s->port, sizeof(s->port), "%s", l->port);
+	s->kind = kind;
 	s->claimed = true;
 	m->socks[m->nsocks++] = s;
 	return s;
@@ -239,12 +250,12 @@ static void socks_release(struct master *m, struct gen *g)
 	m->nsocks = k;
 }
 
-/* Sockets for every listen address of cfg; -1 (and nothing kept) if one
- * cannot be bound. */
+/* Sockets for every listen address of cfg ([proxy], [tls], then [admin]
+ * listen); -1 (and nothing kept) if one cannot be bound. */
 static int gen_bind(struct master *m, struct gen *g)
 {
 	const struct config *cfg = g->cfg;
-	size_t n = cfg->nlisten + cfg->ntls_listen;
+	size_t n = cfg->nlisten + cfg->ntls_listen + cfg->nadmin_listen;
 	g->ls = calloc(n, sizeof(*g->ls));
 	g->socks = calloc(n, sizeof(*g->socks));
 	if (g->ls == NULL || g->socks == NULL)
@@ -253,18 +264,21 @@ static int gen_bind(struct master *m, struct gen *g)
 		m->socks[i]->claimed = false;
 	int rc = 0;
 	for (size_t i = 0; i < n && rc == 0; i++) {
-		bool tls = i >= cfg->nlisten;
-		const struct config_listen *l = tls ? &cfg->tls_listen[i - cfg->nlisten] : &cfg->listen[i];
-		struct lsock *s = sock_get(m, l, tls);
+		struct listen_sock ls = { .tls = i >= cfg->nlisten && i < cfg->nlisten + cfg->ntls_listen,
+					  .admin = i >= cfg->nlisten + cfg->ntls_listen };
+		const struct config_listen *l =
+			ls.admin ? &cfg->admin_listen[i - cfg->nlisten - cfg->ntls_listen]
+			: ls.tls ? &cfg->tls_listen[i - cfg->nlisten]
+				 : &cfg->listen[i];
+		struct lsock *s = sock_get(m, l, listen_kind(&ls));
 		if (s == NULL) {
 			rc = -1;
 			break;
 		}
 		s->refs++;
+		ls.fd = s->fd;
 		g->socks[g->nls] = s;
-		g->ls[g->nls].fd = s->fd;
-		g->ls[g->nls].tls = tls;
-		g->nls++;
+		g->ls[g->nls++] = ls;
 	}
 	if (rc != 0)
 		socks_release(m, g); /* closes what was bound for it alone */

@@ -68,6 +68,36 @@ static void full_check(struct worker *w)
 		worker_pause_accept(w, FULL_RECHECK);
 }
 
+/* The admin listener's counterpart of set_accepting. */
+static void admin_set_accepting(struct worker *w, bool on)
+{
+	if (w->admin_accepting == on)
+		return;
+	w->admin_accepting = on;
+	for (size_t i = 0; i < w->nadmin_listeners; i++) {
+		if (on)
+			evconnlistener_enable(w->admin_listeners[i]);
+		else
+			evconnlistener_disable(w->admin_listeners[i]);
+	}
+}
+
+/* Resume the admin listener, if there is one, below its budget (not while
+ * accept(2) failures pause everything). */
+static void admin_maybe_resume(struct worker *w)
+{
+	if (w->nadmin_listeners > 0 && !w->admin_accepting && !w->draining &&
+	    w->nadmin_conns < (size_t)w->cfg->admin_max_connections &&
+	    !evtimer_pending(w->accept_timer, NULL))
+		admin_set_accepting(w, true);
+}
+
+/* Every connection the worker holds: the proxy ports' and the admin listener's. */
+static size_t worker_open_conns(const struct worker *w)
+{
+	return w->nconns + w->nadmin_conns;
+}
+
 static void accept_one(struct worker *w, evutil_socket_t fd, struct sockaddr *sa, int salen,
 		       SSL_CTX *tls)
 {
@@ -99,6 +129,26 @@ static void accept_tls_cb(struct evconnlistener *l, evutil_socket_t fd, struct s
 	accept_one(w, fd, sa, salen, w->tls_server);
 }
 
+/* The admin listener ([admin] listen): no PROXY protocol header, no TLS, and
+ * a budget of its own ([admin] max_connections) that the proxy port's
+ * connections never use up. */
+static void accept_admin_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
+			    int salen, void *arg)
+{
+	(void)l;
+	struct worker *w = arg;
+	if (w->draining) {
+		close(fd);
+		return;
+	}
+	conn_new_admin(w, fd, sa, salen);
+	if (w->nadmin_conns >= (size_t)w->cfg->admin_max_connections) {
+		log_warn("admin connection limit %d reached: pausing admin accept",
+			 w->cfg->admin_max_connections);
+		admin_set_accepting(w, false);
+	}
+}
+
 static void accept_resume_cb(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
@@ -111,6 +161,7 @@ static void accept_resume_cb(evutil_socket_t fd, short what, void *arg)
 		worker_pause_accept(w, FULL_RECHECK);
 	else
 		set_accepting(w, true);
+	admin_maybe_resume(w);
 }
 
 static void sweep_cb(evutil_socket_t fd, short what, void *arg)
@@ -120,7 +171,8 @@ static void sweep_cb(evutil_socket_t fd, short what, void *arg)
 	limits_sweep(arg);
 }
 
-/* accept(2) failed: on EMFILE/ENFILE pause for a second instead of spinning. */
+/* accept(2) failed: on EMFILE/ENFILE pause for a second instead of spinning
+ * (every listener: the descriptors are the process's). */
 static void accept_error_cb(struct evconnlistener *l, void *arg)
 {
 	(void)l;
@@ -129,6 +181,7 @@ static void accept_error_cb(struct evconnlistener *l, void *arg)
 	if (e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM) {
 		log_error("accept: %s: pausing accept for 1 s", strerror(e));
 		set_accepting(w, false);
+		admin_set_accepting(w, false);
 		struct timeval one = { 1, 0 };
 		evtimer_add(w->accept_timer, &one);
 	} else if (e != EAGAIN && e != EINTR && e != ECONNABORTED) {
@@ -139,13 +192,14 @@ static void accept_error_cb(struct evconnlistener *l, void *arg)
 void worker_conn_closed(struct worker *w)
 {
 	if (w->draining) {
-		if (w->nconns == 0)
+		if (worker_open_conns(w) == 0)
 			event_base_loopexit(w->base, NULL);
 		return;
 	}
 	if (!w->accepting && w->nconns < (size_t)w->cfg->max_connections &&
 	    !evtimer_pending(w->accept_timer, NULL))
 		set_accepting(w, true);
+	admin_maybe_resume(w);
 }
 
 static void drain_timeout_cb(evutil_socket_t fd, short what, void *arg)
@@ -153,7 +207,7 @@ static void drain_timeout_cb(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	struct worker *w = arg;
-	log_warn("shutdown timeout: closing %zu connections", w->nconns);
+	log_warn("shutdown timeout: closing %zu connections", worker_open_conns(w));
 	event_base_loopexit(w->base, NULL);
 }
 
@@ -173,6 +227,10 @@ static void worker_stop(struct worker *w, bool retire)
 		w->listeners[i] = NULL;
 	}
 	w->nlisteners = 0;
+	admin_set_accepting(w, false);
+	for (size_t i = 0; i < w->nadmin_listeners; i++)
+		evconnlistener_free(w->admin_listeners[i]);
+	w->nadmin_listeners = 0;
 	pool_clear(w->pool);
 	proxy_header_drain(w, retire); /* like conn_drain below */
 	h2_drain_all(w);               /* GOAWAY; in-flight streams finish */
@@ -182,7 +240,7 @@ static void worker_stop(struct worker *w, bool retire)
 		conn_drain(c, retire); /* may free c */
 		c = next;
 	}
-	if (w->nconns == 0) {
+	if (worker_open_conns(w) == 0) {
 		event_base_loopexit(w->base, NULL);
 		return;
 	}
@@ -283,11 +341,13 @@ static void events_start(struct worker *w)
 	sigprocmask(SIG_UNBLOCK, &held, NULL);
 }
 
-/* Accept on the inherited listening sockets. */
+/* Accept on the inherited listening sockets: the proxy ports in listeners,
+ * the admin listener's in admin_listeners. */
 static void listen_start(struct worker *w, const struct listen_sock *ls, size_t nls)
 {
 	w->listeners = calloc(nls, sizeof(*w->listeners));
-	if (nls > 0 && w->listeners == NULL) {
+	w->admin_listeners = calloc(nls, sizeof(*w->admin_listeners));
+	if (nls > 0 && (w->listeners == NULL || w->admin_listeners == NULL)) {
 		log_error("worker: out of memory for %zu listener(s)", nls);
 		exit(1);
 	}
@@ -295,15 +355,19 @@ static void listen_start(struct worker *w, const struct listen_sock *ls, size_t 
 		/* CLOSE_ON_FREE: a stopping worker lets go of the socket, so once
 		 * the master has closed its own copy too, new clients are refused
 		 * at once instead of queueing until the drain ends. */
-		w->listeners[i] = evconnlistener_new(w->base, ls[i].tls ? accept_tls_cb : accept_cb, w,
-						     LEV_OPT_CLOSE_ON_EXEC | LEV_OPT_CLOSE_ON_FREE, -1,
-						     ls[i].fd);
-		if (w->listeners[i] == NULL) {
+		evconnlistener_cb cb = ls[i].admin ? accept_admin_cb
+				       : ls[i].tls ? accept_tls_cb : accept_cb;
+		struct evconnlistener *l = evconnlistener_new(
+			w->base, cb, w, LEV_OPT_CLOSE_ON_EXEC | LEV_OPT_CLOSE_ON_FREE, -1, ls[i].fd);
+		if (l == NULL) {
 			log_error("cannot listen on inherited socket %d", ls[i].fd);
 			exit(1);
 		}
-		evconnlistener_set_error_cb(w->listeners[i], accept_error_cb);
-		w->nlisteners++;
+		evconnlistener_set_error_cb(l, accept_error_cb);
+		if (ls[i].admin)
+			w->admin_listeners[w->nadmin_listeners++] = l;
+		else
+			w->listeners[w->nlisteners++] = l;
 	}
 }
 
@@ -320,6 +384,9 @@ static void teardown(struct worker *w)
 	for (size_t i = 0; i < w->nlisteners; i++)
 		evconnlistener_free(w->listeners[i]);
 	free(w->listeners);
+	for (size_t i = 0; i < w->nadmin_listeners; i++)
+		evconnlistener_free(w->admin_listeners[i]);
+	free(w->admin_listeners);
 	pool_free(w->pool);
 	if (w->cache != NULL)
 		cache_close(w->cache);
@@ -393,6 +460,7 @@ void worker_main(const struct config *cfg, const struct listen_sock *ls, size_t 
 
 	listen_start(w, ls, nls);
 	w->accepting = true;
+	w->admin_accepting = true;
 	log_debug("worker ready");
 
 	event_base_dispatch(w->base);

@@ -33,10 +33,12 @@ struct reject;
 struct clients;
 
 /* A listening socket the master bound: the plain proxy port or, with tls,
- * the HTTPS proxy port ([tls] listen). */
+ * the HTTPS proxy port ([tls] listen), or with admin the admin listener
+ * ([admin] listen). */
 struct listen_sock {
 	int fd;
 	bool tls;
+	bool admin;
 };
 
 struct worker {
@@ -48,7 +50,13 @@ struct worker {
 	bool accepting;        /* listeners enabled */
 	bool draining;         /* stop requested: finish in-flight work, then exit */
 	bool retiring;         /* ... because a newer generation took over (reload) */
-	size_t nconns;         /* client connections open */
+	size_t nconns;         /* client connections open (the admin listener's not counted) */
+	/* the admin listener ([admin] listen): its own budget, so it answers
+	 * while the proxy port is paused at max_connections, and vice versa */
+	struct evconnlistener **admin_listeners;
+	size_t nadmin_listeners;
+	bool admin_accepting;
+	size_t nadmin_conns;
 	struct conn *conns;    /* list of open client connections */
 	struct h2_session *h2_sessions; /* HTTP/2 client connections (h2.c; counted in
 					   nconns; their streams' connections are in conns) */

@@ -82,6 +82,8 @@ class Proxy:
         self.ports = []
         self.tls_port = None   # first "listening for TLS on" port ([tls] listen)
         self.tls_ports = []
+        self.admin_port = None  # first "listening for admin on" port ([admin] listen)
+        self.admin_ports = []
         self.returncode = None
         self.known_workers = set()
         self.allow_worker_deaths = False  # tests that kill workers set this
@@ -126,23 +128,33 @@ class Proxy:
         v = self.sections.get("tls", {}).get("listen")
         return len(v.replace(",", " ").split()) if v else 0
 
+    def admin_listen_count(self):
+        """How many addresses [admin] listen names (0: no admin listener)."""
+        v = self.sections.get("admin", {}).get("listen")
+        return len(v.replace(",", " ").split()) if v else 0
+
     _ADDR = r"(?:127\.0\.0\.1|\[::1\]|\[[0-9a-fA-F:]+\]|[\d.]+)"
 
     def wait_listening(self, timeout=10.0):
         """Wait for the "listening on ADDR:PORT" line(s) and, when the INI has
-        [tls] listen, one "listening for TLS on ADDR:PORT" line per address."""
+        [tls] listen, one "listening for TLS on ADDR:PORT" line per address
+        (and as many "listening for admin on" lines as [admin] listen names)."""
         deadline = time.monotonic() + timeout
         ntls = self.tls_listen_count()
+        nadmin = self.admin_listen_count()
         while time.monotonic() < deadline:
             text = self.logs_text()
             # "listening for TLS on" does not match "listening on"
             found = re.findall(r"listening on %s:(\d+)" % self._ADDR, text)
             tls = re.findall(r"listening for TLS on %s:(\d+)" % self._ADDR, text)
-            if (found or tls) and len(tls) >= ntls:
+            admin = re.findall(r"listening for admin on %s:(\d+)" % self._ADDR, text)
+            if (found or tls) and len(tls) >= ntls and len(admin) >= nadmin:
                 self.ports = [int(p) for p in found]
                 self.port = self.ports[0] if self.ports else None
                 self.tls_ports = [int(p) for p in tls]
                 self.tls_port = self.tls_ports[0] if self.tls_ports else None
+                self.admin_ports = [int(p) for p in admin]
+                self.admin_port = self.admin_ports[0] if self.admin_ports else None
                 return
             if self.proc.poll() is not None:
                 pytest.fail("hopcache exited with %s before listening; INI:\n%s\nlogs:\n%s" % (

@@ -963,7 +963,7 @@ ALL_KEYS = {
     "ldap": ["uri", "starttls", "ca_file", "base", "bind_dn", "bind_password_file", "user_filter",
              "group_attribute", "group_filter", "timeout", "cache_ttl", "negative_ttl"],
     "acl": ["private_destinations", "default", "rules", "connect_sni", "sni_ports"],
-    "admin": ["allow"],
+    "admin": ["allow", "listen", "max_connections"],
     "pac": ["proxy", "direct_domains", "direct_networks", "https"],
 }
 DEFAULTS = {
@@ -976,7 +976,7 @@ DEFAULTS = {
     ("proxy", "x_forwarded_for"): "no", ("auth", "basic_backend"): "htpasswd",
     ("ldap", "starttls"): "no", ("ldap", "user_filter"): "(|(uid=%u)(sAMAccountName=%u))",
     ("ldap", "group_attribute"): "memberOf", ("ldap", "timeout"): "5", ("ldap", "cache_ttl"): "300",
-    ("ldap", "negative_ttl"): "60",
+    ("ldap", "negative_ttl"): "60", ("admin", "max_connections"): "16",
 }
 
 

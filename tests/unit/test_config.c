@@ -117,6 +117,8 @@ static void test_defaults(void **state)
 		assert_true(c->shutdown_timeout == 30);
 		assert_true(c->client_timeout == 60);
 		assert_int_equal(c->max_connections, 4096);
+		assert_int_equal(c->nadmin_listen, 0);
+		assert_int_equal(c->admin_max_connections, 16);
 		assert_int_equal(c->pool_max_idle, 64);
 		assert_true(c->pool_idle_timeout == 30);
 		assert_string_equal(c->resolv_conf, "/etc/resolv.conf");
@@ -653,6 +655,17 @@ static void test_unknown(void **state)
 		  "test.ini: [pac] direct_networks: PAC files test IPv4 networks only (isInNet)" },
 		{ "[log]\naccess_format = apache\n",
 		  "test.ini: [log] access_format: expected one of native, squid, combined or json, got \"apache\"" },
+		{ "[admin]\nlisten = 127.0.0.1\n",
+		  "test.ini: [admin] listen: \"127.0.0.1\": expected host:port, e.g. 127.0.0.1:3128" },
+		{ "[proxy]\nlisten = 127.0.0.1:3128\n[admin]\nlisten = 127.0.0.1:3128\n",
+		  "test.ini: [admin] listen: 127.0.0.1:3128 is also in [proxy] listen" },
+		{ "[tls]\nlisten = 127.0.0.1:3129\ncertificate = /dev/null\nprivate_key = /dev/null\n"
+		  "[admin]\nlisten = 127.0.0.1:3129\n",
+		  "test.ini: [admin] listen: 127.0.0.1:3129 is also in [tls] listen" },
+		{ "[admin]\nmax_connections = 0\n",
+		  "test.ini: [admin] max_connections: expected an integer between 1 and 1000, got \"0\"" },
+		{ "[admin]\nmax_connections = 1001\n",
+		  "test.ini: [admin] max_connections: expected an integer between 1 and 1000, got \"1001\"" },
 		{ "[cache]\nsize = 1\n",
 		  "test.ini: [cache] size: expected a size between 1M and 16384G (bytes, or with a K, M or G suffix), got \"1\"" },
 		{ "[cache]\npurge_allow = 10.0.0.1/8\n",
@@ -904,6 +917,9 @@ static void test_summary(void **state)
 		  "[log]\naccess = -\nerror = /tmp/e.log\nlevel = debug\n",
 		  "listen 0.0.0.0:3128 [::]:3128, workers 1, connect ports 443 9000-9100, cache off, access log stdout, "
 		  "error log /tmp/e.log (debug)" },
+		{ "[proxy]\nworkers = 1\n[admin]\nlisten = 127.0.0.1:9128 [::1]:9128\n",
+		  "listen 127.0.0.1:3128, admin 127.0.0.1:9128 [::1]:9128, workers 1, connect ports 443, cache off, "
+		  "access log off, error log stderr (info)" },
 	};
 	size_t i;
 
