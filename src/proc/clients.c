@@ -196,22 +196,31 @@ enum clients_admit clients_conn_open(struct clients *cl, unsigned slot,
 	if (limit > 0 && count_all(cl, &k) >= limit)
 		return CLIENTS_OVER;
 	/* this worker is the table's only writer */
-	struct conn_entry *t = slot_table(cl, slot), *free_e = NULL;
-	for (unsigned i = 0; i < CONN_WINDOW; i++) {
-		struct conn_entry *e = &t[(k.h + i) % CONN_ENTRIES];
-		int32_t n = ld32(&e->count);
-		if (conn_match(e, &k)) {
-			__atomic_store_n(&e->count, n + 1, __ATOMIC_RELEASE);
-			return CLIENTS_ADMITTED;
-		}
-		if (n == 0 && free_e == NULL)
-			free_e = e;
+	struct conn_entry *t = slot_table(cl, slot), *free_e = NULL, *e = NULL;
+	for (unsigned i = 0; i < CONN_WINDOW && e == NULL; i++) {
+		struct conn_entry *x = &t[(k.h + i) % CONN_ENTRIES];
+		if (conn_match(x, &k))
+			e = x;
+		else if (free_e == NULL && ld32(&x->count) == 0)
+			free_e = x;
 	}
-	if (free_e == NULL)
+	if (e == NULL && free_e == NULL)
 		return CLIENTS_UNTRACKED;
-	__atomic_store_n(&free_e->k0, k.k0, __ATOMIC_RELEASE);
-	__atomic_store_n(&free_e->k1, k.k1, __ATOMIC_RELEASE);
-	__atomic_store_n(&free_e->count, 1, __ATOMIC_RELEASE);
+	if (e == NULL) {
+		e = free_e;
+		__atomic_store_n(&e->k0, k.k0, __ATOMIC_RELEASE);
+		__atomic_store_n(&e->k1, k.k1, __ATOMIC_RELEASE);
+	}
+	int32_t n = ld32(&e->count);
+	__atomic_store_n(&e->count, n + 1, __ATOMIC_SEQ_CST);
+	/* Count first, then look: of two workers admitting the client at once,
+	 * at least one sees the other's count, so the limit is never passed
+	 * (both may refuse, the worst case being one connection too few). */
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	if (limit > 0 && count_all(cl, &k) > limit) {
+		__atomic_store_n(&e->count, n, __ATOMIC_RELEASE);
+		return CLIENTS_OVER;
+	}
 	return CLIENTS_ADMITTED;
 }
 

@@ -14,9 +14,10 @@
  * secret key drawn at start) and looked for in a window of a few entries
  * after that place, so every operation costs a bounded number of compares.
  * When a window is full, the key is not tracked: the connection or request
- * is let through, and counted as "untracked" in the metrics. Counts are
- * advisory between workers: two workers admitting the same client at the
- * same instant may together go one connection over the limit each. */
+ * is let through, and counted as "untracked" in the metrics. A connection
+ * is counted before the limit is checked, so workers admitting the same
+ * client at the same instant never take it past the limit (at worst both
+ * refuse, one connection short of it). */
 #ifndef HOPCACHE_CLIENTS_H
 #define HOPCACHE_CLIENTS_H
 

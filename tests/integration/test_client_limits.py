@@ -436,3 +436,59 @@ def test_connections_per_client_on_tls_port(tmp_path_factory, proxy_factory, ori
     s.close()
     close_all(held)
     assert metrics(p).get("hopcache_limit_refusals_total", reason="client_connections") == 1
+
+
+# -- the issue's scenario ---------------------------------------------------------------
+
+def test_flood_from_one_address_leaves_everyone_else_served(proxy_factory, origin):
+    """The shipped limits, two workers, an admin listener: one address
+    opens ~8,300 connections and sends half a request line on each. It
+    keeps max_connections_per_client (256) of them, the rest are answered
+    429; a well-behaved client is served within a second, and the admin
+    listener answers within a second and names the abuser."""
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    n = 8300 if hard == resource.RLIM_INFINITY or hard >= 9000 else hard - 700
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, max(soft, n + 500)), hard))
+    p = proxy_factory({"admin": {"listen": "127.0.0.1:0"}}, workers=2)
+    flood = []
+    try:
+        for i in range(n):
+            s = socket.socket()
+            s.setblocking(False)
+            s.bind((ABUSER, 0))
+            try:
+                s.connect(("127.0.0.1", p.port))
+            except BlockingIOError:
+                pass
+            flood.append(s)
+        for s in flood:
+            s.setblocking(True)
+            s.settimeout(5)
+            try:
+                s.sendall(b"GET http://exa")
+            except OSError:
+                pass  # already answered 429 and closed
+        t0 = time.monotonic()
+        r = get_from(p.port, GOOD, origin, "/served")
+        assert r.status == 200, r
+        assert time.monotonic() - t0 < 1.0
+        t0 = time.monotonic()
+        a = socket.create_connection(("127.0.0.1", p.admin_port), timeout=5)
+        a.sendall(b"GET /hopcache/status HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        st = json.loads(read_response(Reader(a, 5.0)).body)
+        a.close()
+        assert time.monotonic() - t0 < 1.0
+        assert st["top_clients"][0] == {"address": ABUSER, "connections": 256}, st["top_clients"]
+        assert wait_for(lambda: _refused(p) == n - 256, 10), (_refused(p), n)
+    finally:
+        close_all(flood)
+
+
+def _refused(p):
+    a = socket.create_connection(("127.0.0.1", p.admin_port), timeout=5)
+    try:
+        a.sendall(b"GET /hopcache/status HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        return json.loads(read_response(Reader(a, 5.0)).body)["limits"]["refusals"]["client_connections"]
+    finally:
+        a.close()

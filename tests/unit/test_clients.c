@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <string.h>
 #include <arpa/inet.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <cmocka.h>
@@ -251,6 +252,51 @@ static void test_bucket_places_recycled(void **state)
 	clients_destroy(cl);
 }
 
+/* Three processes (three worker slots) admit and release one client as fast
+ * as they can against a limit of 4: the connections admitted at any moment,
+ * counted by the processes themselves in a shared word, never pass it. */
+static void test_limit_never_passed_under_races(void **state)
+{
+	(void)state;
+	struct clients *cl = clients_create(3);
+	int *live = mmap(NULL, 2 * sizeof(int), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
+			 -1, 0);
+	assert_true(live != MAP_FAILED);
+	live[0] = live[1] = 0;
+	struct sockaddr_storage sa = addr_v4(77);
+	pid_t kids[3];
+	for (unsigned s = 0; s < 3; s++) {
+		clients_slot_open(cl, s);
+		kids[s] = fork();
+		assert_true(kids[s] >= 0);
+		if (kids[s] != 0)
+			continue;
+		unsigned held = 0;
+		for (unsigned i = 0; i < 30000; i++) {
+			if (held < 3 && clients_conn_open(cl, s, SA(sa), 4) == CLIENTS_ADMITTED) {
+				held++;
+				int now = __atomic_add_fetch(&live[0], 1, __ATOMIC_SEQ_CST);
+				if (now > 4)
+					__atomic_store_n(&live[1], now, __ATOMIC_SEQ_CST);
+			} else if (held > 0) {
+				__atomic_sub_fetch(&live[0], 1, __ATOMIC_SEQ_CST);
+				clients_conn_close(cl, s, SA(sa));
+				held--;
+			}
+		}
+		_exit(0);
+	}
+	for (unsigned s = 0; s < 3; s++) {
+		int st;
+		assert_int_equal(waitpid(kids[s], &st, 0), kids[s]);
+		assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	}
+	if (live[1] != 0)
+		fail_msg("%d connections of one client were admitted at once, limit 4", live[1]);
+	munmap(live, 2 * sizeof(int));
+	clients_destroy(cl);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -260,6 +306,7 @@ int main(void)
 		cmocka_unit_test(test_full_table_untracked),
 		cmocka_unit_test(test_buckets_shared_by_processes),
 		cmocka_unit_test(test_bucket_places_recycled),
+		cmocka_unit_test(test_limit_never_passed_under_races),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
