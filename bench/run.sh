@@ -354,8 +354,10 @@ start_hopcache() {  # start_hopcache NAME (hopcache | hopcache-base)
                     "$WORK/hopcache-tls/cert.pem" "$WORK/hopcache-tls/key.pem"
             fi
             if [[ $4 == 1 ]]; then
-                # (m): room for BENCH_IDLE_CONNS clients (default limit 4096)
-                printf '[limits]\nmax_connections = %s\n' "$((IDLE_CONNS + 1024))"
+                # (m): room for BENCH_IDLE_CONNS clients (default limit 4096),
+                # all from 127.0.0.1 (the per-client limit, 256, is off)
+                printf '[limits]\nmax_connections = %s\nmax_connections_per_client = 0\n' \
+                    "$((IDLE_CONNS + 1024))"
             fi
         } > "${INI_OF[$1]}"
     }

@@ -334,34 +334,45 @@ static int by_count(const void *a, const void *b)
 	return x->n > y->n ? -1 : x->n < y->n;
 }
 
-size_t clients_top(const struct clients *cl, struct clients_top *out, size_t n)
+/* Every counted entry of the slots in use (a key once per slot): a heap
+ * array of *len, or NULL when out of memory. */
+static struct tally *collect(const struct clients *cl, size_t *len)
 {
-	if (cl == NULL || n == 0)
-		return 0;
 	unsigned high = __atomic_load_n(&cl->high, __ATOMIC_ACQUIRE);
-	size_t cap = 256, len = 0;
+	size_t cap = 256, n = 0;
 	struct tally *t = malloc(cap * sizeof(*t));
-	for (unsigned s = 0; t != NULL && s < high && s < cl->nslots; s++) {
+	if (t == NULL)
+		return NULL;
+	for (unsigned s = 0; s < high && s < cl->nslots; s++) {
 		if (!__atomic_load_n(&cl->used[s], __ATOMIC_ACQUIRE))
 			continue;
 		const struct conn_entry *e = slot_table(cl, s);
-		for (size_t i = 0; t != NULL && i < CONN_ENTRIES; i++) {
+		for (size_t i = 0; i < CONN_ENTRIES; i++) {
 			int32_t c = ld32(&e[i].count);
 			if (c <= 0)
 				continue;
-			if (len == cap) {
+			if (n == cap) {
 				struct tally *g = realloc(t, 2 * cap * sizeof(*t));
 				if (g == NULL) {
 					free(t);
-					t = NULL;
-					break;
+					return NULL;
 				}
 				t = g;
 				cap *= 2;
 			}
-			t[len++] = (struct tally){ ld64(&e[i].k0), ld64(&e[i].k1), (unsigned)c };
+			t[n++] = (struct tally){ ld64(&e[i].k0), ld64(&e[i].k1), (unsigned)c };
 		}
 	}
+	*len = n;
+	return t;
+}
+
+size_t clients_top(const struct clients *cl, struct clients_top *out, size_t n)
+{
+	if (cl == NULL || n == 0)
+		return 0;
+	size_t len = 0;
+	struct tally *t = collect(cl, &len);
 	if (t == NULL)
 		return 0;
 	qsort(t, len, sizeof(*t), by_key);
