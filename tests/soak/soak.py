@@ -431,7 +431,8 @@ class Soak:
         stop = threading.Event()
         threads = []
         if schedule:
-            threads.append(threading.Thread(target=self.scheduler, args=(seconds, stop), daemon=True))
+            threads.append(threading.Thread(target=self.scheduler, args=(seconds, stop, phase == "warmup"),
+                                            daemon=True))
         threads.append(threading.Thread(target=self.sampler, args=(stop,), daemon=True))
         for t in threads:
             t.start()
@@ -458,12 +459,17 @@ class Soak:
             except (OSError, ValueError):
                 self.abuse = None
 
-    def scheduler(self, seconds, stop):
+    def scheduler(self, seconds, stop, dense=False):
         """SIGHUP every 30 s, kill -9 of a worker every 60 s, both intervals
         scaled by SOAK_MINUTES/3 below 3 minutes (so a short run still has
-        kills and reloads); never in the last 3 s."""
+        kills and reloads); never in the last 3 s. dense (the warm-up): ten
+        SIGHUPs and three kills in the phase, so the master's heap (which
+        every generation's allocations grow to a plateau; forked workers
+        inherit it) is at its plateau before the baseline is measured."""
         scale = min(1.0, self.cfg.minutes / 3.0)
         ih, ik = 30.0 * scale, 60.0 * scale
+        if dense:
+            ih, ik = seconds / 10.0, seconds / 3.0
         plan = [(ih * (i + 0.5), "hup") for i in range(int(seconds / ih) + 1)]
         plan += [(ik * (i + 1), "kill") for i in range(int(seconds / ik) + 1)]
         plan = [(t, w) for t, w in plan if t <= seconds - 3]
@@ -513,7 +519,7 @@ class Soak:
     def drain(self):
         """Wait until no client connection is open (the scrape itself aside)
         and the upstream pools have timed out."""
-        own = 0 if self.proxy.admin_port else 1
+        own = 1  # the scrape's own connection (counted on the admin listener too)
         deadline = time.time() + 40
         m = {}
         while time.time() < deadline:
