@@ -131,8 +131,10 @@ class Browser(threading.Thread):
         try:
             self.ensure()
         except OSError as e:
+            # a kill never closes the listening socket (the master holds
+            # it): a connection that cannot be made is a failure
             for p, _ in reqs:
-                emit(self.name, p, "cut" if isinstance(e, ConnectionError) else "fail", "connect: %s" % e)
+                emit(self.name, p, "fail", "connect: %s" % e)
             return []
         reused = self.used > 0
         t0 = time.time()
@@ -173,7 +175,7 @@ class Browser(threading.Thread):
         try:
             self.ensure()
         except OSError as e:
-            emit(self.name, "POST " + p, "cut", "connect: %s" % e)
+            emit(self.name, "POST " + p, "fail", "connect: %s" % e)
             return
         reused = self.used > 0
         t0 = time.time()
@@ -228,12 +230,14 @@ class Tunnel(threading.Thread):
         s = None
         try:
             s = soaklib.connect(PROXY, SRC, TIMEOUT)
+        except OSError as e:
+            emit(self.name, what, "fail", "connect: %s" % e, t0)
+            return
+        try:
             s.sendall(b"CONNECT 127.0.0.1:%d HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n\r\n" % (port, port))
             rd = soaklib.Reader(s)
             resp = rd.read_response(head_request=True)  # a 2xx to CONNECT has no body
             if resp.status != 200:
-                if resp.status >= 200 and resp.get("content-length"):
-                    pass
                 cls, det = judge(resp, b"")
                 emit(self.name, what, cls if cls != "ok" else "fail", "CONNECT answered %d: %s" % (resp.status, det), t0)
                 return
@@ -293,6 +297,10 @@ class Faults(threading.Thread):
         s = None
         try:
             s = soaklib.connect(PROXY, SRC, TIMEOUT)
+        except OSError as e:
+            emit(self.name, path, "fail", "connect: %s" % e, t0)
+            return
+        try:
             s.sendall(req_bytes("GET", path))
             rd = soaklib.Reader(s)
             resp = rd.read_response()

@@ -22,7 +22,7 @@ Environment:
   SOAK_WRK_DELAY_MS  wrk pacing per connection (default 100)
   SOAK_RATE       requests_per_client (default "500/s, burst 1000")
   SOAK_MAX_CONNS_PER_CLIENT  (default 128)
-  SOAK_ABUSE_RATE flood requests/s the abusive client tries (default 1500)
+  SOAK_ABUSE_RATE flood requests/s the abusive client tries (default 1000)
   SOAK_SLOWLORIS  slowloris connections (default 300)
   SOAK_CACHE_SIZE [cache] size (default 2M)
   SOAK_OUT        also write the table (Markdown) to this file
@@ -82,7 +82,7 @@ class Cfg:
             sys.exit("SOAK_RATE must look like '500/s, burst 1000'")
         self.rate, self.burst = int(m.group(1)), int(m.group(2))
         self.max_conns_client = int(env("SOAK_MAX_CONNS_PER_CLIENT", "128"))
-        self.abuse_rate = int(env("SOAK_ABUSE_RATE", "1500"))
+        self.abuse_rate = int(env("SOAK_ABUSE_RATE", "1000"))
         self.slowloris = int(env("SOAK_SLOWLORIS", "300"))
         self.cache_size = env("SOAK_CACHE_SIZE", "2M")
         self.out = os.environ.get("SOAK_OUT")
@@ -735,7 +735,6 @@ class Soak:
                 py["proxy5xx"] += 1
             else:
                 py["fail"].append(e)
-        py["fail"] += py["retry_bad"]
 
         # wrk
         w = {"ok": 0, "e5xx_ps": 0, "bad": 0, "sockerr": 0, "timeout": 0, "unexplained": 0, "kill_lost": 0,
@@ -760,14 +759,17 @@ class Soak:
 
         total = w["ok"] + w["e5xx_ps"] + w["bad"] + w["timeout"] + w["unexplained"] + py["ok"] + py["proxy5xx"] + len(py["fail"])
         succ = w["ok"] + py["ok"]
-        unexplained = w["bad"] + w["timeout"] + w["unexplained"] + len(py["fail"]) + len(w["broken"])
+        # a re-send that followed no SIGHUP or kill is a failure too (not a
+        # request of its own: the request sent again is counted once, above)
+        unexplained = (w["bad"] + w["timeout"] + w["unexplained"] + len(py["fail"]) + len(py["retry_bad"]) +
+                       len(w["broken"]))
         pct = 100.0 * succ / total if total else 0.0
         row("well-behaved requests (127.0.0.3) succeeded", "%d of %d = %.3f %% (wrk %d, Python %d)" % (
             succ, total, pct, w["ok"], py["ok"]), total > 0 and pct >= 99.9, ">= 99.9 %")
         row("well-behaved 5xx with Proxy-Status (not fault paths)", "%d (wrk %d, Python %d)" % (
             w["e5xx_ps"] + py["proxy5xx"], w["e5xx_ps"], py["proxy5xx"]), True, "allowed, counted as not succeeded")
         row("well-behaved failures not explained by a kill", "%d (wrk bad response %d, timeouts %d, socket errors %d; "
-            "Python %d)" % (unexplained, w["bad"], w["timeout"], w["unexplained"], len(py["fail"])),
+            "Python %d)" % (unexplained, w["bad"], w["timeout"], w["unexplained"], len(py["fail"]) + len(py["retry_bad"])),
             unexplained == 0, "0")
         maxlost = max(lost_per_kill.values()) if lost_per_kill else 0
         row("requests lost to kill -9 (reset/EOF within 2 s of a kill)", "%d over %d kills (wrk %d, Python %d); "
@@ -883,7 +885,7 @@ class Soak:
         for n in self.notes:
             out.append("note: %s" % n)
         details = []
-        for e in (py["fail"])[:15]:
+        for e in (py["fail"] + py["retry_bad"])[:15]:
             details.append("failure %s %s %s: %s %s" % (time.strftime("%H:%M:%S", time.localtime(e["t"])),
                                                         e["client"], e["what"], e["cls"], e["detail"]))
         for k, f in faults.items():
