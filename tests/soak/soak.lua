@@ -90,15 +90,38 @@ local function field(headers, name, lname)
   return headers[name] or headers[lname]
 end
 
+-- the first few wrong responses, described in $SOAK_WRK_BAD for the driver
+local bad_path = os.getenv("SOAK_WRK_BAD")
+local bad_written = 0
+local function note_bad(what, status, headers, body, got)
+  if bad_path == nil or bad_written >= 20 then return end
+  bad_written = bad_written + 1
+  local f = io.open(bad_path, "a")
+  if f == nil then return end
+  local first = string.gsub(string.sub(body, 1, 48), "[^%w%p ]", function(ch)
+    return string.format("\\x%02x", string.byte(ch)) end)
+  f:write(string.format("%s %s status %d, %d body bytes, adler32 %s, X-Soak-Sum %s, X-Soak-Kind %s, " ..
+                        "Cache-Status %s, Age %s, Content-Length %s; body starts %q\n",
+                        os.date("!%H:%M:%S"), what, status, #body, tostring(got),
+                        tostring(field(headers, "X-Soak-Sum", "x-soak-sum")),
+                        tostring(field(headers, "X-Soak-Kind", "x-soak-kind")),
+                        tostring(field(headers, "Cache-Status", "cache-status")),
+                        tostring(field(headers, "Age", "age")),
+                        tostring(field(headers, "Content-Length", "content-length")), first))
+  f:close()
+end
+
 function response(status, headers, body)
   if status == 200 then
     local want = field(headers, "X-Soak-Sum", "x-soak-sum")
-    if want ~= nil and tonumber(want) == adler32(body) then
+    local got = adler32(body)
+    if want ~= nil and tonumber(want) == got then
       c.ok = c.ok + 1
       local kind = field(headers, "X-Soak-Kind", "x-soak-kind")
       if kind ~= nil and c[kind] ~= nil then c[kind] = c[kind] + 1 end
     else
       c.badsum = c.badsum + 1
+      note_bad("badsum", status, headers, body, got)
     end
   elseif status >= 500 and status <= 599 then
     local ps = field(headers, "Proxy-Status", "proxy-status")
@@ -106,9 +129,11 @@ function response(status, headers, body)
       c.e5xx_ps = c.e5xx_ps + 1
     else
       c.e5xx_nops = c.e5xx_nops + 1
+      note_bad("5xx without Proxy-Status", status, headers, body, nil)
     end
   else
     c.other = c.other + 1
+    note_bad("other status", status, headers, body, nil)
   end
 end
 

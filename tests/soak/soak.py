@@ -387,6 +387,7 @@ class Soak:
     def run_wrk(self, seconds, phase):
         env = dict(os.environ)
         env.update({"LD_PRELOAD": self.shim, "SOAK_BIND_ADDR": "127.0.0.3",
+                    "SOAK_WRK_BAD": os.path.join(self.tmp, "wrk-bad.txt"),
                     "SOAK_ORIGIN": "127.0.0.1:%d" % self.ports["http"], "SOAK_SEED": str(self.cfg.seed),
                     "SOAK_DELAY_MS": str(self.cfg.wrk_delay), "SOAK_HOT_N": str(soaklib.HOT_N),
                     "SOAK_COLD_N": str(soaklib.COLD_N), "SOAK_VARY_N": str(soaklib.VARY_N)})
@@ -737,7 +738,7 @@ class Soak:
                 py["fail"].append(e)
 
         # wrk
-        w = {"ok": 0, "e5xx_ps": 0, "bad": 0, "sockerr": 0, "timeout": 0, "unexplained": 0, "kill_lost": 0,
+        w = {"ok": 0, "e5xx_ps": 0, "bad": 0, "badsum": 0, "e5xx_nops": 0, "other": 0, "sockerr": 0, "timeout": 0, "unexplained": 0, "kill_lost": 0,
              "broken": []}
         for s in self.wrk_segments:
             if "broken" in s:
@@ -746,6 +747,8 @@ class Soak:
             w["ok"] += s["ok"]
             w["e5xx_ps"] += s["e5xx_ps"]
             w["bad"] += s["badsum"] + s["e5xx_nops"] + s["other"]
+            for k in ("badsum", "e5xx_nops", "other"):
+                w[k] += s[k]
             w["timeout"] += s["timeout"]
             err = s["connect"] + s["read"] + s["write"]
             w["sockerr"] += err
@@ -768,8 +771,10 @@ class Soak:
             succ, total, pct, w["ok"], py["ok"]), total > 0 and pct >= 99.9, ">= 99.9 %")
         row("well-behaved 5xx with Proxy-Status (not fault paths)", "%d (wrk %d, Python %d)" % (
             w["e5xx_ps"] + py["proxy5xx"], w["e5xx_ps"], py["proxy5xx"]), True, "allowed, counted as not succeeded")
-        row("well-behaved failures not explained by a kill", "%d (wrk bad response %d, timeouts %d, socket errors %d; "
-            "Python %d)" % (unexplained, w["bad"], w["timeout"], w["unexplained"], len(py["fail"]) + len(py["retry_bad"])),
+        row("well-behaved failures not explained by a kill", "%d (wrk: body not the origin's %d, 5xx without "
+            "Proxy-Status %d, other status %d, timeouts %d, socket errors %d; Python %d)" % (
+                unexplained, w["badsum"], w["e5xx_nops"], w["other"], w["timeout"], w["unexplained"],
+                len(py["fail"]) + len(py["retry_bad"])),
             unexplained == 0, "0")
         maxlost = max(lost_per_kill.values()) if lost_per_kill else 0
         row("requests lost to kill -9 (reset/EOF within 2 s of a kill)", "%d over %d kills (wrk %d, Python %d); "
@@ -901,6 +906,11 @@ class Soak:
             for e in f["bad"][:5]:
                 details.append("fault %s at %s: %s %s" % (k, time.strftime("%H:%M:%S", time.localtime(e["t"])),
                                                           e["cls"], e["detail"]))
+        try:
+            with open(os.path.join(self.tmp, "wrk-bad.txt")) as f:
+                details += ["wrk %s" % ln.rstrip() for ln in f.readlines()[:10]]
+        except OSError:
+            pass
         for b in w["broken"][:3]:
             details.append("wrk: %s" % b)
         for x in (ch["bad"] + ch["not_hit"] + ch["stored_faults"])[:10]:
