@@ -47,14 +47,17 @@ void conn_relay_response_body(struct conn *c)
 	int r = body_relay(&c->rq->sbody, uin, cout, 0);
 	c->rq->bytes_out += evbuffer_get_length(cout) - before;
 	if (r == BODY_MALFORMED) {
-		/* The head is out: all we can do is cut the connection so the
-		 * client sees an incomplete message. */
+		/* The head is out (or queued): all we can do is cut the
+		 * connection so the client sees an incomplete message. What is
+		 * queued (the head, the valid part of the body) is written
+		 * first: when the bad bytes came in the same read as the head,
+		 * closing at once would leave the client with no response at
+		 * all instead of a cut one. */
 		c->rq->outcome = c->rq->sbody.in == HTTP_BODY_CHUNKED ? chunked_error_type(&c->rq->sbody.chunked)
 							       : OUTCOME_HTTP_RESPONSE_INCOMPLETE;
 		conn_log_access(c);
 		c->client_keepalive = false;
-		conn_upstream_release(c, false);
-		conn_close(c, "malformed response body");
+		conn_flush_close(c);
 		return;
 	}
 	if (r == BODY_DONE) {
@@ -127,9 +130,12 @@ static void send_interim(struct conn *c, const bool *keep)
 void conn_bad_response(struct conn *c, int status, enum outcome error, const char *details)
 {
 	if (c->rq->res_started) {
+		/* the head may still be queued: write what is, then cut */
 		c->rq->outcome = error;
 		conn_log_access(c);
-		conn_close(c, details);
+		c->client_keepalive = false;
+		log_debug("cut %s: %s", c->client_ip, details);
+		conn_flush_close(c);
 		return;
 	}
 	conn_upstream_release(c, false);

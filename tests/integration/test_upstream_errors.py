@@ -109,6 +109,39 @@ def test_invalid_chunk_after_the_head_went_out_cuts_the_connection(proxy, origin
     assert data == b"5\r\nhello\r\n", "only the valid chunk, and no last chunk: %r" % data
 
 
+def test_invalid_chunk_after_a_valid_one_in_the_same_read_is_a_cut_response(proxy, origin):
+    """The head, a valid chunk and a bad chunk size arrive together (found by
+    the soak test): the head and the valid chunk are already queued for the
+    client when the bad size is seen, so the client must get them, then the
+    close -- not an empty reply."""
+    origin.responder = lambda req: [b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                                    b"5\r\nhello\r\nzz\r\nworld\r\n", CLOSE]
+    with proxy.client() as c:
+        c.request("GET", origin.url("/chunk3"), [("Host", origin.authority)])
+        closed, data = c.wait_closed(4)
+    assert closed
+    head, _, body = data.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200 OK\r\n") and b"transfer-encoding: chunked" in head.lower(), data[:300]
+    assert body == b"5\r\nhello\r\n", "only the valid chunk, and no last chunk: %r" % body
+    e = proxy.wait_access(lambda e: e.get("target", "").endswith("/chunk3"))
+    assert e and e["outcome"] == "http_response_transfer_coding", proxy.read_access_log()
+
+
+def test_truncated_response_in_one_read_is_a_cut_response(proxy, origin):
+    """The head, 300 of 1000 bytes and the close arrive together: the client
+    still gets the head and the 300 bytes, then the close (found by the soak
+    test: closing at once dropped what was queued, an empty reply)."""
+    origin.responder = lambda req: [http_response(200, [("Content-Length", "1000")]) + b"y" * 300, CLOSE]
+    with proxy.client() as c:
+        c.request("GET", origin.url("/trunc2"), [("Host", origin.authority)])
+        closed, data = c.wait_closed(4)
+    assert closed
+    head, _, body = data.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200 "), data[:300]
+    assert b"\r\ncontent-length: 1000" in head.lower(), head
+    assert body == b"y" * 300, len(body)
+
+
 def test_empty_response_is_502(proxy, origin):
     origin.responder = lambda req: None  # close without a byte
     r = get(proxy, origin.url("/e"), origin.authority, method="POST", body=b"x",
