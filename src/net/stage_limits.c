@@ -51,7 +51,8 @@ static void log_refusal(enum metrics_limit which, const char *who, const char *w
 		return;
 	}
 	if (quiet[which] > 0)
-		log_warn("%s: %s (and %u more refused in the last second)", who, what, quiet[which]);
+		log_warn("%s: %s (and %u more refused since the last such line)", who, what,
+			 quiet[which]);
 	else
 		log_warn("%s: %s", who, what);
 	last[which] = now;
