@@ -563,7 +563,22 @@ static void sigchld_cb(evutil_socket_t sig, short what, void *arg)
 				double age = since(&g->w[i].started);
 				g->w[i].pid = 0;
 				if (m->stopping || g->retiring) {
-					log_debug("worker pid %d (generation %u) exited", (int)pid, g->id);
+					/* a draining worker exits 0, or ends by a signal
+					 * the master sends (SIGKILL at drain_timeout, SIGTERM
+					 * to one stopped before it was ready) or an operator
+					 * would; any other signal is a crash */
+					int by = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
+					if (by != 0 && by != SIGKILL && by != SIGTERM && by != SIGINT)
+						log_error("draining worker pid %d (generation %u) killed by "
+							  "signal %d (%s)", (int)pid, g->id,
+							  WTERMSIG(status), strsignal(WTERMSIG(status)));
+					else if (WIFEXITED(status) && WEXITSTATUS(status) != 0)
+						log_error("draining worker pid %d (generation %u) exited "
+							  "with status %d", (int)pid, g->id,
+							  WEXITSTATUS(status));
+					else
+						log_debug("worker pid %d (generation %u) exited", (int)pid,
+							  g->id);
 					continue;
 				}
 				if (WIFSIGNALED(status))

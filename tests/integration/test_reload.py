@@ -583,3 +583,28 @@ def test_config_test_warns_about_files_the_user_cannot_read(tmp_path):
     os.chmod(secret, 0o644)
     r = subprocess.run([BINARY, "-t", "-c", str(ini)], capture_output=True, text=True, timeout=20)
     assert "[auth] htpasswd" not in r.stderr, r.stderr
+
+
+def test_draining_worker_crash_is_an_error(proxy_factory, origin):
+    """A worker of the generation being retired that dies by a signal other
+    than the master's own SIGKILL is logged as an error (it was a debug
+    line, so a crash during a drain went unseen); one that drains and exits
+    is not."""
+    origin.handler = echo_handler
+    origin.timeout = 20
+    p = proxy_factory({"limits": {"drain_timeout": "10"}})
+    p.allow_worker_deaths = True
+    old = p.wait_workers(1)
+    with open_tunnel(p, origin) as tun:
+        assert echo(tun, b"ping") == b"ping"
+        p.signal(signal.SIGHUP)
+        wait_reload(p, 1)
+        os.kill(old[0], signal.SIGABRT)
+        assert wait_for(lambda: "draining worker pid %d (generation 1) killed by signal %d"
+                        % (old[0], signal.SIGABRT) in p.logs_text(), timeout=5), p.logs_text()
+    # a clean drain says nothing at error level
+    new = p.wait_workers(1)
+    p.signal(signal.SIGHUP)
+    wait_reload(p, 2)
+    assert wait_for(lambda: not _pid_alive(new[0]), timeout=5)
+    assert "draining worker pid %d" % new[0] not in p.logs_text()
